@@ -1,0 +1,83 @@
+// Encoding and decoding of every zwq message (docs/PROTOCOL.md). One encode and one decode,
+// side by side, generic over the message structs in zwq/messages.hpp.
+//
+// Errors: decoding never throws. A frame that is not msgpack, exceeds the limits in
+// protocol.hpp, has another version, an unknown type or fields of the wrong type or domain gives
+// an Error (kBadMessage, kVersionMismatch, kUnknownType, kInvalidArgument) with a message.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "zwq/messages.hpp"
+#include "zwq/protocol.hpp"
+#include "zwq/status.hpp"
+
+namespace zwq {
+
+// The decoded outer frame: [version, type, corr, body]. Owns the unpacked body.
+struct Envelope {
+  std::uint32_t version = 0;
+  proto::MsgType type = proto::MsgType::kErrorRep;
+  std::uint64_t corr = 0;
+  msgpack::object_handle handle;  // holds the whole frame; body() points into it
+  msgpack::object body;
+};
+
+// Encodes `m` as one frame. Never fails for a well-formed struct.
+template <typename M>
+std::string encode(const M& m, std::uint64_t corr = 0) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(4);
+  pk.pack(proto::kVersion);
+  pk.pack(static_cast<std::uint8_t>(M::kType));
+  pk.pack(corr);
+  pk.pack(m);
+  return std::string(buf.data(), buf.size());
+}
+
+// Decodes the outer frame. Fails on bad msgpack, limits, a wrong version or an unknown type.
+Result<Envelope> decode_envelope(const void* data, std::size_t size);
+
+// Semantic checks of a decoded message (enum ranges, required fields, sane numbers). The default
+// accepts everything; messages with rules overload it in codec.cpp.
+Status check_message(const msg::SubmitReq& m);
+Status check_message(const msg::Hello& m);
+Status check_message(const msg::Tasks& m);
+Status check_message(const msg::Results& m);
+Status check_message(const msg::ErrorRep& m);
+template <typename M>
+Status check_message(const M&) { return Status::Ok(); }
+
+namespace detail {
+Error convert_error(proto::MsgType expected, const char* what);
+Error type_error(proto::MsgType expected, proto::MsgType got);
+}  // namespace detail
+
+// Decodes the body of an envelope as message M: fails (kUnknownType) if the envelope holds
+// another type, (kBadMessage) if a field has the wrong msgpack type, or with check_message's
+// error.
+template <typename M>
+Result<M> decode_body(const Envelope& env) {
+  if (env.type != M::kType) return detail::type_error(M::kType, env.type);
+  M m;
+  try {
+    env.body.convert(m);
+  } catch (const std::exception& e) {
+    return detail::convert_error(M::kType, e.what());
+  }
+  if (Status s = check_message(m); !s.ok()) return s.error();
+  return m;
+}
+
+// Convenience: decode_envelope + decode_body.
+template <typename M>
+Result<M> decode(const void* data, std::size_t size) {
+  auto env = decode_envelope(data, size);
+  if (!env.ok()) return env.error();
+  return decode_body<M>(env.value());
+}
+
+}  // namespace zwq

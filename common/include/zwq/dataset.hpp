@@ -1,0 +1,57 @@
+// Datasets: raw little-endian arrays in /dev/shm or on a (shared) filesystem.
+//
+// A dataset is named "shm:NAME" (the file /dev/shm/NAME) or by a path ("/data/x.f32",
+// "file:/data/x.f32"). Its elements start at `byte_offset` (so .npy files work: their header is
+// skipped). A small sidecar file "PATH.zwq-meta", written by zwq::SharedArray and `zwq array
+// create`, records the dtype and element count so that a wrong dtype is caught; .npy headers are
+// read for the same purpose. Plain raw files carry no dtype and are taken as the job says.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <msgpack.hpp>
+
+#include "zwq/dtype.hpp"
+#include "zwq/status.hpp"
+
+// Declared before any struct that packs a DType: MSGPACK_DEFINE's unpack is not a template.
+MSGPACK_ADD_ENUM(zwq::DType);
+
+namespace zwq {
+
+struct DatasetRef {
+  std::string uri;               // "shm:NAME" or a path; empty = no dataset
+  DType dtype = DType::kNone;    // element type
+  std::uint64_t byte_offset = 0; // where element 0 starts in the file
+  std::uint64_t length = 0;      // elements available from byte_offset (filled in by probe)
+
+  bool present() const { return !uri.empty(); }
+  bool operator==(const DatasetRef&) const = default;
+  MSGPACK_DEFINE_MAP(uri, dtype, byte_offset, length)
+};
+
+// "shm:NAME" -> "/dev/shm/NAME"; "file:P" -> "P"; anything else is taken as a path.
+// Fails (kInvalidArgument) on an empty name or a shm name containing '/'.
+Result<std::string> dataset_path(const std::string& uri);
+
+// What a probe learned about a dataset file.
+struct DatasetInfo {
+  std::string path;
+  std::uint64_t file_bytes = 0;
+  std::optional<DType> recorded_dtype;  // from a .npy header or a .zwq-meta sidecar
+  std::uint64_t header_bytes = 0;       // .npy header length (suggested byte_offset)
+};
+
+// Looks at the file behind `ref` and checks that it can serve elements [0, needed) of ref.dtype.
+// Fails with kDatasetMissing, kDatasetTooShort, kDtypeMismatch or kInvalidArgument; each
+// message names the dataset and the numbers involved.
+Result<DatasetInfo> probe_dataset(const DatasetRef& ref, std::uint64_t needed_elements);
+
+// Sidecar metadata ("PATH.zwq-meta"), one line: "zwq-array 1 dtype=f32 count=N".
+std::string meta_path(const std::string& data_path);
+Status write_meta(const std::string& data_path, DType dtype, std::uint64_t count);
+std::optional<std::pair<DType, std::uint64_t>> read_meta(const std::string& data_path);
+
+}  // namespace zwq

@@ -1,0 +1,225 @@
+// Every zwq message, as a plain struct, with its msgpack field list. The meaning of each field is
+// in docs/PROTOCOL.md; encode/decode live in zwq/codec.hpp.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "zwq/dataset.hpp"
+#include "zwq/msgpack_adaptors.hpp"
+#include "zwq/params.hpp"
+#include "zwq/partial.hpp"
+#include "zwq/protocol.hpp"
+
+namespace zwq {
+enum class JobState : std::uint8_t { kQueued = 1, kRunning = 2, kDone = 3, kFailed = 4, kCancelled = 5 };
+std::string_view job_state_name(JobState s);
+inline bool job_state_final(JobState s) { return s >= JobState::kDone; }
+}  // namespace zwq
+MSGPACK_ADD_ENUM(zwq::JobState);
+
+namespace zwq {
+
+// What to compute: the kernel, its datasets and the element (or point) range, cut into slices.
+struct JobSpec {
+  std::string job_id;             // chosen by the client; a retried submit reuses it
+  std::string kernel;             // a registered kernel name
+  DatasetRef input;               // kReduce, kReduce2, kMap
+  DatasetRef input2;              // kReduce2
+  DatasetRef output;              // kMap
+  std::uint64_t first = 0;        // first element (or range point) of the job
+  std::uint64_t count = 0;        // elements (or range points) in the job
+  std::uint64_t slice_size = 0;   // elements per slice; 0 = the broker's default
+  Params params;
+  bool operator==(const JobSpec&) const = default;
+  MSGPACK_DEFINE_MAP(job_id, kernel, input, input2, output, first, count, slice_size, params)
+};
+
+struct JobStatus {
+  std::string job_id;
+  std::string kernel;
+  JobState state = JobState::kQueued;
+  std::uint64_t total = 0;      // slices in the job
+  std::uint64_t done = 0;       // slices covered exactly once
+  std::uint64_t inflight = 0;   // slices leased to workers now
+  std::uint64_t retried = 0;    // slices handed out again after a worker was lost
+  std::uint64_t discarded = 0;  // results dropped as duplicates or stale attempts
+  std::uint64_t elapsed_ms = 0; // since submit (until finished, for finished jobs)
+  ErrorCode error_code = ErrorCode::kOk;
+  std::string error;            // why the job failed or was cancelled
+  MSGPACK_DEFINE_MAP(job_id, kernel, state, total, done, inflight, retried, discarded, elapsed_ms,
+                     error_code, error)
+};
+
+struct WorkerStatus {
+  std::string worker_id;
+  std::string host;
+  std::uint32_t pid = 0;
+  std::string state;            // "idle", "busy", "dead"
+  std::uint32_t credit = 0;     // slices it may hold at once
+  std::uint64_t inflight = 0;   // slices it holds now
+  std::uint64_t slices_done = 0;
+  std::uint64_t heartbeat_age_ms = 0;
+  MSGPACK_DEFINE_MAP(worker_id, host, pid, state, credit, inflight, slices_done, heartbeat_age_ms)
+};
+
+// One slice's partial, as streamed to clients (imap_unordered).
+struct SliceResult {
+  std::uint64_t slice = 0;
+  std::uint64_t first = 0;
+  std::uint64_t count = 0;
+  Partial partial;
+  MSGPACK_DEFINE_MAP(slice, first, count, partial)
+};
+
+// A contiguous run of slices handed to one worker in one attempt.
+struct SliceRun {
+  std::uint64_t first_slice = 0;
+  std::uint32_t count = 0;
+  std::uint32_t attempt = 0;
+  bool operator==(const SliceRun&) const = default;
+  MSGPACK_DEFINE(first_slice, count, attempt)
+};
+
+// One slice's outcome from a worker: a partial, or an error.
+struct SliceOutcome {
+  std::uint64_t slice = 0;
+  std::uint32_t attempt = 0;
+  ErrorCode code = ErrorCode::kOk;
+  std::string message;
+  Partial partial;
+  MSGPACK_DEFINE(slice, attempt, code, message, partial)
+};
+
+namespace msg {
+using proto::MsgType;
+
+// ---- control: client -> broker ----
+struct InfoReq { static constexpr MsgType kType = MsgType::kInfoReq; int unused = 0; MSGPACK_DEFINE_MAP(unused) };
+struct SubmitReq { static constexpr MsgType kType = MsgType::kSubmitReq; JobSpec job; MSGPACK_DEFINE_MAP(job) };
+struct StatusReq { static constexpr MsgType kType = MsgType::kStatusReq; std::string job_id; MSGPACK_DEFINE_MAP(job_id) };
+struct WaitReq {
+  static constexpr MsgType kType = MsgType::kWaitReq;
+  std::string job_id;
+  std::uint32_t timeout_ms = 0;  // how long the broker may hold the reply; 0 = answer now
+  MSGPACK_DEFINE_MAP(job_id, timeout_ms)
+};
+struct FetchReq {
+  static constexpr MsgType kType = MsgType::kFetchReq;
+  std::string job_id;
+  std::uint64_t cursor = 0;      // results already seen, in completion order
+  std::uint32_t max_items = 0;   // 0 = the broker's limit
+  std::uint32_t timeout_ms = 0;  // hold the reply up to this long when nothing is new
+  MSGPACK_DEFINE_MAP(job_id, cursor, max_items, timeout_ms)
+};
+struct CancelReq { static constexpr MsgType kType = MsgType::kCancelReq; std::string job_id; MSGPACK_DEFINE_MAP(job_id) };
+struct WorkersReq { static constexpr MsgType kType = MsgType::kWorkersReq; int unused = 0; MSGPACK_DEFINE_MAP(unused) };
+struct ShutdownReq { static constexpr MsgType kType = MsgType::kShutdownReq; int unused = 0; MSGPACK_DEFINE_MAP(unused) };
+
+// ---- control: broker -> client ----
+struct InfoRep {
+  static constexpr MsgType kType = MsgType::kInfoRep;
+  std::uint32_t version = proto::kVersion;
+  std::uint64_t epoch = 0;  // random per broker start; changes on restart
+  std::string control, tasks, results, events;
+  std::string host;
+  std::uint32_t pid = 0;
+  std::uint32_t heartbeat_ms = 0;
+  std::uint32_t liveness = 0;
+  std::vector<std::string> kernels;
+  MSGPACK_DEFINE_MAP(version, epoch, control, tasks, results, events, host, pid, heartbeat_ms,
+                     liveness, kernels)
+};
+struct SubmitRep {
+  static constexpr MsgType kType = MsgType::kSubmitRep;
+  std::string job_id;
+  std::uint64_t total_slices = 0;
+  std::uint64_t slice_size = 0;
+  bool existed = false;  // the job id was known: this was a retry, nothing new runs
+  MSGPACK_DEFINE_MAP(job_id, total_slices, slice_size, existed)
+};
+struct StatusRep { static constexpr MsgType kType = MsgType::kStatusRep; std::vector<JobStatus> jobs; MSGPACK_DEFINE_MAP(jobs) };
+struct WaitRep {
+  static constexpr MsgType kType = MsgType::kWaitRep;
+  JobStatus status;
+  bool finished = false;  // status.state is final; result is set when it is kDone
+  JobResult result;
+  MSGPACK_DEFINE_MAP(status, finished, result)
+};
+struct FetchRep {
+  static constexpr MsgType kType = MsgType::kFetchRep;
+  std::uint64_t cursor = 0;  // pass back to get the next items
+  std::vector<SliceResult> items;
+  JobStatus status;
+  MSGPACK_DEFINE_MAP(cursor, items, status)
+};
+struct CancelRep { static constexpr MsgType kType = MsgType::kCancelRep; JobStatus status; MSGPACK_DEFINE_MAP(status) };
+struct WorkersRep { static constexpr MsgType kType = MsgType::kWorkersRep; std::vector<WorkerStatus> workers; MSGPACK_DEFINE_MAP(workers) };
+struct ShutdownRep { static constexpr MsgType kType = MsgType::kShutdownRep; int unused = 0; MSGPACK_DEFINE_MAP(unused) };
+struct ErrorRep {
+  static constexpr MsgType kType = MsgType::kErrorRep;
+  ErrorCode code = ErrorCode::kInternal;
+  std::string message;
+  MSGPACK_DEFINE_MAP(code, message)
+};
+
+// ---- tasks: worker <-> broker ----
+struct Hello {
+  static constexpr MsgType kType = MsgType::kHello;
+  std::string worker_id;  // also the worker's ZMQ routing id
+  std::string host;
+  std::uint32_t pid = 0;
+  std::uint32_t credit = 0;  // slices it may hold at once (>= 1)
+  std::vector<std::string> kernels;
+  MSGPACK_DEFINE_MAP(worker_id, host, pid, credit, kernels)
+};
+struct Welcome {
+  static constexpr MsgType kType = MsgType::kWelcome;
+  std::uint64_t epoch = 0;
+  std::uint32_t heartbeat_ms = 0;
+  std::uint32_t liveness = 0;
+  MSGPACK_DEFINE_MAP(epoch, heartbeat_ms, liveness)
+};
+struct Tasks {
+  static constexpr MsgType kType = MsgType::kTasks;
+  std::uint64_t epoch = 0;
+  JobSpec job;
+  std::vector<SliceRun> runs;
+  MSGPACK_DEFINE_MAP(epoch, job, runs)
+};
+struct WorkerHeartbeat {
+  static constexpr MsgType kType = MsgType::kWorkerHeartbeat;
+  std::string worker_id;
+  std::uint64_t epoch = 0;
+  MSGPACK_DEFINE_MAP(worker_id, epoch)
+};
+struct Bye {
+  static constexpr MsgType kType = MsgType::kBye;
+  std::string worker_id;
+  std::uint64_t epoch = 0;
+  MSGPACK_DEFINE_MAP(worker_id, epoch)
+};
+
+// ---- results: worker -> broker ----
+struct Results {
+  static constexpr MsgType kType = MsgType::kResults;
+  std::uint64_t epoch = 0;
+  std::string worker_id;
+  std::string job_id;
+  std::vector<SliceOutcome> items;
+  MSGPACK_DEFINE_MAP(epoch, worker_id, job_id, items)
+};
+
+// ---- events: broker -> subscribers ----
+struct BrokerHeartbeat {
+  static constexpr MsgType kType = MsgType::kBrokerHeartbeat;
+  std::uint64_t epoch = 0;
+  MSGPACK_DEFINE_MAP(epoch)
+};
+struct JobEvent { static constexpr MsgType kType = MsgType::kJobEvent; JobStatus status; MSGPACK_DEFINE_MAP(status) };
+struct CancelEvent { static constexpr MsgType kType = MsgType::kCancelEvent; std::string job_id; MSGPACK_DEFINE_MAP(job_id) };
+struct ShutdownEvent { static constexpr MsgType kType = MsgType::kShutdownEvent; std::uint64_t epoch = 0; MSGPACK_DEFINE_MAP(epoch) };
+
+}  // namespace msg
+}  // namespace zwq

@@ -1,0 +1,141 @@
+#include "zwq/codec.hpp"
+
+#include <string>
+
+namespace zwq {
+
+namespace {
+
+Error bad(std::string what) { return make_error(ErrorCode::kBadMessage, std::move(what)); }
+
+bool valid_dtype(DType t) { return static_cast<unsigned>(t) <= static_cast<unsigned>(DType::kU8); }
+bool valid_combiner(Combiner c) {
+  return c >= Combiner::kSum && c <= Combiner::kGather;
+}
+bool valid_code(ErrorCode c) {
+  return static_cast<unsigned>(c) <= static_cast<unsigned>(ErrorCode::kInternal);
+}
+
+bool valid_job_id(const std::string& id) {
+  if (id.size() > 64) return false;
+  for (const char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Status check_dataset(const DatasetRef& d, const char* which) {
+  if (!valid_dtype(d.dtype)) {
+    return bad(std::string(which) + ".dtype " + std::to_string(static_cast<unsigned>(d.dtype)) +
+               " is not a dtype");
+  }
+  return Status::Ok();
+}
+
+Status check_job(const JobSpec& j) {
+  if (!valid_job_id(j.job_id)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "job id '" + j.job_id + "' must be 1-64 characters of A-Z a-z 0-9 . _ -");
+  }
+  if (j.kernel.empty()) return make_error(ErrorCode::kInvalidArgument, "job names no kernel");
+  for (const auto& [d, name] : {std::pair{&j.input, "input"}, {&j.input2, "input2"},
+                                {&j.output, "output"}}) {
+    if (Status s = check_dataset(*d, name); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+bool known_type(unsigned t) {
+  return !proto::msg_type_name(static_cast<proto::MsgType>(t)).empty();
+}
+
+}  // namespace
+
+namespace detail {
+Error convert_error(proto::MsgType expected, const char* what) {
+  return bad(std::string("fields of ") + std::string(proto::msg_type_name(expected)) +
+             " have the wrong type (" + what + ")");
+}
+Error type_error(proto::MsgType expected, proto::MsgType got) {
+  return make_error(ErrorCode::kUnknownType,
+                    "expected " + std::string(proto::msg_type_name(expected)) + ", got " +
+                        std::string(proto::msg_type_name(got)));
+}
+}  // namespace detail
+
+Result<Envelope> decode_envelope(const void* data, std::size_t size) {
+  if (size > proto::kMaxFrameBytes) {
+    return bad("frame of " + std::to_string(size) + " bytes exceeds the limit of " +
+               std::to_string(proto::kMaxFrameBytes));
+  }
+  Envelope env;
+  try {
+    std::size_t off = 0;
+    const msgpack::unpack_limit limit(proto::kMaxContainer, proto::kMaxContainer,
+                                      proto::kMaxFrameBytes, proto::kMaxFrameBytes,
+                                      proto::kMaxContainer, proto::kMaxDepth);
+    env.handle = msgpack::unpack(static_cast<const char*>(data), size, off, nullptr, nullptr, limit);
+    if (off != size) return bad("trailing bytes after the message");
+  } catch (const std::exception& e) {
+    return bad(std::string("not a msgpack frame (") + e.what() + ")");
+  }
+  const msgpack::object& o = env.handle.get();
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 4) {
+    return bad("a frame must be the array [version, type, corr, body]");
+  }
+  const msgpack::object* f = o.via.array.ptr;
+  if (f[0].type != msgpack::type::POSITIVE_INTEGER || f[1].type != msgpack::type::POSITIVE_INTEGER ||
+      f[2].type != msgpack::type::POSITIVE_INTEGER) {
+    return bad("version, type and corr must be unsigned integers");
+  }
+  if (f[0].via.u64 != proto::kVersion) {
+    return make_error(ErrorCode::kVersionMismatch,
+                      "peer speaks protocol version " + std::to_string(f[0].via.u64) +
+                          ", this side speaks " + std::to_string(proto::kVersion));
+  }
+  if (f[1].via.u64 > 255 || !known_type(static_cast<unsigned>(f[1].via.u64))) {
+    return make_error(ErrorCode::kUnknownType,
+                      "unknown message type " + std::to_string(f[1].via.u64));
+  }
+  if (f[3].type != msgpack::type::MAP) return bad("a message body must be a map");
+  env.version = static_cast<std::uint32_t>(f[0].via.u64);
+  env.type = static_cast<proto::MsgType>(f[1].via.u64);
+  env.corr = f[2].via.u64;
+  env.body = f[3];
+  return env;
+}
+
+Status check_message(const msg::SubmitReq& m) { return check_job(m.job); }
+
+Status check_message(const msg::Hello& m) {
+  if (m.worker_id.empty() || m.worker_id.size() > 255) {
+    return bad("Hello.worker_id must be 1-255 bytes");
+  }
+  if (m.credit == 0) return bad("Hello.credit must be at least 1");
+  return Status::Ok();
+}
+
+Status check_message(const msg::Tasks& m) {
+  if (Status s = check_job(m.job); !s.ok()) return s;
+  for (const auto& r : m.runs) {
+    if (r.count == 0) return bad("Tasks.runs holds an empty run");
+  }
+  return Status::Ok();
+}
+
+Status check_message(const msg::Results& m) {
+  for (const auto& item : m.items) {
+    if (!valid_code(item.code)) return bad("Results item has an unknown error code");
+    if (!valid_combiner(item.partial.combiner)) return bad("Results item has an unknown combiner");
+  }
+  return Status::Ok();
+}
+
+Status check_message(const msg::ErrorRep& m) {
+  if (!valid_code(m.code)) return bad("ErrorRep.code is not an error code");
+  return Status::Ok();
+}
+
+}  // namespace zwq

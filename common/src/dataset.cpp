@@ -1,0 +1,109 @@
+#include "zwq/dataset.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "npy_header.hpp"
+
+namespace zwq {
+
+Result<std::string> dataset_path(const std::string& uri) {
+  if (uri.rfind("shm:", 0) == 0) {
+    const std::string name = uri.substr(4);
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "dataset '" + uri + "': a shm name must be non-empty and contain no '/'");
+    }
+    return "/dev/shm/" + name;
+  }
+  std::string path = uri.rfind("file:", 0) == 0 ? uri.substr(5) : uri;
+  if (path.empty()) return make_error(ErrorCode::kInvalidArgument, "empty dataset name");
+  return path;
+}
+
+std::string meta_path(const std::string& data_path) { return data_path + ".zwq-meta"; }
+
+Status write_meta(const std::string& data_path, DType dtype, std::uint64_t count) {
+  std::ofstream out(meta_path(data_path), std::ios::trunc);
+  out << "zwq-array 1 dtype=" << dtype_name(dtype) << " count=" << count << "\n";
+  out.flush();
+  if (!out) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cannot write " + meta_path(data_path) + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+std::optional<std::pair<DType, std::uint64_t>> read_meta(const std::string& data_path) {
+  std::ifstream in(meta_path(data_path));
+  std::string magic, dtype_kv, count_kv;
+  int version = 0;
+  if (!(in >> magic >> version >> dtype_kv >> count_kv)) return std::nullopt;
+  if (magic != "zwq-array" || version != 1) return std::nullopt;
+  if (dtype_kv.rfind("dtype=", 0) != 0 || count_kv.rfind("count=", 0) != 0) return std::nullopt;
+  auto dtype = parse_dtype(dtype_kv.substr(6));
+  if (!dtype) return std::nullopt;
+  try {
+    return std::pair{*dtype, static_cast<std::uint64_t>(std::stoull(count_kv.substr(6)))};
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+namespace {
+
+std::string describe(const DatasetRef& ref, const std::string& path) {
+  return ref.uri == path ? "'" + path + "'" : "'" + ref.uri + "' (" + path + ")";
+}
+
+}  // namespace
+
+Result<DatasetInfo> probe_dataset(const DatasetRef& ref, std::uint64_t needed_elements) {
+  auto path = dataset_path(ref.uri);
+  if (!path.ok()) return path.error();
+  DatasetInfo info;
+  info.path = path.value();
+  const std::string name = describe(ref, info.path);
+  struct stat st {};
+  if (::stat(info.path.c_str(), &st) != 0) {
+    return make_error(ErrorCode::kDatasetMissing,
+                      "dataset " + name + " cannot be opened: " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return make_error(ErrorCode::kDatasetMissing, "dataset " + name + " is not a regular file");
+  }
+  info.file_bytes = static_cast<std::uint64_t>(st.st_size);
+  if (ref.dtype == DType::kNone) {
+    return make_error(ErrorCode::kInvalidArgument, "dataset " + name + " has no dtype");
+  }
+  if (auto npy = detail::read_npy_header(info.path)) {
+    info.header_bytes = npy->header_bytes;
+    info.recorded_dtype = npy->dtype;
+    if (!npy->dtype) {
+      return make_error(ErrorCode::kDtypeMismatch, "dataset " + name + " is a .npy of dtype '" +
+                                                       npy->descr + "', which zwq cannot read");
+    }
+  } else if (auto meta = read_meta(info.path)) {
+    info.recorded_dtype = meta->first;
+  }
+  if (info.recorded_dtype && *info.recorded_dtype != ref.dtype) {
+    return make_error(ErrorCode::kDtypeMismatch,
+                      "dataset " + name + " holds " + std::string(dtype_name(*info.recorded_dtype)) +
+                          " but the job reads it as " + std::string(dtype_name(ref.dtype)));
+  }
+  const std::uint64_t need = ref.byte_offset + needed_elements * dtype_size(ref.dtype);
+  if (info.file_bytes < need) {
+    std::ostringstream msg;
+    msg << "dataset " << name << " holds " << info.file_bytes << " bytes but " << needed_elements
+        << " elements of " << dtype_name(ref.dtype) << " from byte offset " << ref.byte_offset
+        << " need " << need;
+    return make_error(ErrorCode::kDatasetTooShort, msg.str());
+  }
+  return info;
+}
+
+}  // namespace zwq

@@ -1,0 +1,206 @@
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "zwq/codec.hpp"
+
+using namespace zwq;
+
+namespace {
+
+JobSpec sample_job() {
+  JobSpec j;
+  j.job_id = "job-1";
+  j.kernel = "sum";
+  j.input = DatasetRef{"shm:data", DType::kF32, 128, 1000};
+  j.first = 5;
+  j.count = 900;
+  j.slice_size = 64;
+  j.params.set("a", std::int64_t{-3});
+  j.params.set("b", 2.5);
+  j.params.set("mode", std::string("fast"));
+  return j;
+}
+
+template <typename M>
+M round_trip(const M& m, std::uint64_t corr = 7) {
+  const std::string frame = encode(m, corr);
+  auto env = decode_envelope(frame.data(), frame.size());
+  REQUIRE(env.ok());
+  CHECK(env.value().corr == corr);
+  CHECK(env.value().type == M::kType);
+  auto back = decode_body<M>(env.value());
+  REQUIRE(back.ok());
+  return back.value();
+}
+
+// Packs an arbitrary msgpack value into a frame (for building malformed messages).
+template <typename... Ts>
+std::string pack_array(const Ts&... parts) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(sizeof...(parts));
+  (pk.pack(parts), ...);
+  return std::string(buf.data(), buf.size());
+}
+
+}  // namespace
+
+TEST_CASE("codec round-trips a SubmitReq with every field", "[common][codec]") {
+  msg::SubmitReq m{.job = sample_job()};
+  CHECK(round_trip(m).job == m.job);
+}
+
+TEST_CASE("codec round-trips Tasks and Results with partials", "[common][codec]") {
+  msg::Tasks t{.epoch = 99, .job = sample_job(), .runs = {{0, 4, 1}, {10, 2, 3}}};
+  auto t2 = round_trip(t, 0);
+  CHECK(t2.epoch == 99);
+  CHECK(t2.runs == t.runs);
+  CHECK(t2.job == t.job);
+
+  Partial hist = identity_partial(Combiner::kHistogram, 3);
+  hist.bins = {1, 2, 3, 4, 5};
+  hist.n = 15;
+  Partial sum{.combiner = Combiner::kSum, .n = 10, .hi = 1e16, .lo = 1.5};
+  msg::Results r{.epoch = 5, .worker_id = "w1", .job_id = "job-1",
+                 .items = {{0, 1, ErrorCode::kOk, "", sum}, {1, 2, ErrorCode::kOk, "", hist},
+                           {2, 1, ErrorCode::kKernelFailed, "boom", {}}}};
+  auto r2 = round_trip(r, 0);
+  REQUIRE(r2.items.size() == 3);
+  CHECK(r2.items[0].partial == sum);
+  CHECK(r2.items[1].partial == hist);
+  CHECK(r2.items[2].code == ErrorCode::kKernelFailed);
+  CHECK(r2.items[2].message == "boom");
+}
+
+TEST_CASE("codec round-trips control replies", "[common][codec]") {
+  msg::WaitRep w;
+  w.status.job_id = "j";
+  w.status.state = JobState::kFailed;
+  w.status.error_code = ErrorCode::kDatasetTooShort;
+  w.status.error = "short";
+  w.finished = true;
+  w.result.value = 3.25;
+  w.result.gathered = {"ab", "cd"};
+  auto w2 = round_trip(w);
+  CHECK(w2.status.state == JobState::kFailed);
+  CHECK(w2.status.error_code == ErrorCode::kDatasetTooShort);
+  CHECK(w2.result == w.result);
+
+  msg::InfoRep i{.epoch = 42, .control = "ipc://a", .tasks = "ipc://b", .kernels = {"sum", "min"}};
+  auto i2 = round_trip(i);
+  CHECK(i2.epoch == 42);
+  CHECK(i2.tasks == "ipc://b");
+  CHECK(i2.kernels == i.kernels);
+
+  msg::ErrorRep e{.code = ErrorCode::kUnknownKernel, .message = "no kernel 'x'"};
+  auto e2 = round_trip(e);
+  CHECK(e2.code == ErrorCode::kUnknownKernel);
+  CHECK(e2.message == e.message);
+}
+
+TEST_CASE("codec ignores unknown body fields and defaults missing ones", "[common][codec]") {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(4);
+  pk.pack(proto::kVersion);
+  pk.pack(static_cast<int>(proto::MsgType::kWaitReq));
+  pk.pack(1);
+  pk.pack_map(2);
+  pk.pack(std::string("job_id"));
+  pk.pack(std::string("abc"));
+  pk.pack(std::string("from_the_future"));
+  pk.pack(17);
+  auto m = decode<msg::WaitReq>(buf.data(), buf.size());
+  REQUIRE(m.ok());
+  CHECK(m.value().job_id == "abc");
+  CHECK(m.value().timeout_ms == 0);
+}
+
+namespace {
+struct Rejection {
+  const char* name;
+  std::string frame;
+  ErrorCode code;
+};
+}  // namespace
+
+TEST_CASE("codec rejects every malformed frame with a named error", "[common][codec]") {
+  const auto v = proto::kVersion;
+  const int submit = static_cast<int>(proto::MsgType::kSubmitReq);
+  std::map<std::string, int> empty_body;
+  std::map<std::string, std::string> bad_job{{"job", "not a map"}};
+  const std::vector<Rejection> cases = {
+      {"empty frame", "", ErrorCode::kBadMessage},
+      {"not msgpack", std::string("\xc1\xc1\xc1", 3), ErrorCode::kBadMessage},
+      {"truncated", encode(msg::SubmitReq{.job = sample_job()}).substr(0, 20), ErrorCode::kBadMessage},
+      {"trailing bytes", encode(msg::InfoReq{}) + "x", ErrorCode::kBadMessage},
+      {"not an array", pack_array(1).substr(1), ErrorCode::kBadMessage},
+      {"short array", pack_array(v, submit, 0), ErrorCode::kBadMessage},
+      {"string version", pack_array(std::string("1"), submit, 0, empty_body), ErrorCode::kBadMessage},
+      {"wrong version", pack_array(v + 1, submit, 0, empty_body), ErrorCode::kVersionMismatch},
+      {"unknown type", pack_array(v, 200, 0, empty_body), ErrorCode::kUnknownType},
+      {"type too large", pack_array(v, 1000, 0, empty_body), ErrorCode::kUnknownType},
+      {"body not a map", pack_array(v, submit, 0, 5), ErrorCode::kBadMessage},
+      {"field of wrong type", pack_array(v, submit, 0, bad_job), ErrorCode::kBadMessage},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    auto r = decode<msg::SubmitReq>(c.frame.data(), c.frame.size());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == c.code);
+    CHECK_FALSE(r.error().message.empty());
+  }
+}
+
+TEST_CASE("codec rejects a body of another message type", "[common][codec]") {
+  const std::string frame = encode(msg::InfoReq{});
+  auto r = decode<msg::SubmitReq>(frame.data(), frame.size());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kUnknownType);
+}
+
+TEST_CASE("codec rejects semantically invalid messages", "[common][codec]") {
+  SECTION("bad job id") {
+    auto job = sample_job();
+    job.job_id = "has space";
+    const auto f = encode(msg::SubmitReq{.job = job});
+    auto r = decode<msg::SubmitReq>(f.data(), f.size());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kInvalidArgument);
+  }
+  SECTION("dtype out of range") {
+    auto job = sample_job();
+    job.input.dtype = static_cast<DType>(77);
+    const auto f = encode(msg::SubmitReq{.job = job});
+    auto r = decode<msg::SubmitReq>(f.data(), f.size());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kBadMessage);
+  }
+  SECTION("hello without credit") {
+    const auto f = encode(msg::Hello{.worker_id = "w", .credit = 0});
+    auto r = decode<msg::Hello>(f.data(), f.size());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kBadMessage);
+  }
+  SECTION("results with an unknown combiner") {
+    msg::Results res{.items = {{0, 1, ErrorCode::kOk, "", Partial{}}}};
+    res.items[0].partial.combiner = static_cast<Combiner>(40);
+    const auto f = encode(res);
+    auto r = decode<msg::Results>(f.data(), f.size());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kBadMessage);
+  }
+  SECTION("tasks with an empty run") {
+    const auto f = encode(msg::Tasks{.job = sample_job(), .runs = {{0, 0, 1}}});
+    auto r = decode<msg::Tasks>(f.data(), f.size());
+    REQUIRE_FALSE(r.ok());
+  }
+}
+
+TEST_CASE("codec rejects containers over the limit without allocating them", "[common][codec]") {
+  // An array header claiming 2^31 elements followed by nothing: must fail fast.
+  std::string frame = "\x94\x01\x02\x00\xdd\x80\x00\x00\x00";
+  auto r = decode_envelope(frame.data(), frame.size());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kBadMessage);
+}

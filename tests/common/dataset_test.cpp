@@ -1,0 +1,97 @@
+#include <catch2/catch.hpp>
+#include <cstring>
+
+#include "shm_file.hpp"
+#include "zwq/dataset.hpp"
+#include "zwq/mapping.hpp"
+
+using namespace zwq;
+using zwq::test::ShmFile;
+
+TEST_CASE("dataset path maps shm names and file paths", "[common][dataset]") {
+  CHECK(dataset_path("shm:abc").value() == "/dev/shm/abc");
+  CHECK(dataset_path("file:/data/x.f32").value() == "/data/x.f32");
+  CHECK(dataset_path("/data/y").value() == "/data/y");
+  CHECK(dataset_path("shm:").error().code == ErrorCode::kInvalidArgument);
+  CHECK(dataset_path("shm:a/b").error().code == ErrorCode::kInvalidArgument);
+  CHECK(dataset_path("shm:..").error().code == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("dataset probe accepts a long enough file", "[common][dataset]") {
+  ShmFile f("probe-ok");
+  f.write(std::vector<float>(100, 1.0f));
+  auto info = probe_dataset(DatasetRef{f.uri(), DType::kF32}, 100);
+  REQUIRE(info.ok());
+  CHECK(info.value().file_bytes == 400);
+  CHECK_FALSE(info.value().recorded_dtype.has_value());
+}
+
+TEST_CASE("dataset probe reports a missing file", "[common][dataset]") {
+  auto r = probe_dataset(DatasetRef{"shm:zwq-test-does-not-exist", DType::kF32}, 1);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kDatasetMissing);
+  CHECK(r.error().message.find("zwq-test-does-not-exist") != std::string::npos);
+}
+
+TEST_CASE("dataset probe reports a file too short, with the numbers", "[common][dataset]") {
+  ShmFile f("probe-short");
+  f.write(std::vector<double>(10, 1.0));
+  auto r = probe_dataset(DatasetRef{f.uri(), DType::kF64, 8}, 10);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kDatasetTooShort);
+  CHECK(r.error().message.find("88") != std::string::npos);  // 8 + 10 * 8 bytes needed
+}
+
+TEST_CASE("dataset probe catches a dtype that disagrees with the sidecar", "[common][dataset]") {
+  ShmFile f("probe-meta");
+  f.write(std::vector<double>(4, 1.0));
+  REQUIRE(write_meta(f.path(), DType::kF64, 4).ok());
+  auto meta = read_meta(f.path());
+  REQUIRE(meta.has_value());
+  CHECK(meta->first == DType::kF64);
+  CHECK(meta->second == 4);
+  auto r = probe_dataset(DatasetRef{f.uri(), DType::kF32}, 4);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kDtypeMismatch);
+  CHECK(probe_dataset(DatasetRef{f.uri(), DType::kF64}, 4).ok());
+}
+
+TEST_CASE("dataset probe reads a .npy header's dtype and length", "[common][dataset]") {
+  ShmFile f("probe-npy");
+  std::string dict = "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }";
+  const std::size_t total = 10 + dict.size() + 1;
+  const std::size_t pad = (64 - total % 64) % 64;
+  dict += std::string(pad, ' ') + "\n";
+  std::string header = std::string("\x93NUMPY\x01\x00", 8);
+  header += static_cast<char>(dict.size() & 0xff);
+  header += static_cast<char>(dict.size() >> 8);
+  header += dict;
+  f.write(std::vector<std::int32_t>{1, 2, 3}, header);
+  auto info = probe_dataset(DatasetRef{f.uri(), DType::kI32, header.size()}, 3);
+  REQUIRE(info.ok());
+  CHECK(info.value().header_bytes == header.size());
+  CHECK(info.value().recorded_dtype == DType::kI32);
+  auto wrong = probe_dataset(DatasetRef{f.uri(), DType::kF32, header.size()}, 3);
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.error().code == ErrorCode::kDtypeMismatch);
+}
+
+TEST_CASE("mapping shares bytes with the file and unmaps on move", "[common][mapping]") {
+  ShmFile f("map");
+  f.write(std::vector<std::int64_t>{7, 8, 9});
+  auto m = MappedFile::open(f.path(), MappedFile::Mode::kReadWrite);
+  REQUIRE(m.ok());
+  MappedFile a = std::move(m.value());
+  REQUIRE(a.size() == 24);
+  std::int64_t v = 0;
+  std::memcpy(&v, a.data() + 8, 8);
+  CHECK(v == 8);
+  v = 42;
+  std::memcpy(a.mutable_data() + 16, &v, 8);
+  auto again = MappedFile::open(f.path(), MappedFile::Mode::kRead);
+  REQUIRE(again.ok());
+  std::memcpy(&v, again.value().data() + 16, 8);
+  CHECK(v == 42);
+  CHECK(MappedFile::open("/dev/shm/zwq-test-nothing-here", MappedFile::Mode::kRead).error().code ==
+        ErrorCode::kDatasetMissing);
+}

@@ -77,6 +77,11 @@ void merge_moments(Partial& acc, const Partial& p) {
 void dd_add(double& hi, double& lo, double x) {
   double s, e;
   two_sum(hi, x, s, e);
+  if (!std::isfinite(s)) {  // inf or NaN: the error term is meaningless (inf - inf = NaN)
+    hi = s;
+    lo = 0;
+    return;
+  }
   hi = s;
   lo += e;
   renormalize(hi, lo);
@@ -85,6 +90,11 @@ void dd_add(double& hi, double& lo, double x) {
 void dd_add_dd(double& hi, double& lo, double x_hi, double x_lo) {
   double s, e;
   two_sum(hi, x_hi, s, e);
+  if (!std::isfinite(s)) {
+    hi = s;
+    lo = 0;
+    return;
+  }
   e += lo + x_lo;
   hi = s;
   lo = e;

@@ -134,3 +134,16 @@ TEST_CASE("partial sum folded in slice order is bitwise reproducible", "[common]
   const Partial b = fold();
   CHECK(a == b);
 }
+
+TEST_CASE("partial sums with an infinity stay infinite, not NaN", "[common][partial]") {
+  const double inf = std::numeric_limits<double>::infinity();
+  double hi = 0, lo = 0;
+  dd_add(hi, lo, 1.0);
+  dd_add(hi, lo, inf);
+  dd_add(hi, lo, 2.0);
+  CHECK(hi + lo == inf);
+  Partial acc = identity_partial(Combiner::kSum);
+  REQUIRE(merge_into(acc, Partial{.combiner = Combiner::kSum, .n = 1, .hi = 3}).ok());
+  REQUIRE(merge_into(acc, Partial{.combiner = Combiner::kSum, .n = 1, .hi = -inf}).ok());
+  CHECK(acc.hi + acc.lo == -inf);
+}

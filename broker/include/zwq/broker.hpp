@@ -1,0 +1,90 @@
+// zwq-broker as a library: the process that owns the job queue (docs/PROTOCOL.md).
+//
+// A Broker binds four ZeroMQ endpoints (control, tasks, results, events), hands slices of jobs to
+// registered workers within their credit, collects their partial results exactly once and answers
+// clients. `zwq-broker` (broker/src/main.cpp) is a thin command line around this class; tests and
+// embedders may run one on a thread.
+//
+// Errors: the constructor throws zwq::SetupError when an endpoint cannot be bound, the private
+// ipc directory cannot be made or the ready file cannot be written. After that nothing a peer
+// sends makes the broker throw: bad input is answered with ErrorRep or dropped and counted.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace spdlog {
+class logger;
+}
+
+namespace zwq {
+
+namespace broker {
+class Server;
+}
+
+struct BrokerOptions {
+  // Where to listen. Empty: a private directory (mode 0700) named zwq-<pid>-<random> under
+  // $XDG_RUNTIME_DIR or /tmp, removed at exit. "ipc://DIR/control": the four ipc endpoints in DIR.
+  // "tcp://HOST:PORT": control on PORT, tasks/results/events on PORT+1..PORT+3.
+  // "tcp://HOST:*": all four on ephemeral ports.
+  std::string bind;
+  // How often the broker publishes BrokerHeartbeat and workers send WorkerHeartbeat.
+  std::uint32_t heartbeat_ms = 1000;
+  // Heartbeats a worker may miss before it is declared dead and its slices are requeued.
+  std::uint32_t liveness = 5;
+  // Elements per slice for jobs that ask for slice_size 0: larger slices cost fewer messages,
+  // smaller ones balance better and lose less work when a worker dies.
+  std::uint64_t default_slice_size = 262144;
+  // When non-empty: after binding, the control endpoint and "\n" are written to this file
+  // atomically (temporary file + rename), so scripts can wait for it.
+  std::string ready_file;
+  // Most SliceResults in one FetchRep (also the limit when a client asks for 0).
+  std::uint32_t max_fetch_items = 4096;
+  // Least time between two JobEvents of one running job (a final JobEvent is always sent).
+  std::uint32_t progress_interval_ms = 100;
+  // Jobs larger than this many slices are refused: per-slice bookkeeping costs ~40 bytes.
+  std::uint64_t max_slices_per_job = std::uint64_t{1} << 24;
+  // Finished jobs kept for Status/Wait/Fetch; the oldest are forgotten beyond this.
+  std::uint32_t max_finished_jobs = 10000;
+};
+
+// The four bound addresses, as ZMQ_LAST_ENDPOINT reports them (the real port for "*"; a
+// wildcard host such as 0.0.0.0 is left for peers to replace by the host they reached).
+struct BrokerEndpoints {
+  std::string control;
+  std::string tasks;
+  std::string results;
+  std::string events;
+};
+
+// One broker. Not copyable or movable.
+//
+// Thread safety: construct it on any thread, then call run() on exactly one thread.
+// endpoints() and epoch() are immutable after construction and may be read from any thread.
+// stop() may be called from any thread and from a signal handler (it only stores an atomic flag).
+class Broker {
+ public:
+  // Binds every endpoint and writes the ready file. `logger` may be null (logs are discarded).
+  // Throws zwq::SetupError on failure (nothing stays bound and no directory is left behind).
+  Broker(BrokerOptions options, std::shared_ptr<spdlog::logger> logger);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  const BrokerEndpoints& endpoints() const;
+  // Random per broker start; announced in Welcome and InfoRep.
+  std::uint64_t epoch() const;
+
+  // Serves until stop() or a ShutdownReq, then publishes ShutdownEvent, closes the sockets and
+  // removes the private ipc directory. Returns at once if called again after that.
+  void run();
+  // Asks run() to return within ~100 ms. Async-signal-safe.
+  void stop() noexcept;
+
+ private:
+  std::unique_ptr<broker::Server> server_;
+};
+
+}  // namespace zwq

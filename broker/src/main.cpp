@@ -1,0 +1,72 @@
+// zwq-broker: command line around zwq::Broker. Prints "zwq-broker: control <endpoint>" once
+// bound and serves until SIGINT, SIGTERM or a ShutdownReq.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "zwq/broker.hpp"
+#include "zwq/status.hpp"
+
+namespace {
+
+zwq::Broker* g_broker = nullptr;  // for the signal handler only
+
+extern "C" void on_signal(int) {
+  if (g_broker != nullptr) g_broker->stop();
+}
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: let a blocking poll return at once
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  zwq::BrokerOptions options;
+  std::string log_level = "info";
+  CLI::App app{"zwq-broker: hands slices of shared-memory arrays to zwq workers"};
+  app.add_option("--bind", options.bind,
+                 "ipc://DIR/control, tcp://HOST:PORT (uses PORT..PORT+3) or tcp://HOST:*; "
+                 "default: a private ipc directory");
+  app.add_option("--heartbeat-ms", options.heartbeat_ms, "heartbeat interval")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 3600000u));
+  app.add_option("--liveness", options.liveness, "missed heartbeats before a worker is dead")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1000u));
+  app.add_option("--slice-size", options.default_slice_size,
+                 "elements per slice for jobs that leave it to the broker")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--ready-file", options.ready_file,
+                 "write the control endpoint to this file once bound");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  CLI11_PARSE(app, argc, argv);
+
+  auto logger = spdlog::stderr_color_mt("zwq-broker");
+  logger->set_level(spdlog::level::from_str(log_level));
+  try {
+    zwq::Broker broker(options, logger);
+    g_broker = &broker;
+    install_signal_handlers();
+    std::cout << "zwq-broker: control " << broker.endpoints().control << std::endl;
+    broker.run();
+    g_broker = nullptr;
+  } catch (const zwq::SetupError& e) {
+    std::cerr << "zwq-broker: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

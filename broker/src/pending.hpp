@@ -1,0 +1,45 @@
+// PendingRanges: the slices of one job waiting to be handed out, as ranges [first, last) rather
+// than one object per slice, so a queued slice costs nothing until it is dispatched.
+//
+// A fresh job is one range; slices requeued after a worker was lost go to the front (they hold up
+// the job's completion). The attempt of each slice lives in the job's JobCollector; take() splits
+// runs where the attempt changes and leases what it takes there.
+//
+// Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "collector.hpp"
+#include "zwq/messages.hpp"
+
+namespace zwq::broker {
+
+class PendingRanges {
+ public:
+  // Slices [0, total) are pending.
+  void reset(std::uint64_t total);
+  // Slices [first, last) are pending again; they are handed out before the rest.
+  void push_front(std::uint64_t first, std::uint64_t last);
+  void clear();
+  // Slices in the ranges (a few may have been covered meanwhile; take() skips those).
+  std::uint64_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+  // Takes up to `max` pending slices from the front, leases each in `book` and appends them to
+  // `runs` as contiguous runs of one attempt (extending runs.back() when it continues). Returns
+  // the number of slices taken.
+  std::uint64_t take(std::uint64_t max, JobCollector& book, std::vector<SliceRun>& runs);
+
+ private:
+  struct Range {
+    std::uint64_t first;
+    std::uint64_t last;
+  };
+  std::deque<Range> ranges_;
+  std::uint64_t size_ = 0;
+};
+
+}  // namespace zwq::broker

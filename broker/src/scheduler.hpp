@@ -1,0 +1,179 @@
+// Scheduler: the broker's socket-free bookkeeping — the job table, registered workers, their
+// leases and credit, dispatch decisions and heartbeat expiry (docs/PROTOCOL.md).
+//
+// It is fed decoded messages and the current time (it never reads a clock) and answers with
+// values: replies, Dispatch orders for the server to send, and Changes to announce. Peer input
+// never makes it throw or assert: what it cannot use is counted and ignored.
+//
+// Not thread-safe: the server's poll loop owns it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "job.hpp"
+#include "time.hpp"
+#include "validation.hpp"
+#include "zwq/kernel.hpp"
+#include "zwq/messages.hpp"
+#include "zwq/protocol.hpp"
+
+namespace zwq::broker {
+
+struct SchedulerOptions {
+  // This broker's epoch: Results carrying another one are dropped.
+  std::uint64_t epoch = 0;
+  // A worker not heard from for heartbeat_ms * liveness is dead.
+  std::uint32_t heartbeat_ms = proto::kDefaultHeartbeatMs;
+  std::uint32_t liveness = proto::kDefaultLiveness;
+  // Slice size for jobs that ask for 0, and the most slices a job may have.
+  ValidationLimits limits;
+  // Finished jobs kept for Status/Wait/Fetch; the oldest are forgotten beyond this.
+  std::size_t max_finished_jobs = 10000;
+};
+
+// Messages the scheduler could not use, by reason.
+struct SchedulerCounters {
+  std::uint64_t unknown_worker = 0;   // heartbeat/Bye from a worker id that is not registered
+  std::uint64_t stale_epoch = 0;      // Results of another broker epoch
+  std::uint64_t orphan_outcomes = 0;  // outcomes of a job id the broker does not know
+  std::uint64_t workers_expired = 0;  // declared dead for missing heartbeats
+  std::uint64_t workers_lost = 0;     // unreachable when the server sent to them
+};
+
+// One Tasks message to send: runs of one job for one worker. `job` stays valid until the
+// scheduler is next modified.
+struct Dispatch {
+  std::string worker_id;
+  const Job* job = nullptr;
+  std::vector<SliceRun> runs;
+};
+
+// What happened since the last take_changes(), for the server to announce.
+struct Changes {
+  std::vector<std::string> finished;    // jobs that became done, failed or cancelled
+  std::vector<std::string> progressed;  // jobs that accepted results (may repeat)
+};
+
+// What a Results message did.
+struct ResultsTally {
+  bool stale_epoch = false;
+  std::uint64_t accepted = 0;
+  std::uint64_t discarded = 0;
+};
+
+enum class HelloVerdict { kRegistered, kReplaced, kRejected };
+
+class Scheduler {
+ public:
+  // `kernels` must outlive the scheduler.
+  Scheduler(SchedulerOptions options, const KernelRegistry& kernels);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // ---- jobs (control requests) ----
+  // Validates and queues a job (see validation.hpp for the errors). An empty job_id gets a
+  // generated one; an id that exists is answered with that job (existed = true). A job of
+  // count 0 is done at once with the identity result.
+  Result<msg::SubmitRep> submit(JobSpec spec, TimePoint now);
+  // Cancels a job that is not final: drops its queued slices and voids its leases. A final job
+  // is left as it is. Fails with kUnknownJob.
+  Result<JobStatus> cancel(const std::string& job_id, TimePoint now);
+  // The job, or nullptr if unknown (or forgotten). Valid until the scheduler is next modified.
+  const Job* find_job(const std::string& job_id) const;
+  // Every known job, in submission order.
+  std::vector<JobStatus> all_status(TimePoint now) const;
+
+  // ---- workers (tasks endpoint) ----
+  // Registers a worker (credit >= 1, else kRejected). A known id is replaced: its leases are
+  // requeued first.
+  HelloVerdict hello(const msg::Hello& m, TimePoint now);
+  // Any message from a worker: refreshes its last-seen time. False (and counted) if unknown.
+  bool heartbeat(const std::string& worker_id, TimePoint now);
+  // The worker leaves: its leases are requeued. False (and counted) if unknown.
+  bool bye(const std::string& worker_id, TimePoint now);
+  // The server could not reach the worker: like bye, counted as lost.
+  bool lose_worker(const std::string& worker_id, TimePoint now);
+  // Workers not heard from for heartbeat_ms * liveness are removed and their leases requeued.
+  // Returns their ids.
+  std::vector<std::string> expire(TimePoint now);
+  std::vector<WorkerStatus> workers(TimePoint now) const;
+  std::size_t worker_count() const { return workers_.size(); }
+  bool has_worker(const std::string& worker_id) const;
+
+  // ---- results ----
+  // Frees the credit of each awaited outcome, offers every outcome to its job's collector, and
+  // fails or completes the job when that follows.
+  ResultsTally results(msg::Results& m, TimePoint now);
+
+  // ---- dispatch ----
+  // Hands pending slices to workers with free credit: oldest job first, in rounds so that every
+  // worker gets a share; run size ceil(pending / (2 * workers)), within the free credit. Replaces
+  // the contents of `out`.
+  void dispatch(std::vector<Dispatch>& out);
+
+  // Moves what changed into `out` (replacing its contents).
+  void take_changes(Changes& out);
+  const SchedulerCounters& counters() const { return counters_; }
+  const SchedulerOptions& options() const { return options_; }
+
+ private:
+  struct Lease {
+    std::uint64_t job_serial = 0;
+    std::uint64_t first = 0;
+    std::uint32_t count = 0;
+    std::uint32_t attempt = 0;
+    std::uint32_t outstanding = 0;  // slices of the run whose outcome is still awaited
+  };
+  struct Worker {
+    std::string id;
+    std::string host;
+    std::uint32_t pid = 0;
+    std::uint32_t credit = 0;
+    std::uint64_t inflight = 0;  // slices leased to it now (<= credit)
+    std::uint64_t slices_done = 0;
+    std::vector<std::string> kernels;  // empty: all
+    TimePoint last_seen{};
+    std::vector<Lease> leases;
+  };
+
+  Worker* find_worker(const std::string& id);
+  void remove_worker(const std::string& id);
+  void requeue_leases(Worker& w);
+  bool release_lease(Worker& w, std::uint64_t job_serial, std::uint64_t slice,
+                     std::uint32_t attempt);
+  void release_lease_anywhere(std::uint64_t job_serial, std::uint64_t slice, std::uint32_t attempt);
+  void drop_leases_of(const Job& job);
+  bool supports(const Worker& w, const Job& job) const;
+  Job* next_job_for(const Worker& w);
+  std::string new_job_id();
+
+  void complete_job(Job& job, TimePoint now);
+  void fail_job(Job& job, ErrorCode code, std::string error, TimePoint now);
+  void finalize_job(Job& job, JobState state, TimePoint now);
+
+  SchedulerOptions options_;
+  const KernelRegistry& kernels_;
+  SchedulerCounters counters_;
+  Changes changes_;
+  std::uint64_t next_serial_ = 1;
+
+  std::unordered_map<std::string, std::unique_ptr<Job>> jobs_;
+  std::map<std::uint64_t, Job*> by_serial_;  // every job, in submission order
+  std::map<std::uint64_t, Job*> runnable_;   // jobs with pending slices, oldest first
+  std::deque<std::string> finished_order_;   // final jobs, oldest first (for forgetting)
+
+  std::vector<std::unique_ptr<Worker>> workers_;  // registration order; dispatch rotates over it
+  std::unordered_map<std::string, Worker*> worker_index_;
+  std::size_t rotate_ = 0;
+};
+
+}  // namespace zwq::broker

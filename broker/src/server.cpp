@@ -1,0 +1,584 @@
+// Parts: 1. set-up (sockets, binding)  2. the loop  3. control requests  4. deferred replies
+//        5. tasks endpoint (workers)  6. results endpoint  7. events and timers
+//        8. dispatch  9. shutdown
+#include "server.hpp"
+
+#include <spdlog/logger.h>
+#include <spdlog/sinks/null_sink.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <random>
+
+#include "wire.hpp"
+
+namespace zwq::broker {
+
+namespace {
+
+// Messages read from one socket before the loop looks at the others: enough to amortise a
+// poll, few enough that a flood on one endpoint cannot starve the rest.
+constexpr int kDrainBudget = 256;
+// The loop wakes at least this often, to notice stop() and expired workers.
+constexpr Millis kMaxPoll{100};
+// Gathered bytes per FetchRep: half the frame limit leaves room for the rest of the reply.
+constexpr std::size_t kMaxFetchBytes = proto::kMaxFrameBytes / 2;
+// Bad messages logged at warn per endpoint; the rest only at debug (they are still counted).
+constexpr std::uint64_t kLoudBadMessages = 10;
+
+std::uint64_t random_epoch() {
+  std::random_device rd;
+  std::uint64_t e = 0;
+  while (e == 0) e = (std::uint64_t{rd()} << 32) ^ rd();
+  return e;
+}
+
+SchedulerOptions scheduler_options(const BrokerOptions& o, std::uint64_t epoch) {
+  SchedulerOptions s;
+  s.epoch = epoch;
+  s.heartbeat_ms = o.heartbeat_ms;
+  s.liveness = o.liveness;
+  s.limits.default_slice_size = o.default_slice_size;
+  s.limits.max_slices_per_job = o.max_slices_per_job;
+  s.max_finished_jobs = o.max_finished_jobs;
+  return s;
+}
+
+const BrokerOptions& checked(const BrokerOptions& o) {
+  if (o.heartbeat_ms == 0) throw SetupError("heartbeat_ms must be at least 1");
+  if (o.liveness == 0) throw SetupError("liveness must be at least 1");
+  if (o.default_slice_size == 0) throw SetupError("the default slice size must be at least 1");
+  if (o.max_fetch_items == 0) throw SetupError("max_fetch_items must be at least 1");
+  return o;
+}
+
+std::shared_ptr<spdlog::logger> or_null(std::shared_ptr<spdlog::logger> log) {
+  if (log) return log;
+  return std::make_shared<spdlog::logger>("zwq-broker",
+                                          std::make_shared<spdlog::sinks::null_sink_mt>());
+}
+
+std::string bind_socket(zmq::socket_t& socket, const std::string& address, const char* name) {
+  try {
+    socket.bind(address);
+    // The real address (the port chosen for "*"). A wildcard host stays as it is: peers
+    // substitute the host they reached the control endpoint on.
+    return socket.get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    throw SetupError(std::string("cannot bind the ") + name + " endpoint to " + address + ": " +
+                     e.what());
+  }
+}
+
+}  // namespace
+
+// ---- 1. set-up ----
+
+Server::Server(const BrokerOptions& options, std::shared_ptr<spdlog::logger> logger)
+    : options_(checked(options)),
+      log_(or_null(std::move(logger))),
+      epoch_(random_epoch()),
+      host_(host_name()),
+      pid_(static_cast<std::uint32_t>(::getpid())),
+      ctx_(1),
+      control_(ctx_, zmq::socket_type::router),
+      tasks_(ctx_, zmq::socket_type::router),
+      results_(ctx_, zmq::socket_type::pull),
+      events_(ctx_, zmq::socket_type::pub),
+      kernels_(KernelRegistry::builtin()),
+      sched_(scheduler_options(options_, epoch_), kernels_) {
+  const std::int64_t max_frame = proto::kMaxFrameBytes + 1024;  // the codec rejects the rest
+  // Replies and the final ShutdownEvent get a second to leave; work for workers does not.
+  control_.set(zmq::sockopt::linger, 1000);
+  control_.set(zmq::sockopt::maxmsgsize, max_frame);
+  tasks_.set(zmq::sockopt::linger, 0);
+  tasks_.set(zmq::sockopt::maxmsgsize, max_frame);
+  tasks_.set(zmq::sockopt::router_mandatory, 1);  // a send to a gone worker fails: requeue
+  tasks_.set(zmq::sockopt::router_handover, 1);   // a restarted worker takes its id over
+  tasks_.set(zmq::sockopt::sndhwm, 0);            // credit bounds what is queued to a worker
+  results_.set(zmq::sockopt::linger, 0);
+  results_.set(zmq::sockopt::maxmsgsize, max_frame);
+  events_.set(zmq::sockopt::linger, 1000);
+
+  plan_ = plan_endpoints(options_.bind);
+  endpoints_.control = bind_socket(control_, plan_.control, "control");
+  endpoints_.tasks = bind_socket(tasks_, plan_.tasks, "tasks");
+  endpoints_.results = bind_socket(results_, plan_.results, "results");
+  endpoints_.events = bind_socket(events_, plan_.events, "events");
+  if (!options_.ready_file.empty())
+    write_ready_file(options_.ready_file, endpoints_.control + "\n");
+  log_->info("broker bound: control {} tasks {} results {} events {} epoch {:016x}",
+             endpoints_.control, endpoints_.tasks, endpoints_.results, endpoints_.events, epoch_);
+}
+
+Server::~Server() {
+  close();
+}
+
+// ---- 2. the loop ----
+
+void Server::run() {
+  if (closed_) return;
+  log_->info("broker serving: heartbeat {} ms, liveness {}, default slice size {}",
+             options_.heartbeat_ms, options_.liveness, options_.default_slice_size);
+  TimePoint now = Clock::now();
+  next_heartbeat_ = now;
+  while (!stop_.load(std::memory_order_relaxed)) {
+    zmq::pollitem_t items[] = {{results_.handle(), 0, ZMQ_POLLIN, 0},
+                               {tasks_.handle(), 0, ZMQ_POLLIN, 0},
+                               {control_.handle(), 0, ZMQ_POLLIN, 0}};
+    try {
+      zmq::poll(items, 3, poll_timeout(now));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) log_->error("poll failed: {}", e.what());
+    }
+    now = Clock::now();
+    if (items[0].revents & ZMQ_POLLIN) drain_results(now);
+    if (items[1].revents & ZMQ_POLLIN) drain_tasks(now);
+    if (items[2].revents & ZMQ_POLLIN) drain_control(now);
+    on_timers(now);
+    dispatch_and_send(now);
+  }
+  close();
+}
+
+std::chrono::milliseconds Server::poll_timeout(TimePoint now) const {
+  auto until = [now](TimePoint t) {
+    return t <= now ? Millis(0) : std::chrono::ceil<Millis>(t - now);
+  };
+  Millis t = std::min(kMaxPoll, until(next_heartbeat_));
+  if (auto d = held_.next_deadline()) t = std::min(t, until(*d));
+  if (!progress_dirty_.empty()) t = std::min(t, Millis(options_.progress_interval_ms));
+  return t;
+}
+
+// Announces what the scheduler changed: finished jobs answer their waiters and get a final
+// JobEvent (and a CancelEvent if they failed or were cancelled); jobs with new results answer
+// their held fetches and are marked for a progress JobEvent.
+void Server::after_changes(TimePoint now) {
+  sched_.take_changes(changes_);
+  for (const std::string& id : changes_.finished) {
+    progress_dirty_.erase(id);
+    last_job_event_.erase(id);
+    waits_.clear();
+    fetches_.clear();
+    held_.take_waits(id, waits_);
+    held_.take_fetches(id, 0, true, fetches_);
+    for (const auto& w : waits_) answer_wait(w, now);
+    for (const auto& f : fetches_) answer_fetch(f, now);
+    const Job* job = sched_.find_job(id);
+    if (job == nullptr) continue;
+    const JobStatus st = job->status(now);
+    if (job->state == JobState::kDone) {
+      log_->info("job {} done: {} slices in {} ms, value {}, {} retried, {} discarded", id,
+                 st.total, st.elapsed_ms, job->result.value, st.retried, st.discarded);
+    } else {
+      log_->warn("job {} {}: {}", id, job_state_name(job->state), job->error);
+    }
+    publish(proto::kTopicJob, msg::JobEvent{st});
+    if (job->state != JobState::kDone) publish(proto::kTopicCancel, msg::CancelEvent{id});
+  }
+  for (const std::string& id : changes_.progressed) {
+    const Job* job = sched_.find_job(id);
+    if (job == nullptr || job->final()) continue;
+    progress_dirty_.insert(id);
+    fetches_.clear();
+    held_.take_fetches(id, job->collector.completion_order().size(), false, fetches_);
+    for (const auto& f : fetches_) answer_fetch(f, now);
+  }
+}
+
+// ---- 3. control requests ----
+
+void Server::drain_control(TimePoint now) {
+  for (int i = 0; i < kDrainBudget && receive(control_, in_); ++i) {
+    ++control_count_.received;
+    if (in_.parts != 3 || in_.frames[1].size() != 0) {
+      ++control_count_.dropped;
+      log_->debug("control: dropped a message of {} frames (expected [identity, empty, frame])",
+                  in_.parts);
+      continue;
+    }
+    handle_control(std::string(in_.view(0)), in_.view(2), now);
+    after_changes(now);
+  }
+}
+
+template <typename M>
+void Server::reply(const ReplyTo& to, const M& m) {
+  const std::string frame = encode(m, to.corr);
+  if (send_frames(control_, {to.identity, std::string_view(), frame}) != SendResult::kSent) {
+    ++control_count_.send_failed;
+  }
+}
+
+void Server::reply_error(const ReplyTo& to, const Error& e) {
+  reply(to, msg::ErrorRep{e.code, e.message});
+}
+
+template <typename M, typename F>
+void Server::serve(const Envelope& env, const ReplyTo& to, F&& handler) {
+  auto m = decode_body<M>(env);
+  if (!m.ok()) {
+    ++control_count_.bad;
+    log_->debug("control: bad {}: {}", proto::msg_type_name(M::kType), m.error().message);
+    reply_error(to, m.error());
+    return;
+  }
+  handler(m.value());
+}
+
+void Server::handle_control(const std::string& identity, std::string_view frame, TimePoint now) {
+  auto env = decode_envelope(frame.data(), frame.size());
+  if (!env.ok()) {
+    if (++control_count_.bad <= kLoudBadMessages) {
+      log_->warn("control: refused a request: {}", env.error().to_string());
+    }
+    reply_error(ReplyTo{identity, peek_corr(frame.data(), frame.size())}, env.error());
+    return;
+  }
+  const Envelope& e = env.value();
+  const ReplyTo to{identity, e.corr};
+  using proto::MsgType;
+  switch (e.type) {
+    case MsgType::kInfoReq:
+      serve<msg::InfoReq>(e, to, [&](const msg::InfoReq&) { reply(to, info()); });
+      break;
+    case MsgType::kSubmitReq:
+      serve<msg::SubmitReq>(e, to, [&](const msg::SubmitReq& m) { on_submit(m, to, now); });
+      break;
+    case MsgType::kStatusReq:
+      serve<msg::StatusReq>(e, to, [&](const msg::StatusReq& m) {
+        if (m.job_id.empty()) return reply(to, msg::StatusRep{sched_.all_status(now)});
+        const Job* job = sched_.find_job(m.job_id);
+        if (job == nullptr) {
+          return reply_error(to, make_error(ErrorCode::kUnknownJob, "no job '" + m.job_id + "'"));
+        }
+        reply(to, msg::StatusRep{{job->status(now)}});
+      });
+      break;
+    case MsgType::kWaitReq:
+      serve<msg::WaitReq>(e, to, [&](const msg::WaitReq& m) { on_wait(m, to, now); });
+      break;
+    case MsgType::kFetchReq:
+      serve<msg::FetchReq>(e, to, [&](const msg::FetchReq& m) { on_fetch(m, to, now); });
+      break;
+    case MsgType::kCancelReq:
+      serve<msg::CancelReq>(e, to, [&](const msg::CancelReq& m) {
+        auto st = sched_.cancel(m.job_id, now);
+        if (!st.ok()) return reply_error(to, st.error());
+        reply(to, msg::CancelRep{st.value()});
+      });
+      break;
+    case MsgType::kWorkersReq:
+      serve<msg::WorkersReq>(
+          e, to, [&](const msg::WorkersReq&) { reply(to, msg::WorkersRep{sched_.workers(now)}); });
+      break;
+    case MsgType::kShutdownReq:
+      serve<msg::ShutdownReq>(e, to, [&](const msg::ShutdownReq&) {
+        log_->info("shutdown requested by a client");
+        reply(to, msg::ShutdownRep{});
+        stop();
+      });
+      break;
+    default:
+      ++control_count_.bad;
+      reply_error(
+          to, make_error(ErrorCode::kUnknownType,
+                         std::string(proto::msg_type_name(e.type)) + " is not a control request"));
+      break;
+  }
+}
+
+msg::InfoRep Server::info() const {
+  msg::InfoRep r;
+  r.epoch = epoch_;
+  r.control = endpoints_.control;
+  r.tasks = endpoints_.tasks;
+  r.results = endpoints_.results;
+  r.events = endpoints_.events;
+  r.host = host_;
+  r.pid = pid_;
+  r.heartbeat_ms = options_.heartbeat_ms;
+  r.liveness = options_.liveness;
+  r.kernels = kernels_.names();
+  return r;
+}
+
+void Server::on_submit(const msg::SubmitReq& m, const ReplyTo& to, TimePoint now) {
+  auto rep = sched_.submit(m.job, now);
+  if (!rep.ok()) {
+    log_->info("submit refused: {}", rep.error().to_string());
+    return reply_error(to, rep.error());
+  }
+  const msg::SubmitRep& r = rep.value();
+  if (!r.existed) {
+    log_->info("job {} submitted: kernel {}, {} elements from {} in {} slices of {}", r.job_id,
+               m.job.kernel, m.job.count, m.job.first, r.total_slices, r.slice_size);
+  }
+  reply(to, r);
+}
+
+// ---- 4. deferred replies (Wait, Fetch) ----
+
+void Server::on_wait(const msg::WaitReq& m, const ReplyTo& to, TimePoint now) {
+  const Job* job = sched_.find_job(m.job_id);
+  if (job == nullptr) {
+    return reply_error(to, make_error(ErrorCode::kUnknownJob, "no job '" + m.job_id + "'"));
+  }
+  if (job->final() || m.timeout_ms == 0) return answer_wait(HeldWait{to, m.job_id, now}, now);
+  held_.hold(HeldWait{to, m.job_id, now + Millis(m.timeout_ms)});
+}
+
+void Server::answer_wait(const HeldWait& w, TimePoint now) {
+  const Job* job = sched_.find_job(w.job_id);
+  if (job == nullptr) {
+    return reply_error(
+        w.to, make_error(ErrorCode::kUnknownJob, "job '" + w.job_id + "' is no longer known"));
+  }
+  msg::WaitRep rep;
+  rep.status = job->status(now);
+  rep.finished = job->final();
+  if (job->state == JobState::kDone) rep.result = job->full_result();
+  reply(w.to, rep);
+}
+
+void Server::on_fetch(const msg::FetchReq& m, const ReplyTo& to, TimePoint now) {
+  const Job* job = sched_.find_job(m.job_id);
+  if (job == nullptr) {
+    return reply_error(to, make_error(ErrorCode::kUnknownJob, "no job '" + m.job_id + "'"));
+  }
+  HeldFetch f{to, m.job_id, m.cursor, m.max_items, now + Millis(m.timeout_ms)};
+  const bool nothing_new = m.cursor >= job->collector.completion_order().size();
+  if (nothing_new && !job->final() && m.timeout_ms > 0) return held_.hold(std::move(f));
+  answer_fetch(f, now);
+}
+
+void Server::answer_fetch(const HeldFetch& f, TimePoint now) {
+  const Job* job = sched_.find_job(f.job_id);
+  if (job == nullptr) {
+    return reply_error(
+        f.to, make_error(ErrorCode::kUnknownJob, "job '" + f.job_id + "' is no longer known"));
+  }
+  const std::uint32_t max =
+      f.max_items == 0 ? options_.max_fetch_items : std::min(f.max_items, options_.max_fetch_items);
+  msg::FetchRep rep;
+  rep.cursor = job->collector.page(f.cursor, max, kMaxFetchBytes, rep.items);
+  rep.cursor = std::max(rep.cursor, f.cursor);
+  rep.status = job->status(now);
+  reply(f.to, rep);
+}
+
+// ---- 5. tasks endpoint (workers) ----
+
+void Server::drain_tasks(TimePoint now) {
+  for (int i = 0; i < kDrainBudget && receive(tasks_, in_); ++i) {
+    ++tasks_count_.received;
+    if (in_.parts != 2) {
+      ++tasks_count_.dropped;
+      log_->debug("tasks: dropped a message of {} frames (expected [worker_id, frame])", in_.parts);
+      continue;
+    }
+    handle_task(in_.view(0), in_.view(1), now);
+    after_changes(now);
+  }
+}
+
+void Server::handle_task(std::string_view identity, std::string_view frame, TimePoint now) {
+  auto env = decode_envelope(frame.data(), frame.size());
+  auto bad = [&](const Error& e) {
+    if (++tasks_count_.bad <= kLoudBadMessages) {
+      log_->warn("tasks: dropped a bad message: {}", e.to_string());
+    } else {
+      log_->debug("tasks: dropped a bad message: {}", e.to_string());
+    }
+  };
+  if (!env.ok()) return bad(env.error());
+  const Envelope& e = env.value();
+  const std::string id(identity);
+  switch (e.type) {
+    case proto::MsgType::kHello: {
+      auto m = decode_body<msg::Hello>(e);
+      if (!m.ok()) return bad(m.error());
+      const msg::Hello& h = m.value();
+      if (h.worker_id != id) {
+        ++tasks_count_.dropped;
+        log_->warn("tasks: Hello names worker {} but its routing id differs; ignored", h.worker_id);
+        return;
+      }
+      const HelloVerdict v = sched_.hello(h, now);
+      if (v == HelloVerdict::kRejected) {
+        ++tasks_count_.dropped;
+        return;
+      }
+      log_->info(
+          "worker {} {}: host {}, pid {}, credit {}", id,
+          v == HelloVerdict::kReplaced ? "re-registered (its slices are requeued)" : "registered",
+          h.host, h.pid, h.credit);
+      send_welcome(id, now);
+      return;
+    }
+    case proto::MsgType::kWorkerHeartbeat: {
+      auto m = decode_body<msg::WorkerHeartbeat>(e);
+      if (!m.ok()) return bad(m.error());
+      if (!sched_.heartbeat(id, now)) ++tasks_count_.dropped;
+      return;
+    }
+    case proto::MsgType::kBye: {
+      auto m = decode_body<msg::Bye>(e);
+      if (!m.ok()) return bad(m.error());
+      if (sched_.bye(id, now)) {
+        log_->info("worker {} left", id);
+      } else {
+        ++tasks_count_.dropped;
+      }
+      return;
+    }
+    default:
+      return bad(make_error(ErrorCode::kUnknownType, std::string(proto::msg_type_name(e.type)) +
+                                                         " does not belong on the tasks endpoint"));
+  }
+}
+
+void Server::send_welcome(const std::string& worker_id, TimePoint now) {
+  const std::string frame = encode(msg::Welcome{epoch_, options_.heartbeat_ms, options_.liveness});
+  if (send_frames(tasks_, {worker_id, frame}) != SendResult::kSent) {
+    ++tasks_count_.send_failed;
+    log_->warn("worker {} unreachable for Welcome; forgotten", worker_id);
+    sched_.lose_worker(worker_id, now);
+  }
+}
+
+// ---- 6. results endpoint ----
+
+void Server::drain_results(TimePoint now) {
+  for (int i = 0; i < kDrainBudget && receive(results_, in_); ++i) {
+    ++results_count_.received;
+    if (in_.parts != 1) {
+      ++results_count_.dropped;
+      continue;
+    }
+    const std::string_view frame = in_.view(0);
+    auto m = decode<msg::Results>(frame.data(), frame.size());
+    if (!m.ok()) {
+      if (++results_count_.bad <= kLoudBadMessages) {
+        log_->warn("results: dropped a bad message: {}", m.error().to_string());
+      }
+      continue;
+    }
+    const ResultsTally tally = sched_.results(m.value(), now);
+    if (tally.stale_epoch) ++results_count_.dropped;
+    if (tally.discarded > 0) {
+      log_->debug("results: {} outcomes of job {} from worker {} discarded", tally.discarded,
+                  m.value().job_id, m.value().worker_id);
+    }
+    after_changes(now);
+  }
+}
+
+// ---- 7. events and timers ----
+
+template <typename M>
+void Server::publish(std::string_view topic, const M& m) {
+  const std::string frame = encode(m);
+  if (send_frames(events_, {topic, frame}) != SendResult::kSent) ++events_send_failed_;
+}
+
+void Server::on_timers(TimePoint now) {
+  for (const std::string& id : sched_.expire(now)) {
+    log_->warn("worker {} lost: not heard from for {} ms; its slices are requeued", id,
+               std::uint64_t{options_.heartbeat_ms} * options_.liveness);
+  }
+  waits_.clear();
+  fetches_.clear();
+  held_.take_expired(now, waits_, fetches_);
+  for (const auto& w : waits_) answer_wait(w, now);
+  for (const auto& f : fetches_) answer_fetch(f, now);
+  after_changes(now);
+
+  if (now >= next_heartbeat_) {
+    publish(proto::kTopicHeartbeat, msg::BrokerHeartbeat{epoch_});
+    next_heartbeat_ = now + Millis(options_.heartbeat_ms);
+  }
+  const Millis interval(options_.progress_interval_ms);
+  for (auto it = progress_dirty_.begin(); it != progress_dirty_.end();) {
+    auto last = last_job_event_.find(*it);
+    if (last != last_job_event_.end() && now - last->second < interval) {
+      ++it;
+      continue;
+    }
+    if (const Job* job = sched_.find_job(*it))
+      publish(proto::kTopicJob, msg::JobEvent{job->status(now)});
+    last_job_event_[*it] = now;
+    it = progress_dirty_.erase(it);
+  }
+}
+
+// ---- 8. dispatch ----
+
+void Server::dispatch_and_send(TimePoint now) {
+  // A worker found gone while sending has its slices requeued: dispatch those again, a few
+  // rounds at most (the next iteration picks up the rest).
+  for (int round = 0; round < 4; ++round) {
+    sched_.dispatch(dispatch_);
+    bool lost = false;
+    for (const Dispatch& d : dispatch_) {
+      if (!sched_.has_worker(d.worker_id)) continue;  // lost earlier in this batch
+      const std::string frame = encode_tasks(epoch_, d.job->spec_bytes, d.runs);
+      if (send_frames(tasks_, {d.worker_id, frame}) == SendResult::kSent) continue;
+      ++tasks_count_.send_failed;
+      log_->warn("worker {} unreachable; its slices are requeued", d.worker_id);
+      sched_.lose_worker(d.worker_id, now);
+      lost = true;
+    }
+    if (!lost) return;
+  }
+}
+
+// ---- 9. shutdown ----
+
+void Server::log_counters() const {
+  const SchedulerCounters& s = sched_.counters();
+  auto line = [&](const char* name, const EndpointCounters& c) {
+    log_->info("{}: {} received, {} bad, {} dropped, {} sends failed", name, c.received, c.bad,
+               c.dropped, c.send_failed);
+  };
+  line("control", control_count_);
+  line("tasks", tasks_count_);
+  line("results", results_count_);
+  log_->info(
+      "events: {} sends failed; scheduler: {} from unknown workers, {} stale-epoch results, "
+      "{} outcomes of unknown jobs, {} workers expired, {} workers unreachable",
+      events_send_failed_, s.unknown_worker, s.stale_epoch, s.orphan_outcomes, s.workers_expired,
+      s.workers_lost);
+}
+
+void Server::close() noexcept {
+  if (closed_) return;
+  closed_ = true;
+  try {
+    waits_.clear();
+    fetches_.clear();
+    held_.take_all(waits_, fetches_);
+    const Error bye = make_error(ErrorCode::kShuttingDown, "the broker is shutting down");
+    for (const auto& w : waits_) reply_error(w.to, bye);
+    for (const auto& f : fetches_) reply_error(f.to, bye);
+    publish(proto::kTopicShutdown, msg::ShutdownEvent{epoch_});
+    log_counters();
+  } catch (...) {
+    // Shutting down regardless: nothing here may escape a destructor.
+  }
+  control_.close();
+  tasks_.close();
+  results_.close();
+  events_.close();
+  ctx_.close();
+  plan_.dir.remove();
+  try {
+    log_->info("broker stopped");
+  } catch (...) {
+  }
+}
+
+}  // namespace zwq::broker

@@ -1,0 +1,125 @@
+// Server: the broker's poll loop. It owns the four sockets and moves bytes between them and the
+// socket-free Scheduler (jobs, workers, leases) and HeldReplies (deferred Wait/Fetch replies).
+//
+// Thread safety: see zwq::Broker — construct anywhere, run() on one thread, stop() from anywhere
+// (including a signal handler).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+#include <zmq.hpp>
+
+#include "endpoints.hpp"
+#include "held_replies.hpp"
+#include "scheduler.hpp"
+#include "time.hpp"
+#include "zmq_io.hpp"
+#include "zwq/broker.hpp"
+#include "zwq/codec.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace zwq::broker {
+
+// Messages one endpoint received and could not use.
+struct EndpointCounters {
+  std::uint64_t received = 0;  // messages read
+  std::uint64_t bad = 0;       // undecodable, wrong type for the endpoint
+  std::uint64_t dropped = 0;   // wrong envelope, unknown worker, stale epoch, refused Hello
+  std::uint64_t send_failed = 0;
+};
+
+class Server {
+ public:
+  // Binds everything (throws SetupError). `logger` may be null.
+  Server(const BrokerOptions& options, std::shared_ptr<spdlog::logger> logger);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  const BrokerEndpoints& endpoints() const { return endpoints_; }
+  std::uint64_t epoch() const { return epoch_; }
+  void run();
+  void stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+
+ private:
+  // loop
+  std::chrono::milliseconds poll_timeout(TimePoint now) const;
+  void drain_results(TimePoint now);
+  void drain_tasks(TimePoint now);
+  void drain_control(TimePoint now);
+  void after_changes(TimePoint now);
+  void on_timers(TimePoint now);
+  void dispatch_and_send(TimePoint now);
+  void close() noexcept;
+
+  // control
+  void handle_control(const std::string& identity, std::string_view frame, TimePoint now);
+  template <typename M, typename F>
+  void serve(const Envelope& env, const ReplyTo& to, F&& handler);
+  template <typename M>
+  void reply(const ReplyTo& to, const M& m);
+  void reply_error(const ReplyTo& to, const Error& e);
+  void on_submit(const msg::SubmitReq& m, const ReplyTo& to, TimePoint now);
+  void on_wait(const msg::WaitReq& m, const ReplyTo& to, TimePoint now);
+  void on_fetch(const msg::FetchReq& m, const ReplyTo& to, TimePoint now);
+  void answer_wait(const HeldWait& w, TimePoint now);
+  void answer_fetch(const HeldFetch& f, TimePoint now);
+  msg::InfoRep info() const;
+
+  // tasks
+  void handle_task(std::string_view identity, std::string_view frame, TimePoint now);
+  void send_welcome(const std::string& worker_id, TimePoint now);
+
+  // events
+  template <typename M>
+  void publish(std::string_view topic, const M& m);
+  void publish_job(const Job& job, TimePoint now);
+
+  void log_counters() const;
+
+  BrokerOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::uint64_t epoch_ = 0;
+  std::string host_;
+  std::uint32_t pid_ = 0;
+
+  BindPlan plan_;  // before the sockets: its directory goes after they are closed
+  zmq::context_t ctx_;
+  zmq::socket_t control_;
+  zmq::socket_t tasks_;
+  zmq::socket_t results_;
+  zmq::socket_t events_;
+  BrokerEndpoints endpoints_;
+
+  const KernelRegistry& kernels_;
+  Scheduler sched_;
+  HeldReplies held_;
+
+  std::atomic<bool> stop_{false};
+  bool closed_ = false;
+
+  EndpointCounters control_count_, tasks_count_, results_count_;
+  std::uint64_t events_send_failed_ = 0;
+
+  TimePoint next_heartbeat_{};
+  // Running jobs with results not yet announced, and when each was last announced.
+  std::unordered_set<std::string> progress_dirty_;
+  std::unordered_map<std::string, TimePoint> last_job_event_;
+
+  // Scratch buffers reused by every iteration.
+  Incoming in_;
+  Changes changes_;
+  std::vector<Dispatch> dispatch_;
+  std::vector<HeldWait> waits_;
+  std::vector<HeldFetch> fetches_;
+};
+
+}  // namespace zwq::broker

@@ -1,0 +1,106 @@
+#include "validation.hpp"
+
+#include <limits>
+#include <string>
+
+namespace zwq::broker {
+
+namespace {
+
+// "job ID: " (nothing when the client left the id to the broker).
+std::string prefix(const JobSpec& spec) {
+  return spec.job_id.empty() ? std::string() : "job " + spec.job_id + ": ";
+}
+
+Error invalid(const JobSpec& spec, const std::string& what) {
+  return make_error(ErrorCode::kInvalidArgument, prefix(spec) + what);
+}
+
+std::string known_kernels(const KernelRegistry& kernels) {
+  std::string out;
+  for (const auto& name : kernels.names()) {
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out.empty() ? "none" : out;
+}
+
+Status check_dataset(const JobSpec& spec, const DatasetRef& d, const char* which, bool needed) {
+  if (!d.present()) {
+    if (!needed) return Status::Ok();
+    return invalid(spec, "kernel '" + spec.kernel + "' needs an " + which + " dataset");
+  }
+  if (d.dtype == DType::kNone) {
+    return invalid(spec, std::string(which) + " dataset " + d.uri + " has no dtype");
+  }
+  // first + count does not overflow (checked before).
+  if (d.length != 0 && spec.first + spec.count > d.length) {
+    return make_error(ErrorCode::kOutOfRange,
+                      prefix(spec) + "elements [" + std::to_string(spec.first) + ", " +
+                          std::to_string(spec.first + spec.count) + ") are outside " + d.uri +
+                          " which holds " + std::to_string(d.length));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool valid_job_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (const char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::uint64_t effective_slice_size(const JobSpec& spec, const ValidationLimits& limits) {
+  return spec.slice_size != 0 ? spec.slice_size : limits.default_slice_size;
+}
+
+Result<const KernelInfo*> validate_job(const JobSpec& spec, const KernelRegistry& kernels,
+                                       const ValidationLimits& limits) {
+  if (!spec.job_id.empty() && !valid_job_id(spec.job_id)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "job id '" + spec.job_id + "' must be 1-64 characters of A-Z a-z 0-9 . _ -");
+  }
+  const KernelInfo* kernel = kernels.find(spec.kernel);
+  if (kernel == nullptr) {
+    return make_error(ErrorCode::kUnknownKernel, prefix(spec) + "unknown kernel '" + spec.kernel +
+                                                     "' (known kernels: " + known_kernels(kernels) +
+                                                     ")");
+  }
+  if (spec.count > std::numeric_limits<std::uint64_t>::max() - spec.first) {
+    return make_error(ErrorCode::kOutOfRange, prefix(spec) + "first + count overflows");
+  }
+  const KernelShape shape = kernel->shape;
+  const bool reads = shape != KernelShape::kRange;
+  if (Status s = check_dataset(spec, spec.input, "input", reads); !s.ok()) return s.error();
+  if (Status s = check_dataset(spec, spec.input2, "input2", shape == KernelShape::kReduce2);
+      !s.ok()) {
+    return s.error();
+  }
+  if (Status s = check_dataset(spec, spec.output, "output", shape == KernelShape::kMap); !s.ok()) {
+    return s.error();
+  }
+  const std::uint64_t slice_size = effective_slice_size(spec, limits);
+  if (slice_size == 0) return invalid(spec, "slice size must be at least 1");
+  const std::uint64_t slices = spec.count == 0 ? 0 : (spec.count - 1) / slice_size + 1;
+  if (slices > limits.max_slices_per_job) {
+    return invalid(
+        spec, std::to_string(spec.count) + " elements in slices of " + std::to_string(slice_size) +
+                  " make " + std::to_string(slices) + " slices, more than the broker's limit of " +
+                  std::to_string(limits.max_slices_per_job) + "; use a larger slice size");
+  }
+  if (kernel->validate != nullptr) {
+    if (Status s = kernel->validate(spec.params, spec.input.dtype, spec.count); !s.ok()) {
+      Error e = s.error();
+      e.message = prefix(spec) + e.message;
+      return e;
+    }
+  }
+  return kernel;
+}
+
+}  // namespace zwq::broker

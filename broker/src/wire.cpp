@@ -1,0 +1,55 @@
+#include "wire.hpp"
+
+#include <msgpack.hpp>
+#include <string_view>
+
+#include "zwq/protocol.hpp"
+
+namespace zwq::broker {
+
+namespace {
+
+void pack_key(msgpack::packer<msgpack::sbuffer>& pk, std::string_view key) {
+  pk.pack_str(static_cast<std::uint32_t>(key.size()));
+  pk.pack_str_body(key.data(), static_cast<std::uint32_t>(key.size()));
+}
+
+}  // namespace
+
+std::string encode_tasks(std::uint64_t epoch, const std::string& spec_bytes,
+                         const std::vector<SliceRun>& runs) {
+  msgpack::sbuffer buf(spec_bytes.size() + 64 + 16 * runs.size());
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(4);
+  pk.pack(proto::kVersion);
+  pk.pack(static_cast<std::uint8_t>(proto::MsgType::kTasks));
+  pk.pack(std::uint64_t{0});
+  pk.pack_map(3);
+  pack_key(pk, "epoch");
+  pk.pack(epoch);
+  pack_key(pk, "job");
+  buf.write(spec_bytes.data(), spec_bytes.size());  // already one msgpack object
+  pack_key(pk, "runs");
+  pk.pack(runs);
+  return std::string(buf.data(), buf.size());
+}
+
+std::uint64_t peek_corr(const void* data, std::size_t size) {
+  if (size > proto::kMaxFrameBytes) return 0;
+  try {
+    const msgpack::unpack_limit limit(proto::kMaxContainer, proto::kMaxContainer,
+                                      proto::kMaxFrameBytes, proto::kMaxFrameBytes,
+                                      proto::kMaxContainer, proto::kMaxDepth);
+    std::size_t off = 0;
+    msgpack::object_handle h =
+        msgpack::unpack(static_cast<const char*>(data), size, off, nullptr, nullptr, limit);
+    const msgpack::object& o = h.get();
+    if (o.type != msgpack::type::ARRAY || o.via.array.size < 3) return 0;
+    const msgpack::object& corr = o.via.array.ptr[2];
+    return corr.type == msgpack::type::POSITIVE_INTEGER ? corr.via.u64 : 0;
+  } catch (...) {
+    return 0;
+  }
+}
+
+}  // namespace zwq::broker

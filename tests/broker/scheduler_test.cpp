@@ -1,0 +1,593 @@
+// Scheduler: dispatch, credit, leases, heartbeats and job life cycles, without sockets and
+// without sleeping (time is passed in: "5.1 s passed").
+#include "scheduler.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <random>
+#include <set>
+
+using namespace zwq;
+using namespace zwq::broker;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::uint64_t kEpoch = 77;
+
+Status fake_kernel(const SliceContext&, Partial&) {
+  return Status::Ok();
+}
+
+const KernelRegistry& test_kernels() {
+  static const KernelRegistry registry = [] {
+    KernelRegistry k;
+    auto add = [&](const char* name, Combiner c, KernelShape s) {
+      KernelInfo info;
+      info.name = name;
+      info.fn = fake_kernel;
+      info.combiner = c;
+      info.shape = s;
+      (void)k.add(std::move(info));
+    };
+    add("sum", Combiner::kSum, KernelShape::kReduce);
+    add("count_range", Combiner::kCount, KernelShape::kRange);
+    add("other_range", Combiner::kCount, KernelShape::kRange);
+    return k;
+  }();
+  return registry;
+}
+
+SchedulerOptions test_options() {
+  SchedulerOptions o;
+  o.epoch = kEpoch;
+  o.heartbeat_ms = 1000;
+  o.liveness = 5;
+  o.limits.default_slice_size = 10;
+  return o;
+}
+
+// A scheduler and a hand-moved clock.
+struct Harness {
+  Scheduler sched;
+  TimePoint now = TimePoint{} + 1000s;
+
+  explicit Harness(SchedulerOptions o = test_options()) : sched(o, test_kernels()) {}
+
+  void pass(Millis d) { now += d; }
+
+  std::string submit(std::uint64_t count, std::uint64_t slice_size = 10, std::string id = {},
+                     std::string kernel = "count_range") {
+    JobSpec spec;
+    spec.job_id = std::move(id);
+    spec.kernel = std::move(kernel);
+    spec.count = count;
+    spec.slice_size = slice_size;
+    auto rep = sched.submit(spec, now);
+    REQUIRE(rep.ok());
+    return rep.value().job_id;
+  }
+
+  void hello(const std::string& id, std::uint32_t credit, std::vector<std::string> kernels = {}) {
+    msg::Hello h;
+    h.worker_id = id;
+    h.credit = credit;
+    h.kernels = std::move(kernels);
+    REQUIRE(sched.hello(h, now) != HelloVerdict::kRejected);
+  }
+
+  std::vector<Dispatch> dispatch() {
+    std::vector<Dispatch> out;
+    sched.dispatch(out);
+    return out;
+  }
+
+  // Reports success for every slice of `runs`, as worker `worker` would.
+  ResultsTally report(const std::string& worker, const std::string& job,
+                      const std::vector<SliceRun>& runs) {
+    msg::Results m;
+    m.epoch = kEpoch;
+    m.worker_id = worker;
+    m.job_id = job;
+    for (const SliceRun& r : runs) {
+      for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s) {
+        m.items.push_back(count_outcome(s, r.attempt));
+      }
+    }
+    return sched.results(m, now);
+  }
+
+  ResultsTally report_one(const std::string& worker, const std::string& job, SliceOutcome o) {
+    msg::Results m;
+    m.epoch = kEpoch;
+    m.worker_id = worker;
+    m.job_id = job;
+    m.items.push_back(std::move(o));
+    return sched.results(m, now);
+  }
+
+  static SliceOutcome count_outcome(std::uint64_t slice, std::uint32_t attempt) {
+    SliceOutcome o;
+    o.slice = slice;
+    o.attempt = attempt;
+    o.partial = identity_partial(Combiner::kCount);
+    o.partial.n = 10;
+    o.partial.count = 1;
+    return o;
+  }
+
+  const Job& job(const std::string& id) const {
+    const Job* j = sched.find_job(id);
+    REQUIRE(j != nullptr);
+    return *j;
+  }
+
+  JobStatus status(const std::string& id) const { return job(id).status(now); }
+
+  WorkerStatus worker(const std::string& id) const {
+    for (auto& w : sched.workers(now)) {
+      if (w.worker_id == id) return w;
+    }
+    FAIL("no worker " << id);
+    return {};
+  }
+
+  Changes changes() {
+    Changes c;
+    sched.take_changes(c);
+    return c;
+  }
+};
+
+std::uint64_t slices_in(const std::vector<Dispatch>& ds, const std::string& worker = {}) {
+  std::uint64_t n = 0;
+  for (const auto& d : ds) {
+    if (!worker.empty() && d.worker_id != worker) continue;
+    for (const auto& r : d.runs) n += r.count;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("scheduler dispatch respects credit", "[broker]") {
+  Harness h;
+  const std::string job = h.submit(100);  // 10 slices
+  h.hello("w1", 3);
+  auto d = h.dispatch();
+  CHECK(slices_in(d) == 3);
+  CHECK(h.dispatch().empty());  // no credit left
+  CHECK(h.worker("w1").inflight == 3);
+
+  // Two outcomes free two credits.
+  SliceRun first = d[0].runs[0];
+  first.count = 2;
+  h.report("w1", job, {first});
+  CHECK(h.worker("w1").inflight == 1);
+  CHECK(slices_in(h.dispatch()) == 2);
+  CHECK(h.worker("w1").inflight == 3);
+}
+
+TEST_CASE("scheduler hands out contiguous runs of one job without overlap", "[broker]") {
+  Harness h;
+  const std::string job = h.submit(1000);  // 100 slices
+  h.hello("w1", 8);
+  h.hello("w2", 8);
+  h.hello("w3", 8);
+  std::set<std::uint64_t> seen;
+  for (const Dispatch& d : h.dispatch()) {
+    CHECK(d.job->spec.job_id == job);
+    REQUIRE(d.runs.size() == 1);  // a fresh job: one contiguous run per worker
+    const SliceRun& r = d.runs[0];
+    CHECK(r.attempt == 1);
+    for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s) {
+      CHECK(seen.insert(s).second);
+    }
+  }
+  CHECK(seen.size() == 24);
+}
+
+TEST_CASE("scheduler spreads a short tail over the workers", "[broker]") {
+  Harness h;
+  h.submit(40);  // 4 slices
+  h.hello("w1", 8);
+  h.hello("w2", 8);
+  auto d = h.dispatch();
+  CHECK(slices_in(d, "w1") == 2);
+  CHECK(slices_in(d, "w2") == 2);
+}
+
+TEST_CASE("scheduler keeps a job queued until its first dispatch", "[broker]") {
+  Harness h;
+  const std::string job = h.submit(100);
+  CHECK(h.status(job).state == JobState::kQueued);
+  h.hello("w1", 1);
+  h.dispatch();
+  CHECK(h.status(job).state == JobState::kRunning);
+  CHECK(h.status(job).inflight == 1);
+}
+
+TEST_CASE("scheduler requeues a dead worker's slices with the next attempt", "[broker]") {
+  Harness h;
+  const std::string job = h.submit(100);
+  h.hello("w1", 2);
+  auto d = h.dispatch();
+  REQUIRE(slices_in(d, "w1") == 2);
+
+  h.pass(2s);
+  h.hello("w2", 2);
+  h.pass(3100ms);  // 5.1 s since w1 was last heard of; w2 heard of 3.1 s ago
+  auto dead = h.sched.expire(h.now);
+  CHECK(dead == std::vector<std::string>{"w1"});
+  CHECK_FALSE(h.sched.has_worker("w1"));
+  CHECK(h.status(job).retried == 2);
+
+  auto again = h.dispatch();
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].worker_id == "w2");
+  CHECK(again[0].runs == std::vector<SliceRun>{SliceRun{0, 2, 2}});
+}
+
+TEST_CASE("scheduler keeps a worker that heartbeats", "[broker]") {
+  Harness h;
+  h.hello("w1", 2);
+  for (int i = 0; i < 10; ++i) {
+    h.pass(4900ms);
+    CHECK(h.sched.heartbeat("w1", h.now));
+    CHECK(h.sched.expire(h.now).empty());
+  }
+  h.pass(5001ms);
+  CHECK(h.sched.expire(h.now) == std::vector<std::string>{"w1"});
+}
+
+TEST_CASE("scheduler discards a late result of an old attempt and counts it", "[broker]") {
+  Harness h;
+  const std::string job = h.submit(20);  // 2 slices
+  h.hello("w1", 2);
+  auto old_runs = h.dispatch()[0].runs;
+  h.pass(5100ms);
+  h.hello("w2", 2);
+  REQUIRE(h.sched.expire(h.now) == std::vector<std::string>{"w1"});
+  auto new_runs = h.dispatch()[0].runs;
+  REQUIRE(new_runs[0].attempt == 2);
+
+  auto late = h.report("w1", job, old_runs);
+  CHECK(late.accepted == 0);
+  CHECK(late.discarded == 2);
+  CHECK(h.status(job).discarded == 2);
+  CHECK(h.status(job).done == 0);
+  CHECK(h.worker("w2").inflight == 2);  // the new holder's credit is untouched
+
+  auto fresh = h.report("w2", job, new_runs);
+  CHECK(fresh.accepted == 2);
+  CHECK(h.status(job).state == JobState::kDone);
+}
+
+TEST_CASE("scheduler discards a duplicate outcome", "[broker]") {
+  Harness h;
+  const std::string job = h.submit(30);  // 3 slices
+  h.hello("w1", 3);
+  h.dispatch();
+  h.report_one("w1", job, Harness::count_outcome(1, 1));
+  auto dup = h.report_one("w1", job, Harness::count_outcome(1, 1));
+  CHECK(dup.discarded == 1);
+  const JobStatus st = h.status(job);
+  CHECK(st.done == 1);
+  CHECK(st.discarded == 1);
+  CHECK(h.worker("w1").inflight == 2);  // credit freed once, not twice
+}
+
+TEST_CASE("scheduler completes a job only when every slice is covered exactly once", "[broker]") {
+  Harness h;
+  const std::string job = h.submit(30);  // 3 slices
+  h.hello("w1", 3);
+  h.dispatch();
+  h.changes();
+  h.report_one("w1", job, Harness::count_outcome(0, 1));
+  h.report_one("w1", job, Harness::count_outcome(2, 1));
+  CHECK(h.status(job).state == JobState::kRunning);
+  CHECK(h.changes().finished.empty());
+  h.report_one("w1", job, Harness::count_outcome(1, 1));
+  CHECK(h.status(job).state == JobState::kDone);
+  CHECK(h.status(job).done == 3);
+  CHECK(h.changes().finished == std::vector<std::string>{job});
+  CHECK(h.job(job).result.value == 3.0);  // one count per slice
+  CHECK(h.worker("w1").inflight == 0);
+}
+
+TEST_CASE("scheduler result is identical for any number of workers and arrival order", "[broker]") {
+  constexpr std::uint64_t kSlices = 64;
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> mant(-1.0, 1.0);
+  std::uniform_int_distribution<int> expo(-40, 40);
+  std::vector<double> values(kSlices);
+  for (auto& v : values) v = std::ldexp(mant(rng), expo(rng));
+
+  auto run = [&](int n_workers, std::uint64_t seed) {
+    Harness h;
+    JobSpec spec;
+    spec.job_id = "sum-job";
+    spec.kernel = "sum";
+    spec.input.uri = "shm:x";
+    spec.input.dtype = DType::kF64;
+    spec.count = kSlices * 10;
+    spec.slice_size = 10;
+    REQUIRE(h.sched.submit(spec, h.now).ok());
+    for (int w = 0; w < n_workers; ++w) h.hello(std::string("w").append(std::to_string(w)), 3);
+    std::mt19937_64 order_rng(seed);
+    while (h.status("sum-job").state != JobState::kDone) {
+      std::vector<std::pair<std::string, SliceOutcome>> outcomes;
+      for (const Dispatch& d : h.dispatch()) {
+        for (const SliceRun& r : d.runs) {
+          for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s) {
+            SliceOutcome o;
+            o.slice = s;
+            o.attempt = r.attempt;
+            o.partial = identity_partial(Combiner::kSum);
+            o.partial.n = 10;
+            o.partial.hi = values[s];
+            outcomes.emplace_back(d.worker_id, o);
+          }
+        }
+      }
+      REQUIRE_FALSE(outcomes.empty());
+      std::shuffle(outcomes.begin(), outcomes.end(), order_rng);
+      for (auto& [w, o] : outcomes) h.report_one(w, "sum-job", o);
+    }
+    return h.job("sum-job").result;
+  };
+  const JobResult reference = run(1, 1);
+  CHECK(reference.merged.n == kSlices * 10);
+  for (int workers : {2, 3, 5, 8}) {
+    for (std::uint64_t seed : {11, 12, 13}) {
+      const JobResult r = run(workers, seed);
+      CHECK(std::bit_cast<std::uint64_t>(r.value) == std::bit_cast<std::uint64_t>(reference.value));
+      CHECK(std::bit_cast<std::uint64_t>(r.merged.lo) ==
+            std::bit_cast<std::uint64_t>(reference.merged.lo));
+    }
+  }
+}
+
+TEST_CASE("scheduler completes an empty job at once", "[broker]") {
+  Harness h;
+  JobSpec spec;
+  spec.job_id = "empty";
+  spec.kernel = "count_range";
+  auto rep = h.sched.submit(spec, h.now);
+  REQUIRE(rep.ok());
+  CHECK(rep.value().total_slices == 0);
+  CHECK(h.status("empty").state == JobState::kDone);
+  CHECK(h.job("empty").result.value == 0.0);
+  CHECK(h.changes().finished == std::vector<std::string>{"empty"});
+  h.hello("w1", 4);
+  CHECK(h.dispatch().empty());
+}
+
+TEST_CASE("scheduler fails a job on a kernel error, naming job, slice and kernel", "[broker]") {
+  Harness h;
+  const std::string bad = h.submit(50, 10, "bad-job");
+  const std::string good = h.submit(50, 10, "good-job");
+  h.hello("w1", 20);
+  h.dispatch();
+  h.changes();
+  SliceOutcome o;
+  o.slice = 3;
+  o.attempt = 1;
+  o.code = ErrorCode::kKernelFailed;
+  o.message = "boom at element 34";
+  h.report_one("w1", bad, o);
+
+  const JobStatus st = h.status(bad);
+  CHECK(st.state == JobState::kFailed);
+  CHECK(st.error_code == ErrorCode::kKernelFailed);
+  CHECK_THAT(st.error, Catch::Contains("job bad-job") && Catch::Contains("slice 3") &&
+                           Catch::Contains("count_range") && Catch::Contains("w1") &&
+                           Catch::Contains("boom at element 34"));
+  CHECK(h.changes().finished == std::vector<std::string>{bad});
+  CHECK(h.status(good).state == JobState::kRunning);
+  CHECK(h.worker("w1").inflight == 5);  // the failed job's leases no longer count
+}
+
+TEST_CASE("scheduler cancel drops queued slices and frees credit", "[broker]") {
+  Harness h;
+  const std::string job = h.submit(1000, 10, "big");  // 100 slices
+  h.hello("w1", 4);
+  auto d = h.dispatch();
+  REQUIRE(slices_in(d) == 4);
+  auto st = h.sched.cancel(job, h.now);
+  REQUIRE(st.ok());
+  CHECK(st.value().state == JobState::kCancelled);
+  CHECK(st.value().error_code == ErrorCode::kCancelled);
+  CHECK(h.worker("w1").inflight == 0);
+  CHECK(h.dispatch().empty());
+
+  auto late = h.report("w1", job, d[0].runs);  // the worker finishes what it had
+  CHECK(late.accepted == 0);
+  CHECK(h.status(job).state == JobState::kCancelled);
+
+  const std::string next = h.submit(20, 10, "next");
+  CHECK(slices_in(h.dispatch()) == 2);
+  CHECK(h.status(next).state == JobState::kRunning);
+}
+
+TEST_CASE("scheduler cancel of a finished job changes nothing", "[broker]") {
+  Harness h;
+  h.submit(0, 10, "done");
+  auto st = h.sched.cancel("done", h.now);
+  REQUIRE(st.ok());
+  CHECK(st.value().state == JobState::kDone);
+  CHECK(h.sched.cancel("nope", h.now).error().code == ErrorCode::kUnknownJob);
+}
+
+TEST_CASE("scheduler answers an existing job id with existed", "[broker]") {
+  Harness h;
+  h.submit(100, 10, "same");
+  JobSpec again;
+  again.job_id = "same";
+  again.kernel = "count_range";
+  again.count = 100;
+  auto rep = h.sched.submit(again, h.now);
+  REQUIRE(rep.ok());
+  CHECK(rep.value().existed);
+  CHECK(rep.value().job_id == "same");
+  CHECK(rep.value().total_slices == 10);
+  CHECK(h.sched.all_status(h.now).size() == 1);
+}
+
+TEST_CASE("scheduler generates a job id when none is given", "[broker]") {
+  Harness h;
+  const std::string a = h.submit(10);
+  const std::string b = h.submit(10);
+  CHECK_FALSE(a.empty());
+  CHECK(a != b);
+  CHECK(valid_job_id(a));
+}
+
+TEST_CASE("scheduler requeues the leases of a worker that says Hello again", "[broker]") {
+  Harness h;
+  const std::string job = h.submit(100);
+  h.hello("w1", 2);
+  h.dispatch();
+  msg::Hello again;
+  again.worker_id = "w1";
+  again.credit = 2;
+  CHECK(h.sched.hello(again, h.now) == HelloVerdict::kReplaced);
+  CHECK(h.worker("w1").inflight == 0);
+  CHECK(h.status(job).retried == 2);
+  auto d = h.dispatch();
+  CHECK(d[0].runs == std::vector<SliceRun>{SliceRun{0, 2, 2}});
+}
+
+TEST_CASE("scheduler requeues at once when a worker says Bye", "[broker]") {
+  Harness h;
+  const std::string job = h.submit(100);
+  h.hello("w1", 3);
+  h.dispatch();
+  CHECK(h.sched.bye("w1", h.now));
+  CHECK(h.sched.worker_count() == 0);
+  CHECK(h.status(job).retried == 3);
+  CHECK(h.status(job).inflight == 0);
+  h.hello("w2", 3);
+  CHECK(h.dispatch()[0].runs == std::vector<SliceRun>{SliceRun{0, 3, 2}});
+}
+
+TEST_CASE("scheduler requeues the slices of an unreachable worker", "[broker]") {
+  Harness h;
+  const std::string job = h.submit(100);
+  h.hello("w1", 3);
+  h.dispatch();
+  CHECK(h.sched.lose_worker("w1", h.now));
+  CHECK(h.sched.counters().workers_lost == 1);
+  CHECK(h.status(job).retried == 3);
+}
+
+TEST_CASE("scheduler ignores messages from unknown workers and counts them", "[broker]") {
+  Harness h;
+  CHECK_FALSE(h.sched.heartbeat("ghost", h.now));
+  CHECK_FALSE(h.sched.bye("ghost", h.now));
+  CHECK(h.sched.counters().unknown_worker == 2);
+}
+
+TEST_CASE("scheduler refuses a Hello without credit", "[broker]") {
+  Harness h;
+  msg::Hello m;
+  m.worker_id = "w1";
+  m.credit = 0;
+  CHECK(h.sched.hello(m, h.now) == HelloVerdict::kRejected);
+  CHECK(h.sched.worker_count() == 0);
+}
+
+TEST_CASE("scheduler drops Results of another epoch", "[broker]") {
+  Harness h;
+  const std::string job = h.submit(10);
+  h.hello("w1", 1);
+  h.dispatch();
+  msg::Results m;
+  m.epoch = kEpoch + 1;
+  m.worker_id = "w1";
+  m.job_id = job;
+  m.items.push_back(Harness::count_outcome(0, 1));
+  CHECK(h.sched.results(m, h.now).stale_epoch);
+  CHECK(h.sched.counters().stale_epoch == 1);
+  CHECK(h.status(job).done == 0);
+}
+
+TEST_CASE("scheduler counts outcomes of unknown jobs", "[broker]") {
+  Harness h;
+  h.hello("w1", 1);
+  h.report_one("w1", "nope", Harness::count_outcome(0, 1));
+  CHECK(h.sched.counters().orphan_outcomes == 1);
+}
+
+TEST_CASE("scheduler frees the holder's credit when another id reports its slice", "[broker]") {
+  Harness h;
+  const std::string job = h.submit(20);
+  h.hello("w1", 2);
+  h.dispatch();
+  h.report_one("someone-else", job, Harness::count_outcome(0, 1));
+  CHECK(h.status(job).done == 1);
+  CHECK(h.worker("w1").inflight == 1);
+}
+
+TEST_CASE("scheduler runs the oldest job first", "[broker]") {
+  Harness h;
+  const std::string a = h.submit(20, 10, "a");
+  const std::string b = h.submit(20, 10, "b");
+  h.hello("w1", 2);
+  auto d = h.dispatch();
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].job->spec.job_id == "a");
+  h.report("w1", a, d[0].runs);
+  d = h.dispatch();
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].job->spec.job_id == "b");
+}
+
+TEST_CASE("scheduler gives a worker only kernels it announced", "[broker]") {
+  Harness h;
+  h.submit(20, 10, "a", "other_range");
+  h.submit(20, 10, "b", "count_range");
+  h.hello("w1", 4, {"count_range"});
+  auto d = h.dispatch();
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].job->spec.job_id == "b");
+}
+
+TEST_CASE("scheduler reports workers with credit, inflight and heartbeat age", "[broker]") {
+  Harness h;
+  h.submit(100);
+  h.hello("w1", 4);
+  h.dispatch();
+  h.pass(1500ms);
+  const WorkerStatus w = h.worker("w1");
+  CHECK(w.state == "busy");
+  CHECK(w.credit == 4);
+  CHECK(w.inflight == 4);
+  CHECK(w.heartbeat_age_ms == 1500);
+}
+
+TEST_CASE("scheduler reports elapsed time until a job finishes", "[broker]") {
+  Harness h;
+  const std::string job = h.submit(10);
+  h.hello("w1", 1);
+  auto d = h.dispatch();
+  h.pass(250ms);
+  CHECK(h.status(job).elapsed_ms == 250);
+  h.report("w1", job, d[0].runs);
+  h.pass(10s);
+  CHECK(h.status(job).elapsed_ms == 250);
+}
+
+TEST_CASE("scheduler forgets the oldest finished jobs beyond its cap", "[broker]") {
+  SchedulerOptions o = test_options();
+  o.max_finished_jobs = 2;
+  Harness h(o);
+  h.submit(0, 10, "j1");
+  h.submit(0, 10, "j2");
+  h.submit(0, 10, "j3");
+  CHECK(h.sched.find_job("j1") == nullptr);
+  CHECK(h.sched.find_job("j2") != nullptr);
+  CHECK(h.sched.find_job("j3") != nullptr);
+}

@@ -1,0 +1,62 @@
+// Broker frame helpers: the pre-encoded Tasks frame and reading corr from refused frames.
+#include "wire.hpp"
+
+#include <catch2/catch.hpp>
+#include <msgpack.hpp>
+
+#include "zwq/codec.hpp"
+
+using namespace zwq;
+using namespace zwq::broker;
+
+namespace {
+
+// [version, type, corr, {}] with any numbers.
+std::string raw_frame(std::uint64_t version, std::uint64_t type, std::uint64_t corr) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(4);
+  pk.pack(version);
+  pk.pack(type);
+  pk.pack(corr);
+  pk.pack_map(0);
+  return std::string(buf.data(), buf.size());
+}
+
+}  // namespace
+
+TEST_CASE("wire tasks frame decodes as the Tasks message", "[broker]") {
+  msg::Tasks expected;
+  expected.epoch = 0x1234567890abcdefULL;
+  expected.job.job_id = "j";
+  expected.job.kernel = "sum";
+  expected.job.input.uri = "shm:x";
+  expected.job.input.dtype = DType::kF32;
+  expected.job.count = 1000;
+  expected.job.slice_size = 10;
+  expected.job.params.set("k", 2.5);
+  expected.runs = {SliceRun{0, 3, 1}, SliceRun{7, 2, 4}};
+
+  msgpack::sbuffer spec;
+  msgpack::pack(spec, expected.job);
+  const std::string frame =
+      encode_tasks(expected.epoch, std::string(spec.data(), spec.size()), expected.runs);
+  CHECK(frame == encode(expected));
+  auto decoded = decode<msg::Tasks>(frame.data(), frame.size());
+  REQUIRE(decoded.ok());
+  CHECK(decoded.value().job == expected.job);
+  CHECK(decoded.value().runs == expected.runs);
+  CHECK(decoded.value().epoch == expected.epoch);
+}
+
+TEST_CASE("wire peek_corr reads corr from a frame of another version", "[broker]") {
+  const std::string f = raw_frame(2, 1, 4242);
+  REQUIRE(decode_envelope(f.data(), f.size()).error().code == ErrorCode::kVersionMismatch);
+  CHECK(peek_corr(f.data(), f.size()) == 4242);
+}
+
+TEST_CASE("wire peek_corr gives 0 for garbage", "[broker]") {
+  const std::string garbage = "\xc1\xff not msgpack";
+  CHECK(peek_corr(garbage.data(), garbage.size()) == 0);
+  CHECK(peek_corr(nullptr, 0) == 0);
+}

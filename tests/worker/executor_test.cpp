@@ -1,0 +1,273 @@
+// Executor: slices computed on real /dev/shm files, and every way a slice can fail.
+#include "executor.hpp"
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <fstream>
+#include <numeric>
+#include <vector>
+
+#include "dataset_cache.hpp"
+#include "shm_file.hpp"
+#include "zwq/kernel.hpp"
+#include "zwq/partial.hpp"
+
+using zwq::Combiner;
+using zwq::DatasetRef;
+using zwq::DType;
+using zwq::ErrorCode;
+using zwq::JobSpec;
+using zwq::Partial;
+using zwq::SliceOutcome;
+using zwq::SliceRun;
+using zwq::test::ShmFile;
+using zwq::worker::DatasetCache;
+using zwq::worker::Executor;
+
+namespace {
+
+std::vector<float> ramp_f32(std::size_t n) {
+  std::vector<float> v(n);
+  std::uint64_t state = 12345;
+  for (auto& x : v) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    x = static_cast<float>(state >> 40) / static_cast<float>(1u << 24) - 0.25f;
+  }
+  return v;
+}
+
+JobSpec sum_job(const ShmFile& file, DType dtype, std::uint64_t count, std::uint64_t slice_size) {
+  JobSpec job;
+  job.job_id = "job-1";
+  job.kernel = "sum";
+  job.input = DatasetRef{file.uri(), dtype, 0, count};
+  job.count = count;
+  job.slice_size = slice_size;
+  return job;
+}
+
+zwq::msg::Tasks all_slices(const JobSpec& job) {
+  zwq::msg::Tasks t;
+  t.epoch = 1;
+  t.job = job;
+  const std::uint64_t slices = (job.count + job.slice_size - 1) / job.slice_size;
+  t.runs.push_back(SliceRun{0, static_cast<std::uint32_t>(slices), 1});
+  return t;
+}
+
+// Folds the outcomes' partials in slice order, as the broker's collector does.
+Partial merged(const std::vector<SliceOutcome>& outcomes, Combiner c) {
+  Partial acc = zwq::identity_partial(c);
+  for (const auto& o : outcomes) {
+    REQUIRE(o.code == ErrorCode::kOk);
+    REQUIRE(zwq::merge_into(acc, o.partial).ok());
+  }
+  return acc;
+}
+
+}  // namespace
+
+TEST_CASE("executor sums a real f32 file like a long double reference", "[worker]") {
+  const auto values = ramp_f32(1'000'003);
+  ShmFile file("exec-sum");
+  file.write(values);
+  DatasetCache cache;
+  Executor executor(cache);
+
+  const auto outcomes =
+      executor.execute(all_slices(sum_job(file, DType::kF32, values.size(), 65536)));
+  REQUIRE(outcomes.size() == 16);
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    CHECK(outcomes[i].slice == i);
+    CHECK(outcomes[i].attempt == 1);
+  }
+  const Partial total = merged(outcomes, Combiner::kSum);
+  long double reference = 0;
+  for (float x : values) reference += x;
+  CHECK(total.n == values.size());
+  CHECK(total.hi + total.lo == Approx(static_cast<double>(reference)).epsilon(1e-12));
+}
+
+TEST_CASE("executor offsets slices by the job's first element and the byte offset", "[worker]") {
+  std::vector<std::int32_t> values(1000);
+  std::iota(values.begin(), values.end(), 0);
+  ShmFile file("exec-offset");
+  file.write(values, std::string(16, 'h'));  // a 16-byte header before element 0
+  JobSpec job = sum_job(file, DType::kI32, 300, 128);
+  job.input.byte_offset = 16;
+  job.first = 500;
+  DatasetCache cache;
+  Executor executor(cache);
+
+  const auto outcomes = executor.execute(all_slices(job));
+  REQUIRE(outcomes.size() == 3);
+  // Slice 0 is elements [500, 628), whose values are their indices.
+  CHECK(outcomes[0].partial.hi == (500.0 + 627.0) * 128 / 2);
+  CHECK(merged(outcomes, Combiner::kSum).hi == (500.0 + 799.0) * 300 / 2);
+}
+
+TEST_CASE("executor cuts the last slice short at the job's end", "[worker]") {
+  std::vector<std::int64_t> values(10);
+  std::iota(values.begin(), values.end(), 1);  // 1..10
+  ShmFile file("exec-bounds");
+  file.write(values);
+  DatasetCache cache;
+  Executor executor(cache);
+  const auto job = executor.prepare(sum_job(file, DType::kI64, 10, 4));
+
+  const SliceOutcome last = job.run(2, 3);
+  REQUIRE(last.code == ErrorCode::kOk);
+  CHECK(last.slice == 2);
+  CHECK(last.attempt == 3);
+  CHECK(last.partial.n == 2);
+  CHECK(last.partial.hi == 9 + 10);
+  CHECK(job.run(1, 1).partial.hi == 5 + 6 + 7 + 8);
+
+  const SliceOutcome beyond = job.run(3, 1);
+  CHECK(beyond.code == ErrorCode::kOutOfRange);
+}
+
+TEST_CASE("executor rejects a slice size of 0", "[worker]") {
+  ShmFile file("exec-zero");
+  file.write(std::vector<float>(10, 1.0f));
+  DatasetCache cache;
+  Executor executor(cache);
+  const auto job = executor.prepare(sum_job(file, DType::kF32, 10, 0));
+  CHECK(job.run(0, 1).code == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("executor reports dataset_too_short when the file was truncated after the job was made",
+          "[worker]") {
+  ShmFile file("exec-truncated");
+  file.write(std::vector<float>(4096, 1.0f));
+  JobSpec spec = sum_job(file, DType::kF32, 4096, 1024);
+  DatasetCache cache;
+  Executor executor(cache);
+
+  SECTION("before the Tasks message arrives") {
+    REQUIRE(executor.execute(all_slices(spec)).size() == 4);  // mapped at full size
+    file.truncate(2048 * sizeof(float));
+    const auto outcomes = executor.execute(all_slices(spec));
+    REQUIRE(outcomes.size() == 4);
+    CHECK(outcomes[0].code == ErrorCode::kOk);
+    CHECK(outcomes[1].code == ErrorCode::kOk);
+    CHECK(outcomes[2].code == ErrorCode::kDatasetTooShort);
+    CHECK(outcomes[3].code == ErrorCode::kDatasetTooShort);
+    CHECK(outcomes[2].message.find(file.uri()) != std::string::npos);
+    CHECK(outcomes[2].message.find("8192") != std::string::npos);   // bytes held
+    CHECK(outcomes[2].message.find("12288") != std::string::npos);  // bytes needed
+  }
+  SECTION("while its slices are computed (SIGBUS)") {
+    const auto job = executor.prepare(spec);  // holds the full-size mapping
+    // Page-aligned: the pages of slices 2 and 3 are gone, and reading them raises SIGBUS.
+    // (Bytes past the end within the file's last page read as zeros, without a signal.)
+    file.truncate(2048 * sizeof(float));
+    CHECK(job.run(1, 1).code == ErrorCode::kOk);
+    const SliceOutcome cut = job.run(2, 1);
+    CHECK(cut.code == ErrorCode::kDatasetTooShort);
+    CHECK(cut.message.find("SIGBUS") != std::string::npos);
+    CHECK(job.run(3, 1).code == ErrorCode::kDatasetTooShort);
+    // The worker survives and goes on with the next job.
+    file.write(std::vector<float>(4096, 2.0f));
+    const auto outcomes = executor.execute(all_slices(spec));
+    CHECK(merged(outcomes, Combiner::kSum).hi == 8192.0);
+  }
+}
+
+TEST_CASE("executor reports a missing file as dataset_missing", "[worker]") {
+  ShmFile file("exec-missing");  // never written
+  DatasetCache cache;
+  Executor executor(cache);
+  const auto outcomes = executor.execute(all_slices(sum_job(file, DType::kF32, 100, 10)));
+  REQUIRE(outcomes.size() == 10);
+  for (const auto& o : outcomes) CHECK(o.code == ErrorCode::kDatasetMissing);
+  CHECK(outcomes[0].message.find(file.name()) != std::string::npos);
+}
+
+TEST_CASE("executor reports an unknown kernel as unknown_kernel", "[worker]") {
+  ShmFile file("exec-kernel");
+  file.write(std::vector<float>(10, 1.0f));
+  JobSpec spec = sum_job(file, DType::kF32, 10, 5);
+  spec.kernel = "no-such-kernel";
+  DatasetCache cache;
+  Executor executor(cache);
+  const auto job = executor.prepare(spec);
+  REQUIRE(job.setup_error());
+  const SliceOutcome o = job.run(1, 2);
+  CHECK(o.code == ErrorCode::kUnknownKernel);
+  CHECK(o.slice == 1);
+  CHECK(o.attempt == 2);
+  CHECK(o.message.find("no-such-kernel") != std::string::npos);
+}
+
+TEST_CASE("executor rejects a job without the dataset its kernel needs", "[worker]") {
+  JobSpec spec;
+  spec.job_id = "j";
+  spec.kernel = "sum";
+  spec.count = 10;
+  spec.slice_size = 10;
+  DatasetCache cache;
+  Executor executor(cache);
+  CHECK(executor.prepare(spec).run(0, 1).code == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("executor rejects a byte offset that misaligns the elements", "[worker]") {
+  ShmFile file("exec-align");
+  file.write(std::vector<double>(10, 1.0));
+  JobSpec spec = sum_job(file, DType::kF64, 8, 4);
+  spec.input.byte_offset = 4;
+  DatasetCache cache;
+  Executor executor(cache);
+  CHECK(executor.prepare(spec).run(0, 1).code == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("executor map kernel writes the output file in place", "[worker]") {
+  std::vector<double> x(1000);
+  std::iota(x.begin(), x.end(), -500.0);
+  ShmFile in("exec-map-in"), out("exec-map-out");
+  in.write(x);
+  out.write(std::vector<double>(x.size(), -1.0));
+  JobSpec spec;
+  spec.job_id = "square";
+  spec.kernel = "square";
+  spec.input = DatasetRef{in.uri(), DType::kF64, 0, x.size()};
+  spec.output = DatasetRef{out.uri(), DType::kF64, 0, x.size()};
+  spec.first = 100;
+  spec.count = 800;
+  spec.slice_size = 256;
+  DatasetCache cache;
+  Executor executor(cache);
+
+  const auto outcomes = executor.execute(all_slices(spec));
+  REQUIRE(outcomes.size() == 4);
+  for (const auto& o : outcomes) CHECK(o.code == ErrorCode::kOk);
+
+  std::vector<double> y(x.size());
+  std::ifstream(out.path(), std::ios::binary)
+      .read(reinterpret_cast<char*>(y.data()), static_cast<std::streamsize>(y.size() * 8));
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    const bool in_job = i >= 100 && i < 900;
+    INFO("element " << i);
+    CHECK(y[i] == (in_job ? x[i] * x[i] : -1.0));
+  }
+}
+
+TEST_CASE("executor runs a range kernel without any dataset", "[worker]") {
+  JobSpec spec;
+  spec.job_id = "pi";
+  spec.kernel = "pi";
+  spec.count = 1'000'000;
+  spec.slice_size = 100'000;
+  DatasetCache cache;
+  Executor executor(cache);
+  const auto* kernel = zwq::KernelRegistry::builtin().find("pi");
+  REQUIRE(kernel != nullptr);
+
+  const auto outcomes = executor.execute(all_slices(spec));
+  REQUIRE(outcomes.size() == 10);
+  const auto result =
+      zwq::finalize_result(*kernel, merged(outcomes, kernel->combiner), spec.params, spec.count);
+  CHECK(result.value == Approx(3.141592653589793).epsilon(1e-9));
+  CHECK(cache.size() == 0);
+}

@@ -1,0 +1,80 @@
+// Heartbeats and Backoff: the worker's timing, with time as an input.
+#include "heartbeats.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace std::chrono_literals;
+using zwq::worker::Backoff;
+using zwq::worker::Heartbeats;
+using zwq::worker::Ms;
+using zwq::worker::TimePoint;
+
+namespace {
+const TimePoint t0 = TimePoint{} + 1000s;
+}
+
+TEST_CASE("heartbeats are due an interval after the last message sent", "[worker]") {
+  Heartbeats beats;
+  beats.start(t0, 1000, 5);
+  CHECK_FALSE(beats.beat_due(t0 + 999ms));
+  CHECK(beats.beat_due(t0 + 1000ms));
+  beats.sent(t0 + 1100ms);
+  CHECK_FALSE(beats.beat_due(t0 + 2000ms));
+  CHECK(beats.beat_due(t0 + 2100ms));
+}
+
+TEST_CASE("heartbeats declare the broker lost after liveness silent intervals", "[worker]") {
+  Heartbeats beats;
+  beats.start(t0, 200, 3);
+  CHECK_FALSE(beats.broker_lost(t0 + 599ms));
+  CHECK(beats.broker_lost(t0 + 600ms));
+  beats.broker_seen(t0 + 500ms);
+  CHECK_FALSE(beats.broker_lost(t0 + 1000ms));
+  CHECK(beats.broker_lost(t0 + 1100ms));
+}
+
+TEST_CASE("heartbeats notice that we were silent long enough to be forgotten", "[worker]") {
+  Heartbeats beats;
+  beats.start(t0, 1000, 5);
+  CHECK_FALSE(beats.silent_too_long(t0 + 4999ms));
+  CHECK(beats.silent_too_long(t0 + 5s));
+  CHECK(beats.silent_for(t0 + 5s) == 5000ms);
+}
+
+TEST_CASE("heartbeats take the protocol defaults for zero numbers", "[worker]") {
+  Heartbeats beats;
+  beats.start(t0, 0, 0);
+  CHECK(beats.interval() == 1000ms);
+  CHECK(beats.dead_after() == 5000ms);
+}
+
+TEST_CASE("heartbeats adopt the broker's numbers without resetting the timers", "[worker]") {
+  Heartbeats beats;
+  beats.start(t0, 1000, 5);
+  beats.configure(100, 2);
+  CHECK(beats.beat_due(t0 + 100ms));
+  CHECK(beats.broker_lost(t0 + 200ms));
+}
+
+TEST_CASE("heartbeats tell the time to the next deadline", "[worker]") {
+  Heartbeats beats;
+  beats.start(t0, 1000, 5);
+  CHECK(beats.until_next_deadline(t0) == 1000ms);
+  CHECK(beats.until_next_deadline(t0 + 400ms) == 600ms);
+  beats.sent(t0 + 4500ms);
+  CHECK(beats.until_next_deadline(t0 + 4600ms) == 400ms);  // broker deadline at 5 s
+  CHECK(beats.until_next_deadline(t0 + 6s) == 0ms);
+}
+
+TEST_CASE("backoff doubles from 100 ms to at most 2 s and resets", "[worker]") {
+  Backoff backoff;
+  CHECK(backoff.next() == 100ms);
+  CHECK(backoff.next() == 200ms);
+  CHECK(backoff.next() == 400ms);
+  CHECK(backoff.next() == 800ms);
+  CHECK(backoff.next() == 1600ms);
+  CHECK(backoff.next() == 2000ms);
+  CHECK(backoff.next() == 2000ms);
+  backoff.reset();
+  CHECK(backoff.next() == 100ms);
+}

@@ -1,0 +1,58 @@
+// OutcomeBatch: when slice outcomes leave in a Results message.
+#include "outcome_batch.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace std::chrono_literals;
+using zwq::SliceOutcome;
+using zwq::worker::OutcomeBatch;
+using zwq::worker::TimePoint;
+
+namespace {
+const TimePoint t0 = TimePoint{} + 1000s;
+SliceOutcome outcome(std::uint64_t slice) {
+  SliceOutcome o;
+  o.slice = slice;
+  o.attempt = 1;
+  return o;
+}
+}  // namespace
+
+TEST_CASE("outcome batch is due when full", "[worker]") {
+  OutcomeBatch batch;
+  (void)batch.take(t0);
+  for (std::uint64_t i = 0; i + 1 < OutcomeBatch::kMaxItems; ++i) batch.add(outcome(i));
+  CHECK_FALSE(batch.flush_due(t0));
+  batch.add(outcome(999));
+  CHECK(batch.flush_due(t0));
+  const auto items = batch.take(t0);
+  CHECK(items.size() == OutcomeBatch::kMaxItems);
+  CHECK(items.front().slice == 0);
+  CHECK(batch.empty());
+}
+
+TEST_CASE("outcome batch is due 2 ms after the last flush", "[worker]") {
+  OutcomeBatch batch;
+  (void)batch.take(t0);
+  CHECK_FALSE(batch.flush_due(t0 + 10ms));  // nothing to send
+  batch.add(outcome(1));
+  CHECK_FALSE(batch.flush_due(t0 + 1ms));
+  CHECK(batch.flush_due(t0 + 2ms));
+}
+
+TEST_CASE("outcome batch is due when its gathered bytes grow large", "[worker]") {
+  OutcomeBatch batch;
+  (void)batch.take(t0);
+  SliceOutcome big = outcome(0);
+  big.partial.bytes.assign(OutcomeBatch::kMaxBytes, 'x');
+  batch.add(std::move(big));
+  CHECK(batch.flush_due(t0));
+}
+
+TEST_CASE("outcome batch clear drops what it holds", "[worker]") {
+  OutcomeBatch batch;
+  batch.add(outcome(1));
+  batch.clear();
+  CHECK(batch.empty());
+  CHECK(batch.take(t0).empty());
+}

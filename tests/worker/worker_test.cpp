@@ -1,0 +1,452 @@
+// Worker against a fake broker in the test thread: registration, tasks and results, cancel,
+// garbage, a lost or restarted broker, stop and shutdown, over real ipc sockets.
+#include "zwq/worker.hpp"
+
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <future>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include "dataset_cache.hpp"
+#include "executor.hpp"
+#include "shm_file.hpp"
+#include "zwq/codec.hpp"
+
+using namespace std::chrono_literals;
+using zwq::Worker;
+using zwq::WorkerOptions;
+namespace msg = zwq::msg;
+
+namespace {
+
+constexpr auto kWait = 10s;  // generous bound on anything the worker should do "soon"
+
+// A broker as the worker sees it: control, tasks, results and events in a private directory.
+class FakeBroker {
+ public:
+  std::uint64_t epoch = 42;
+  std::uint32_t heartbeat_ms = 1000;
+  std::uint32_t liveness = 10;
+
+  FakeBroker() {
+    char tmpl[] = "/tmp/zwq-worker-test-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir_ = tmpl;
+    for (auto* s : {&control_, &tasks_, &results_, &events_}) s->set(zmq::sockopt::linger, 0);
+    tasks_.set(zmq::sockopt::router_handover, 1);  // a re-registering worker takes over its id
+    control_.bind(address("control"));
+    tasks_.bind(address("tasks"));
+    results_.bind(address("results"));
+    events_.bind(address("events"));
+  }
+  ~FakeBroker() {
+    for (const char* name : {"control", "tasks", "results", "events"}) {
+      std::remove((dir_ + "/" + name).c_str());
+    }
+    ::rmdir(dir_.c_str());
+  }
+
+  std::string address(const std::string& name) const { return "ipc://" + dir_ + "/" + name; }
+
+  // Answers one InfoReq; false if none came within kWait.
+  bool answer_info() {
+    zmq::pollitem_t item{control_.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, kWait) == 0) return false;
+    std::vector<zmq::message_t> parts = recv_all(control_);
+    REQUIRE(parts.size() == 3);
+    auto env = zwq::decode_envelope(parts[2].data(), parts[2].size());
+    REQUIRE(env.ok());
+    REQUIRE(env.value().type == zwq::proto::MsgType::kInfoReq);
+    msg::InfoRep rep;
+    rep.epoch = epoch;
+    rep.control = address("control");
+    rep.tasks = address("tasks");
+    rep.results = address("results");
+    rep.events = address("events");
+    rep.heartbeat_ms = heartbeat_ms;
+    rep.liveness = liveness;
+    control_.send(std::move(parts[0]), zmq::send_flags::sndmore);
+    control_.send(zmq::message_t(), zmq::send_flags::sndmore);
+    control_.send(zmq::buffer(zwq::encode(rep, env.value().corr)), zmq::send_flags::none);
+    return true;
+  }
+
+  // The next tasks message of type M from a worker (others, e.g. heartbeats, are skipped).
+  template <typename M>
+  std::optional<M> expect_tasks(std::string* routing_id = nullptr) {
+    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (std::chrono::steady_clock::now() < deadline) {
+      zmq::pollitem_t item{tasks_.handle(), 0, ZMQ_POLLIN, 0};
+      if (zmq::poll(&item, 1, 100ms) == 0) continue;
+      std::vector<zmq::message_t> parts = recv_all(tasks_);
+      REQUIRE(parts.size() == 2);
+      auto env = zwq::decode_envelope(parts[1].data(), parts[1].size());
+      REQUIRE(env.ok());
+      if (env.value().type != M::kType) continue;
+      auto m = zwq::decode_body<M>(env.value());
+      REQUIRE(m.ok());
+      if (routing_id) *routing_id = parts[0].to_string();
+      return std::move(m).value();
+    }
+    return std::nullopt;
+  }
+
+  template <typename M>
+  void send_tasks(const std::string& worker_id, const M& m) {
+    send_tasks_raw(worker_id, zwq::encode(m));
+  }
+  void send_tasks_raw(const std::string& worker_id, const std::string& frame) {
+    tasks_.send(zmq::buffer(worker_id), zmq::send_flags::sndmore);
+    tasks_.send(zmq::buffer(frame), zmq::send_flags::none);
+  }
+  void welcome(const std::string& worker_id) {
+    send_tasks(worker_id, msg::Welcome{epoch, heartbeat_ms, liveness});
+  }
+
+  std::optional<msg::Results> expect_results(std::chrono::milliseconds wait = kWait) {
+    zmq::pollitem_t item{results_.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, wait) == 0) return std::nullopt;
+    zmq::message_t frame;
+    REQUIRE(results_.recv(frame));
+    auto r = zwq::decode<msg::Results>(frame.data(), frame.size());
+    REQUIRE(r.ok());
+    return std::move(r).value();
+  }
+
+  void publish_raw(const std::string& topic, const std::string& frame) {
+    events_.send(zmq::buffer(topic), zmq::send_flags::sndmore);
+    events_.send(zmq::buffer(frame), zmq::send_flags::none);
+  }
+  template <typename M>
+  void publish(const std::string& topic, const M& m) {
+    publish_raw(topic, zwq::encode(m));
+  }
+  void beat() { publish("hb", msg::BrokerHeartbeat{epoch}); }
+
+ private:
+  static std::vector<zmq::message_t> recv_all(zmq::socket_t& s) {
+    std::vector<zmq::message_t> parts;
+    do {
+      parts.emplace_back();
+      REQUIRE(s.recv(parts.back()));
+    } while (parts.back().more());
+    return parts;
+  }
+
+  std::string dir_;
+  zmq::context_t ctx_;
+  zmq::socket_t control_{ctx_, zmq::socket_type::router};
+  zmq::socket_t tasks_{ctx_, zmq::socket_type::router};
+  zmq::socket_t results_{ctx_, zmq::socket_type::pull};
+  zmq::socket_t events_{ctx_, zmq::socket_type::pub};
+};
+
+std::shared_ptr<spdlog::logger> quiet_logger() {
+  auto log = std::make_shared<spdlog::logger>("worker-test",
+                                              std::make_shared<spdlog::sinks::null_sink_mt>());
+  return log;
+}
+
+// A worker running run() on its own thread.
+class RunningWorker {
+ public:
+  RunningWorker(const FakeBroker& broker, std::uint32_t credit = 8)
+      : worker_(options(broker, credit), quiet_logger()),
+        exit_(std::async(std::launch::async, [this] { return worker_.run(); })) {}
+  ~RunningWorker() {
+    worker_.stop();
+    if (exit_.valid()) exit_.wait();
+  }
+  Worker& worker() { return worker_; }
+  const std::string& id() const { return worker_.options().worker_id; }
+  bool finished(std::chrono::milliseconds wait) {
+    return exit_.wait_for(wait) == std::future_status::ready;
+  }
+  Worker::Exit exit() { return exit_.get(); }
+
+ private:
+  static WorkerOptions options(const FakeBroker& broker, std::uint32_t credit) {
+    WorkerOptions o;
+    o.broker = broker.address("control");
+    o.credit = credit;
+    o.populate = false;
+    return o;
+  }
+  Worker worker_;
+  std::future<Worker::Exit> exit_;
+};
+
+// Starts a worker and takes it through InfoReq, Hello and Welcome.
+void register_worker(FakeBroker& broker, RunningWorker& worker) {
+  REQUIRE(broker.answer_info());
+  REQUIRE(broker.expect_tasks<msg::Hello>());
+  broker.welcome(worker.id());
+}
+
+// Publishes a ShutdownEvent until the worker exits (a fresh SUB may miss the first one).
+bool shut_down(FakeBroker& broker, RunningWorker& worker) {
+  for (int i = 0; i < 100; ++i) {
+    broker.publish("shutdown", msg::ShutdownEvent{broker.epoch});
+    if (worker.finished(100ms)) return true;
+  }
+  return false;
+}
+
+zwq::JobSpec sum_job(const zwq::test::ShmFile& file, std::uint64_t count,
+                     std::uint64_t slice_size) {
+  zwq::JobSpec job;
+  job.job_id = "sum-job";
+  job.kernel = "sum";
+  job.input = zwq::DatasetRef{file.uri(), zwq::DType::kF32, 0, count};
+  job.count = count;
+  job.slice_size = slice_size;
+  return job;
+}
+
+template <typename F>
+bool eventually(F&& condition) {
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("worker registers with its credit, computes tasks and exits on shutdown", "[worker]") {
+  std::vector<float> values(1000);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = 0.5f * static_cast<float>(i);
+  zwq::test::ShmFile file("worker-sum");
+  file.write(values);
+  FakeBroker broker;
+  RunningWorker worker(broker, 7);
+
+  REQUIRE(broker.answer_info());
+  std::string routing_id;
+  const auto hello = broker.expect_tasks<msg::Hello>(&routing_id);
+  REQUIRE(hello);
+  CHECK(hello->worker_id == worker.id());
+  CHECK(routing_id == worker.id());
+  CHECK(hello->credit == 7);
+  CHECK(hello->pid == static_cast<std::uint32_t>(::getpid()));
+  CHECK(std::count(hello->kernels.begin(), hello->kernels.end(), "sum") == 1);
+  broker.welcome(worker.id());
+
+  msg::Tasks tasks;
+  tasks.epoch = broker.epoch;
+  tasks.job = sum_job(file, values.size(), 100);
+  tasks.runs = {zwq::SliceRun{0, 4, 1}, zwq::SliceRun{6, 2, 3}};
+  broker.send_tasks(worker.id(), tasks);
+
+  zwq::worker::DatasetCache cache;
+  zwq::worker::Executor reference(cache);
+  const auto expected = reference.prepare(tasks.job);
+  std::set<std::uint64_t> seen;
+  while (seen.size() < 6) {
+    const auto results = broker.expect_results();
+    REQUIRE(results);
+    CHECK(results->epoch == broker.epoch);
+    CHECK(results->worker_id == worker.id());
+    CHECK(results->job_id == "sum-job");
+    for (const auto& o : results->items) {
+      INFO("slice " << o.slice);
+      CHECK(o.code == zwq::ErrorCode::kOk);
+      CHECK(o.attempt == (o.slice < 6 ? 1u : 3u));
+      CHECK(o.partial == expected.run(o.slice, o.attempt).partial);
+      CHECK(seen.insert(o.slice).second);
+    }
+  }
+  CHECK(seen == std::set<std::uint64_t>{0, 1, 2, 3, 6, 7});
+
+  REQUIRE(shut_down(broker, worker));
+  CHECK(worker.exit() == Worker::Exit::kShutdown);
+  CHECK(worker.worker().stats().slices_done == 6);
+  CHECK(worker.worker().stats().slice_errors == 0);
+}
+
+TEST_CASE("worker reports a failing slice as an error outcome", "[worker]") {
+  zwq::test::ShmFile file("worker-missing");  // never written
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+
+  msg::Tasks tasks;
+  tasks.epoch = broker.epoch;
+  tasks.job = sum_job(file, 100, 50);
+  tasks.runs = {zwq::SliceRun{0, 2, 1}};
+  broker.send_tasks(worker.id(), tasks);
+  std::size_t outcomes = 0;
+  while (outcomes < 2) {
+    const auto results = broker.expect_results();
+    REQUIRE(results);
+    for (const auto& o : results->items) CHECK(o.code == zwq::ErrorCode::kDatasetMissing);
+    outcomes += results->items.size();
+  }
+  CHECK(worker.worker().stats().slice_errors == 2);
+}
+
+TEST_CASE("worker stop sends Bye and returns", "[worker]") {
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+  // The first heartbeat shows the Welcome was taken in.
+  REQUIRE(broker.expect_tasks<msg::WorkerHeartbeat>());
+
+  worker.worker().stop();
+  const auto bye = broker.expect_tasks<msg::Bye>();
+  REQUIRE(bye);
+  CHECK(bye->worker_id == worker.id());
+  CHECK(bye->epoch == broker.epoch);
+  REQUIRE(worker.finished(kWait));
+  CHECK(worker.exit() == Worker::Exit::kStopped);
+}
+
+TEST_CASE("worker drops garbage and stale messages and keeps serving", "[worker]") {
+  zwq::test::ShmFile file("worker-garbage");
+  file.write(std::vector<float>(100, 1.0f));
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+
+  msg::Tasks tasks;
+  tasks.epoch = broker.epoch;
+  tasks.job = sum_job(file, 100, 100);
+  tasks.runs = {zwq::SliceRun{0, 1, 1}};
+  broker.send_tasks(worker.id(), tasks);
+  REQUIRE(broker.expect_results());  // the worker is up, its subscriptions too
+
+  broker.send_tasks_raw(worker.id(), "not msgpack at all");
+  broker.send_tasks_raw(worker.id(), zwq::encode(msg::InfoReq{}));  // wrong socket
+  msg::Tasks stale = tasks;
+  stale.epoch = broker.epoch + 1;
+  broker.send_tasks(worker.id(), stale);
+  broker.publish_raw("hb", "\xc1");
+  broker.publish_raw("cancel", zwq::encode(msg::BrokerHeartbeat{broker.epoch}));
+  CHECK(eventually([&] { return worker.worker().stats().dropped_messages >= 5; }));
+
+  broker.send_tasks(worker.id(), tasks);
+  const auto results = broker.expect_results();
+  REQUIRE(results);
+  CHECK(results->items.at(0).partial.hi == 100.0);
+  CHECK(worker.worker().stats().slices_done == 2);
+}
+
+TEST_CASE("worker drops the rest of a cancelled job", "[worker]") {
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+  REQUIRE(broker.expect_tasks<msg::WorkerHeartbeat>());  // subscribed by now
+
+  msg::Tasks tasks;
+  tasks.epoch = broker.epoch;
+  tasks.job.job_id = "slow";
+  tasks.job.kernel = "sleep";
+  tasks.job.params.set("ms", std::int64_t{20});
+  tasks.job.count = 100;
+  tasks.job.slice_size = 1;
+  tasks.runs = {zwq::SliceRun{0, 100, 1}};  // 2 s of work
+  broker.send_tasks(worker.id(), tasks);
+  REQUIRE(broker.expect_results());
+  broker.publish("cancel", msg::CancelEvent{"slow"});
+
+  std::size_t received = 1;
+  while (auto more = broker.expect_results(300ms)) received += more->items.size();
+  CHECK(received < 50);
+  CHECK(eventually([&] { return worker.worker().stats().slices_dropped > 50; }));
+
+  // Tasks of that job still on their way are skipped too.
+  const auto dropped = worker.worker().stats().slices_dropped;
+  broker.send_tasks(worker.id(), tasks);
+  CHECK_FALSE(broker.expect_results(300ms));
+  CHECK(eventually([&] { return worker.worker().stats().slices_dropped == dropped + 100; }));
+}
+
+TEST_CASE("worker reconnects when the broker's heartbeats stop", "[worker]") {
+  FakeBroker broker;
+  broker.heartbeat_ms = 100;
+  broker.liveness = 3;
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+  // No BrokerHeartbeat: after 300 ms the worker asks the control endpoint again.
+  REQUIRE(broker.answer_info());
+  REQUIRE(broker.expect_tasks<msg::Hello>());
+  CHECK(worker.worker().stats().reconnects == 1);
+}
+
+TEST_CASE("worker registers again when the broker's epoch changes", "[worker]") {
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+  REQUIRE(broker.expect_tasks<msg::WorkerHeartbeat>());
+
+  broker.epoch = 43;  // "restarted"
+  for (int i = 0; i < 100 && worker.worker().stats().reconnects == 0; ++i) {
+    broker.beat();
+    std::this_thread::sleep_for(20ms);
+  }
+  REQUIRE(worker.worker().stats().reconnects == 1);
+  REQUIRE(broker.answer_info());
+  const auto hello = broker.expect_tasks<msg::Hello>();
+  REQUIRE(hello);
+  broker.welcome(worker.id());
+  const auto beat = broker.expect_tasks<msg::WorkerHeartbeat>();
+  REQUIRE(beat);
+  CHECK(beat->epoch == 43);
+}
+
+TEST_CASE("worker fails set-up when no broker answers in time", "[worker]") {
+  WorkerOptions o;
+  o.broker = "ipc:///tmp/zwq-worker-test-nobody-" + std::to_string(::getpid());
+  o.connect_timeout_ms = 300;
+  Worker worker(o, quiet_logger());
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_THROWS_AS(worker.run(), zwq::SetupError);
+  CHECK(std::chrono::steady_clock::now() - start < 3s);
+}
+
+TEST_CASE("worker refuses options without a broker or credit", "[worker]") {
+  ::unsetenv("ZWQ_BROKER");
+  CHECK_THROWS_AS(Worker(WorkerOptions{}, quiet_logger()), zwq::SetupError);
+  WorkerOptions o;
+  o.broker = "ipc:///tmp/x";
+  o.credit = 0;
+  CHECK_THROWS_AS(Worker(o, quiet_logger()), zwq::SetupError);
+  o.credit = 1;
+  o.worker_id = "has space";
+  CHECK_THROWS_AS(Worker(o, quiet_logger()), zwq::SetupError);
+}
+
+TEST_CASE("worker takes the broker from ZWQ_BROKER and makes up an id", "[worker]") {
+  ::setenv("ZWQ_BROKER", "ipc:///tmp/from-env", 1);
+  Worker worker(WorkerOptions{}, quiet_logger());
+  ::unsetenv("ZWQ_BROKER");
+  CHECK(worker.options().broker == "ipc:///tmp/from-env");
+  CHECK(worker.options().worker_id.find("-" + std::to_string(::getpid()) + "-") !=
+        std::string::npos);
+}
+
+TEST_CASE("worker stopped before it reaches a broker returns at once", "[worker]") {
+  WorkerOptions o;
+  o.broker = "ipc:///tmp/zwq-worker-test-nobody-" + std::to_string(::getpid());
+  o.connect_timeout_ms = 0;  // would wait forever
+  Worker worker(o, quiet_logger());
+  auto exit = std::async(std::launch::async, [&] { return worker.run(); });
+  std::this_thread::sleep_for(50ms);
+  worker.stop();
+  REQUIRE(exit.wait_for(kWait) == std::future_status::ready);
+  CHECK(exit.get() == Worker::Exit::kStopped);
+}

@@ -1,0 +1,83 @@
+// zwq worker: one stateless worker process's engine (docs/PROTOCOL.md, "Tasks messages").
+//
+// A Worker asks the broker's control endpoint where the other endpoints are, registers with
+// Hello, then computes the slices the broker leases to it, up to its credit, directly on the
+// shared-memory datasets (mapped once, reused) and sends back only the partial results. It
+// hides heartbeats, cancellation and reconnects (after a broker restart or a lost broker)
+// behind one call, run().
+//
+// Thread safety: run() is called once, from one thread; it owns every socket. stop() and
+// stats() may be called from any thread, and stop() from a signal handler.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace spdlog {
+class logger;
+}
+
+namespace zwq {
+
+struct WorkerOptions {
+  // The broker's control endpoint ("ipc://DIR/control", "tcp://host:port"); empty = $ZWQ_BROKER.
+  std::string broker;
+  // Slices the broker may lease to this worker at once (>= 1): more hides round trips, fewer
+  // spreads a small job over more workers.
+  std::uint32_t credit = 64;
+  // Routing id and name in the broker's worker list (1-255 printable bytes); empty =
+  // "<host>-<pid>-<4 random hex>".
+  std::string worker_id;
+  // How long run() waits for the broker's first InfoRep before failing; 0 = forever.
+  std::uint32_t connect_timeout_ms = 10000;
+  // Pre-fault new mappings (MAP_POPULATE): a slower first map, no page fault per 4 KiB later.
+  bool populate = true;
+  // Dataset mappings kept open; the least recently used beyond this are unmapped.
+  std::size_t max_mappings = 64;
+};
+
+class Worker {
+ public:
+  // Counters since construction. Dropped messages are peer input that was malformed or did not
+  // fit the protocol state (wrong epoch, Tasks before Welcome); they are dropped, never fatal.
+  struct Stats {
+    std::uint64_t slices_done = 0;       // outcomes with code 0
+    std::uint64_t slice_errors = 0;      // outcomes with an error code
+    std::uint64_t slices_dropped = 0;    // not computed: job cancelled or broker lost
+    std::uint64_t dropped_messages = 0;  // bad or unexpected input from the broker
+    std::uint64_t results_sent = 0;      // Results messages
+    std::uint64_t reconnects = 0;        // sessions restarted after a lost broker
+  };
+
+  // Why run() returned.
+  enum class Exit { kShutdown, kStopped };
+
+  // Resolves the options (broker from $ZWQ_BROKER, default worker id). Throws SetupError when
+  // no broker address is known, credit is 0 or the worker id is unusable. `logger` may be null
+  // (spdlog's default logger is used).
+  explicit Worker(WorkerOptions options, std::shared_ptr<spdlog::logger> logger = nullptr);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Connects, registers and serves the broker until a ShutdownEvent (kShutdown) or stop()
+  // (kStopped: pending results are sent, then Bye). A lost broker is not an exit: the worker
+  // reconnects with backoff. Throws SetupError if the broker does not answer within
+  // connect_timeout_ms at first, answers with an error or another protocol version.
+  Exit run();
+
+  // Asks run() to return soon (between two slices). Async-signal-safe; idempotent.
+  void stop() noexcept;
+
+  Stats stats() const;
+  // The resolved options (broker address and worker id filled in).
+  const WorkerOptions& options() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace zwq

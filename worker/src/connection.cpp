@@ -1,0 +1,569 @@
+// The worker's poll loop. Parts, in order:
+//   1. run(): resolve, serve a session, back off and reconnect when the broker is lost.
+//   2. control: InfoReq/InfoRep on a fresh DEALER per attempt (Lazy Pirate).
+//   3. session: open the events SUB, results PUSH and tasks DEALER, Hello, poll until it ends.
+//   4. events: BrokerHeartbeat (liveness, epoch), CancelEvent, ShutdownEvent.
+//   5. tasks: Welcome, Tasks (slice by slice, watching events and timers between slices).
+//   6. output: Hello, WorkerHeartbeat, Results, Bye.
+#include "connection.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "endpoints.hpp"
+#include "zwq/codec.hpp"
+#include "zwq/kernel.hpp"
+#include "zwq/protocol.hpp"
+
+namespace zwq::worker {
+namespace {
+
+using namespace std::chrono_literals;
+
+// InfoReq is resent this often (on a new socket) until the broker answers.
+constexpr Ms kInfoRetry{1000};
+// Events are checked between slices after this many slices or this much time, whichever comes
+// first: a cancel or shutdown is seen within ~100 µs of work at a cost of one clock read per
+// slice and one non-blocking receive per check.
+constexpr unsigned kCheckEverySlices = 64;
+constexpr auto kCheckEvery = 100us;
+// Tasks for a cancelled job that were already queued here are skipped for this long.
+constexpr auto kCancelMemory = 30s;
+// Close-time grace: a Bye may leave (tasks) and the last Results must (results).
+constexpr int kTasksLingerMs = 100;
+constexpr int kResultsLingerMs = 1000;
+// Results messages queued towards a broker that does not read them; beyond this the broker is
+// treated as lost (its leases would never be released otherwise).
+constexpr int kResultsHwm = 10000;
+// A gathered partial larger than this could not travel in one frame with its batch.
+constexpr std::size_t kMaxPartialBytes = proto::kMaxFrameBytes / 4;
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+std::string_view view(const zmq::message_t& m) {
+  return {static_cast<const char*>(m.data()), m.size()};
+}
+
+// Receives the rest of a multipart message; true if there was any (a malformed envelope).
+bool discard_more(zmq::socket_t& s, const zmq::message_t& last) {
+  bool any = false;
+  for (bool more = last.more(); more;) {
+    zmq::message_t part;
+    if (!s.recv(part, zmq::recv_flags::dontwait)) break;
+    more = part.more();
+    any = true;
+  }
+  return any;
+}
+
+std::uint64_t slices_in(const msg::Tasks& t) {
+  std::uint64_t n = 0;
+  for (const SliceRun& r : t.runs) n += r.count;
+  return n;
+}
+
+}  // namespace
+
+Connection::Connection(const WorkerOptions& options, spdlog::logger& log, const StopSignal& stop,
+                       Counters& counters)
+    : options_(options),
+      log_(log),
+      stop_(stop),
+      counters_(counters),
+      cache_(options.max_mappings, options.populate),
+      executor_(cache_) {}
+
+// ---- 1. run ------------------------------------------------------------------------------
+
+Worker::Exit Connection::run() {
+  bool first = true;
+  Backoff backoff;
+  for (;;) {
+    const auto info = resolve(first);
+    if (!info) return Worker::Exit::kStopped;
+    first = false;
+    session_welcomed_ = false;
+    const End end = serve(*info);
+    if (end == End::kShutdown) return Worker::Exit::kShutdown;
+    if (end == End::kStopped) return Worker::Exit::kStopped;
+    bump(counters_.reconnects);
+    if (session_welcomed_) backoff.reset();
+    const Ms delay = backoff.next();
+    log_.warn("worker {}: reconnecting to the broker at {} in {} ms", options_.worker_id,
+              options_.broker, delay.count());
+    if (stop_.sleep_for(static_cast<int>(delay.count()))) return Worker::Exit::kStopped;
+  }
+}
+
+// ---- 2. control ---------------------------------------------------------------------------
+
+std::optional<msg::InfoRep> Connection::resolve(bool first) {
+  const auto start = Clock::now();
+  const Ms limit{options_.connect_timeout_ms};
+  Backoff backoff;
+  for (unsigned attempt = 1;; ++attempt) {
+    Ms wait = kInfoRetry;
+    if (first && limit.count() != 0) {
+      const auto left = std::chrono::ceil<Ms>(start + limit - Clock::now());
+      if (left <= Ms(0)) {
+        throw SetupError("no answer from the broker at " + options_.broker + " within " +
+                         std::to_string(limit.count()) + " ms (is zwq-broker running there?)");
+      }
+      wait = std::min(wait, left);
+    }
+    if (auto info = ask_info(wait, first)) return info;
+    if (stop_.requested()) return std::nullopt;
+    if (first) {
+      if (attempt == 1)
+        log_.info("worker {}: waiting for the broker at {}", options_.worker_id, options_.broker);
+      continue;
+    }
+    const Ms delay = backoff.next();
+    if (attempt == 1 || attempt % 10 == 0) {
+      log_.warn("worker {}: the broker at {} does not answer (attempt {}); retrying",
+                options_.worker_id, options_.broker, attempt);
+    }
+    if (stop_.sleep_for(static_cast<int>(delay.count()))) return std::nullopt;
+  }
+}
+
+std::optional<msg::InfoRep> Connection::ask_info(Ms wait, bool first) {
+  // A fault in the broker's answer is fatal at start (the user named the wrong thing) but only
+  // a reason to retry once we have served (the broker may be mid-upgrade).
+  auto fail = [&](const std::string& why) -> std::optional<msg::InfoRep> {
+    if (first) throw SetupError("broker at " + options_.broker + ": " + why);
+    log_.error("worker {}: broker at {}: {}", options_.worker_id, options_.broker, why);
+    return std::nullopt;
+  };
+  zmq::socket_t control(context_, zmq::socket_type::dealer);
+  control.set(zmq::sockopt::linger, 0);
+  try {
+    control.connect(options_.broker);
+  } catch (const zmq::error_t& e) {
+    throw SetupError("cannot connect to the broker address '" + options_.broker + "': " + e.what());
+  }
+  const std::uint64_t corr = ++corr_;
+  const std::string request = encode(msg::InfoReq{}, corr);
+  (void)control.send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  (void)control.send(zmq::buffer(request), zmq::send_flags::dontwait);
+
+  const auto deadline = Clock::now() + wait;
+  while (!stop_.requested()) {
+    const auto left = std::chrono::ceil<Ms>(deadline - Clock::now());
+    if (left <= Ms(0)) break;
+    zmq::pollitem_t items[] = {{control.handle(), 0, ZMQ_POLLIN, 0},
+                               {nullptr, stop_.fd(), ZMQ_POLLIN, 0}};
+    try {
+      zmq::poll(items, 2, left);
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+      continue;
+    }
+    if (!(items[0].revents & ZMQ_POLLIN)) continue;
+    zmq::message_t delimiter, frame;
+    if (!control.recv(delimiter, zmq::recv_flags::dontwait)) continue;
+    if (delimiter.size() != 0 || !delimiter.more()) {
+      discard_more(control, delimiter);
+      drop("control reply", "not [empty, frame]");
+      continue;
+    }
+    (void)control.recv(frame, zmq::recv_flags::dontwait);
+    if (discard_more(control, frame)) {
+      drop("control reply", "more than [empty, frame]");
+      continue;
+    }
+    auto env = decode_envelope(frame.data(), frame.size());
+    if (!env.ok()) {
+      if (env.error().code == ErrorCode::kVersionMismatch) return fail(env.error().to_string());
+      drop("control reply", env.error().to_string());
+      continue;
+    }
+    if (env.value().corr != corr) {
+      drop("control reply", "unexpected corr " + std::to_string(env.value().corr));
+      continue;
+    }
+    if (env.value().type == proto::MsgType::kErrorRep) {
+      auto err = decode_body<msg::ErrorRep>(env.value());
+      return fail(err.ok() ? Error{err.value().code, err.value().message}.to_string()
+                           : "an undecodable ErrorRep");
+    }
+    auto info = decode_body<msg::InfoRep>(env.value());
+    if (!info.ok()) {
+      drop("InfoRep", info.error().to_string());
+      continue;
+    }
+    if (info.value().version != proto::kVersion) {
+      return fail("speaks protocol version " + std::to_string(info.value().version) +
+                  ", this worker " + std::to_string(proto::kVersion));
+    }
+    msg::InfoRep rep = std::move(info).value();
+    rep.tasks = connectable_endpoint(rep.tasks, options_.broker);
+    rep.results = connectable_endpoint(rep.results, options_.broker);
+    rep.events = connectable_endpoint(rep.events, options_.broker);
+    return rep;
+  }
+  return std::nullopt;
+}
+
+// ---- 3. session ---------------------------------------------------------------------------
+
+Connection::End Connection::serve(const msg::InfoRep& info) {
+  log_.info("worker {}: broker at {} (epoch {:016x}, {} pid {}): tasks {}, results {}, events {}",
+            options_.worker_id, options_.broker, info.epoch, info.host, info.pid, info.tasks,
+            info.results, info.events);
+  epoch_ = info.epoch;
+  welcomed_ = false;
+  batch_.clear();
+  current_job_.clear();
+  End end = End::kLost;
+  try {
+    open_sockets(info);
+    beats_.start(Clock::now(), info.heartbeat_ms, info.liveness);
+    send_hello();
+    do {
+      end = poll_once();
+    } while (end == End::kNone);
+    if (end == End::kStopped) say_bye();
+  } catch (const zmq::error_t& e) {
+    // Not peer input but our sockets (an unusable announced endpoint, a context error).
+    log_.error("worker {}: socket error: {}", options_.worker_id, e.what());
+    end = End::kLost;
+  }
+  close_sockets();
+  return end;
+}
+
+void Connection::open_sockets(const msg::InfoRep& info) {
+  events_.emplace(context_, zmq::socket_type::sub);
+  events_->set(zmq::sockopt::linger, 0);
+  for (auto topic : {proto::kTopicHeartbeat, proto::kTopicCancel, proto::kTopicShutdown}) {
+    events_->set(zmq::sockopt::subscribe, topic);
+  }
+  events_->connect(info.events);
+
+  results_.emplace(context_, zmq::socket_type::push);
+  results_->set(zmq::sockopt::linger, kResultsLingerMs);
+  results_->set(zmq::sockopt::sndhwm, kResultsHwm);
+  // A broker that reads nothing for this long is as good as lost.
+  const std::uint32_t beat = info.heartbeat_ms ? info.heartbeat_ms : proto::kDefaultHeartbeatMs;
+  const std::uint32_t liveness = info.liveness ? info.liveness : proto::kDefaultLiveness;
+  results_->set(zmq::sockopt::sndtimeo, static_cast<int>(beat * liveness));
+  results_->connect(info.results);
+
+  tasks_.emplace(context_, zmq::socket_type::dealer);
+  tasks_->set(zmq::sockopt::routing_id, options_.worker_id);
+  tasks_->set(zmq::sockopt::linger, kTasksLingerMs);
+  tasks_->connect(info.tasks);
+}
+
+void Connection::close_sockets() {
+  tasks_.reset();
+  results_.reset();
+  events_.reset();
+}
+
+Connection::End Connection::poll_once() {
+  if (stop_.requested()) return End::kStopped;
+  const Ms timeout = std::min(beats_.until_next_deadline(Clock::now()), beats_.interval() / 2);
+  zmq::pollitem_t items[] = {{tasks_->handle(), 0, ZMQ_POLLIN, 0},
+                             {events_->handle(), 0, ZMQ_POLLIN, 0},
+                             {nullptr, stop_.fd(), ZMQ_POLLIN, 0}};
+  try {
+    zmq::poll(items, 3, timeout);
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) throw;
+    return End::kNone;  // a signal: the next round checks the stop flag
+  }
+  if (stop_.requested()) return End::kStopped;
+  // Events first, so a cancel queued before a Tasks message is known when it is read.
+  if (End end = drain_events(); end != End::kNone) return end;
+  if (items[0].revents & ZMQ_POLLIN) {
+    zmq::message_t frame;
+    if (tasks_->recv(frame, zmq::recv_flags::dontwait)) {
+      if (discard_more(*tasks_, frame)) {
+        drop("tasks message", "more than one frame");
+      } else if (End end = on_tasks_frame(frame); end != End::kNone) {
+        return end;
+      }
+    }
+  }
+  return keep_alive(Clock::now());
+}
+
+void Connection::drop(const char* what, const std::string& why) {
+  const auto n = counters_.dropped_messages.fetch_add(1, std::memory_order_relaxed) + 1;
+  // Every drop is counted; a flood of them is logged sparsely.
+  if (n <= 10 || n % 1000 == 0) {
+    log_.warn("worker {}: dropped {}: {} ({} dropped so far)", options_.worker_id, what, why, n);
+  }
+}
+
+// ---- 4. events ----------------------------------------------------------------------------
+
+Connection::End Connection::drain_events() {
+  for (;;) {
+    zmq::message_t topic;
+    if (!events_->recv(topic, zmq::recv_flags::dontwait)) return End::kNone;
+    if (!topic.more()) {
+      drop("event", "topic without a body");
+      continue;
+    }
+    zmq::message_t frame;
+    (void)events_->recv(frame, zmq::recv_flags::dontwait);  // parts arrive together
+    if (discard_more(*events_, frame)) {
+      drop("event", "more than [topic, frame]");
+      continue;
+    }
+    if (End end = on_event(topic, frame); end != End::kNone) return end;
+  }
+}
+
+Connection::End Connection::on_event(const zmq::message_t& topic, const zmq::message_t& frame) {
+  const std::string_view name = view(topic);
+  auto env = decode_envelope(frame.data(), frame.size());
+  if (!env.ok()) {
+    drop("event", env.error().to_string());
+    return End::kNone;
+  }
+  if (name == proto::kTopicHeartbeat) {
+    auto hb = decode_body<msg::BrokerHeartbeat>(env.value());
+    if (!hb.ok()) {
+      drop("BrokerHeartbeat", hb.error().to_string());
+      return End::kNone;
+    }
+    if (hb.value().epoch != epoch_) {
+      log_.warn("worker {}: broker epoch changed from {:016x} to {:016x} (a restart)",
+                options_.worker_id, epoch_, hb.value().epoch);
+      return End::kLost;
+    }
+    beats_.broker_seen(Clock::now());
+  } else if (name == proto::kTopicCancel) {
+    auto cancel = decode_body<msg::CancelEvent>(env.value());
+    if (!cancel.ok()) {
+      drop("CancelEvent", cancel.error().to_string());
+      return End::kNone;
+    }
+    const auto now = Clock::now();
+    std::erase_if(cancelled_, [&](const auto& kv) { return now - kv.second > kCancelMemory; });
+    cancelled_[cancel.value().job_id] = now;
+    if (cancel.value().job_id == current_job_) current_cancelled_ = true;
+  } else if (name == proto::kTopicShutdown) {
+    auto shutdown = decode_body<msg::ShutdownEvent>(env.value());
+    if (!shutdown.ok()) {
+      drop("ShutdownEvent", shutdown.error().to_string());
+      return End::kNone;
+    }
+    log_.info("worker {}: the broker is shutting down", options_.worker_id);
+    return End::kShutdown;
+  } else {
+    drop("event", "unexpected topic '" + std::string(name) + "'");
+  }
+  return End::kNone;
+}
+
+// ---- 5. tasks -----------------------------------------------------------------------------
+
+Connection::End Connection::on_tasks_frame(const zmq::message_t& frame) {
+  auto env = decode_envelope(frame.data(), frame.size());
+  if (!env.ok()) {
+    drop("tasks message", env.error().to_string());
+    return End::kNone;
+  }
+  if (env.value().type == proto::MsgType::kWelcome) {
+    auto welcome = decode_body<msg::Welcome>(env.value());
+    if (!welcome.ok()) {
+      drop("Welcome", welcome.error().to_string());
+      return End::kNone;
+    }
+    const msg::Welcome& w = welcome.value();
+    if (!welcomed_) {
+      log_.info("worker {}: registered (epoch {:016x}, credit {}, heartbeat {} ms, liveness {})",
+                options_.worker_id, w.epoch, options_.credit, w.heartbeat_ms, w.liveness);
+    }
+    welcomed_ = true;
+    session_welcomed_ = true;
+    epoch_ = w.epoch;
+    beats_.configure(w.heartbeat_ms, w.liveness);
+    beats_.broker_seen(Clock::now());
+    return End::kNone;
+  }
+  if (env.value().type != proto::MsgType::kTasks) {
+    drop("tasks message", "unexpected type " + std::string(msg_type_name(env.value().type)));
+    return End::kNone;
+  }
+  auto tasks = decode_body<msg::Tasks>(env.value());
+  if (!tasks.ok()) {
+    drop("Tasks", tasks.error().to_string());
+    return End::kNone;
+  }
+  const msg::Tasks& t = tasks.value();
+  if (!welcomed_) {
+    drop("Tasks", "before Welcome");
+  } else if (t.epoch != epoch_) {
+    drop("Tasks", "of epoch " + std::to_string(t.epoch));
+  } else if (cancelled_.count(t.job.job_id) != 0) {
+    bump(counters_.slices_dropped, slices_in(t));
+    log_.debug("worker {}: job {}: skipped {} slices of a cancelled job", options_.worker_id,
+               t.job.job_id, slices_in(t));
+  } else {
+    return process(t);
+  }
+  return End::kNone;
+}
+
+Connection::End Connection::process(const msg::Tasks& t) {
+  const std::string& job_id = t.job.job_id;
+  const PreparedJob job = executor_.prepare(t.job);
+  if (job.setup_error()) {
+    log_.warn("worker {}: job {}: {}", options_.worker_id, job_id, job.setup_error()->to_string());
+  }
+  log_.debug("worker {}: job {}: {} slices in {} runs", options_.worker_id, job_id, slices_in(t),
+             t.runs.size());
+  current_job_ = job_id;
+  current_cancelled_ = false;
+  End end = End::kNone;
+  std::uint64_t computed = 0;
+  bool logged_error = false;
+  auto last_check = Clock::now();
+  unsigned since_check = 0;
+  auto interrupted = [&] { return end != End::kNone || current_cancelled_ || !welcomed_; };
+
+  for (const SliceRun& run : t.runs) {
+    for (std::uint32_t i = 0; i < run.count && !interrupted(); ++i) {
+      record(job_id, job.run(run.first_slice + i, run.attempt), logged_error);
+      ++computed;
+      const auto now = Clock::now();
+      if (batch_.flush_due(now)) end = flush(job_id, now);
+      if (end == End::kNone &&
+          (++since_check >= kCheckEverySlices || now - last_check >= kCheckEvery)) {
+        since_check = 0;
+        last_check = now;
+        end = between_slices(now);
+      }
+    }
+  }
+
+  const std::uint64_t skipped = slices_in(t) - computed;
+  if (end == End::kStopped || (end == End::kNone && !current_cancelled_ && welcomed_)) {
+    // Finished, or stopping: what was computed goes out (a stop then says Bye).
+    if (End e = flush(job_id, Clock::now()); end == End::kNone) end = e;
+  } else {
+    // Cancelled, re-registering or the broker gone: the broker no longer wants these.
+    batch_.clear();
+  }
+  if (skipped != 0) {
+    bump(counters_.slices_dropped, skipped);
+    const char* why = current_cancelled_      ? "cancelled"
+                      : end == End::kNone     ? "registering again"
+                      : end == End::kStopped  ? "stopping"
+                      : end == End::kShutdown ? "broker shutting down"
+                                              : "broker lost";
+    log_.info("worker {}: job {}: dropped {} slices ({})", options_.worker_id, job_id, skipped,
+              why);
+  }
+  current_job_.clear();
+  current_cancelled_ = false;
+  return end;
+}
+
+void Connection::record(const std::string& job_id, SliceOutcome o, bool& logged_error) {
+  if (o.code == ErrorCode::kOk && o.partial.bytes.size() > kMaxPartialBytes) {
+    o = SliceOutcome{o.slice,
+                     o.attempt,
+                     ErrorCode::kKernelFailed,
+                     "the slice's partial has " + std::to_string(o.partial.bytes.size()) +
+                         " bytes, more than a message may carry",
+                     {}};
+  }
+  if (o.code == ErrorCode::kOk) {
+    bump(counters_.slices_done);
+  } else {
+    bump(counters_.slice_errors);
+    if (!logged_error) {  // the job fails with its first error: one line is enough
+      log_.warn("worker {}: job {} slice {}: {}: {}", options_.worker_id, job_id, o.slice,
+                error_code_name(o.code), o.message);
+      logged_error = true;
+    }
+  }
+  batch_.add(std::move(o));
+}
+
+Connection::End Connection::between_slices(TimePoint now) {
+  if (stop_.requested()) return End::kStopped;
+  if (End end = drain_events(); end != End::kNone) return end;
+  return keep_alive(now);
+}
+
+// ---- 6. output ----------------------------------------------------------------------------
+
+Connection::End Connection::keep_alive(TimePoint now) {
+  if (beats_.broker_lost(now)) {
+    log_.warn("worker {}: no heartbeat from the broker for {} ms", options_.worker_id,
+              beats_.dead_after().count());
+    return End::kLost;
+  }
+  if (!beats_.beat_due(now)) return End::kNone;
+  if (welcomed_ && beats_.silent_too_long(now)) {
+    // One slice outlasted the broker's patience: it has likely forgotten us, and would ignore
+    // our heartbeats from now on. A new Hello makes sure (and requeues what we held).
+    log_.warn("worker {}: silent for {} ms (a slice ran long): registering again",
+              options_.worker_id, beats_.silent_for(now).count());
+    welcomed_ = false;
+  }
+  if (!welcomed_) {
+    send_hello();
+  } else {
+    send_on_tasks(encode(msg::WorkerHeartbeat{options_.worker_id, epoch_}));
+  }
+  return End::kNone;
+}
+
+void Connection::send_hello() {
+  static const std::string host = host_name();
+  msg::Hello hello;
+  hello.worker_id = options_.worker_id;
+  hello.host = host;
+  hello.pid = static_cast<std::uint32_t>(::getpid());
+  hello.credit = options_.credit;
+  hello.kernels = KernelRegistry::builtin().names();
+  send_on_tasks(encode(hello));
+}
+
+void Connection::send_on_tasks(const std::string& frame) {
+  // Never blocks: a full pipe means the broker is away, and a lost heartbeat or Hello is
+  // repeated at the next beat. The attempt counts as sent so that it is not retried in a loop.
+  (void)tasks_->send(zmq::buffer(frame), zmq::send_flags::dontwait);
+  beats_.sent(Clock::now());
+}
+
+Connection::End Connection::flush(const std::string& job_id, TimePoint now) {
+  if (batch_.empty()) return End::kNone;
+  msg::Results results;
+  results.epoch = epoch_;
+  results.worker_id = options_.worker_id;
+  results.job_id = job_id;
+  results.items = batch_.take(now);
+  const std::string frame = encode(results);
+  // Blocks only when kResultsHwm messages are queued, and at most for the send timeout.
+  if (!results_->send(zmq::buffer(frame), zmq::send_flags::none)) {
+    log_.warn("worker {}: the broker took no results for {} ms", options_.worker_id,
+              beats_.dead_after().count());
+    return End::kLost;
+  }
+  bump(counters_.results_sent);
+  return End::kNone;
+}
+
+void Connection::say_bye() {
+  if (!welcomed_) return;
+  send_on_tasks(encode(msg::Bye{options_.worker_id, epoch_}));
+  log_.info("worker {}: stopping (Bye sent)", options_.worker_id);
+}
+
+}  // namespace zwq::worker

@@ -1,0 +1,87 @@
+// Connection: the worker's poll loop. It owns the ZeroMQ context and sockets and moves bytes;
+// the computing is the Executor's, the timing the Heartbeats', the batching the OutcomeBatch's.
+//
+// Thread safety: run() on one thread only. `stop` and `counters` are shared with other threads.
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <zmq.hpp>
+
+#include "counters.hpp"
+#include "dataset_cache.hpp"
+#include "executor.hpp"
+#include "heartbeats.hpp"
+#include "outcome_batch.hpp"
+#include "stop_signal.hpp"
+#include "zwq/messages.hpp"
+#include "zwq/worker.hpp"
+
+namespace zwq::worker {
+
+class Connection {
+ public:
+  // `options` must be resolved (broker and worker_id set). All references must outlive run().
+  Connection(const WorkerOptions& options, spdlog::logger& log, const StopSignal& stop,
+             Counters& counters);
+
+  // See Worker::run(). Throws SetupError on a fatal set-up error; never on peer input.
+  Worker::Exit run();
+
+ private:
+  // How a session (one registration with one broker incarnation) or a Tasks message ended.
+  enum class End { kNone, kLost, kShutdown, kStopped };
+
+  // 1. control
+  std::optional<msg::InfoRep> resolve(bool first);
+  std::optional<msg::InfoRep> ask_info(Ms wait, bool first);
+  // 2. session
+  End serve(const msg::InfoRep& info);
+  void open_sockets(const msg::InfoRep& info);
+  void close_sockets();
+  End poll_once();
+  // 3. events and tasks input
+  End drain_events();
+  End on_event(const zmq::message_t& topic, const zmq::message_t& frame);
+  End on_tasks_frame(const zmq::message_t& frame);
+  End process(const msg::Tasks& tasks);
+  void record(const std::string& job_id, SliceOutcome outcome, bool& logged_error);
+  End between_slices(TimePoint now);
+  void drop(const char* what, const std::string& why);
+  // 4. output
+  End keep_alive(TimePoint now);
+  void send_hello();
+  void send_on_tasks(const std::string& frame);
+  End flush(const std::string& job_id, TimePoint now);
+  void say_bye();
+
+  const WorkerOptions& options_;
+  spdlog::logger& log_;
+  const StopSignal& stop_;
+  Counters& counters_;
+  DatasetCache cache_;
+  Executor executor_;
+  zmq::context_t context_;
+
+  // Per session.
+  std::optional<zmq::socket_t> tasks_, results_, events_;
+  Heartbeats beats_;
+  OutcomeBatch batch_;
+  std::uint64_t epoch_ = 0;  // the broker's, from InfoRep, then Welcome
+  bool welcomed_ = false;
+  bool session_welcomed_ = false;  // a Welcome came in this session (resets the backoff)
+  std::uint64_t corr_ = 0;
+
+  // The Tasks message being computed, and why it stopped early (kNone: it did not).
+  std::string current_job_;
+  bool current_cancelled_ = false;
+  // Recently cancelled jobs: Tasks for them already queued here are skipped. Entries expire so
+  // that a job id reused much later is served again.
+  std::map<std::string, TimePoint> cancelled_;
+};
+
+}  // namespace zwq::worker

@@ -1,0 +1,61 @@
+#include "dataset_cache.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace zwq::worker {
+namespace {
+
+std::string cache_key(const std::string& path, MappedFile::Mode mode) {
+  return (mode == MappedFile::Mode::kRead ? "r:" : "w:") + path;
+}
+
+}  // namespace
+
+DatasetCache::DatasetCache(std::size_t max_mappings, bool populate)
+    : max_mappings_(max_mappings == 0 ? 1 : max_mappings), populate_(populate) {}
+
+Result<std::shared_ptr<const MappedFile>> DatasetCache::get(const std::string& path,
+                                                            MappedFile::Mode mode) {
+  const std::string key = cache_key(path, mode);
+  auto found = entries_.find(key);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    if (found != entries_.end()) {
+      lru_.erase(found->second);
+      entries_.erase(found);
+    }
+    return make_error(ErrorCode::kDatasetMissing,
+                      "cannot open dataset file '" + path + "': " + std::strerror(err));
+  }
+  if (found != entries_.end()) {
+    const MappedFile& cached = *found->second->file;
+    if (cached.size() == static_cast<std::uint64_t>(st.st_size) &&
+        cached.inode() == static_cast<std::uint64_t>(st.st_ino)) {
+      lru_.splice(lru_.begin(), lru_, found->second);
+      return found->second->file;
+    }
+    lru_.erase(found->second);  // resized or replaced: map it again
+    entries_.erase(found);
+  }
+  auto mapped = MappedFile::open(path, mode, populate_);
+  if (!mapped.ok()) return mapped.error();
+  ++maps_made_;
+  auto file = std::make_shared<const MappedFile>(std::move(mapped).value());
+  lru_.push_front(Entry{key, file});
+  entries_.emplace(key, lru_.begin());
+  evict_beyond_limit();
+  return file;
+}
+
+void DatasetCache::evict_beyond_limit() {
+  while (entries_.size() > max_mappings_) {
+    entries_.erase(lru_.back().key);
+    lru_.pop_back();
+  }
+}
+
+}  // namespace zwq::worker

@@ -1,0 +1,188 @@
+#include "executor.hpp"
+
+#include "sigbus_guard.hpp"
+
+namespace zwq::worker {
+namespace {
+
+// a + b and a * b, or empty on uint64 overflow (a hostile job must not wrap around a check).
+std::optional<std::uint64_t> add(std::uint64_t a, std::uint64_t b) {
+  std::uint64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r)) return std::nullopt;
+  return r;
+}
+std::optional<std::uint64_t> mul(std::uint64_t a, std::uint64_t b) {
+  std::uint64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) return std::nullopt;
+  return r;
+}
+
+SliceOutcome failed(std::uint64_t slice, std::uint32_t attempt, Error e) {
+  SliceOutcome o;
+  o.slice = slice;
+  o.attempt = attempt;
+  o.code = e.code;
+  o.message = std::move(e.message);
+  return o;
+}
+
+std::string describe(const std::string& uri, const std::string& path) {
+  return uri == path ? "'" + uri + "'" : "'" + uri + "' (" + path + ")";
+}
+
+bool needs_input(KernelShape s) {
+  return s != KernelShape::kRange;
+}
+bool needs_input2(KernelShape s) {
+  return s == KernelShape::kReduce2;
+}
+bool needs_output(KernelShape s) {
+  return s == KernelShape::kMap;
+}
+
+}  // namespace
+
+Executor::Executor(DatasetCache& cache, const KernelRegistry& registry)
+    : cache_(cache), registry_(registry) {
+  install_sigbus_handler();
+}
+
+Result<PreparedJob::Array> Executor::open_array(const char* role, const DatasetRef& ref,
+                                                MappedFile::Mode mode) {
+  if (!ref.present()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string("the job has no ") + role + " dataset, which its kernel needs");
+  }
+  const std::size_t size = dtype_size(ref.dtype);
+  if (size == 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string(role) + " dataset '" + ref.uri + "' has no element type");
+  }
+  if (ref.byte_offset % size != 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string(role) + " dataset '" + ref.uri + "': byte_offset " +
+                          std::to_string(ref.byte_offset) + " is not a multiple of the " +
+                          std::string(dtype_name(ref.dtype)) + " element size");
+  }
+  auto path = dataset_path(ref.uri);
+  if (!path.ok()) return path.error();
+  auto file = cache_.get(path.value(), mode);
+  if (!file.ok()) {
+    return make_error(file.error().code, std::string(role) + " dataset " +
+                                             describe(ref.uri, path.value()) + ": " +
+                                             file.error().message);
+  }
+  return PreparedJob::Array{ref.uri, std::move(path).value(), std::move(file).value(), ref.dtype,
+                            ref.byte_offset};
+}
+
+PreparedJob Executor::prepare(const JobSpec& job) {
+  PreparedJob p;
+  p.job_ = job;
+  p.kernel_ = registry_.find(job.kernel);
+  if (p.kernel_ == nullptr) {
+    p.setup_error_ = make_error(ErrorCode::kUnknownKernel,
+                                "this worker has no kernel named '" + job.kernel + "'");
+    return p;
+  }
+  const KernelShape shape = p.kernel_->shape;
+  auto open = [&](const char* role, const DatasetRef& ref, MappedFile::Mode mode,
+                  std::optional<PreparedJob::Array>& slot) {
+    if (p.setup_error_) return;
+    auto a = open_array(role, ref, mode);
+    if (a.ok()) {
+      slot = std::move(a).value();
+    } else {
+      p.setup_error_ = a.error();
+    }
+  };
+  if (needs_input(shape)) open("input", job.input, MappedFile::Mode::kRead, p.in_);
+  if (needs_input2(shape)) open("input2", job.input2, MappedFile::Mode::kRead, p.in2_);
+  if (needs_output(shape)) open("output", job.output, MappedFile::Mode::kReadWrite, p.out_);
+  return p;
+}
+
+std::vector<SliceOutcome> Executor::execute(const msg::Tasks& tasks) {
+  const PreparedJob job = prepare(tasks.job);
+  std::vector<SliceOutcome> out;
+  for (const SliceRun& run : tasks.runs) {
+    for (std::uint32_t i = 0; i < run.count; ++i)
+      out.push_back(job.run(run.first_slice + i, run.attempt));
+  }
+  return out;
+}
+
+std::optional<Error> PreparedJob::check_fits(const Array& a, std::uint64_t slice,
+                                             std::uint64_t first, std::uint64_t end) const {
+  const std::uint64_t have = a.file ? a.file->size() : 0;
+  const auto need_elems = mul(end, dtype_size(a.dtype));
+  const auto need = need_elems ? add(*need_elems, a.byte_offset) : std::nullopt;
+  if (need && *need <= have) return std::nullopt;
+  return make_error(ErrorCode::kDatasetTooShort,
+                    "dataset " + describe(a.uri, a.path) + " holds " + std::to_string(have) +
+                        " bytes but slice " + std::to_string(slice) + " needs " +
+                        (need ? std::to_string(*need) : std::string("more than 2^64")) +
+                        " (elements [" + std::to_string(first) + ", " + std::to_string(end) +
+                        ") of " + std::string(dtype_name(a.dtype)) + " from byte offset " +
+                        std::to_string(a.byte_offset) + ")");
+}
+
+SliceOutcome PreparedJob::run(std::uint64_t slice, std::uint32_t attempt) const {
+  if (setup_error_) return failed(slice, attempt, *setup_error_);
+  if (job_.slice_size == 0) {
+    return failed(slice, attempt, make_error(ErrorCode::kInvalidArgument, "slice_size is 0"));
+  }
+  const auto start = mul(slice, job_.slice_size);
+  if (!start || *start >= job_.count) {
+    return failed(slice, attempt,
+                  make_error(ErrorCode::kOutOfRange,
+                             "slice " + std::to_string(slice) + " lies beyond the job's " +
+                                 std::to_string(job_.count) + " elements in slices of " +
+                                 std::to_string(job_.slice_size)));
+  }
+  const std::uint64_t stop =
+      job_.count - *start <= job_.slice_size ? job_.count : *start + job_.slice_size;
+  const auto first = add(job_.first, *start);
+  const auto end = add(job_.first, stop);
+  if (!first || !end) {
+    return failed(slice, attempt,
+                  make_error(ErrorCode::kOutOfRange, "the job's element range overflows"));
+  }
+
+  SliceContext ctx;
+  ctx.slice = slice;
+  ctx.first = *first;
+  ctx.count = *end - *first;
+  ctx.job_first = job_.first;
+  ctx.job_count = job_.count;
+  ctx.params = &job_.params;
+  for (const auto* a : {&in_, &in2_, &out_}) {
+    if (!*a) continue;
+    if (auto e = check_fits(**a, slice, *first, *end)) return failed(slice, attempt, *e);
+  }
+  auto element = [&](const Array& a) { return a.byte_offset + *first * dtype_size(a.dtype); };
+  if (in_) ctx.in = SliceView{in_->file->data() + element(*in_), in_->dtype};
+  if (in2_) ctx.in2 = SliceView{in2_->file->data() + element(*in2_), in2_->dtype};
+  if (out_) ctx.out = MutableSliceView{out_->file->mutable_data() + element(*out_), out_->dtype};
+
+  SliceOutcome o;
+  o.slice = slice;
+  o.attempt = attempt;
+  Status status;
+  const bool completed =
+      call_catching_sigbus([&] { status = run_kernel(*kernel_, ctx, o.partial); });
+  if (!completed) {
+    std::string files;
+    for (const auto* a : {&in_, &in2_, &out_}) {
+      if (*a) files += (files.empty() ? "" : ", ") + describe((*a)->uri, (*a)->path);
+    }
+    return failed(slice, attempt,
+                  make_error(ErrorCode::kDatasetTooShort,
+                             "a dataset file shrank while slice " + std::to_string(slice) +
+                                 " was computed (SIGBUS reading " + files + ")"));
+  }
+  if (!status.ok()) return failed(slice, attempt, status.error());
+  return o;
+}
+
+}  // namespace zwq::worker

@@ -1,0 +1,65 @@
+// Heartbeat and reconnect timing of a worker session. Socket-free; time is an input, so tests
+// say "1.1 s passed" instead of sleeping (docs/PROTOCOL.md, "Heartbeats").
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace zwq::worker {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+using Ms = std::chrono::milliseconds;
+
+// Thread safety: none (one per worker loop).
+class Heartbeats {
+ public:
+  // Starts a session at `now`: the broker counts as just heard from and we as just sent.
+  // An interval or liveness of 0 takes the protocol default.
+  void start(TimePoint now, std::uint32_t interval_ms, std::uint32_t liveness);
+  // Adopts the broker's numbers (from Welcome) without resetting the timers.
+  void configure(std::uint32_t interval_ms, std::uint32_t liveness);
+
+  // We sent a message on the tasks socket.
+  void sent(TimePoint now) { last_sent_ = now; }
+  // A BrokerHeartbeat of our epoch arrived.
+  void broker_seen(TimePoint now) { last_broker_ = now; }
+
+  // A WorkerHeartbeat is due: an interval has passed since we last sent anything.
+  bool beat_due(TimePoint now) const { return now - last_sent_ >= interval_; }
+  // We were silent for interval * liveness (busy in one long slice, or stopped): the broker
+  // has probably declared us dead and forgotten us, so we must say Hello again.
+  bool silent_too_long(TimePoint now) const { return now - last_sent_ >= dead_after(); }
+  // Time since we last sent anything.
+  Ms silent_for(TimePoint now) const { return std::chrono::duration_cast<Ms>(now - last_sent_); }
+  // No BrokerHeartbeat for interval * liveness: the broker is gone or unreachable.
+  bool broker_lost(TimePoint now) const { return now - last_broker_ >= dead_after(); }
+  // Time until beat_due or broker_lost turns true (zero if one already has).
+  Ms until_next_deadline(TimePoint now) const;
+
+  Ms interval() const { return interval_; }
+  Ms dead_after() const { return interval_ * liveness_; }
+
+ private:
+  Ms interval_{1000};
+  std::uint32_t liveness_ = 5;
+  TimePoint last_sent_{};
+  TimePoint last_broker_{};
+};
+
+// Delay before the next reconnect attempt: 100 ms, doubling up to 2 s, so a restarting broker
+// is found quickly while a dead one costs one attempt every 2 s.
+class Backoff {
+ public:
+  static constexpr Ms kFirst{100};
+  static constexpr Ms kMax{2000};
+  // The delay to wait now; the next call returns twice as much (at most kMax).
+  Ms next();
+  // After a successful connection: start again at kFirst.
+  void reset() { delay_ = kFirst; }
+
+ private:
+  Ms delay_ = kFirst;
+};
+
+}  // namespace zwq::worker

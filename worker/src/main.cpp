@@ -1,0 +1,180 @@
+// zwq-worker: runs one worker in this process, or --count N workers as child processes.
+//
+// Exit codes: 0 after a broker shutdown or SIGINT/SIGTERM, 2 on bad options, 1 on a fatal
+// set-up error (the broker never answered, refused us, ...), with the reason on stderr.
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "zwq/status.hpp"
+#include "zwq/worker.hpp"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitSetup = 1;
+constexpr int kExitUsage = 2;
+constexpr int kMaxCount = 1024;
+
+// The in-process worker a signal stops.
+std::atomic<zwq::Worker*> g_worker{nullptr};
+// The children a signal is forwarded to (0: none or already reaped).
+std::atomic<pid_t> g_children[kMaxCount];
+static_assert(std::atomic<pid_t>::is_always_lock_free);
+
+extern "C" void stop_worker(int) {
+  if (zwq::Worker* w = g_worker.load()) w->stop();
+}
+
+extern "C" void forward_to_children(int sig) {
+  const int saved = errno;
+  for (auto& child : g_children) {
+    if (const pid_t pid = child.load(); pid > 0) ::kill(pid, sig);
+  }
+  errno = saved;
+}
+
+void on_stop_signals(void (*handler)(int)) {
+  struct sigaction sa {};
+  sa.sa_handler = handler;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a blocking poll returns at once with EINTR
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Runs one worker until it exits; SIGINT/SIGTERM stop it. `unblock` is the signal mask to
+// restore once the handlers are in place (signals that came earlier are delivered then).
+int run_worker(const zwq::WorkerOptions& options, const std::shared_ptr<spdlog::logger>& log,
+               const sigset_t& unblock) {
+  std::unique_ptr<zwq::Worker> worker;
+  try {
+    worker = std::make_unique<zwq::Worker>(options, log);
+  } catch (const zwq::SetupError& e) {
+    std::fprintf(stderr, "zwq-worker: %s\n", e.what());
+    return kExitUsage;
+  }
+  g_worker.store(worker.get());
+  on_stop_signals(stop_worker);
+  sigprocmask(SIG_SETMASK, &unblock, nullptr);
+  int rc = kExitOk;
+  try {
+    (void)worker->run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "zwq-worker %s: %s\n", worker->options().worker_id.c_str(), e.what());
+    rc = kExitSetup;
+  }
+  g_worker.store(nullptr);
+  return rc;
+}
+
+// Starts `count` children, each running one worker, forwards SIGINT/SIGTERM to them and waits
+// for all. Returns the worst child exit code (a child killed by a signal counts as 1).
+int run_children(int count, const zwq::WorkerOptions& options,
+                 const std::shared_ptr<spdlog::logger>& log, const sigset_t& unblock) {
+  int started = 0;
+  int worst = kExitOk;
+  log->flush();
+  std::fflush(nullptr);  // so children do not write the parent's buffered output again
+  for (; started < count; ++started) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      for (auto& child : g_children) child.store(0);
+      const int rc = run_worker(options, log, unblock);
+      log->flush();
+      std::fflush(nullptr);
+      ::_exit(rc);
+    }
+    if (pid < 0) {
+      std::fprintf(stderr, "zwq-worker: fork failed: %s\n", std::strerror(errno));
+      forward_to_children(SIGTERM);
+      worst = kExitSetup;
+      break;
+    }
+    g_children[started].store(pid);
+  }
+  on_stop_signals(forward_to_children);
+  sigprocmask(SIG_SETMASK, &unblock, nullptr);
+  log->info("zwq-worker: started {} worker processes", started);
+  for (int left = started; left > 0;) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      break;  // ECHILD: nothing left
+    }
+    for (auto& child : g_children) {
+      pid_t expected = pid;
+      child.compare_exchange_strong(expected, 0);
+    }
+    --left;
+    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : kExitSetup;
+    if (rc != kExitOk) log->warn("zwq-worker: worker process {} exited with {}", pid, rc);
+    worst = std::max(worst, rc);
+  }
+  return worst;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"zwq-worker: computes slices of shared-memory arrays for a zwq broker"};
+  zwq::WorkerOptions options;
+  int count = 1;
+  std::string level = "info";
+  bool no_populate = false;
+  app.add_option("--broker", options.broker, "the broker's control endpoint")
+      ->envname("ZWQ_BROKER");
+  app.add_option("--count", count, "worker processes to start (one worker each)")
+      ->check(CLI::Range(1, kMaxCount));
+  app.add_option("--credit", options.credit, "slices the broker may lease to a worker at once")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->capture_default_str();
+  app.add_option("--worker-id", options.worker_id,
+                 "worker id (only with --count 1; default <host>-<pid>-<hex>)");
+  app.add_option("--connect-timeout-ms", options.connect_timeout_ms,
+                 "how long to wait for the broker at start; 0 = forever")
+      ->capture_default_str();
+  app.add_option("--log-level", level, "trace, debug, info, warn, error, critical or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  app.add_flag("--no-populate", no_populate, "do not pre-fault dataset mappings (MAP_POPULATE)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+  if (count > 1 && !options.worker_id.empty()) {
+    std::fprintf(stderr, "zwq-worker: --worker-id needs --count 1 (ids must be unique)\n");
+    return kExitUsage;
+  }
+  if (options.broker.empty()) {
+    std::fprintf(stderr, "zwq-worker: no broker address: pass --broker or set ZWQ_BROKER\n");
+    return kExitUsage;
+  }
+  options.populate = !no_populate;
+
+  auto log = spdlog::stderr_color_mt("zwq-worker");
+  log->set_level(spdlog::level::from_str(level));
+
+  // Hold SIGINT/SIGTERM until their handlers are installed (in the parent and each child).
+  sigset_t stop_signals, previous;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  sigprocmask(SIG_BLOCK, &stop_signals, &previous);
+  const int rc =
+      count == 1 ? run_worker(options, log, previous) : run_children(count, options, log, previous);
+  log->flush();
+  return rc;
+}

@@ -1,0 +1,42 @@
+// OutcomeBatch: slice outcomes waiting to go out in one Results message. Socket-free.
+//
+// Batching trades latency for messages: one Results per slice would cost a message per 100 µs
+// slice; one per Tasks message would hold early results back while a long run computes.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "heartbeats.hpp"
+#include "zwq/messages.hpp"
+
+namespace zwq::worker {
+
+class OutcomeBatch {
+ public:
+  // Enough outcomes to make a message worth its overhead (~30 bytes each, ~8 KiB a batch).
+  static constexpr std::size_t kMaxItems = 256;
+  // Gathered bytes per batch: far below the 64 MiB frame limit (kMaxFrameBytes).
+  static constexpr std::size_t kMaxBytes = 16u << 20;
+  // How long an outcome may wait for company: keeps the broker's view (and a client's
+  // imap_unordered stream) current while costing at most 500 messages a second.
+  static constexpr Ms kMaxDelay{2};
+
+  void add(SliceOutcome outcome);
+  // A flush is due: kMaxItems or kMaxBytes reached, or kMaxDelay since the last flush.
+  bool flush_due(TimePoint now) const;
+  // Hands out the outcomes and restarts the batch (and the delay) at `now`.
+  std::vector<SliceOutcome> take(TimePoint now);
+  // Drops what is held (the job was cancelled or the broker lost).
+  void clear() { items_.clear(), bytes_ = 0; }
+
+  bool empty() const { return items_.empty(); }
+  std::size_t size() const { return items_.size(); }
+
+ private:
+  std::vector<SliceOutcome> items_;
+  std::size_t bytes_ = 0;
+  TimePoint last_flush_{};
+};
+
+}  // namespace zwq::worker

@@ -1,0 +1,305 @@
+// The zwq client library: the one header a zwq user includes.
+//
+//   zwq::LocalCluster cluster({.workers = 8});              // or Client::connect({.broker = ...})
+//   auto x = zwq::SharedArray<float>::create("x", n).value();
+//   ... fill x ...
+//   auto job = cluster.client().submit(zwq::JobRequest::reduce("sum", x)).value();
+//   zwq::JobResult r = job.get();                           // throws zwq::JobError on failure
+//   for (const zwq::SliceResult& s : job.as_completed()) ...  // per-slice, imap_unordered
+//
+// Error model (see zwq/status.hpp): calls that talk to the broker return a Result carrying an
+// ErrorCode and a message; get() and as_completed() throw JobError instead; LocalCluster throws
+// SetupError when it cannot start. Every request has a deadline (ClientOptions::request_timeout):
+// a broker that does not answer gives kUnreachable naming its address, never a hang.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "zwq/dataset.hpp"
+#include "zwq/kernel.hpp"
+#include "zwq/local_cluster.hpp"
+#include "zwq/messages.hpp"
+#include "zwq/params.hpp"
+#include "zwq/partial.hpp"
+#include "zwq/shared_array.hpp"
+#include "zwq/status.hpp"
+
+namespace zwq {
+
+namespace detail {
+class Connection;
+}
+
+struct ClientOptions {
+  std::string broker;                               // control endpoint; empty = $ZWQ_BROKER
+  std::chrono::milliseconds request_timeout{5000};  // per request (plus what a Wait or Fetch asks
+                                                    // the broker to hold); then kUnreachable
+  int retries = 0;  // extra attempts of a timed-out request, each on a fresh socket (requests are
+                    // idempotent: a retried submit reuses its job id); connect() never retries
+};
+
+// What to run: a kernel over a range of a dataset (or of integer points, for range kernels).
+// Plain data; build it field by field or with the helpers below.
+struct JobRequest {
+  std::string kernel;       // a kernel name, see `zwq kernels` or KernelRegistry::builtin()
+  DatasetRef input;         // reduce, reduce2 and map kernels
+  DatasetRef input2;        // reduce2 kernels (e.g. dot); same length as input
+  DatasetRef output;        // map kernels; written in place, element e for input element e
+  std::uint64_t first = 0;  // first element (or point) of the job
+  std::optional<std::uint64_t> count;  // elements or points; default: input length - first;
+                                       // required for range kernels
+  std::uint64_t slice_size = 0;        // elements per slice; 0 = the broker's default (262144)
+  Params params;                       // kernel parameters, e.g. histogram's lo, hi, bins
+  std::string job_id;          // empty = 16 random hex characters, chosen once by prepare_job()
+  bool check_datasets = true;  // probe the files before submitting (see prepare_job)
+
+  // A one-input reduction ("sum", "min", "mean", "histogram", ...) over all of `in`.
+  template <typename T>
+  static JobRequest reduce(std::string kernel, const SharedArray<T>& in, Params params = {}) {
+    JobRequest r;
+    r.kernel = std::move(kernel);
+    r.input = in.ref();
+    r.params = std::move(params);
+    return r;
+  }
+  // A two-input reduction ("dot") over all of `a` and `b`.
+  template <typename T, typename U>
+  static JobRequest reduce2(std::string kernel, const SharedArray<T>& a, const SharedArray<U>& b,
+                            Params params = {}) {
+    JobRequest r = reduce(std::move(kernel), a, std::move(params));
+    r.input2 = b.ref();
+    return r;
+  }
+  // A map ("affine", "square", ...) from all of `in` into `out`.
+  template <typename T, typename U>
+  static JobRequest map(std::string kernel, const SharedArray<T>& in, const SharedArray<U>& out,
+                        Params params = {}) {
+    JobRequest r = reduce(std::move(kernel), in, std::move(params));
+    r.output = out.ref();
+    return r;
+  }
+  // A range kernel ("pi", "mcpi", "primes") over the points [begin, end), like Python's
+  // range(begin, end): empty when end <= begin.
+  static JobRequest range(std::string kernel, std::uint64_t begin, std::uint64_t end,
+                          Params params = {}) {
+    JobRequest r;
+    r.kernel = std::move(kernel);
+    r.first = begin;
+    r.count = end > begin ? end - begin : 0;
+    r.params = std::move(params);
+    return r;
+  }
+  // The points [0, count), like Python's range(count).
+  static JobRequest range(std::string kernel, std::uint64_t count) {
+    return range(std::move(kernel), 0, count);
+  }
+  // Sets a parameter and returns *this, for chaining: .with("bins", 64).with("hi", 1.0).
+  // Integers travel as int64, floating point as double, anything else as a string.
+  template <typename V>
+  JobRequest& with(const std::string& name, V value) {
+    if constexpr (std::is_same_v<V, ParamValue>) {
+      params.set(name, std::move(value));
+    } else if constexpr (std::is_integral_v<V>) {
+      params.set(name, static_cast<std::int64_t>(value));
+    } else if constexpr (std::is_floating_point_v<V>) {
+      params.set(name, static_cast<double>(value));
+    } else {
+      params.set(name, std::string(value));
+    }
+    return *this;
+  }
+  // Sets a parameter from "name=value" text (Params::parse_assignment: an integer if the value
+  // reads as one, else a float, else a string). Fails (kInvalidArgument) without a '=' or a name.
+  Status set_param(const std::string& assignment) {
+    auto p = Params::parse_assignment(assignment);
+    if (!p.ok()) return p.error();
+    params.set(p.value().first, std::move(p.value().second));
+    return Status::Ok();
+  }
+};
+
+// Turns a request into the JobSpec Client::submit sends, without talking to a broker:
+//  * the kernel must be a built-in one, or one of `remote_kernels` (the broker's list; kernels
+//    only the broker knows skip the local checks below) -> else kUnknownKernel;
+//  * the job id, when given, must be 1-64 of [A-Za-z0-9._-] -> else kInvalidArgument; an empty
+//    one is generated;
+//  * the kernel's shape decides which of input, input2, output must be present (missing or
+//    superfluous ones -> kInvalidArgument); range kernels need a count (kInvalidArgument);
+//  * with check_datasets, each dataset is probed: a missing dtype is taken from its sidecar or
+//    .npy header (input2's and output's then default to input's), a .npy's byte_offset defaults to
+//    its header length, `length` is filled in, the count defaults to input length - first, and
+//    each dataset must hold first + count elements. Failures: kDatasetMissing, kDatasetTooShort,
+//    kDtypeMismatch, kOutOfRange (first past the end), kInvalidArgument (no dtype known);
+//  * the kernel's own parameter check runs (its error, usually kInvalidArgument).
+Result<JobSpec> prepare_job(const JobRequest& request,
+                            const std::vector<std::string>& remote_kernels = {});
+
+// A random job id: 16 lowercase hex characters.
+std::string random_job_id();
+
+class Job;
+
+// The per-slice results of a job as an input range, in the order the broker accepted them
+// (Pool.imap_unordered): `for (const SliceResult& s : job.as_completed()) ...`. Iterating throws
+// JobError when the job fails, is cancelled, the broker cannot be reached or the timeout passes.
+// Refers to its Job, which must outlive it.
+class SliceResults {
+ public:
+  class iterator {
+   public:
+    using iterator_concept = std::input_iterator_tag;
+    using value_type = SliceResult;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    const SliceResult& operator*() const { return *current_; }
+    const SliceResult* operator->() const { return &*current_; }
+    iterator& operator++();
+    void operator++(int) { ++*this; }
+    bool operator==(std::default_sentinel_t) const { return !current_; }
+
+   private:
+    friend class SliceResults;
+    iterator(Job* job, std::optional<std::chrono::steady_clock::time_point> deadline)
+        : job_(job), deadline_(deadline) {}
+    Job* job_ = nullptr;
+    std::optional<std::chrono::steady_clock::time_point> deadline_;
+    std::optional<SliceResult> current_;
+  };
+
+  iterator begin();
+  std::default_sentinel_t end() const { return {}; }
+
+ private:
+  friend class Job;
+  SliceResults(Job* job, std::optional<std::chrono::steady_clock::time_point> deadline)
+      : job_(job), deadline_(deadline) {}
+  Job* job_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
+};
+
+// A submitted job: Pool's AsyncResult. Holds a share of its Client's connection, so it stays
+// usable after the Client is moved or destroyed. Not thread-safe (it shares the Client's socket:
+// use a Client and its Jobs from one thread). Move-only, because it carries the position of its
+// result stream.
+//
+// Every call below may also fail with kUnreachable (the broker did not answer in time),
+// kBrokerRestarted (the broker lost the job in a restart) or kUnknownJob.
+class Job {
+ public:
+  using ProgressFn = std::function<void(const JobStatus&)>;
+
+  Job(Job&&) noexcept;
+  Job& operator=(Job&&) noexcept;
+  Job(const Job&) = delete;
+  Job& operator=(const Job&) = delete;
+  ~Job();
+
+  const std::string& id() const { return spec_.job_id; }
+  const JobSpec& spec() const { return spec_; }  // as submitted, after prepare_job
+  std::uint64_t total_slices() const { return total_slices_; }
+  std::uint64_t slice_size() const { return slice_size_; }
+  bool existed() const { return existed_; }  // the broker knew this id already (a retry)
+  // The status from the last reply about this job (queued, before the first).
+  const JobStatus& last_status() const { return status_; }
+
+  // Waits for the result, asking the broker in steps of at most 1 s (200 ms when on_progress is
+  // set; on_progress gets the status after each step). Success: the job's result. Failures: the
+  // job's own error code and message when it failed, kCancelled when it was cancelled, kTimeout
+  // when `timeout` passed (the job keeps running; wait again or cancel()).
+  Result<JobResult> wait(std::optional<std::chrono::milliseconds> timeout = std::nullopt,
+                         const ProgressFn& on_progress = {});
+  // One step of wait(): the result if the job finishes within `max_wait`, an empty optional if it
+  // still runs. Failures as wait(), except that it never gives kTimeout for the job.
+  Result<std::optional<JobResult>> poll(std::chrono::milliseconds max_wait);
+  // wait() for those who prefer exceptions (AsyncResult.get()): throws JobError.
+  JobResult get(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+
+  // The job's current status (StatusReq).
+  Result<JobStatus> progress();
+  // Cancels the job (queued slices are dropped); returns its status. A finished job is left as
+  // it was and its status returned.
+  Result<JobStatus> cancel();
+
+  // The next per-slice result, in the order the broker accepted them; each slice exactly once.
+  // Results are fetched in batches and buffered here. An empty optional means the job is done and
+  // every result was returned. Failures: the job's error (after every result accepted before it
+  // failed was returned), kCancelled, kTimeout when nothing arrived within `timeout` (call again).
+  Result<std::optional<SliceResult>> next_result(
+      std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // next_result() as a range; `timeout` bounds the whole iteration (JobError kTimeout).
+  SliceResults as_completed(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+
+ private:
+  friend class Client;
+  Job(std::shared_ptr<detail::Connection> conn, JobSpec spec, const msg::SubmitRep& rep);
+  Error job_error(const JobStatus& status) const;
+  Error lost_job(Error error);
+  Status fetch(std::chrono::milliseconds hold);
+
+  std::shared_ptr<detail::Connection> conn_;
+  JobSpec spec_;
+  std::uint64_t total_slices_ = 0;
+  std::uint64_t slice_size_ = 0;
+  bool existed_ = false;
+  JobStatus status_;
+  std::deque<SliceResult> pending_;  // fetched, not yet returned by next_result
+  std::uint64_t cursor_ = 0;         // the broker's position in the result stream
+  bool drained_ = false;             // a fetch saw a final state and brought nothing new
+};
+
+// A connection to a zwq broker's control endpoint: submit jobs, ask about jobs and workers.
+// Not thread-safe: use one Client per thread (each has its own ZeroMQ context and socket, so
+// keep a few long-lived ones rather than one per request). Move-only. Jobs it returns share its
+// connection and remain valid after it is gone.
+class Client {
+ public:
+  // Connects to options.broker (or $ZWQ_BROKER) and asks the broker for its InfoRep. Fails with
+  // kInvalidArgument when no address is given or it is malformed, kUnreachable ("no reply from
+  // broker at ADDR within N ms") when nothing answers within request_timeout, kVersionMismatch
+  // when the broker speaks another protocol version.
+  static Result<Client> connect(ClientOptions options = {});
+
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  ~Client();
+
+  // prepare_job() (with the broker's kernel list), then SubmitReq. Success: a Job handle (also
+  // when the id was known already: Job::existed()). Failures: prepare_job's, and the broker's
+  // refusal (kUnknownKernel, kInvalidArgument, kOutOfRange, kShuttingDown, ...).
+  Result<Job> submit(const JobRequest& request);
+  // submit() then Job::wait(timeout): Pool.apply for one whole job.
+  Result<JobResult> run(const JobRequest& request,
+                        std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+
+  // Status of one job (kUnknownJob if there is none), or of all jobs the broker knows (empty id).
+  Result<std::vector<JobStatus>> status(const std::string& job_id = "");
+  // The registered workers.
+  Result<std::vector<WorkerStatus>> workers();
+  // Cancels a job by id; see Job::cancel().
+  Result<JobStatus> cancel(const std::string& job_id);
+  // Asks the broker to stop (it tells its workers to exit). OK once the broker acknowledged.
+  Status shutdown_broker();
+
+  // What the broker said when we connected: version, epoch, endpoints, kernels, ...
+  const msg::InfoRep& info() const;
+  // The control endpoint this client talks to.
+  const std::string& address() const;
+
+ private:
+  explicit Client(std::shared_ptr<detail::Connection> conn) : conn_(std::move(conn)) {}
+  std::shared_ptr<detail::Connection> conn_;
+};
+
+}  // namespace zwq

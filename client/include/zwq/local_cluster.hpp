@@ -1,0 +1,58 @@
+// A broker and its workers on this machine, for the lifetime of one object: zwq's
+// `with multiprocessing.Pool() as pool:`.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "zwq/status.hpp"
+
+namespace zwq {
+
+class Client;
+
+struct LocalClusterOptions {
+  int workers = 0;      // worker processes to start; 0 = std::thread::hardware_concurrency
+  std::string bind;     // broker --bind address; empty = a private ipc:// directory
+  std::string bin_dir;  // where zwq-broker and zwq-worker are; empty = the directory of
+                        // this executable, then $ZWQ_BIN_DIR, then $PATH
+  std::string log_level = "warn";                   // passed to both as --log-level
+  std::chrono::milliseconds start_timeout{10000};   // broker ready + all workers registered
+  std::chrono::milliseconds request_timeout{5000};  // the client()'s ClientOptions
+};
+
+// Starts `zwq-broker` and `zwq-worker --count N` as child processes, waits until the broker
+// reports N workers, and stops them again on destruction (SIGTERM, then SIGKILL after 3 s), so
+// that no process, socket or temporary file outlives it.
+//
+// Thread safety: none; use it from one thread. Its client() is a Client (one thread only), so
+// other threads should Client::connect(address()) themselves. Move-only.
+class LocalCluster {
+ public:
+  // Starts the cluster. Throws SetupError when a binary cannot be found or started, exits early,
+  // or the cluster is not ready within start_timeout (the message says which and where).
+  explicit LocalCluster(LocalClusterOptions options = {});
+  ~LocalCluster();
+  LocalCluster(LocalCluster&&) noexcept;
+  LocalCluster& operator=(LocalCluster&&) noexcept;
+  LocalCluster(const LocalCluster&) = delete;
+  LocalCluster& operator=(const LocalCluster&) = delete;
+
+  // The broker's control endpoint (what ZWQ_BROKER would hold).
+  const std::string& address() const;
+  // A client connected to the broker, owned by the cluster.
+  Client& client();
+  // Number of workers requested.
+  int workers() const;
+  // OK while the broker and worker processes run; kUnreachable naming the process that exited.
+  Status check() const;
+  // Stops everything now (the destructor does the same); idempotent.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace zwq

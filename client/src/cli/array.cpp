@@ -1,0 +1,176 @@
+// zwq array create|fill|rm|info|sum: shared arrays in /dev/shm.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "array_fill.hpp"
+#include "cli.hpp"
+
+namespace zwq::cli {
+
+namespace {
+
+struct ArrayArgs {
+  std::string name;
+  std::string dtype;
+  std::uint64_t count = 0;
+  std::string pattern = "zero";
+  double value = 0;
+  std::uint64_t seed = 0;
+  bool json = false;
+};
+
+// Accepts NAME or shm:NAME; arrays live in /dev/shm only.
+std::optional<std::string> shm_name(const std::string& arg) {
+  std::string name = arg.rfind("shm:", 0) == 0 ? arg.substr(4) : arg;
+  if (name.empty() || name.find('/') != std::string::npos || name.find(':') != std::string::npos) {
+    return std::nullopt;
+  }
+  return name;
+}
+
+// Parses the name and the optional --dtype shared by several subcommands.
+bool parse_common(const ArrayArgs& a, std::string& name, std::optional<DType>& dtype, int& code) {
+  auto n = shm_name(a.name);
+  if (!n) {
+    code = usage_error("'" + a.name + "' is not a shared array name (NAME or shm:NAME)");
+    return false;
+  }
+  name = *n;
+  if (!a.dtype.empty()) {
+    dtype = parse_dtype(a.dtype);
+    if (!dtype) {
+      code = usage_error("unknown dtype '" + a.dtype + "' (f32 f64 i32 i64 u8)");
+      return false;
+    }
+  }
+  return true;
+}
+
+int run_create(const ArrayArgs& a) {
+  std::string name;
+  std::optional<DType> dtype;
+  int code = kExitOk;
+  if (!parse_common(a, name, dtype, code)) return code;
+  if (!dtype) return usage_error("--dtype is required");
+  auto pattern = parse_pattern(a.pattern);
+  if (!pattern) return usage_error("unknown fill '" + a.pattern + "' (zero arange random const)");
+  auto seg = ShmSegment::create(name, *dtype, a.count);
+  if (!seg.ok()) return report(seg.error());
+  fill(seg.value(), *pattern, a.value, a.seed);
+  seg.value().release();  // the point of `zwq array create` is that the array stays
+  std::cout << "shm:" << name << " " << dtype_name(*dtype) << " " << a.count << "\n";
+  return kExitOk;
+}
+
+int run_fill(const ArrayArgs& a) {
+  std::string name;
+  std::optional<DType> dtype;
+  int code = kExitOk;
+  if (!parse_common(a, name, dtype, code)) return code;
+  auto pattern = parse_pattern(a.pattern);
+  if (!pattern)
+    return usage_error("unknown pattern '" + a.pattern + "' (zero arange random const)");
+  auto seg = ShmSegment::open(name, dtype);
+  if (!seg.ok()) return report(seg.error());
+  fill(seg.value(), *pattern, a.value, a.seed);
+  return kExitOk;
+}
+
+int run_rm(const ArrayArgs& a) {
+  std::string name;
+  std::optional<DType> dtype;
+  int code = kExitOk;
+  if (!parse_common(a, name, dtype, code)) return code;
+  if (Status s = ShmSegment::remove(name); !s.ok()) return report(s.error());
+  return kExitOk;
+}
+
+int run_info(const ArrayArgs& a) {
+  std::string name;
+  std::optional<DType> dtype;
+  int code = kExitOk;
+  if (!parse_common(a, name, dtype, code)) return code;
+  auto seg = ShmSegment::open(name, dtype);
+  if (!seg.ok()) return report(seg.error());
+  const ShmSegment& s = seg.value();
+  if (a.json) {
+    nlohmann::json j{{"name", name},      {"uri", "shm:" + name},
+                     {"path", s.path()},  {"dtype", std::string(dtype_name(s.dtype()))},
+                     {"count", s.size()}, {"bytes", s.bytes()}};
+    std::cout << j.dump() << std::endl;
+  } else {
+    std::cout << "shm:" << name << "  dtype " << dtype_name(s.dtype()) << "  count " << s.size()
+              << "  bytes " << s.bytes() << "  (" << s.path() << ")\n";
+  }
+  return kExitOk;
+}
+
+int run_sum(const ArrayArgs& a) {
+  std::string name;
+  std::optional<DType> dtype;
+  int code = kExitOk;
+  if (!parse_common(a, name, dtype, code)) return code;
+  auto seg = ShmSegment::open(name, dtype);
+  if (!seg.ok()) return report(seg.error());
+  const long double sum = reference_sum(seg.value());
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17Lg", sum);
+  if (a.json) {
+    std::cout << nlohmann::json{{"name", name},
+                                {"sum", static_cast<double>(sum)},
+                                {"count", seg.value().size()}}
+                     .dump()
+              << std::endl;
+  } else {
+    std::cout << buf << "\n";
+  }
+  return kExitOk;
+}
+
+CLI::App* add_leaf(CLI::App* parent, Commands& commands, const char* name, const char* help,
+                   int (*run)(const ArrayArgs&), std::shared_ptr<ArrayArgs>& args) {
+  args = std::make_shared<ArrayArgs>();
+  CLI::App* cmd = parent->add_subcommand(name, help);
+  cmd->add_option("name", args->name, "Array name: NAME or shm:NAME (/dev/shm/NAME)")->required();
+  auto a = args;
+  commands.push_back({cmd, [a, run] { return run(*a); }});
+  return cmd;
+}
+
+}  // namespace
+
+void add_array_commands(CLI::App& app, Commands& commands) {
+  CLI::App* array = app.add_subcommand("array", "Create, fill, inspect and remove /dev/shm arrays");
+  array->require_subcommand(1);
+  std::shared_ptr<ArrayArgs> a;
+
+  CLI::App* cmd =
+      add_leaf(array, commands, "create",
+               "Create /dev/shm/NAME and its .zwq-meta sidecar (kept until `rm`)", run_create, a);
+  cmd->add_option("--dtype", a->dtype, "f32 f64 i32 i64 u8")->required();
+  cmd->add_option("--count,-n", a->count, "Number of elements")->required();
+  cmd->add_option("--fill", a->pattern, "zero (default), arange, random or const");
+  cmd->add_option("--value", a->value, "The value of --fill const");
+  cmd->add_option("--seed", a->seed, "Seed of --fill random (splitmix64)");
+
+  cmd = add_leaf(array, commands, "fill", "Overwrite an array with a pattern", run_fill, a);
+  cmd->add_option("--pattern", a->pattern, "zero, arange, random or const")->required();
+  cmd->add_option("--value", a->value, "The value of --pattern const");
+  cmd->add_option("--seed", a->seed, "Seed of --pattern random (splitmix64)");
+  cmd->add_option("--dtype", a->dtype, "Dtype, if the array has no sidecar");
+
+  add_leaf(array, commands, "rm", "Remove /dev/shm/NAME and its sidecar", run_rm, a);
+
+  cmd = add_leaf(array, commands, "info", "Print an array's dtype, count and bytes", run_info, a);
+  cmd->add_option("--dtype", a->dtype, "Dtype, if the array has no sidecar");
+  cmd->add_flag("--json", a->json, "Print JSON");
+
+  cmd = add_leaf(array, commands, "sum", "Sum an array here, in long double (a reference)", run_sum,
+                 a);
+  cmd->add_option("--dtype", a->dtype, "Dtype, if the array has no sidecar");
+  cmd->add_flag("--json", a->json, "Print JSON");
+}
+
+}  // namespace zwq::cli

@@ -1,0 +1,58 @@
+// Private to the `zwq` command: how its subcommands are registered, and what they share.
+//
+// Each command group (submit.cpp, status.cpp, array.cpp, local.cpp, kernels.cpp) adds its
+// subcommands to the CLI11 app and a function that runs one once the command line is parsed.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "zwq/client.hpp"
+
+namespace zwq::cli {
+
+// Exit codes of every zwq command.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;  // the job or the request failed (message on stderr)
+inline constexpr int kExitUsage = 2;   // bad command line or missing broker address
+
+struct Command {
+  CLI::App* app;             // the (leaf) subcommand
+  std::function<int()> run;  // runs it; returns the exit code
+};
+using Commands = std::vector<Command>;
+
+void add_submit_command(CLI::App& app, Commands& commands);
+void add_status_commands(CLI::App& app, Commands& commands);  // status workers cancel shutdown
+void add_kernels_command(CLI::App& app, Commands& commands);
+void add_array_commands(CLI::App& app, Commands& commands);
+void add_local_command(CLI::App& app, Commands& commands);
+
+// Adds --broker ADDR to `cmd`, bound to `address`.
+void add_broker_option(CLI::App* cmd, std::string& address);
+// Connects to --broker or $ZWQ_BROKER. On failure prints why and sets `exit_code` (usage when
+// no address is known, failure otherwise).
+std::optional<Client> connect_or_report(const std::string& address, int& exit_code);
+
+// Prints "zwq: <code name>: <message>" on stderr; returns kExitFailed.
+int report(const Error& error);
+// Prints "zwq: <message>" on stderr; returns kExitUsage.
+int usage_error(const std::string& message);
+
+// %.17g: enough digits to read back the same double.
+std::string format_exact(double v);
+// "1.23 s", "850 ms", "2m03s".
+std::string format_duration(double seconds);
+
+// A plain text table: a header row, then rows; columns padded to their widest cell.
+void print_table(const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows);
+
+// "shm:NAME" for a bare name; anything with ':' or '/' is taken as a URI or path already.
+std::string dataset_uri(const std::string& name);
+
+}  // namespace zwq::cli

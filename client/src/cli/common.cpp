@@ -1,0 +1,90 @@
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "cli.hpp"
+
+namespace zwq::cli {
+
+void add_broker_option(CLI::App* cmd, std::string& address) {
+  cmd->add_option("--broker", address, "Broker control endpoint (default: $ZWQ_BROKER)");
+}
+
+std::optional<Client> connect_or_report(const std::string& address, int& exit_code) {
+  ClientOptions options;
+  options.broker = address;
+  if (options.broker.empty()) {
+    if (const char* env = std::getenv("ZWQ_BROKER")) options.broker = env;
+  }
+  if (options.broker.empty()) {
+    exit_code = usage_error(
+        "no broker address: pass --broker ADDR or set ZWQ_BROKER (`zwq local` starts a broker "
+        "and prints it)");
+    return std::nullopt;
+  }
+  auto client = Client::connect(options);
+  if (!client.ok()) {
+    exit_code = report(client.error());
+    return std::nullopt;
+  }
+  return std::move(client).value();
+}
+
+int report(const Error& error) {
+  std::cerr << "zwq: " << error.to_string() << "\n";
+  return kExitFailed;
+}
+
+int usage_error(const std::string& message) {
+  std::cerr << "zwq: " << message << "\n";
+  return kExitUsage;
+}
+
+std::string format_exact(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string format_duration(double seconds) {
+  char buf[64];
+  if (seconds < 1) {
+    std::snprintf(buf, sizeof buf, "%.0f ms", seconds * 1000);
+  } else if (seconds < 60) {
+    std::snprintf(buf, sizeof buf, "%.2f s", seconds);
+  } else {
+    const long s = static_cast<long>(seconds);
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  }
+  return buf;
+}
+
+void print_table(const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(header.size());
+  for (std::size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < row.size() && c < width.size(); ++c) {
+      width[c] = std::max(width[c], row[c].size());
+    }
+  }
+  auto print_row = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size() && c < width.size(); ++c) {
+      std::string cell = row[c];
+      if (c + 1 < row.size()) cell.resize(width[c] + 2, ' ');
+      line += cell;
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::cout << line << "\n";
+  };
+  print_row(header);
+  for (const auto& row : rows) print_row(row);
+}
+
+std::string dataset_uri(const std::string& name) {
+  if (name.find(':') != std::string::npos || name.find('/') != std::string::npos) return name;
+  return "shm:" + name;
+}
+
+}  // namespace zwq::cli

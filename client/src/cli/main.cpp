@@ -1,0 +1,32 @@
+// zwq: submit jobs to a zwq broker, inspect it, manage shared arrays, run a local cluster.
+#include <exception>
+#include <iostream>
+
+#include "cli.hpp"
+
+int main(int argc, char** argv) {
+  using namespace zwq::cli;
+  CLI::App app{"zwq: a ZeroMQ work queue over shared-memory arrays"};
+  app.require_subcommand(1);
+  Commands commands;
+  add_submit_command(app, commands);
+  add_status_commands(app, commands);
+  add_kernels_command(app, commands);
+  add_array_commands(app, commands);
+  add_local_command(app, commands);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is a ParseError too, with exit code 0.
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+  try {
+    for (const auto& command : commands) {
+      if (command.app->parsed()) return command.run();
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "zwq: " << e.what() << "\n";
+    return kExitFailed;
+  }
+  return kExitUsage;
+}

@@ -1,0 +1,243 @@
+// zwq submit: run one job and print its result.
+#include <signal.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <iostream>
+#include <memory>
+
+#include "cli.hpp"
+#include "progress.hpp"
+#include "submit_output.hpp"
+
+namespace zwq::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// One wait step: the progress bar's refresh rate, and how quickly Ctrl-C is noticed.
+constexpr milliseconds kWaitStep{200};
+constexpr int kExitInterrupted = 130;  // 128 + SIGINT, as shells report it
+
+volatile std::sig_atomic_t g_interrupted = 0;
+void on_interrupt(int) {
+  g_interrupted = 1;
+}
+
+struct SubmitArgs {
+  std::string kernel;
+  std::string input, input2, output;
+  std::string dtype, dtype2, output_dtype;
+  std::uint64_t offset = 0;
+  std::string range;
+  std::uint64_t count = 0;
+  std::uint64_t slice = 0;
+  std::vector<std::string> params;
+  std::string job_id;
+  bool json = false;
+  bool no_wait = false;
+  double timeout = 0;
+  std::string broker;
+  CLI::Option* count_opt = nullptr;
+  CLI::Option* timeout_opt = nullptr;
+};
+
+Result<DatasetRef> dataset_arg(const std::string& uri, const std::string& dtype, const char* flag) {
+  DatasetRef ref;
+  ref.uri = uri;
+  if (!dtype.empty()) {
+    auto t = parse_dtype(dtype);
+    if (!t)
+      return make_error(ErrorCode::kInvalidArgument,
+                        std::string("unknown dtype '") + dtype + "' for " + flag);
+    ref.dtype = *t;
+  }
+  return ref;
+}
+
+// "A:B" -> first A, count B - A; "A:" -> first A, count to the end.
+Status parse_range(const std::string& text, JobRequest& req) {
+  const auto colon = text.find(':');
+  auto bad = [&] {
+    return make_error(ErrorCode::kInvalidArgument, "--range '" + text + "' is not A:B with A <= B");
+  };
+  if (colon == std::string::npos || colon == 0) return bad();
+  try {
+    std::size_t used = 0;
+    const std::string a = text.substr(0, colon), b = text.substr(colon + 1);
+    req.first = std::stoull(a, &used);
+    if (used != a.size()) return bad();
+    if (b.empty()) return Status::Ok();
+    const std::uint64_t end = std::stoull(b, &used);
+    if (used != b.size() || end < req.first) return bad();
+    req.count = end - req.first;
+  } catch (const std::exception&) {
+    return bad();
+  }
+  return Status::Ok();
+}
+
+Result<JobRequest> build_request(const SubmitArgs& a) {
+  JobRequest req;
+  req.kernel = a.kernel;
+  req.slice_size = a.slice;
+  req.job_id = a.job_id;
+  const struct {
+    const std::string& uri;
+    const std::string& dtype;
+    const char* flag;
+    DatasetRef& ref;
+  } datasets[] = {{a.input, a.dtype, "--dtype", req.input},
+                  {a.input2, a.dtype2, "--dtype2", req.input2},
+                  {a.output, a.output_dtype, "--output-dtype", req.output}};
+  for (const auto& d : datasets) {
+    if (d.uri.empty()) continue;
+    auto ref = dataset_arg(d.uri, d.dtype, d.flag);
+    if (!ref.ok()) return ref.error();
+    d.ref = ref.value();
+  }
+  req.input.byte_offset = a.offset;
+  if (!a.range.empty()) {
+    if (*a.count_opt) {
+      return make_error(ErrorCode::kInvalidArgument, "give --range or --count, not both");
+    }
+    if (Status s = parse_range(a.range, req); !s.ok()) return s.error();
+  } else if (*a.count_opt) {
+    req.count = a.count;
+  }
+  for (const auto& text : a.params) {
+    if (Status s = req.set_param(text); !s.ok()) return s.error();
+  }
+  return req;
+}
+
+// Waits in short steps, drawing progress; Ctrl-C cancels the job. Fills o.result or o.error.
+int wait_for(Job& job, const SubmitArgs& a, Outcome& o, Clock::time_point start) {
+  ProgressBar bar(!a.json && ::isatty(STDERR_FILENO));
+  struct sigaction sa {
+  }, old_int{}, old_term{};
+  sa.sa_handler = on_interrupt;  // no SA_RESTART: a pending request notices at once
+  ::sigaction(SIGINT, &sa, &old_int);
+  ::sigaction(SIGTERM, &sa, &old_term);
+  int code = kExitOk;
+  while (true) {
+    if (g_interrupted) {
+      auto c = job.cancel();
+      o.error = make_error(ErrorCode::kCancelled, "interrupted: job " + job.id() +
+                                                      (c.ok() ? " cancelled" : " left running"));
+      code = kExitInterrupted;
+      break;
+    }
+    auto r = job.poll(kWaitStep);
+    if (!r.ok()) {
+      o.error = r.error();
+      // Ctrl-C on a terminal reaches the broker too, which may answer "shutting down" first.
+      code = g_interrupted ? kExitInterrupted : kExitFailed;
+      break;
+    }
+    if (r.value()) {
+      o.result = std::move(*r.value());
+      break;
+    }
+    bar.update(job.last_status());
+    const double waited = std::chrono::duration<double>(Clock::now() - start).count();
+    if (*a.timeout_opt && waited >= a.timeout) {
+      o.error = make_error(ErrorCode::kTimeout,
+                           "job " + job.id() + " still running after " + format_duration(waited) +
+                               "; it keeps running (`zwq cancel " + job.id() + "` stops it)");
+      code = kExitFailed;
+      break;
+    }
+  }
+  bar.clear();
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
+  o.status = job.last_status();
+  o.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return code;
+}
+
+// A bare name is a file path; when /dev/shm has an array of that name, the user meant shm:NAME.
+Error with_hint(Error e, const std::string& input) {
+  if (e.code == ErrorCode::kDatasetMissing && !input.empty() &&
+      input.find_first_of(":/") == std::string::npos &&
+      ::access(("/dev/shm/" + input).c_str(), F_OK) == 0) {
+    e.message += " (did you mean --input shm:" + input + "?)";
+  }
+  return e;
+}
+
+int run_submit(const SubmitArgs& a) {
+  auto req = build_request(a);
+  if (!req.ok()) return usage_error(req.error().message);
+  int exit_code = kExitOk;
+  auto client = connect_or_report(a.broker, exit_code);
+  if (!client) return exit_code;
+  const auto start = Clock::now();
+  auto job = client->submit(req.value());
+  if (!job.ok()) job = with_hint(job.error(), a.input);
+  if (!job.ok()) {
+    if (a.json) {
+      Outcome o;
+      o.spec.kernel = a.kernel;
+      o.spec.job_id = a.job_id;
+      o.status.state = JobState::kFailed;
+      o.error = job.error();
+      print_json(o);
+    }
+    return report(job.error());
+  }
+  Outcome o;
+  o.spec = job.value().spec();
+  o.total_slices = job.value().total_slices();
+  if (a.no_wait) {
+    o.status = job.value().last_status();
+    if (a.json) {
+      print_json(o);
+    } else {
+      std::cout << job.value().id() << "\n";
+    }
+    return kExitOk;
+  }
+  const int code = wait_for(job.value(), a, o, start);
+  if (a.json) {
+    print_json(o);
+  } else {
+    print_human(o);
+  }
+  if (o.error) report(*o.error);
+  return code;
+}
+
+}  // namespace
+
+void add_submit_command(CLI::App& app, Commands& commands) {
+  auto a = std::make_shared<SubmitArgs>();
+  CLI::App* cmd = app.add_subcommand("submit",
+                                     "Run a kernel over a dataset (or a range of "
+                                     "points) and print its result");
+  cmd->add_option("--kernel,-k", a->kernel, "Kernel name (see `zwq kernels`)")->required();
+  cmd->add_option("--input,-i", a->input, "Input dataset: shm:NAME or a file path");
+  cmd->add_option("--input2", a->input2, "Second input (two-input kernels such as dot)");
+  cmd->add_option("--output,-o", a->output, "Output dataset (map kernels)");
+  cmd->add_option("--dtype", a->dtype, "Input dtype (f32 f64 i32 i64 u8); default: recorded");
+  cmd->add_option("--dtype2", a->dtype2, "Dtype of --input2; default: recorded, else --dtype");
+  cmd->add_option("--output-dtype", a->output_dtype, "Dtype of --output; default: as input");
+  cmd->add_option("--offset", a->offset, "Byte offset of element 0 in --input (.npy: auto)");
+  cmd->add_option("--range", a->range, "Elements or points A:B (first A, count B-A)");
+  a->count_opt = cmd->add_option("--count,-n", a->count,
+                                 "Elements (default: to the end) or points (range kernels)");
+  cmd->add_option("--slice", a->slice, "Elements per slice (default: the broker's)");
+  cmd->add_option("--param,-p", a->params, "Kernel parameter name=value (repeatable)");
+  cmd->add_option("--job-id", a->job_id, "Job id (default: random); resubmitting reuses the job");
+  cmd->add_flag("--json", a->json, "Print one JSON object");
+  cmd->add_flag("--no-wait", a->no_wait, "Print the job id and return at once");
+  a->timeout_opt =
+      cmd->add_option("--timeout", a->timeout, "Give up waiting after SECONDS (job keeps running)");
+  add_broker_option(cmd, a->broker);
+  commands.push_back({cmd, [a] { return run_submit(*a); }});
+}
+
+}  // namespace zwq::cli

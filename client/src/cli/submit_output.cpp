@@ -1,0 +1,85 @@
+#include "submit_output.hpp"
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli.hpp"
+
+namespace zwq::cli {
+
+namespace {
+
+Combiner combiner_of(const Outcome& o) {
+  if (const KernelInfo* k = KernelRegistry::builtin().find(o.spec.kernel)) return k->combiner;
+  return o.result ? o.result->merged.combiner : Combiner::kSum;
+}
+
+std::optional<double> gbps(const Outcome& o) {
+  const std::uint64_t bytes = input_bytes(o.spec);
+  if (bytes == 0 || o.seconds <= 0) return std::nullopt;
+  return static_cast<double>(bytes) / o.seconds / 1e9;
+}
+
+// Histogram bins as the kernel returns them: bins..., underflow, overflow.
+void print_bins(const std::vector<std::uint64_t>& bins) {
+  if (bins.size() < 2) return;
+  std::cout << "bins = [";
+  for (std::size_t i = 0; i + 2 < bins.size(); ++i) std::cout << (i ? ", " : "") << bins[i];
+  std::cout << "]\nunderflow = " << bins[bins.size() - 2]
+            << "\noverflow = " << bins[bins.size() - 1] << "\n";
+}
+
+}  // namespace
+
+std::uint64_t input_bytes(const JobSpec& spec) {
+  std::uint64_t bytes = 0;
+  for (const DatasetRef* ref : {&spec.input, &spec.input2}) {
+    if (ref->present()) bytes += spec.count * dtype_size(ref->dtype);
+  }
+  return bytes;
+}
+
+void print_human(const Outcome& o) {
+  if (!o.result) return;
+  const JobResult& r = *o.result;
+  std::cout << o.spec.kernel << " = " << format_exact(r.value) << "\n";
+  const Combiner combiner = combiner_of(o);
+  if (combiner == Combiner::kMoments)
+    std::cout << "variance = " << format_exact(r.variance) << "\n";
+  if (combiner == Combiner::kHistogram) print_bins(r.merged.bins);
+  const bool range = !o.spec.input.present();
+  std::cout << o.spec.count << (range ? " points" : " elements") << ", " << o.total_slices
+            << " slices, " << format_duration(o.seconds);
+  if (auto g = gbps(o)) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", *g);
+    std::cout << ", " << buf << " GB/s";
+  }
+  std::cout << "\n";
+}
+
+void print_json(const Outcome& o) {
+  using nlohmann::json;
+  json j;
+  j["job_id"] = o.spec.job_id;
+  j["kernel"] = o.spec.kernel;
+  j["state"] = std::string(job_state_name(o.status.state));
+  j["value"] = o.result ? json(o.result->value) : json(nullptr);
+  const Combiner combiner = combiner_of(o);
+  j["variance"] =
+      o.result && combiner == Combiner::kMoments ? json(o.result->variance) : json(nullptr);
+  j["n"] = o.result ? json(o.result->merged.n) : json(nullptr);
+  j["first"] = o.spec.first;
+  j["count"] = o.spec.count;
+  j["bins"] =
+      o.result && combiner == Combiner::kHistogram ? json(o.result->merged.bins) : json(nullptr);
+  j["total_slices"] = o.total_slices;
+  j["seconds"] = o.seconds;
+  const auto g = gbps(o);
+  j["gbps"] = o.result && g ? json(*g) : json(nullptr);
+  j["error"] = o.error ? json(o.error->to_string()) : json(nullptr);
+  std::cout << j.dump() << std::endl;
+}
+
+}  // namespace zwq::cli

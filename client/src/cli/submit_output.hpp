@@ -1,0 +1,30 @@
+// Private to `zwq submit`: how a job's outcome is printed.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "zwq/client.hpp"
+
+namespace zwq::cli {
+
+// Everything `zwq submit` reports about one job.
+struct Outcome {
+  JobSpec spec;
+  JobStatus status;
+  std::uint64_t total_slices = 0;
+  std::optional<JobResult> result;  // set when the job is done
+  std::optional<Error> error;       // set when it failed, was cancelled or timed out
+  double seconds = 0;               // submit to result, as seen by the client
+};
+
+// Bytes the job's inputs hold over its range (0 for range kernels): the numerator of GB/s.
+std::uint64_t input_bytes(const JobSpec& spec);
+
+// `sum = 1.2345678901234567e+08` and a line of statistics, on stdout.
+void print_human(const Outcome& outcome);
+// One JSON object on stdout: job_id, kernel, state, value, variance, n, first, count, bins,
+// total_slices, seconds, gbps, error (null where it does not apply).
+void print_json(const Outcome& outcome);
+
+}  // namespace zwq::cli

@@ -1,0 +1,124 @@
+#include "connection.hpp"
+
+#include <cerrno>
+#include <iterator>
+#include <vector>
+#include <zmq_addon.hpp>
+
+namespace zwq::detail {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+}  // namespace
+
+Connection::Connection(std::string endpoint, milliseconds timeout, int retries)
+    : endpoint_(std::move(endpoint)), timeout_(timeout), retries_(retries < 0 ? 0 : retries) {}
+
+// The socket must close before the context terminates; linger 0 means it never blocks.
+Connection::~Connection() {
+  sock_.reset();
+}
+
+Result<std::shared_ptr<Connection>> Connection::open(const std::string& endpoint,
+                                                     milliseconds timeout, int retries) {
+  std::shared_ptr<Connection> conn(new Connection(endpoint, timeout, retries));
+  try {
+    conn->open_socket();
+  } catch (const zmq::error_t& e) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cannot connect to broker address '" + endpoint + "': " + e.what());
+  }
+  return conn;
+}
+
+void Connection::open_socket() {
+  sock_.reset();
+  sock_.emplace(ctx_, zmq::socket_type::dealer);
+  // Requests of a dead socket must not keep the process alive at exit.
+  sock_->set(zmq::sockopt::linger, 0);
+  sock_->connect(endpoint_);
+}
+
+Result<Envelope> Connection::request(const std::string& frame, std::uint64_t corr,
+                                     milliseconds hold, int retries) {
+  const milliseconds budget = timeout_ + hold;
+  for (int attempt_no = 0;; ++attempt_no) {
+    auto reply = attempt(frame, corr, Clock::now() + budget);
+    if (!reply.ok()) return reply.error();
+    if (reply.value()) return std::move(*reply.value());
+    try {
+      open_socket();  // a late reply to this request must not reach the next one
+    } catch (const zmq::error_t& e) {
+      return make_error(ErrorCode::kInternal,
+                        "cannot reopen socket to " + endpoint_ + ": " + e.what());
+    }
+    if (attempt_no >= retries) break;
+  }
+  std::string msg =
+      "no reply from broker at " + endpoint_ + " within " + std::to_string(budget.count()) + " ms";
+  if (retries > 0) msg += " (" + std::to_string(retries + 1) + " attempts)";
+  return make_error(ErrorCode::kUnreachable, msg);
+}
+
+Result<std::optional<Envelope>> Connection::attempt(const std::string& frame, std::uint64_t corr,
+                                                    Clock::time_point deadline) {
+  using Reply = std::optional<Envelope>;
+  try {
+    // With no peer yet, a DEALER still queues the message on the pipe it made at connect().
+    if (!sock_->send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
+        !sock_->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+      return Reply();
+    }
+  } catch (const zmq::error_t& e) {
+    return make_error(ErrorCode::kInternal, "cannot send to " + endpoint_ + ": " + e.what());
+  }
+  while (true) {
+    const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now());
+    if (left <= milliseconds(0)) return Reply();
+    std::vector<zmq::message_t> parts;
+    try {
+      zmq::pollitem_t item{sock_->handle(), 0, ZMQ_POLLIN, 0};
+      if (zmq::poll(&item, 1, left) == 0) continue;
+      if (!zmq::recv_multipart(*sock_, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
+        continue;
+      }
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;  // a signal handler ran; the deadline still holds
+      return make_error(ErrorCode::kInternal, "cannot receive from " + endpoint_ + ": " + e.what());
+    }
+    if (parts.size() != 2 || parts[0].size() != 0) continue;  // not a control reply: drop it
+    auto env = decode_envelope(parts[1].data(), parts[1].size());
+    if (!env.ok()) return reply_error(env.error());
+    if (env.value().corr != corr) continue;  // a stale reply to an earlier request
+    return Reply(std::move(env).value());
+  }
+}
+
+Error Connection::broker_error(const Envelope& env) const {
+  auto rep = decode_body<msg::ErrorRep>(env);
+  if (!rep.ok()) return reply_error(rep.error());
+  Error e{rep.value().code, rep.value().message};
+  if (e.code == ErrorCode::kOk) e.code = ErrorCode::kInternal;
+  if (e.message.empty()) e.message = "broker at " + endpoint_ + " refused the request";
+  return e;
+}
+
+Error Connection::reply_error(const Error& decode_error) const {
+  return make_error(decode_error.code, "cannot read the reply of the broker at " + endpoint_ +
+                                           ": " + decode_error.message);
+}
+
+Status Connection::check_epoch() {
+  auto info = call<msg::InfoRep>(msg::InfoReq{});
+  if (!info.ok()) return info.error();
+  if (info.value().epoch == info_.epoch) return Status::Ok();
+  return make_error(ErrorCode::kBrokerRestarted,
+                    "the broker at " + endpoint_ + " restarted (epoch " +
+                        std::to_string(info_.epoch) + ", now " +
+                        std::to_string(info.value().epoch) + "): jobs submitted before are gone");
+}
+
+}  // namespace zwq::detail

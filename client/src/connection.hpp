@@ -1,0 +1,77 @@
+// Private: the request/reply channel to a broker's control endpoint, shared by a Client and its
+// Jobs.
+//
+// One DEALER socket sends [empty, frame] with corr = a request counter and waits for the reply
+// with that corr; replies carrying another corr are stale and dropped. When a reply does not come
+// in time the socket is closed and a fresh one connected ("lazy pirate", ZeroMQ Guide ch. 4), so
+// a reply that arrives late can never be taken for the answer to a later request.
+//
+// Not thread-safe: one thread at a time.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <zmq.hpp>
+
+#include "zwq/codec.hpp"
+#include "zwq/messages.hpp"
+#include "zwq/status.hpp"
+
+namespace zwq::detail {
+
+class Connection {
+ public:
+  // Creates the socket and connects it (ZeroMQ connects lazily: nothing is known about the peer
+  // yet). Fails with kInvalidArgument when ZeroMQ rejects the endpoint.
+  static Result<std::shared_ptr<Connection>> open(const std::string& endpoint,
+                                                  std::chrono::milliseconds timeout, int retries);
+  ~Connection();
+
+  // Sends `req` and returns the decoded reply of type Rep, or the broker's ErrorRep as an Error.
+  // `hold` is how long the request asks the broker to hold its reply (Wait, Fetch): the deadline
+  // is request_timeout + hold. kUnreachable when no reply came (after `retries` more attempts;
+  // -1 = the configured number).
+  template <typename Rep, typename Req>
+  Result<Rep> call(const Req& req, std::chrono::milliseconds hold = std::chrono::milliseconds(0),
+                   int retries = -1) {
+    const std::uint64_t corr = next_corr_++;
+    auto env = request(encode(req, corr), corr, hold, retries < 0 ? retries_ : retries);
+    if (!env.ok()) return env.error();
+    if (env.value().type == proto::MsgType::kErrorRep) return broker_error(env.value());
+    auto rep = decode_body<Rep>(env.value());
+    if (!rep.ok()) return reply_error(rep.error());
+    return rep;
+  }
+
+  const std::string& endpoint() const { return endpoint_; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
+  const msg::InfoRep& info() const { return info_; }
+  void set_info(msg::InfoRep info) { info_ = std::move(info); }
+
+  // Asks for a fresh InfoRep: kBrokerRestarted when the broker's epoch changed since connect.
+  Status check_epoch();
+
+ private:
+  Connection(std::string endpoint, std::chrono::milliseconds timeout, int retries);
+  void open_socket();
+  Result<Envelope> request(const std::string& frame, std::uint64_t corr,
+                           std::chrono::milliseconds hold, int retries);
+  // One attempt: send, then wait for the reply with our corr until `deadline`.
+  Result<std::optional<Envelope>> attempt(const std::string& frame, std::uint64_t corr,
+                                          std::chrono::steady_clock::time_point deadline);
+  Error broker_error(const Envelope& env) const;
+  Error reply_error(const Error& decode_error) const;
+
+  std::string endpoint_;
+  std::chrono::milliseconds timeout_;
+  int retries_;
+  std::uint64_t next_corr_ = 1;
+  msg::InfoRep info_;
+  zmq::context_t ctx_{1};
+  std::optional<zmq::socket_t> sock_;  // declared after ctx_: closed before it
+};
+
+}  // namespace zwq::detail

@@ -1,0 +1,187 @@
+#include <algorithm>
+
+#include "connection.hpp"
+#include "zwq/client.hpp"
+
+namespace zwq {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// The longest a single Wait or Fetch asks the broker to hold its reply: long enough to keep
+// idle round trips rare, short enough that a caller's own timeout is honoured closely.
+constexpr milliseconds kMaxHold{1000};
+// The step of wait() when it reports progress: ~5 updates a second.
+constexpr milliseconds kProgressStep{200};
+
+milliseconds time_left(Clock::time_point deadline) {
+  return std::max(milliseconds(0), std::chrono::ceil<milliseconds>(deadline - Clock::now()));
+}
+
+std::uint32_t hold_ms(milliseconds hold) {
+  return static_cast<std::uint32_t>(std::clamp<std::int64_t>(hold.count(), 0, 1 << 30));
+}
+
+}  // namespace
+
+Job::Job(std::shared_ptr<detail::Connection> conn, JobSpec spec, const msg::SubmitRep& rep)
+    : conn_(std::move(conn)),
+      spec_(std::move(spec)),
+      total_slices_(rep.total_slices),
+      slice_size_(rep.slice_size),
+      existed_(rep.existed) {
+  status_.job_id = spec_.job_id;
+  status_.kernel = spec_.kernel;
+  status_.total = total_slices_;
+}
+
+Job::Job(Job&&) noexcept = default;
+Job& Job::operator=(Job&&) noexcept = default;
+Job::~Job() = default;
+
+Error Job::job_error(const JobStatus& status) const {
+  if (status.state == JobState::kCancelled) {
+    return make_error(ErrorCode::kCancelled,
+                      status.error.empty() ? "job " + id() + " was cancelled" : status.error);
+  }
+  const ErrorCode code =
+      status.error_code == ErrorCode::kOk ? ErrorCode::kInternal : status.error_code;
+  return make_error(code, status.error.empty() ? "job " + id() + " failed" : status.error);
+}
+
+// An unknown job id usually means the broker restarted and lost it; say so when that is the case.
+Error Job::lost_job(Error error) {
+  if (error.code != ErrorCode::kUnknownJob) return error;
+  Status epoch = conn_->check_epoch();
+  if (!epoch.ok() && epoch.error().code == ErrorCode::kBrokerRestarted) {
+    return make_error(ErrorCode::kBrokerRestarted, "job " + id() + ": " + epoch.error().message);
+  }
+  return error;
+}
+
+Result<std::optional<JobResult>> Job::poll(milliseconds max_wait) {
+  msg::WaitReq req;
+  req.job_id = id();
+  req.timeout_ms = hold_ms(max_wait);
+  auto rep = conn_->call<msg::WaitRep>(req, milliseconds(req.timeout_ms));
+  if (!rep.ok()) return lost_job(rep.error());
+  status_ = rep.value().status;
+  if (!rep.value().finished) return std::optional<JobResult>();
+  if (status_.state == JobState::kDone) return std::optional(std::move(rep.value().result));
+  return job_error(status_);
+}
+
+Result<JobResult> Job::wait(std::optional<milliseconds> timeout, const ProgressFn& on_progress) {
+  const milliseconds step = on_progress ? kProgressStep : kMaxHold;
+  const auto start = Clock::now();
+  while (true) {
+    milliseconds hold = step;
+    if (timeout) hold = std::min(hold, time_left(start + *timeout));
+    auto r = poll(hold);
+    if (!r.ok()) return r.error();
+    if (r.value()) return std::move(*r.value());
+    if (on_progress) on_progress(status_);
+    if (timeout && Clock::now() - start >= *timeout) {
+      return make_error(ErrorCode::kTimeout,
+                        "job " + id() + " still running after " + std::to_string(timeout->count()) +
+                            " ms (" + std::to_string(status_.done) + "/" +
+                            std::to_string(status_.total) +
+                            " slices done); it keeps running: wait again or cancel it");
+    }
+  }
+}
+
+JobResult Job::get(std::optional<milliseconds> timeout) {
+  auto r = wait(timeout);
+  if (!r.ok()) throw JobError(r.error());
+  return std::move(r).value();
+}
+
+Result<JobStatus> Job::progress() {
+  msg::StatusReq req;
+  req.job_id = id();
+  auto rep = conn_->call<msg::StatusRep>(req);
+  if (!rep.ok()) return lost_job(rep.error());
+  for (auto& s : rep.value().jobs) {
+    if (s.job_id == id()) return status_ = std::move(s);
+  }
+  return lost_job(make_error(ErrorCode::kUnknownJob, "the broker does not know job " + id()));
+}
+
+Result<JobStatus> Job::cancel() {
+  msg::CancelReq req;
+  req.job_id = id();
+  auto rep = conn_->call<msg::CancelRep>(req);
+  if (!rep.ok()) return lost_job(rep.error());
+  return status_ = std::move(rep.value().status);
+}
+
+Status Job::fetch(milliseconds hold) {
+  msg::FetchReq req;
+  req.job_id = id();
+  req.cursor = cursor_;
+  req.timeout_ms = hold_ms(hold);
+  auto rep = conn_->call<msg::FetchRep>(req, milliseconds(req.timeout_ms));
+  if (!rep.ok()) return lost_job(rep.error());
+  auto& r = rep.value();
+  status_ = std::move(r.status);
+  cursor_ = std::max(cursor_, r.cursor);
+  drained_ = r.items.empty() && job_state_final(status_.state);
+  for (auto& item : r.items) pending_.push_back(std::move(item));
+  return Status::Ok();
+}
+
+Result<std::optional<SliceResult>> Job::next_result(std::optional<milliseconds> timeout) {
+  using Next = std::optional<SliceResult>;
+  const auto start = Clock::now();
+  bool fetched = false;
+  while (true) {
+    if (!pending_.empty()) {
+      Next next(std::move(pending_.front()));
+      pending_.pop_front();
+      return next;
+    }
+    // A done job has delivered everything once the cursor reaches its slice count; a failed or
+    // cancelled one once a fetch after the end brought nothing new.
+    if (status_.state == JobState::kDone && cursor_ >= status_.total) return Next();
+    if (drained_) {
+      if (status_.state == JobState::kDone) return Next();
+      return job_error(status_);
+    }
+    milliseconds hold = kMaxHold;
+    if (timeout) {
+      hold = std::min(hold, time_left(start + *timeout));
+      if (fetched && hold == milliseconds(0)) {
+        return make_error(ErrorCode::kTimeout, "no new result of job " + id() + " within " +
+                                                   std::to_string(timeout->count()) + " ms");
+      }
+    }
+    if (Status s = fetch(hold); !s.ok()) return s.error();
+    fetched = true;
+  }
+}
+
+SliceResults Job::as_completed(std::optional<milliseconds> timeout) {
+  std::optional<Clock::time_point> deadline;
+  if (timeout) deadline = Clock::now() + *timeout;
+  return SliceResults(this, deadline);
+}
+
+SliceResults::iterator SliceResults::begin() {
+  iterator it(job_, deadline_);
+  ++it;
+  return it;
+}
+
+SliceResults::iterator& SliceResults::iterator::operator++() {
+  std::optional<milliseconds> left;
+  if (deadline_) left = time_left(*deadline_);
+  auto next = job_->next_result(left);
+  if (!next.ok()) throw JobError(next.error());
+  current_ = std::move(next).value();
+  return *this;
+}
+
+}  // namespace zwq

@@ -1,0 +1,209 @@
+// prepare_job(): the client-side checks and defaults of a job, before anything is sent.
+#include <algorithm>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <tuple>
+
+#include "zwq/client.hpp"
+
+namespace zwq {
+
+namespace {
+
+// Which datasets a job uses.
+struct Needs {
+  bool input = false;
+  bool input2 = false;
+  bool output = false;
+};
+
+Needs needs_of(KernelShape shape) {
+  switch (shape) {
+    case KernelShape::kReduce:
+      return {true, false, false};
+    case KernelShape::kReduce2:
+      return {true, true, false};
+    case KernelShape::kMap:
+      return {true, false, true};
+    case KernelShape::kRange:
+      return {false, false, false};
+  }
+  return {};
+}
+
+bool valid_job_id(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+Status check_present(const std::string& kernel, const char* role, bool needed,
+                     const DatasetRef& ref) {
+  if (needed && !ref.present()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "kernel '" + kernel + "' needs an " + role + " dataset");
+  }
+  if (!needed && ref.present()) {
+    return make_error(ErrorCode::kInvalidArgument, "kernel '" + kernel + "' takes no " + role +
+                                                       " dataset (got '" + ref.uri + "')");
+  }
+  return Status::Ok();
+}
+
+// The dtype a file records (.npy header or sidecar), or none for a plain raw file.
+// probe_dataset only reports a .npy's dtype when asked with that dtype, so the candidates are
+// tried in turn; the sidecar is read directly.
+Result<std::optional<DType>> recorded_dtype(const DatasetRef& ref, const std::string& path) {
+  if (auto meta = read_meta(path)) return std::optional<DType>(meta->first);
+  Error last{ErrorCode::kDtypeMismatch, ""};
+  for (DType t : {DType::kF32, DType::kF64, DType::kI32, DType::kI64, DType::kU8}) {
+    DatasetRef probe = ref;
+    probe.dtype = t;
+    auto info = probe_dataset(probe, 0);
+    if (info.ok()) return info.value().recorded_dtype;
+    if (info.error().code != ErrorCode::kDtypeMismatch) return info.error();
+    last = info.error();
+  }
+  return last;
+}
+
+// Fills in dtype (recorded, else `fallback`), byte_offset (a .npy header) and length.
+Result<DatasetRef> describe(DatasetRef ref, DType fallback) {
+  auto path = dataset_path(ref.uri);
+  if (!path.ok()) return path.error();
+  if (ref.dtype == DType::kNone) {
+    auto recorded = recorded_dtype(ref, path.value());
+    if (!recorded.ok()) return recorded.error();
+    ref.dtype = recorded.value().value_or(fallback);
+    if (ref.dtype == DType::kNone) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "dataset '" + ref.uri +
+                            "' records no dtype (no .zwq-meta sidecar, not a "
+                            ".npy): say which it is (DatasetRef::dtype, --dtype)");
+    }
+  }
+  auto info = probe_dataset(ref, 0);
+  if (!info.ok()) return info.error();
+  if (ref.byte_offset == 0) ref.byte_offset = info.value().header_bytes;
+  ref.length = (info.value().file_bytes - std::min(info.value().file_bytes, ref.byte_offset)) /
+               dtype_size(ref.dtype);
+  return ref;
+}
+
+// Resolves the job's datasets and its count; checks that each holds first + count elements.
+Status resolve_datasets(const JobRequest& req, const Needs& needs, JobSpec& spec) {
+  if (needs.input) {
+    auto in = describe(spec.input, DType::kNone);
+    if (!in.ok()) return in.error();
+    spec.input = in.value();
+  }
+  const DType fallback = spec.input.dtype;
+  for (DatasetRef* ref : {&spec.input2, &spec.output}) {
+    if (!ref->present()) continue;
+    auto d = describe(*ref, fallback);
+    if (!d.ok()) return d.error();
+    *ref = d.value();
+  }
+  if (req.count) {
+    spec.count = *req.count;
+  } else if (needs.input) {
+    if (spec.first > spec.input.length) {
+      return make_error(ErrorCode::kOutOfRange, "first element " + std::to_string(spec.first) +
+                                                    " lies past the end of '" + spec.input.uri +
+                                                    "' (" + std::to_string(spec.input.length) +
+                                                    " elements)");
+    }
+    spec.count = spec.input.length - spec.first;
+  }
+  for (const DatasetRef* ref : {&spec.input, &spec.input2, &spec.output}) {
+    if (!ref->present()) continue;
+    auto probe = probe_dataset(*ref, spec.first + spec.count);
+    if (!probe.ok()) return probe.error();
+  }
+  return Status::Ok();
+}
+
+// Without probing, the request itself must say everything.
+Status check_unprobed(const JobRequest& req, const Needs& needs, JobSpec& spec) {
+  if (!req.count && needs.input) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "a job without dataset checks needs an explicit count");
+  }
+  spec.count = req.count.value_or(0);
+  for (const DatasetRef* ref : {&spec.input, &spec.input2, &spec.output}) {
+    if (ref->present() && ref->dtype == DType::kNone) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "dataset '" + ref->uri + "' needs a dtype when dataset checks are off");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string random_job_id() {
+  std::random_device rd;
+  const std::uint64_t bits = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(bits));
+  return buf;
+}
+
+Result<JobSpec> prepare_job(const JobRequest& req, const std::vector<std::string>& remote_kernels) {
+  JobSpec spec;
+  spec.job_id = req.job_id.empty() ? random_job_id() : req.job_id;
+  spec.kernel = req.kernel;
+  spec.input = req.input;
+  spec.input2 = req.input2;
+  spec.output = req.output;
+  spec.first = req.first;
+  spec.slice_size = req.slice_size;
+  spec.params = req.params;
+  if (!valid_job_id(spec.job_id)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "job id '" + spec.job_id + "' must be 1-64 characters of [A-Za-z0-9._-]");
+  }
+  const KernelInfo* kernel = KernelRegistry::builtin().find(req.kernel);
+  const bool remote =
+      std::find(remote_kernels.begin(), remote_kernels.end(), req.kernel) != remote_kernels.end();
+  if (!kernel && !remote) {
+    return make_error(ErrorCode::kUnknownKernel, "unknown kernel '" + req.kernel + "' (known: " +
+                                                     join(KernelRegistry::builtin().names()) + ")");
+  }
+  // A kernel only the broker knows: use the datasets the request names; the broker checks them.
+  const Needs needs = kernel
+                          ? needs_of(kernel->shape)
+                          : Needs{req.input.present(), req.input2.present(), req.output.present()};
+  for (auto [role, needed, ref] : {std::tuple{"input", needs.input, &req.input},
+                                   std::tuple{"input2", needs.input2, &req.input2},
+                                   std::tuple{"output", needs.output, &req.output}}) {
+    if (Status s = check_present(req.kernel, role, needed, *ref); !s.ok()) return s.error();
+  }
+  if (!needs.input && !req.count) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "kernel '" + req.kernel + "' runs over a range of points: give a count");
+  }
+  if (req.count && *req.count > std::numeric_limits<std::uint64_t>::max() - req.first) {
+    return make_error(ErrorCode::kOutOfRange, "first + count overflows");
+  }
+  Status s =
+      req.check_datasets ? resolve_datasets(req, needs, spec) : check_unprobed(req, needs, spec);
+  if (!s.ok()) return s.error();
+  if (kernel && kernel->validate) {
+    if (Status v = kernel->validate(spec.params, spec.input.dtype, spec.count); !v.ok()) {
+      return v.error();
+    }
+  }
+  return spec;
+}
+
+}  // namespace zwq

@@ -1,0 +1,460 @@
+// Client and Job against a scripted fake broker (a ROUTER socket in a thread), so that timeouts,
+// stale replies, errors and result streaming are tested without the real broker.
+#include "zwq/client.hpp"
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "zwq/codec.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using zwq::Envelope;
+using zwq::ErrorCode;
+using zwq::proto::MsgType;
+
+// A broker stand-in: every request is handed to `handler`, which answers through `reply`.
+class FakeBroker {
+ public:
+  using Reply = std::function<void(const std::string& frame)>;
+  using Handler = std::function<void(const Envelope& request, const Reply& reply)>;
+
+  explicit FakeBroker(Handler handler)
+      : handler_(std::move(handler)), socket_(ctx_, zmq::socket_type::router) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.bind("tcp://127.0.0.1:*");
+    address_ = socket_.get(zmq::sockopt::last_endpoint);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~FakeBroker() {
+    stop_ = true;
+    thread_.join();
+  }
+  const std::string& address() const { return address_; }
+  int requests() const { return requests_; }
+  // The routing id of the request being handled (call from the handler only).
+  const std::string& current_identity() const { return identity_; }
+
+  // Replies that a later request sends, possibly to a peer that has gone away.
+  void send_later(std::string identity, std::string frame) {
+    std::lock_guard<std::mutex> lock(mu_);
+    later_.emplace_back(std::move(identity), std::move(frame));
+  }
+
+ private:
+  void loop() {
+    while (!stop_) {
+      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+      if (zmq::poll(&item, 1, 20ms) == 0) continue;
+      std::vector<zmq::message_t> parts;
+      if (!zmq::recv_multipart(socket_, std::back_inserter(parts))) continue;
+      if (parts.size() != 3) continue;
+      ++requests_;
+      flush_later();
+      identity_ = parts[0].to_string();
+      auto env = zwq::decode_envelope(parts[2].data(), parts[2].size());
+      if (!env.ok()) continue;
+      handler_(env.value(), [&](const std::string& frame) { send(identity_, frame); });
+    }
+  }
+  void flush_later() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, frame] : later_) send(id, frame);
+    later_.clear();
+  }
+  void send(const std::string& identity, const std::string& frame) {
+    socket_.send(zmq::buffer(identity), zmq::send_flags::sndmore);
+    socket_.send(zmq::message_t(), zmq::send_flags::sndmore);
+    socket_.send(zmq::buffer(frame), zmq::send_flags::none);
+  }
+
+  Handler handler_;
+  zmq::context_t ctx_;
+  zmq::socket_t socket_;
+  std::string address_;
+  std::string identity_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> requests_{0};
+  std::mutex mu_;
+  std::vector<std::pair<std::string, std::string>> later_;
+  std::thread thread_;
+};
+
+zwq::msg::InfoRep info_rep() {
+  zwq::msg::InfoRep info;
+  info.epoch = 77;
+  info.host = "fake";
+  info.kernels = {"sum", "pi", "noop_range"};
+  return info;
+}
+
+zwq::ClientOptions options_for(const FakeBroker& broker, std::chrono::milliseconds timeout = 2s) {
+  zwq::ClientOptions o;
+  o.broker = broker.address();
+  o.request_timeout = timeout;
+  return o;
+}
+
+// Answers InfoReq; passes everything else to `rest`.
+FakeBroker::Handler with_info(FakeBroker::Handler rest) {
+  return [rest](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type == MsgType::kInfoReq) {
+      reply(zwq::encode(info_rep(), env.corr));
+    } else {
+      rest(env, reply);
+    }
+  };
+}
+
+zwq::SliceResult slice_result(std::uint64_t slice) {
+  zwq::SliceResult r;
+  r.slice = slice;
+  r.first = slice * 10;
+  r.count = 10;
+  r.partial.n = 10;
+  r.partial.hi = static_cast<double>(slice);
+  return r;
+}
+
+zwq::JobStatus job_status(const std::string& id, zwq::JobState state, std::uint64_t done) {
+  zwq::JobStatus s;
+  s.job_id = id;
+  s.kernel = "noop_range";
+  s.state = state;
+  s.total = 4;
+  s.done = done;
+  return s;
+}
+
+zwq::msg::SubmitRep submit_rep(const Envelope& env) {
+  auto req = zwq::decode_body<zwq::msg::SubmitReq>(env);
+  zwq::msg::SubmitRep rep;
+  rep.job_id = req.value().job.job_id;
+  rep.total_slices = 4;
+  rep.slice_size = 10;
+  return rep;
+}
+
+}  // namespace
+
+TEST_CASE("Client connect to an address where nothing listens is unreachable in time", "[client]") {
+  zwq::ClientOptions o;
+  o.broker = "ipc:///tmp/zwq-test-nobody-listens-" + zwq::random_job_id();
+  o.request_timeout = 300ms;
+  const auto start = Clock::now();
+  auto c = zwq::Client::connect(o);
+  const auto took = Clock::now() - start;
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().code == ErrorCode::kUnreachable);
+  CHECK_THAT(c.error().message, Catch::Contains(o.broker) && Catch::Contains("300 ms"));
+  CHECK(took >= 300ms);
+  CHECK(took < 1500ms);
+}
+
+TEST_CASE("Client connect without an address names ZWQ_BROKER", "[client]") {
+  const char* saved = std::getenv("ZWQ_BROKER");
+  const std::string keep = saved ? saved : "";
+  ::unsetenv("ZWQ_BROKER");
+  auto c = zwq::Client::connect({});
+  if (saved) ::setenv("ZWQ_BROKER", keep.c_str(), 1);
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().code == ErrorCode::kInvalidArgument);
+  CHECK_THAT(c.error().message, Catch::Contains("ZWQ_BROKER"));
+}
+
+TEST_CASE("Client connect rejects a malformed address", "[client]") {
+  zwq::ClientOptions o;
+  o.broker = "not-an-endpoint";
+  auto c = zwq::Client::connect(o);
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().code == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("Client connect reads the broker's InfoRep", "[client]") {
+  FakeBroker broker(with_info([](const Envelope&, const FakeBroker::Reply&) {}));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  CHECK(c.value().info().epoch == 77);
+  CHECK(c.value().info().host == "fake");
+  CHECK(c.value().address() == broker.address());
+}
+
+TEST_CASE("Client connect to a broker of another version fails with version_mismatch", "[client]") {
+  FakeBroker broker([](const Envelope& env, const FakeBroker::Reply& reply) {
+    msgpack::sbuffer buf;
+    msgpack::packer<msgpack::sbuffer> pk(buf);
+    pk.pack_array(4);
+    pk.pack(zwq::proto::kVersion + 1);
+    pk.pack(static_cast<std::uint8_t>(MsgType::kInfoRep));
+    pk.pack(env.corr);
+    pk.pack_map(0);
+    reply(std::string(buf.data(), buf.size()));
+  });
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().code == ErrorCode::kVersionMismatch);
+}
+
+TEST_CASE("Client discards a stale reply and takes the one with its corr", "[client]") {
+  FakeBroker broker(with_info([](const Envelope& env, const FakeBroker::Reply& reply) {
+    zwq::msg::WorkersRep stale;
+    stale.workers.resize(5);
+    reply(zwq::encode(stale, env.corr + 1000));
+    zwq::msg::WorkersRep fresh;
+    fresh.workers.resize(2);
+    reply(zwq::encode(fresh, env.corr));
+  }));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  auto w = c.value().workers();
+  REQUIRE(w.ok());
+  CHECK(w.value().size() == 2);
+}
+
+TEST_CASE("Client after a timeout never takes the late reply for the next request", "[client]") {
+  std::atomic<int> workers_reqs{0};
+  FakeBroker* self = nullptr;
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    zwq::msg::WorkersRep rep;
+    if (workers_reqs++ == 0) {
+      // No answer now; the reply (with 9 workers) goes out when the next request comes, to the
+      // socket that asked, long after the client gave up on it.
+      rep.workers.resize(9);
+      self->send_later(self->current_identity(), zwq::encode(rep, env.corr));
+      return;
+    }
+    rep.workers.resize(1);
+    reply(zwq::encode(rep, env.corr));
+  }));
+  self = &broker;
+  auto c = zwq::Client::connect(options_for(broker, 300ms));
+  REQUIRE(c.ok());
+  auto first = c.value().workers();
+  REQUIRE_FALSE(first.ok());
+  CHECK(first.error().code == ErrorCode::kUnreachable);
+  auto second = c.value().workers();
+  REQUIRE(second.ok());
+  CHECK(second.value().size() == 1);
+}
+
+TEST_CASE("Client retries a timed-out request on a fresh socket", "[client]") {
+  std::atomic<int> status_reqs{0};
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (status_reqs++ == 0) return;  // the first attempt is lost
+    reply(zwq::encode(zwq::msg::StatusRep{}, env.corr));
+  }));
+  zwq::ClientOptions o = options_for(broker, 300ms);
+  o.retries = 1;
+  auto c = zwq::Client::connect(o);
+  REQUIRE(c.ok());
+  auto s = c.value().status();
+  REQUIRE(s.ok());
+  CHECK(status_reqs == 2);
+}
+
+TEST_CASE("Client turns an ErrorRep into an Error with its code", "[client]") {
+  FakeBroker broker(with_info([](const Envelope& env, const FakeBroker::Reply& reply) {
+    zwq::msg::ErrorRep err;
+    err.code = ErrorCode::kUnknownJob;
+    err.message = "no job 'x'";
+    reply(zwq::encode(err, env.corr));
+  }));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  auto s = c.value().cancel("x");
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().code == ErrorCode::kUnknownJob);
+  CHECK(s.error().message == "no job 'x'");
+}
+
+TEST_CASE("Client submit refuses a kernel the broker does not list", "[client]") {
+  FakeBroker broker(with_info([](const Envelope&, const FakeBroker::Reply&) {}));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  auto job = c.value().submit(zwq::JobRequest::range("primes", 0, 100));
+  REQUIRE_FALSE(job.ok());
+  CHECK(job.error().code == ErrorCode::kUnknownKernel);
+  CHECK(broker.requests() == 1);  // only InfoReq went out
+}
+
+TEST_CASE("Job wait returns the result, or the job's error code", "[client]") {
+  std::atomic<int> waits{0};
+  std::atomic<zwq::JobState> final_state{zwq::JobState::kDone};
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type == MsgType::kSubmitReq) {
+      reply(zwq::encode(submit_rep(env), env.corr));
+      return;
+    }
+    auto req = zwq::decode_body<zwq::msg::WaitReq>(env);
+    if (!req.ok()) return;  // no REQUIRE here: Catch2 assertions are not thread-safe
+    zwq::msg::WaitRep rep;
+    const bool finished = ++waits >= 3;
+    rep.finished = finished;
+    rep.status =
+        job_status(req.value().job_id, finished ? final_state.load() : zwq::JobState::kRunning,
+                   finished ? 4 : 2);
+    if (finished && final_state == zwq::JobState::kDone) rep.result.value = 42;
+    if (finished && final_state == zwq::JobState::kFailed) {
+      rep.status.error_code = ErrorCode::kKernelFailed;
+      rep.status.error = "slice 3 failed";
+    }
+    reply(zwq::encode(rep, env.corr));
+  }));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  SECTION("done") {
+    auto job = c.value().submit(zwq::JobRequest::range("noop_range", 0, 40));
+    REQUIRE(job.ok());
+    CHECK(job.value().total_slices() == 4);
+    int updates = 0;
+    auto r = job.value().wait(std::nullopt, [&](const zwq::JobStatus& s) {
+      ++updates;
+      CHECK(s.done == 2);
+    });
+    REQUIRE(r.ok());
+    CHECK(r.value().value == 42);
+    CHECK(updates == 2);
+  }
+  SECTION("failed") {
+    final_state = zwq::JobState::kFailed;
+    auto job = c.value().submit(zwq::JobRequest::range("noop_range", 0, 40));
+    REQUIRE(job.ok());
+    auto r = job.value().wait();
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kKernelFailed);
+    CHECK(r.error().message == "slice 3 failed");
+    CHECK_THROWS_AS(job.value().get(), zwq::JobError);
+  }
+  SECTION("cancelled") {
+    final_state = zwq::JobState::kCancelled;
+    auto job = c.value().submit(zwq::JobRequest::range("noop_range", 0, 40));
+    REQUIRE(job.ok());
+    auto r = job.value().wait();
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kCancelled);
+  }
+}
+
+TEST_CASE("Job wait with a timeout gives timeout while the job runs", "[client]") {
+  FakeBroker broker(with_info([](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type == MsgType::kSubmitReq) {
+      reply(zwq::encode(submit_rep(env), env.corr));
+      return;
+    }
+    auto req = zwq::decode_body<zwq::msg::WaitReq>(env);
+    if (!req.ok()) return;
+    // Hold the reply as a broker would, up to the requested time.
+    std::this_thread::sleep_for(std::chrono::milliseconds(req.value().timeout_ms));
+    zwq::msg::WaitRep rep;
+    rep.status = job_status(req.value().job_id, zwq::JobState::kRunning, 1);
+    reply(zwq::encode(rep, env.corr));
+  }));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  auto job = c.value().submit(zwq::JobRequest::range("noop_range", 0, 40));
+  REQUIRE(job.ok());
+  const auto start = Clock::now();
+  auto r = job.value().wait(250ms);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kTimeout);
+  CHECK(Clock::now() - start < 2s);
+  CHECK(job.value().last_status().state == zwq::JobState::kRunning);
+}
+
+TEST_CASE("Job as_completed yields every slice once, then ends", "[client]") {
+  FakeBroker broker(with_info([](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type == MsgType::kSubmitReq) {
+      reply(zwq::encode(submit_rep(env), env.corr));
+      return;
+    }
+    auto req = zwq::decode_body<zwq::msg::FetchReq>(env);
+    if (!req.ok()) return;
+    // Two batches: slices 2, 0 while running; then 3, 1 and done.
+    zwq::msg::FetchRep rep;
+    if (req.value().cursor == 0) {
+      rep.items = {slice_result(2), slice_result(0)};
+      rep.status = job_status(req.value().job_id, zwq::JobState::kRunning, 2);
+    } else {
+      rep.items = {slice_result(3), slice_result(1)};
+      rep.status = job_status(req.value().job_id, zwq::JobState::kDone, 4);
+    }
+    rep.cursor = req.value().cursor + rep.items.size();
+    reply(zwq::encode(rep, env.corr));
+  }));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  auto job = c.value().submit(zwq::JobRequest::range("noop_range", 0, 40));
+  REQUIRE(job.ok());
+  std::vector<std::uint64_t> order;
+  for (const zwq::SliceResult& r : job.value().as_completed(5s)) order.push_back(r.slice);
+  CHECK(order == std::vector<std::uint64_t>{2, 0, 3, 1});
+  auto after = job.value().next_result(0ms);
+  REQUIRE(after.ok());
+  CHECK_FALSE(after.value().has_value());
+}
+
+TEST_CASE("Job next_result returns accepted slices before the job's failure", "[client]") {
+  FakeBroker broker(with_info([](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type == MsgType::kSubmitReq) {
+      reply(zwq::encode(submit_rep(env), env.corr));
+      return;
+    }
+    auto req = zwq::decode_body<zwq::msg::FetchReq>(env);
+    if (!req.ok()) return;
+    zwq::msg::FetchRep rep;
+    if (req.value().cursor == 0) rep.items = {slice_result(0)};
+    rep.status = job_status(req.value().job_id, zwq::JobState::kFailed, 1);
+    rep.status.error_code = ErrorCode::kKernelFailed;
+    rep.status.error = "boom";
+    rep.cursor = req.value().cursor + rep.items.size();
+    reply(zwq::encode(rep, env.corr));
+  }));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  auto job = c.value().submit(zwq::JobRequest::range("noop_range", 0, 40));
+  REQUIRE(job.ok());
+  auto first = job.value().next_result();
+  REQUIRE(first.ok());
+  REQUIRE(first.value().has_value());
+  CHECK(first.value()->slice == 0);
+  auto second = job.value().next_result();
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.error().code == ErrorCode::kKernelFailed);
+  CHECK(second.error().message == "boom");
+}
+
+TEST_CASE("Job reports broker_restarted when the broker lost it in a restart", "[client]") {
+  std::atomic<std::uint64_t> epoch{77};
+  FakeBroker broker([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type == MsgType::kInfoReq) {
+      auto info = info_rep();
+      info.epoch = epoch;
+      reply(zwq::encode(info, env.corr));
+    } else if (env.type == MsgType::kSubmitReq) {
+      reply(zwq::encode(submit_rep(env), env.corr));
+      epoch = 78;  // "restart"
+    } else {
+      zwq::msg::ErrorRep err;
+      err.code = ErrorCode::kUnknownJob;
+      err.message = "unknown job";
+      reply(zwq::encode(err, env.corr));
+    }
+  });
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  auto job = c.value().submit(zwq::JobRequest::range("noop_range", 0, 40));
+  REQUIRE(job.ok());
+  auto r = job.value().progress();
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kBrokerRestarted);
+}

@@ -1,0 +1,265 @@
+// prepare_job(): the checks and defaults Client::submit applies before anything is sent, tested
+// without a broker.
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "shm_file.hpp"
+#include "zwq/client.hpp"
+#include "zwq/dataset.hpp"
+
+namespace {
+
+using zwq::DType;
+using zwq::ErrorCode;
+using zwq::JobRequest;
+using zwq::test::ShmFile;
+
+// A file of `n` floats with a sidecar saying so.
+void write_f32(const ShmFile& f, std::size_t n) {
+  f.write(std::vector<float>(n, 1.0f));
+  REQUIRE(zwq::write_meta(f.path(), DType::kF32, n).ok());
+}
+
+JobRequest sum_of(const ShmFile& f) {
+  JobRequest r;
+  r.kernel = "sum";
+  r.input.uri = f.uri();
+  return r;
+}
+
+// A NumPy 1.0 header for a 1-d little-endian array, padded to 64 bytes as numpy does.
+std::string npy_header(const std::string& descr, std::size_t n) {
+  std::string dict =
+      "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + std::to_string(n) + ",), }";
+  const std::size_t total = ((10 + dict.size() + 1 + 63) / 64) * 64;
+  dict.resize(total - 10 - 1, ' ');
+  dict += '\n';
+  std::string h = "\x93NUMPY";
+  h += '\x01';
+  h += '\x00';
+  h += static_cast<char>(dict.size() & 0xff);
+  h += static_cast<char>(dict.size() >> 8);
+  return h + dict;
+}
+
+}  // namespace
+
+TEST_CASE("prepare_job fills dtype, length, count and a job id from the sidecar", "[client]") {
+  ShmFile f("prep-defaults");
+  write_f32(f, 100);
+  JobRequest r = sum_of(f);
+  r.first = 10;
+  auto spec = zwq::prepare_job(r);
+  REQUIRE(spec.ok());
+  CHECK(spec.value().input.dtype == DType::kF32);
+  CHECK(spec.value().input.length == 100);
+  CHECK(spec.value().first == 10);
+  CHECK(spec.value().count == 90);
+  CHECK(spec.value().job_id.size() == 16);
+  CHECK(spec.value().job_id.find_first_not_of("0123456789abcdef") == std::string::npos);
+}
+
+TEST_CASE("prepare_job keeps a given job id and rejects a malformed one", "[client]") {
+  ShmFile f("prep-id");
+  write_f32(f, 10);
+  JobRequest r = sum_of(f);
+  r.job_id = "my.job_1-a";
+  auto ok = zwq::prepare_job(r);
+  REQUIRE(ok.ok());
+  CHECK(ok.value().job_id == "my.job_1-a");
+  r.job_id = "bad id/";
+  auto bad = zwq::prepare_job(r);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == ErrorCode::kInvalidArgument);
+  r.job_id = std::string(65, 'x');
+  CHECK(zwq::prepare_job(r).error().code == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("prepare_job of a missing dataset fails with dataset_missing", "[client]") {
+  ShmFile f("prep-missing");  // never written
+  auto spec = zwq::prepare_job(sum_of(f));
+  REQUIRE_FALSE(spec.ok());
+  CHECK(spec.error().code == ErrorCode::kDatasetMissing);
+  CHECK_THAT(spec.error().message, Catch::Contains(f.name()));
+}
+
+TEST_CASE("prepare_job of a dataset too short for the range fails with dataset_too_short",
+          "[client]") {
+  ShmFile f("prep-short");
+  write_f32(f, 100);
+  JobRequest r = sum_of(f);
+  r.first = 50;
+  r.count = 51;
+  auto spec = zwq::prepare_job(r);
+  REQUIRE_FALSE(spec.ok());
+  CHECK(spec.error().code == ErrorCode::kDatasetTooShort);
+  r.count = 50;  // exactly to the end is fine
+  CHECK(zwq::prepare_job(r).ok());
+}
+
+TEST_CASE("prepare_job of a first element past the end fails with out_of_range", "[client]") {
+  ShmFile f("prep-range");
+  write_f32(f, 100);
+  JobRequest r = sum_of(f);
+  r.first = 101;
+  auto spec = zwq::prepare_job(r);
+  REQUIRE_FALSE(spec.ok());
+  CHECK(spec.error().code == ErrorCode::kOutOfRange);
+}
+
+TEST_CASE("prepare_job of a dtype disagreeing with the sidecar fails with dtype_mismatch",
+          "[client]") {
+  ShmFile f("prep-dtype");
+  write_f32(f, 100);
+  JobRequest r = sum_of(f);
+  r.input.dtype = DType::kF64;
+  auto spec = zwq::prepare_job(r);
+  REQUIRE_FALSE(spec.ok());
+  CHECK(spec.error().code == ErrorCode::kDtypeMismatch);
+}
+
+TEST_CASE("prepare_job of a raw file without a dtype asks for one", "[client]") {
+  ShmFile f("prep-raw");
+  f.write(std::vector<double>(8, 2.0));
+  JobRequest r = sum_of(f);
+  auto spec = zwq::prepare_job(r);
+  REQUIRE_FALSE(spec.ok());
+  CHECK(spec.error().code == ErrorCode::kInvalidArgument);
+  r.input.dtype = DType::kF64;
+  auto typed = zwq::prepare_job(r);
+  REQUIRE(typed.ok());
+  CHECK(typed.value().count == 8);
+}
+
+TEST_CASE("prepare_job of a .npy file reads its dtype and skips its header", "[client]") {
+  ShmFile f("prep-npy");
+  const std::string header = npy_header("<f8", 5);
+  f.write(std::vector<double>(5, 1.5), header);
+  auto spec = zwq::prepare_job(sum_of(f));
+  REQUIRE(spec.ok());
+  CHECK(spec.value().input.dtype == DType::kF64);
+  CHECK(spec.value().input.byte_offset == header.size());
+  CHECK(spec.value().count == 5);
+
+  JobRequest wrong = sum_of(f);
+  wrong.input.dtype = DType::kI64;
+  auto mismatch = zwq::prepare_job(wrong);
+  REQUIRE_FALSE(mismatch.ok());
+  CHECK(mismatch.error().code == ErrorCode::kDtypeMismatch);
+}
+
+TEST_CASE("prepare_job of an unknown kernel fails with unknown_kernel", "[client]") {
+  JobRequest r = JobRequest::range("no_such_kernel", 0, 10);
+  auto spec = zwq::prepare_job(r);
+  REQUIRE_FALSE(spec.ok());
+  CHECK(spec.error().code == ErrorCode::kUnknownKernel);
+  CHECK_THAT(spec.error().message, Catch::Contains("no_such_kernel"));
+  // A kernel only the broker knows passes; the broker checks it.
+  CHECK(zwq::prepare_job(r, {"no_such_kernel"}).ok());
+}
+
+TEST_CASE("prepare_job checks which datasets the kernel's shape needs", "[client]") {
+  ShmFile a("prep-shape-a");
+  write_f32(a, 10);
+  SECTION("a reduction needs an input") {
+    JobRequest r;
+    r.kernel = "sum";
+    r.count = 10;
+    CHECK(zwq::prepare_job(r).error().code == ErrorCode::kInvalidArgument);
+  }
+  SECTION("a range kernel needs a count and takes no input") {
+    JobRequest r;
+    r.kernel = "pi";
+    CHECK(zwq::prepare_job(r).error().code == ErrorCode::kInvalidArgument);
+    r.count = 1000;
+    CHECK(zwq::prepare_job(r).ok());
+    r.input.uri = a.uri();
+    CHECK(zwq::prepare_job(r).error().code == ErrorCode::kInvalidArgument);
+  }
+  SECTION("dot needs a second input at least as long") {
+    JobRequest r = sum_of(a);
+    r.kernel = "dot";
+    CHECK(zwq::prepare_job(r).error().code == ErrorCode::kInvalidArgument);
+    ShmFile b("prep-shape-b");
+    write_f32(b, 5);
+    r.input2.uri = b.uri();
+    CHECK(zwq::prepare_job(r).error().code == ErrorCode::kDatasetTooShort);
+    r.count = 5;
+    auto spec = zwq::prepare_job(r);
+    REQUIRE(spec.ok());
+    CHECK(spec.value().input2.dtype == DType::kF32);
+  }
+  SECTION("a map needs an output; its dtype defaults to the input's") {
+    JobRequest r = sum_of(a);
+    r.kernel = "square";
+    CHECK(zwq::prepare_job(r).error().code == ErrorCode::kInvalidArgument);
+    ShmFile out("prep-shape-out");
+    out.write(std::vector<float>(10, 0.0f));  // raw: no sidecar
+    r.output.uri = out.uri();
+    auto spec = zwq::prepare_job(r);
+    REQUIRE(spec.ok());
+    CHECK(spec.value().output.dtype == DType::kF32);
+    CHECK(spec.value().output.length == 10);
+  }
+}
+
+TEST_CASE("prepare_job runs the kernel's parameter check", "[client]") {
+  ShmFile f("prep-params");
+  write_f32(f, 10);
+  JobRequest r = sum_of(f);
+  r.kernel = "histogram";
+  auto missing = zwq::prepare_job(r);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == ErrorCode::kInvalidArgument);
+  r.with("lo", 0.0).with("hi", 1.0).with("bins", 4);
+  CHECK(zwq::prepare_job(r).ok());
+}
+
+TEST_CASE("prepare_job without dataset checks needs count and dtype", "[client]") {
+  JobRequest r;
+  r.kernel = "sum";
+  r.input.uri = "shm:not-probed-at-all";
+  r.check_datasets = false;
+  CHECK(zwq::prepare_job(r).error().code == ErrorCode::kInvalidArgument);
+  r.count = 10;
+  CHECK(zwq::prepare_job(r).error().code == ErrorCode::kInvalidArgument);
+  r.input.dtype = DType::kF32;
+  auto spec = zwq::prepare_job(r);
+  REQUIRE(spec.ok());
+  CHECK(spec.value().count == 10);
+}
+
+TEST_CASE("JobRequest helpers build requests from shared arrays", "[client]") {
+  auto a = zwq::SharedArray<float>::create("zwq-test-prep-helpers-" + zwq::random_job_id(), 32);
+  REQUIRE(a.ok());
+  JobRequest r = JobRequest::reduce("sum", a.value());
+  CHECK(r.input == a.value().ref());
+  auto spec = zwq::prepare_job(r);
+  REQUIRE(spec.ok());
+  CHECK(spec.value().count == 32);
+  JobRequest p = JobRequest::range("pi", 5, 105);  // [5, 105), as Python's range
+  CHECK(p.first == 5);
+  CHECK(p.count == 100u);
+  CHECK(JobRequest::range("pi", 7).count == 7u);
+  CHECK(JobRequest::range("pi", 9, 3).count == 0u);
+}
+
+TEST_CASE("JobRequest params parse name=value as int, float or string", "[client]") {
+  JobRequest r;
+  REQUIRE(r.set_param("bins=64").ok());
+  REQUIRE(r.set_param("lo=-0.5").ok());
+  REQUIRE(r.set_param("mode=fast").ok());
+  REQUIRE(r.set_param("empty=").ok());
+  CHECK(std::get<std::int64_t>(r.params.values.at("bins")) == 64);
+  CHECK(std::get<double>(r.params.values.at("lo")) == -0.5);
+  CHECK(std::get<std::string>(r.params.values.at("mode")) == "fast");
+  CHECK(std::get<std::string>(r.params.values.at("empty")).empty());
+  CHECK(r.set_param("novalue").error().code == ErrorCode::kInvalidArgument);
+  CHECK(r.set_param("=5").error().code == ErrorCode::kInvalidArgument);
+  r.with("k", 3).with("x", 2.5f).with("s", "text");
+  CHECK(std::get<std::int64_t>(r.params.values.at("k")) == 3);
+  CHECK(std::get<double>(r.params.values.at("x")) == 2.5);
+  CHECK(std::get<std::string>(r.params.values.at("s")) == "text");
+}

@@ -1,0 +1,74 @@
+// The `zwq` command line, end to end: arrays, `zwq local -- COMMAND`, submit --json, errors.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <sys/stat.h>
+
+#include "cluster.hpp"
+#include "command.hpp"
+
+using namespace zwq::test;
+
+namespace {
+
+const std::string kBin = ZWQ_TEST_BIN_DIR;
+const std::string kZwq = kBin + "/zwq";
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("cli: array create, submit --json under zwq local, array rm", "[integration][cli]") {
+  const std::string name = unique_name("cli");
+  auto created = run_command(kZwq + " array create " + name + " --dtype f32 --count 1000000 --fill arange");
+  REQUIRE(created.exit_code == 0);
+  REQUIRE(exists("/dev/shm/" + name));
+
+  auto out = run_command(kZwq + " local --workers 2 -- " + kZwq + " submit --kernel sum --input shm:" +
+                         name + " --slice 65536 --json");
+  INFO(out.out);
+  REQUIRE(out.exit_code == 0);
+  auto j = nlohmann::json::parse(out.out);
+  CHECK(j.at("state") == "done");
+  CHECK(j.at("value").get<double>() == 499999500000.0);  // 0 + 1 + ... + 999999, exact in f32
+  CHECK(j.at("total_slices").get<int>() == 16);
+
+  auto ref = run_command(kZwq + " array sum " + name);
+  REQUIRE(ref.exit_code == 0);
+  CHECK(std::stod(ref.out) == 499999500000.0);
+
+  REQUIRE(run_command(kZwq + " array rm " + name).exit_code == 0);
+  CHECK_FALSE(exists("/dev/shm/" + name));
+  CHECK_FALSE(exists("/dev/shm/" + name + ".zwq-meta"));
+}
+
+TEST_CASE("cli: a failing submit exits non-zero and names the error", "[integration][cli]") {
+  auto out = run_command(kZwq + " local --workers 1 -- " + kZwq +
+                         " submit --kernel sum --input shm:" + unique_name("absent") +
+                         " --dtype f32 --json 2>&1");
+  INFO(out.out);
+  CHECK(out.exit_code == 1);
+  CHECK(out.out.find("dataset_missing") != std::string::npos);
+}
+
+TEST_CASE("cli: zwq local passes the command's exit code and ZWQ_BROKER", "[integration][cli]") {
+  auto out = run_command(kZwq + " local --workers 1 -- sh -c 'echo \"$ZWQ_BROKER\"; exit 3'");
+  CHECK(out.exit_code == 3);
+  CHECK(out.out.rfind("ipc://", 0) == 0);
+}
+
+TEST_CASE("cli: range kernels and workers listing", "[integration][cli]") {
+  auto out = run_command(kZwq + " local --workers 2 -- sh -c '" + kZwq +
+                         " submit --kernel primes --range 0:1000000 --slice 100000 --json && " + kZwq +
+                         " workers --json'");
+  INFO(out.out);
+  REQUIRE(out.exit_code == 0);
+  const auto split = out.out.find('\n');
+  auto job = nlohmann::json::parse(out.out.substr(0, split));
+  CHECK(job.at("value").get<double>() == 78498.0);
+  auto workers = nlohmann::json::parse(out.out.substr(split + 1));
+  REQUIRE(workers.is_array());
+  CHECK(workers.size() == 2);
+}

@@ -2,6 +2,7 @@
 //
 // Exit codes: 0 after a broker shutdown or SIGINT/SIGTERM, 2 on bad options, 1 on a fatal
 // set-up error (the broker never answered, refused us, ...), with the reason on stderr.
+#include <sys/prctl.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -89,6 +90,8 @@ int run_children(int count, const zwq::WorkerOptions& options,
   for (; started < count; ++started) {
     const pid_t pid = ::fork();
     if (pid == 0) {
+      // A child must not outlive its launcher, even one killed with SIGKILL.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
       for (auto& child : g_children) child.store(0);
       const int rc = run_worker(options, log, unblock);
       log->flush();

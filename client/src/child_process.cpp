@@ -60,7 +60,12 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(127);  // the parent died before prctl took effect
   }
-  if (options.stdout_to_stderr) dup2(STDERR_FILENO, STDOUT_FILENO);
+  if (options.discard_stdout) {
+    const int null_fd = open("/dev/null", O_WRONLY);
+    if (null_fd >= 0) dup2(null_fd, STDOUT_FILENO);
+  } else if (options.stdout_to_stderr) {
+    dup2(STDERR_FILENO, STDOUT_FILENO);
+  }
   execve(path, argv, envp);
   const int err = errno;
   [[maybe_unused]] ssize_t n = write(error_fd, &err, sizeof err);

@@ -16,6 +16,7 @@ namespace zwq::detail {
 struct SpawnOptions {
   std::vector<std::string> env;   // "NAME=VALUE" entries added to (or replacing in) our environment
   bool stdout_to_stderr = false;  // keep a library user's stdout free of the child's chatter
+  bool discard_stdout = false;    // send the child's stdout to /dev/null (wins over the above)
   bool die_with_parent = true;    // SIGTERM the child if we die without cleaning up (even SIGKILL)
 };
 

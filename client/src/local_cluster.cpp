@@ -129,7 +129,7 @@ void LocalCluster::Impl::start_broker(const std::string& path, Clock::time_point
   std::vector<std::string> args{"--ready-file", ready, "--log-level", options.log_level};
   if (!options.bind.empty()) args.insert(args.end(), {"--bind", options.bind});
   detail::SpawnOptions spawn;
-  spawn.stdout_to_stderr = true;
+  spawn.discard_stdout = true;  // it only prints its address, which we read from the ready file
   auto child = detail::ChildProcess::spawn(path, args, spawn);
   if (!child.ok()) throw SetupError(child.error().message);
   broker = std::move(child).value();

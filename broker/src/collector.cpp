@@ -11,6 +11,7 @@ JobCollector::JobCollector(SliceGeometry geometry, Combiner combiner, std::size_
       total_(geometry.slices()),
       state_(total_, SliceState::kPending),
       attempt_(total_, 1),
+      lost_(total_, 0),
       partials_(total_),
       merged_(identity_partial(combiner, histogram_bins)) {
   if (combiner_ == Combiner::kGather) bytes_.resize(total_);
@@ -47,7 +48,38 @@ bool JobCollector::is_leased(std::uint64_t s, std::uint32_t attempt) const {
 void JobCollector::release_book() {
   std::vector<SliceState>().swap(state_);
   std::vector<std::uint32_t>().swap(attempt_);
+  std::vector<std::uint8_t>().swap(lost_);
   leased_ = 0;
+}
+
+std::uint32_t JobCollector::count_lost(std::uint64_t s) {
+  if (s >= lost_.size()) return 0;
+  if (lost_[s] < 255) ++lost_[s];
+  return lost_[s];
+}
+
+std::uint32_t JobCollector::lost(std::uint64_t s) const {
+  return s < lost_.size() ? lost_[s] : 0;
+}
+
+bool JobCollector::restore(std::uint64_t s, const CompactPartial& c, std::string bytes) {
+  if (s >= state_.size() || state_[s] == SliceState::kCovered) return false;
+  if (state_[s] == SliceState::kLeased) --leased_;
+  state_[s] = SliceState::kCovered;
+  partials_[s] = c;
+  if (combiner_ == Combiner::kGather) bytes_[s] = std::move(bytes);
+  ++covered_;
+  order_.push_back(s);
+  return true;
+}
+
+CompactPartial JobCollector::compact(std::uint64_t s) const {
+  return s < partials_.size() ? partials_[s] : CompactPartial{};
+}
+
+const std::string& JobCollector::bytes(std::uint64_t s) const {
+  static const std::string kNone;
+  return s < bytes_.size() ? bytes_[s] : kNone;
 }
 
 Offer JobCollector::fail(ErrorCode code, std::string problem) {

@@ -1,8 +1,8 @@
 // JobCollector: one job's per-slice book (attempt, pending/leased/covered), exactly-once
 // acceptance of slice outcomes and the deterministic merge of their partials.
 //
-// Socket-free and clock-free. Memory per slice is ~37 bytes (state 1, attempt 4, compact partial
-// 24, completion order 8) plus, for gather jobs, the slice's bytes.
+// Socket-free and clock-free. Memory per slice is ~38 bytes (state 1, attempt 4, lost attempts 1,
+// compact partial 24, completion order 8) plus, for gather jobs, the slice's bytes.
 //
 // Merging (docs/PROTOCOL.md, "Results messages"): min, max, count and histogram merge on arrival
 // (their merge is exact in any order); sum and moments keep a compact (n, hi, lo) per slice and
@@ -39,6 +39,15 @@ struct SliceGeometry {
 };
 
 enum class SliceState : std::uint8_t { kPending = 0, kLeased = 1, kCovered = 2 };
+
+// A slice's partial without its vectors, as the collector keeps it (and the journal stores it):
+// sum (n, hi, lo), min/max (n, hi), moments (n, mean, M2), count (n, count as the bits of lo),
+// histogram and gather (n).
+struct CompactPartial {
+  std::uint64_t n = 0;
+  double hi = 0;
+  double lo = 0;
+};
 
 // What became of one offered outcome.
 struct Offer {
@@ -77,6 +86,15 @@ class JobCollector {
   // Frees the per-slice state once the job is final (results stay readable).
   void release_book();
 
+  // ---- lost attempts (poison slices, docs/RELIABILITY.md) ----
+  // One more attempt of slice s was lost with its worker (killed, or stalled past its lease);
+  // returns how many were (saturating at 255; 0 once the book is released or s is out of range).
+  std::uint32_t count_lost(std::uint64_t s);
+  std::uint32_t lost(std::uint64_t s) const;
+  // A suspect is a slice that was held by a lost worker: it is handed out alone, so that a
+  // second loss can be blamed on it and not on its neighbours.
+  bool suspect(std::uint64_t s) const { return lost(s) != 0; }
+
   // ---- outcomes ----
   // Accepts `o` if slice o.slice is leased in attempt o.attempt and o succeeded with a partial of
   // this job's combiner; its partial (gather bytes are moved out of `o`) is then kept or merged.
@@ -85,6 +103,19 @@ class JobCollector {
   Offer offer(SliceOutcome& o);
   // Counts outcomes discarded outside offer() (e.g. for a job that is already final).
   void count_discarded(std::uint64_t n) { discarded_ += n; }
+
+  // ---- restore (broker journal) ----
+  // Marks a slice that is not yet covered as covered with a partial from the journal (appended
+  // to the completion order). For min, max, count and histogram it is not merged: their merged
+  // state comes whole from restore_merged(). False if s is out of range or covered already.
+  bool restore(std::uint64_t s, const CompactPartial& c, std::string bytes = {});
+  // Replaces the merged state of an order-insensitive combiner.
+  void restore_merged(Partial merged) { merged_ = std::move(merged); }
+  // The merged state of an order-insensitive combiner, as the journal stores it.
+  const Partial& merged_so_far() const { return merged_; }
+  // What restore() takes for slice s (a covered slice).
+  CompactPartial compact(std::uint64_t s) const;
+  const std::string& bytes(std::uint64_t s) const;
 
   // ---- results ----
   // Slice indices in the order they were accepted.
@@ -102,13 +133,7 @@ class JobCollector {
   std::vector<std::string> gathered() const;
 
  private:
-  // A slice's partial without its vectors: sum (n, hi, lo), min/max (n, hi), moments
-  // (n, mean, M2), count (n, count as the bits of lo), histogram and gather (n).
-  struct Compact {
-    std::uint64_t n = 0;
-    double hi = 0;
-    double lo = 0;
-  };
+  using Compact = CompactPartial;
   Offer fail(ErrorCode code, std::string problem);
   Partial expand(std::uint64_t s) const;
 
@@ -120,6 +145,7 @@ class JobCollector {
   std::uint64_t discarded_ = 0;
   std::vector<SliceState> state_;
   std::vector<std::uint32_t> attempt_;
+  std::vector<std::uint8_t> lost_;  // attempts lost with their worker
   std::vector<Compact> partials_;
   std::vector<std::string> bytes_;  // kGather only
   std::vector<std::uint64_t> order_;

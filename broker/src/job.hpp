@@ -22,6 +22,7 @@ struct Job {
   JobCollector collector;
   PendingRanges pending;
   std::uint64_t retried = 0;  // slices handed out again after a lease was lost
+  std::uint64_t slowest_us = 0;  // the slowest slice workers reported (sets its lease)
   TimePoint submitted{};
   TimePoint finished{};  // when the state became final
   ErrorCode error_code = ErrorCode::kOk;

@@ -1,5 +1,5 @@
 // zwq-broker: command line around zwq::Broker. Prints "zwq-broker: control <endpoint>" once
-// bound and serves until SIGINT, SIGTERM or a ShutdownReq.
+// bound and serves until SIGINT, SIGTERM (the first one drains: see --drain-ms) or a ShutdownReq.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -48,6 +48,35 @@ int main(int argc, char** argv) {
                  "elements per slice for jobs that leave it to the broker")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--lease-floor-ms", options.lease_floor_ms,
+                 "shortest lease: a worker holding slices must report at least this often")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 86400000u));
+  app.add_option("--lease-factor", options.lease_factor,
+                 "a lease is this many times the slowest slice seen for the job")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1000000u));
+  app.add_option("--lease-first-ms", options.lease_first_ms,
+                 "lease while no slice of the job has finished yet")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 86400000u));
+  app.add_option("--max-lost-attempts", options.max_lost_attempts,
+                 "a slice lost with its worker (killed or stalled) this often fails its job; 0 = "
+                 "never")
+      ->capture_default_str();
+  app.add_option("--journal", options.journal,
+                 "journal directory: unfinished jobs resume and finished results survive a "
+                 "restart with the same directory (and the same --bind)");
+  app.add_option("--journal-flush-ms", options.journal_flush_ms,
+                 "covered slices are written to the journal at least this often")
+      ->capture_default_str();
+  app.add_option("--journal-fsync-ms", options.journal_fsync_ms,
+                 "fdatasync the journal at most this often (0: every write)")
+      ->capture_default_str();
+  app.add_option("--drain-ms", options.drain_ms,
+                 "on SIGTERM/SIGINT, how long running jobs may finish (a second signal stops at "
+                 "once)")
+      ->capture_default_str();
   app.add_option("--ready-file", options.ready_file,
                  "write the control endpoint to this file once bound");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")

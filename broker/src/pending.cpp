@@ -17,30 +17,52 @@ void PendingRanges::push_front(std::uint64_t first, std::uint64_t last) {
   size_ += last - first;
 }
 
+void PendingRanges::push_back(std::uint64_t first, std::uint64_t last) {
+  if (first >= last) return;
+  ranges_.push_back({first, last});
+  size_ += last - first;
+}
+
 void PendingRanges::clear() {
   ranges_.clear();
   size_ = 0;
+}
+
+// Drops covered or leased slices (nothing to hand out) from the front.
+void PendingRanges::skip_unavailable(const JobCollector& book) {
+  while (!ranges_.empty()) {
+    Range& r = ranges_.front();
+    while (r.first < r.last && book.state(r.first) != SliceState::kPending) {
+      ++r.first;
+      --size_;
+    }
+    if (r.first < r.last) return;
+    ranges_.pop_front();
+  }
+}
+
+std::optional<std::uint64_t> PendingRanges::front(const JobCollector& book) {
+  skip_unavailable(book);
+  if (ranges_.empty()) return std::nullopt;
+  return ranges_.front().first;
 }
 
 std::uint64_t PendingRanges::take(std::uint64_t max, JobCollector& book,
                                   std::vector<SliceRun>& runs) {
   constexpr std::uint64_t kMaxRun = std::numeric_limits<std::uint32_t>::max();
   std::uint64_t taken = 0;
-  while (taken < max && !ranges_.empty()) {
+  while (taken < max) {
+    skip_unavailable(book);
+    if (ranges_.empty()) break;
     Range& r = ranges_.front();
-    while (r.first < r.last && book.state(r.first) != SliceState::kPending) {
-      ++r.first;  // covered or leased meanwhile: nothing to hand out
-      --size_;
-    }
-    if (r.first == r.last) {
-      ranges_.pop_front();
-      continue;
-    }
+    const bool alone = book.suspect(r.first);
+    if (alone && taken > 0) break;  // the suspect waits for a dispatch of its own
     const std::uint32_t attempt = book.attempt(r.first);
     const std::uint64_t start = r.first;
-    const std::uint64_t limit = std::min({r.last, start + (max - taken), start + kMaxRun});
+    const std::uint64_t limit =
+        alone ? start + 1 : std::min({r.last, start + (max - taken), start + kMaxRun});
     while (r.first < limit && book.state(r.first) == SliceState::kPending &&
-           book.attempt(r.first) == attempt) {
+           book.attempt(r.first) == attempt && (r.first == start || !book.suspect(r.first))) {
       book.lease(r.first);
       ++r.first;
     }
@@ -54,6 +76,7 @@ std::uint64_t PendingRanges::take(std::uint64_t max, JobCollector& book,
       runs.push_back(SliceRun{start, static_cast<std::uint32_t>(n), attempt});
     }
     if (r.first == r.last) ranges_.pop_front();
+    if (alone || (r.first < r.last && book.suspect(r.first))) break;
   }
   return taken;
 }

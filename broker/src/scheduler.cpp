@@ -1,5 +1,5 @@
-// Parts: 1. set-up and job ids  2. submit, cancel, status  3. workers and leases
-//        4. results  5. dispatch  6. finishing jobs
+// Parts: 1. set-up and job ids  2. submit, cancel, status, restore  3. workers and leases
+//        4. lost workers, stalls and poison slices  5. results  6. dispatch  7. finishing jobs
 #include "scheduler.hpp"
 
 #include <algorithm>
@@ -39,15 +39,32 @@ Result<msg::SubmitRep> Scheduler::submit(JobSpec spec, TimePoint now) {
       return msg::SubmitRep{old->spec.job_id, old->collector.total(), old->spec.slice_size, true};
     }
   }
-  auto kernel = validate_job(spec, kernels_, options_.limits);
+  auto kernel = validate_job(spec, catalog_, options_.limits);
   if (!kernel.ok()) return kernel.error();
+  if (spec.job_id.empty()) spec.job_id = new_job_id();
+  auto job = make_job(std::move(spec), kernel.value(), now);
+  if (log_ != nullptr) {
+    if (Status st = log_->submitted(*job); !st.ok()) return st.error();
+  }
 
+  Job& j = *job;
+  jobs_.emplace(j.spec.job_id, std::move(job));
+  by_serial_.emplace(j.serial, &j);
+  msg::SubmitRep rep{j.spec.job_id, j.collector.total(), j.spec.slice_size, false};
+  if (j.collector.total() == 0) {
+    complete_job(j, now);
+  } else {
+    runnable_.emplace(j.serial, &j);
+  }
+  return rep;
+}
+
+std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel, TimePoint now) {
   auto job = std::make_unique<Job>();
   job->serial = next_serial_++;
-  if (spec.job_id.empty()) spec.job_id = new_job_id();
   spec.slice_size = effective_slice_size(spec, options_.limits);
   job->spec = std::move(spec);
-  job->kernel = kernel.value();
+  job->kernel = kernel;
   msgpack::sbuffer buf;
   msgpack::pack(buf, job->spec);
   job->spec_bytes.assign(buf.data(), buf.size());
@@ -62,17 +79,65 @@ Result<msg::SubmitRep> Scheduler::submit(JobSpec spec, TimePoint now) {
   }
   job->collector = JobCollector(geo, job->kernel->combiner, bins);
   job->pending.reset(job->collector.total());
+  return job;
+}
+
+Status Scheduler::restore(RecoveredJob r, TimePoint now) {
+  const std::string id = r.spec.job_id;
+  if (id.empty() || jobs_.count(id) != 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the journal names job '" + id + "' twice (or without an id)");
+  }
+  auto kernel = validate_job(r.spec, catalog_, options_.limits);
+  if (!kernel.ok()) return kernel.error();
+  auto job = make_job(std::move(r.spec), kernel.value(), now);
+  JobCollector& book = job->collector;
+  for (std::size_t i = 0; i < r.covered.size(); ++i) {
+    std::string bytes = i < r.gathered.size() ? std::move(r.gathered[i]) : std::string();
+    book.restore(r.covered[i].first, r.covered[i].second, std::move(bytes));
+  }
+  if (r.merged && !combiner_is_order_sensitive(book.combiner()) &&
+      r.merged->combiner == book.combiner()) {
+    book.restore_merged(std::move(*r.merged));
+  }
+  // Only the slices without a result run again.
+  job->pending.clear();
+  for (std::uint64_t s = 0; s < book.total();) {
+    if (book.state(s) == SliceState::kCovered) {
+      ++s;
+      continue;
+    }
+    std::uint64_t e = s;
+    while (e < book.total() && book.state(e) != SliceState::kCovered) ++e;
+    job->pending.push_back(s, e);
+    s = e;
+  }
 
   Job& j = *job;
-  jobs_.emplace(j.spec.job_id, std::move(job));
+  jobs_.emplace(id, std::move(job));
   by_serial_.emplace(j.serial, &j);
-  msg::SubmitRep rep{j.spec.job_id, j.collector.total(), j.spec.slice_size, false};
-  if (j.collector.total() == 0) {
+  if (job_state_final(r.state)) {
+    // Already journaled as final: no log call, the record is there.
+    j.state = r.state;
+    j.error_code = r.error_code;
+    j.error = std::move(r.error);
+    if (r.result) j.result = std::move(*r.result);
+    j.finished = now;
+    j.pending.clear();
+    j.collector.release_book();
+    finished_order_.push_back(id);
+  } else if (book.complete()) {
     complete_job(j, now);
   } else {
+    if (book.covered() > 0) j.state = JobState::kRunning;
     runnable_.emplace(j.serial, &j);
   }
-  return rep;
+  return Status::Ok();
+}
+
+bool Scheduler::has_unfinished_jobs() const {
+  return std::any_of(by_serial_.begin(), by_serial_.end(),
+                     [](const auto& kv) { return !kv.second->final(); });
 }
 
 Result<JobStatus> Scheduler::cancel(const std::string& job_id, TimePoint now) {
@@ -113,6 +178,7 @@ bool Scheduler::has_worker(const std::string& worker_id) const {
 }
 
 void Scheduler::remove_worker(const std::string& id) {
+  catalog_.withdraw(id);
   worker_index_.erase(id);
   auto it = std::find_if(workers_.begin(), workers_.end(),
                          [&](const std::unique_ptr<Worker>& w) { return w->id == id; });
@@ -124,7 +190,8 @@ HelloVerdict Scheduler::hello(const msg::Hello& m, TimePoint now) {
   Worker* w = find_worker(m.worker_id);
   const bool replaced = w != nullptr;
   if (w != nullptr) {
-    requeue_leases(*w);
+    requeue_leases(*w, nullptr, now);  // it is back: nothing was lost with it
+    w->stalled = false;
   } else {
     workers_.push_back(std::make_unique<Worker>());
     w = workers_.back().get();
@@ -135,6 +202,7 @@ HelloVerdict Scheduler::hello(const msg::Hello& m, TimePoint now) {
   w->pid = m.pid;
   w->credit = m.credit;
   w->kernels = m.kernels;
+  catalog_.offer(w->id, m.kernels, m.kernel_specs);
   w->last_seen = now;
   return replaced ? HelloVerdict::kReplaced : HelloVerdict::kRegistered;
 }
@@ -149,38 +217,60 @@ bool Scheduler::heartbeat(const std::string& worker_id, TimePoint now) {
   return true;
 }
 
-bool Scheduler::bye(const std::string& worker_id, TimePoint) {
+bool Scheduler::bye(const std::string& worker_id, TimePoint now) {
   Worker* w = find_worker(worker_id);
   if (w == nullptr) {
     ++counters_.unknown_worker;
     return false;
   }
-  requeue_leases(*w);
+  requeue_leases(*w, nullptr, now);  // handed back in good order: no attempt was lost
   remove_worker(worker_id);
   return true;
 }
 
-bool Scheduler::lose_worker(const std::string& worker_id, TimePoint) {
+bool Scheduler::lose_worker(const std::string& worker_id, TimePoint now) {
   Worker* w = find_worker(worker_id);
   if (w == nullptr) return false;
-  requeue_leases(*w);
-  remove_worker(worker_id);
   ++counters_.workers_lost;
+  lose(*w, "unreachable (its connection closed)", true, now);
   return true;
 }
 
 std::vector<std::string> Scheduler::expire(TimePoint now) {
   const auto limit = Millis(std::uint64_t{options_.heartbeat_ms} * options_.liveness);
   std::vector<std::string> dead;
+  std::vector<std::string> stalled;
   for (const auto& w : workers_) {
-    if (now - w->last_seen > limit) dead.push_back(w->id);
+    if (now - w->last_seen > limit) {
+      dead.push_back(w->id);
+    } else if (w->inflight > 0 && !w->stalled && now > w->lease_deadline) {
+      stalled.push_back(w->id);
+    }
   }
   for (const auto& id : dead) {
-    requeue_leases(*find_worker(id));
-    remove_worker(id);
+    Worker* w = find_worker(id);
+    if (w == nullptr) continue;
     ++counters_.workers_expired;
+    lose(*w, "no heartbeat for " + std::to_string(millis_between(w->last_seen, now)) + " ms", true,
+         now);
+  }
+  for (const auto& id : stalled) {
+    Worker* w = find_worker(id);
+    if (w == nullptr || w->inflight == 0) continue;
+    ++counters_.leases_expired;
+    lose(*w,
+         "lease expired: no result for " + std::to_string(w->lease_ms) + " ms while it held " +
+             std::to_string(w->inflight) + " slices (hung or stopped)",
+         false, now);
   }
   return dead;
+}
+
+void Scheduler::forgive(Millis gap) {
+  for (auto& w : workers_) {
+    w->last_seen += gap;
+    w->lease_deadline += gap;
+  }
 }
 
 std::vector<WorkerStatus> Scheduler::workers(TimePoint now) const {
@@ -191,7 +281,7 @@ std::vector<WorkerStatus> Scheduler::workers(TimePoint now) const {
     st.worker_id = w->id;
     st.host = w->host;
     st.pid = w->pid;
-    st.state = w->inflight > 0 ? "busy" : "idle";
+    st.state = w->stalled ? "stalled" : w->inflight > 0 ? "busy" : "idle";
     st.credit = w->credit;
     st.inflight = w->inflight;
     st.slices_done = w->slices_done;
@@ -203,7 +293,10 @@ std::vector<WorkerStatus> Scheduler::workers(TimePoint now) const {
 
 // Puts every slice still awaited from `w` back in its job's queue, with the next attempt.
 // Leases are walked backwards and each pushed to the front, so the queue keeps slice order.
-void Scheduler::requeue_leases(Worker& w) {
+// With a `loss_cause` (the worker died or stalled) each slice counts a lost attempt, and a slice
+// that reaches max_lost_attempts fails its job, naming the cause.
+void Scheduler::requeue_leases(Worker& w, const std::string* loss_cause, TimePoint now) {
+  std::vector<std::pair<Job*, std::uint64_t>> poisoned;
   for (auto lease = w.leases.rbegin(); lease != w.leases.rend(); ++lease) {
     auto it = by_serial_.find(lease->job_serial);
     if (it == by_serial_.end() || it->second->final()) continue;
@@ -213,6 +306,10 @@ void Scheduler::requeue_leases(Worker& w) {
     for (std::uint64_t s = lease->first + lease->count; s-- > lease->first;) {
       if (job.collector.requeue(s, lease->attempt)) {
         ++requeued;
+        if (loss_cause != nullptr && job.collector.count_lost(s) >= options_.max_lost_attempts &&
+            options_.max_lost_attempts != 0) {
+          poisoned.emplace_back(&job, s);
+        }
         if (hi == 0) hi = s + 1;
         continue;
       }
@@ -225,6 +322,62 @@ void Scheduler::requeue_leases(Worker& w) {
   }
   w.leases.clear();
   w.inflight = 0;
+  w.isolating = false;
+  // The lowest poisoned slice of each job names the failure; the job's other leases go with it.
+  std::sort(poisoned.begin(), poisoned.end(), [](const auto& a, const auto& b) {
+    return a.first->serial != b.first->serial ? a.first->serial < b.first->serial
+                                              : a.second < b.second;
+  });
+  for (const auto& [job, slice] : poisoned) {
+    if (job->final()) continue;
+    ++counters_.poison_slices;
+    const SliceGeometry& g = job->collector.geometry();
+    const std::uint64_t a = g.slice_first(slice);
+    fail_job(*job, ErrorCode::kKernelFailed,
+             "job " + job->spec.job_id + ": slice " + std::to_string(slice) + " (elements [" +
+                 std::to_string(a) + ", " + std::to_string(a + g.slice_count(slice)) +
+                 ")) of kernel '" + job->spec.kernel + "' was lost with its worker " +
+                 std::to_string(job->collector.lost(slice)) +
+                 " times (a poison slice: the kernel crashes or hangs on it); last time " +
+                 *loss_cause,
+             now);
+  }
+}
+
+// ---- 4. lost workers, stalls and poison slices ----
+
+// `w` died (remove) or stalled (kept, but given nothing until it reports again): its slices go
+// back to the queue at once, each counting a lost attempt.
+void Scheduler::lose(Worker& w, std::string cause, bool remove, TimePoint now) {
+  WorkerLoss loss{w.id, cause, w.inflight, remove};
+  const std::string described = "worker " + w.id + " (host " + w.host + ", pid " +
+                                std::to_string(w.pid) + ") lost: " + cause;
+  requeue_leases(w, &described, now);
+  if (remove) {
+    remove_worker(loss.worker_id);  // w is gone after this
+  } else {
+    w.stalled = true;
+  }
+  changes_.losses.push_back(std::move(loss));
+}
+
+// The worker showed progress (or got work while idle): its head slice has a lease from now.
+void Scheduler::renew_lease(Worker& w, TimePoint now) {
+  if (w.inflight == 0 || w.leases.empty()) return;
+  auto it = by_serial_.find(w.leases.front().job_serial);
+  const Millis lease = it == by_serial_.end() ? Millis(options_.lease_floor_ms)
+                                              : lease_for(*it->second);
+  w.lease_deadline = now + lease;
+  w.lease_ms = static_cast<std::uint64_t>(lease.count());
+}
+
+Millis Scheduler::lease_for(const Job& job) const {
+  const std::uint64_t floor = options_.lease_floor_ms;
+  if (job.slowest_us == 0 && job.collector.covered() == 0) {
+    return Millis(std::max<std::uint64_t>(options_.lease_first_ms, floor));
+  }
+  const std::uint64_t scaled = job.slowest_us * options_.lease_factor / 1000;
+  return Millis(std::max(floor, scaled));
 }
 
 bool Scheduler::release_lease(Worker& w, std::uint64_t job_serial, std::uint64_t slice,
@@ -237,6 +390,7 @@ bool Scheduler::release_lease(Worker& w, std::uint64_t job_serial, std::uint64_t
     if (it->outstanding > 0) --it->outstanding;
     if (w.inflight > 0) --w.inflight;
     if (it->outstanding == 0) w.leases.erase(it);
+    if (w.inflight == 0) w.isolating = false;
     return true;
   }
   return false;
@@ -262,10 +416,11 @@ void Scheduler::drop_leases_of(const Job& job) {
         ++it;
       }
     }
+    if (w->inflight == 0) w->isolating = false;
   }
 }
 
-// ---- 4. results ----
+// ---- 5. results ----
 
 ResultsTally Scheduler::results(msg::Results& m, TimePoint now) {
   ResultsTally tally;
@@ -275,7 +430,12 @@ ResultsTally Scheduler::results(msg::Results& m, TimePoint now) {
     return tally;
   }
   Worker* w = find_worker(m.worker_id);
-  if (w != nullptr) w->last_seen = now;
+  if (w != nullptr) {
+    // Any Results is progress through its queue: a stalled worker is back, and its lease renews.
+    w->last_seen = now;
+    w->stalled = false;
+    renew_lease(*w, now);
+  }
   auto it = jobs_.find(m.job_id);
   if (it == jobs_.end()) {
     counters_.orphan_outcomes += m.items.size();
@@ -301,6 +461,7 @@ ResultsTally Scheduler::results(msg::Results& m, TimePoint now) {
         ++tally.accepted;
         progressed = true;
         if (w != nullptr) ++w->slices_done;
+        if (log_ != nullptr) log_->covered(job, o.slice);
         break;
       case Offer::Verdict::kDiscarded:
         ++tally.discarded;
@@ -318,6 +479,8 @@ ResultsTally Scheduler::results(msg::Results& m, TimePoint now) {
       }
     }
   }
+  if (tally.accepted > 0) job.slowest_us = std::max(job.slowest_us, m.slowest_us);
+  if (w != nullptr) renew_lease(*w, now);
   if (!job.final() && job.collector.complete()) {
     complete_job(job, now);
   } else if (progressed && !job.final()) {
@@ -326,21 +489,37 @@ ResultsTally Scheduler::results(msg::Results& m, TimePoint now) {
   return tally;
 }
 
-// ---- 5. dispatch ----
+// ---- 6. dispatch ----
 
 bool Scheduler::supports(const Worker& w, const Job& job) const {
-  return w.kernels.empty() ||
-         std::find(w.kernels.begin(), w.kernels.end(), job.spec.kernel) != w.kernels.end();
+  return catalog_.serves(w.id, job.kernel);
 }
 
-Job* Scheduler::next_job_for(const Worker& w) {
-  for (const auto& [serial, job] : runnable_) {
-    if (supports(w, *job)) return job;
+// The oldest runnable job `w` serves. When that job's next slice is a suspect, only an idle
+// worker gets it (alone); a busy one gets nothing, so that it drains and can take it next.
+Job* Scheduler::next_job_for(const Worker& w, bool& alone) {
+  alone = false;
+  for (auto it = runnable_.begin(); it != runnable_.end();) {
+    Job* job = it->second;
+    if (!supports(w, *job)) {
+      ++it;
+      continue;
+    }
+    const auto front = job->pending.front(job->collector);
+    if (!front) {
+      it = runnable_.erase(it);
+      continue;
+    }
+    if (job->collector.suspect(*front)) {
+      if (w.inflight != 0) return nullptr;
+      alone = true;
+    }
+    return job;
   }
   return nullptr;
 }
 
-void Scheduler::dispatch(std::vector<Dispatch>& out) {
+void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
   out.clear();
   if (workers_.empty() || runnable_.empty()) return;
   const std::size_t n_workers = workers_.size();
@@ -351,12 +530,14 @@ void Scheduler::dispatch(std::vector<Dispatch>& out) {
     progress = false;
     for (std::size_t k = 0; k < n_workers && !runnable_.empty(); ++k) {
       Worker& w = *workers_[(rotate_ + k) % n_workers];
-      if (w.inflight >= w.credit) continue;
-      Job* job = next_job_for(w);
+      if (w.stalled || w.isolating || w.inflight >= w.credit) continue;
+      bool alone = false;
+      Job* job = next_job_for(w, alone);
       if (job == nullptr) continue;
       const std::uint64_t free = w.credit - w.inflight;
       const std::uint64_t share = (job->pending.size() + 2 * n_workers - 1) / (2 * n_workers);
-      const std::uint64_t target = std::clamp<std::uint64_t>(share, 1, free);
+      const std::uint64_t target = alone ? 1 : std::clamp<std::uint64_t>(share, 1, free);
+      const bool was_idle = w.inflight == 0;
 
       fresh.clear();
       const std::uint64_t taken = job->pending.take(target, job->collector, fresh);
@@ -365,6 +546,7 @@ void Scheduler::dispatch(std::vector<Dispatch>& out) {
       progress = true;
       if (job->state == JobState::kQueued) job->state = JobState::kRunning;
       w.inflight += taken;
+      if (alone) w.isolating = true;
 
       auto d = std::find_if(out.begin(), out.end(),
                             [&](const Dispatch& x) { return x.job == job && x.worker_id == w.id; });
@@ -389,6 +571,7 @@ void Scheduler::dispatch(std::vector<Dispatch>& out) {
               Lease{job->serial, run.first_slice, run.count, run.attempt, run.count});
         }
       }
+      if (was_idle) renew_lease(w, now);
     }
   }
   rotate_ = (rotate_ + 1) % n_workers;
@@ -397,10 +580,11 @@ void Scheduler::dispatch(std::vector<Dispatch>& out) {
 void Scheduler::take_changes(Changes& out) {
   out.finished.clear();
   out.progressed.clear();
+  out.losses.clear();
   std::swap(out, changes_);
 }
 
-// ---- 6. finishing jobs ----
+// ---- 7. finishing jobs ----
 
 void Scheduler::complete_job(Job& job, TimePoint now) {
   auto merged = job.collector.merged();
@@ -430,6 +614,7 @@ void Scheduler::finalize_job(Job& job, JobState state, TimePoint now) {
   drop_leases_of(job);
   job.collector.release_book();
   changes_.finished.push_back(job.spec.job_id);
+  if (log_ != nullptr) log_->finished(job);
   finished_order_.push_back(job.spec.job_id);
   while (finished_order_.size() > options_.max_finished_jobs) {
     auto it = jobs_.find(finished_order_.front());

@@ -1,5 +1,6 @@
 // Scheduler: the broker's socket-free bookkeeping — the job table, registered workers, their
-// leases and credit, dispatch decisions and heartbeat expiry (docs/PROTOCOL.md).
+// leases and credit, dispatch decisions, heartbeat and lease expiry, poison slices
+// (docs/PROTOCOL.md, docs/RELIABILITY.md).
 //
 // It is fed decoded messages and the current time (it never reads a clock) and answers with
 // values: replies, Dispatch orders for the server to send, and Changes to announce. Peer input
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "job.hpp"
+#include "kernel_catalog.hpp"
 #include "time.hpp"
 #include "validation.hpp"
 #include "zwq/kernel.hpp"
@@ -37,6 +39,42 @@ struct SchedulerOptions {
   ValidationLimits limits;
   // Finished jobs kept for Status/Wait/Fetch; the oldest are forgotten beyond this.
   std::size_t max_finished_jobs = 10000;
+  // Leases (docs/RELIABILITY.md): a worker holding slices must return an outcome at least once
+  // per lease, else its slices are requeued and it gets nothing until it reports again. A lease
+  // is lease_factor x the slowest slice seen for the job, at least lease_floor_ms; while no slice
+  // of the job has finished it is lease_first_ms. Short leases find a hung worker sooner; long
+  // ones spare slow but healthy slices.
+  std::uint32_t lease_floor_ms = 10000;
+  std::uint32_t lease_factor = 10;
+  std::uint32_t lease_first_ms = 60000;
+  // A slice whose attempts were lost with their worker (killed, or stalled past a lease) this many
+  // times fails its job (a poison slice); 0 = never.
+  std::uint32_t max_lost_attempts = 3;
+};
+
+// Writes down what must survive a broker restart (the journal). The scheduler calls it as jobs
+// are accepted, slices covered and jobs finished; see journal.hpp.
+class JobLog {
+ public:
+  virtual ~JobLog() = default;
+  // A new job was accepted. An error refuses the job (its SubmitRep would promise too much).
+  virtual Status submitted(const Job& job) = 0;
+  // Slice `slice` of `job` was covered (its partial is in job.collector).
+  virtual void covered(const Job& job, std::uint64_t slice) = 0;
+  // The job became final (done, failed or cancelled).
+  virtual void finished(const Job& job) = 0;
+};
+
+// A job as the journal gives it back after a restart.
+struct RecoveredJob {
+  JobSpec spec;  // job_id and slice_size as the broker had filled them in
+  std::vector<std::pair<std::uint64_t, CompactPartial>> covered;  // in acceptance order
+  std::vector<std::string> gathered;  // kGather: bytes of covered[i], same order
+  std::optional<Partial> merged;      // order-insensitive combiners: the merged state
+  JobState state = JobState::kRunning;  // kDone, kFailed, kCancelled: final
+  ErrorCode error_code = ErrorCode::kOk;
+  std::string error;
+  std::optional<JobResult> result;  // kDone
 };
 
 // Messages the scheduler could not use, by reason.
@@ -46,6 +84,16 @@ struct SchedulerCounters {
   std::uint64_t orphan_outcomes = 0;  // outcomes of a job id the broker does not know
   std::uint64_t workers_expired = 0;  // declared dead for missing heartbeats
   std::uint64_t workers_lost = 0;     // unreachable when the server sent to them
+  std::uint64_t leases_expired = 0;   // workers that held slices past their lease
+  std::uint64_t poison_slices = 0;    // slices that failed their job after max_lost_attempts
+};
+
+// A worker whose slices were taken back because it died or stalled.
+struct WorkerLoss {
+  std::string worker_id;
+  std::string cause;  // "no heartbeat for 5000 ms", "lease expired: ...", "unreachable"
+  std::uint64_t requeued = 0;
+  bool removed = true;  // false: stalled, still registered
 };
 
 // One Tasks message to send: runs of one job for one worker. `job` stays valid until the
@@ -60,6 +108,7 @@ struct Dispatch {
 struct Changes {
   std::vector<std::string> finished;    // jobs that became done, failed or cancelled
   std::vector<std::string> progressed;  // jobs that accepted results (may repeat)
+  std::vector<WorkerLoss> losses;       // workers declared dead or stalled
 };
 
 // What a Results message did.
@@ -91,6 +140,18 @@ class Scheduler {
   const Job* find_job(const std::string& job_id) const;
   // Every known job, in submission order.
   std::vector<JobStatus> all_status(TimePoint now) const;
+  // True while some job is queued or running.
+  bool has_unfinished_jobs() const;
+
+  // ---- the journal ----
+  // `log` (may be null; must outlive the scheduler) hears of accepted jobs, covered slices and
+  // finished jobs from now on.
+  void set_log(JobLog* log) { log_ = log; }
+  // Re-creates a job from the journal, before any worker registers: its covered slices stay
+  // covered, the rest run again. A final job keeps its state and result. Fails (and the job is
+  // dropped) when its id is taken or its spec no longer validates (e.g. a kernel only a plugin
+  // offered: no worker has announced it yet).
+  Status restore(RecoveredJob r, TimePoint now);
 
   // ---- workers (tasks endpoint) ----
   // Registers a worker (credit >= 1, else kRejected). A known id is replaced: its leases are
@@ -100,11 +161,18 @@ class Scheduler {
   bool heartbeat(const std::string& worker_id, TimePoint now);
   // The worker leaves: its leases are requeued. False (and counted) if unknown.
   bool bye(const std::string& worker_id, TimePoint now);
-  // The server could not reach the worker: like bye, counted as lost.
+  // The server could not reach the worker (its connection closed): its leases are requeued
+  // and each counts as a lost attempt.
   bool lose_worker(const std::string& worker_id, TimePoint now);
-  // Workers not heard from for heartbeat_ms * liveness are removed and their leases requeued.
-  // Returns their ids.
+  // Workers not heard from for heartbeat_ms * liveness are removed; workers holding slices
+  // without an outcome for a lease are marked stalled (they get nothing until they report
+  // again). Either way their leases are requeued and count as lost attempts, which may fail a
+  // job (see max_lost_attempts). Returns the ids of the removed workers; every loss is also in
+  // take_changes().losses.
   std::vector<std::string> expire(TimePoint now);
+  // The broker itself did not run for `gap` (its loop was starved or stopped): nobody's silence
+  // during it is held against them — every worker's last-seen time and lease move on by `gap`.
+  void forgive(Millis gap);
   std::vector<WorkerStatus> workers(TimePoint now) const;
   std::size_t worker_count() const { return workers_.size(); }
   bool has_worker(const std::string& worker_id) const;
@@ -116,13 +184,18 @@ class Scheduler {
 
   // ---- dispatch ----
   // Hands pending slices to workers with free credit: oldest job first, in rounds so that every
-  // worker gets a share; run size ceil(pending / (2 * workers)), within the free credit. Replaces
-  // the contents of `out`.
-  void dispatch(std::vector<Dispatch>& out);
+  // worker gets a share; run size ceil(pending / (2 * workers)), within the free credit. A
+  // suspect slice goes alone to a worker that holds nothing, and that worker gets nothing else
+  // until it is back; stalled workers get nothing. Replaces the contents of `out`.
+  void dispatch(std::vector<Dispatch>& out, TimePoint now);
+  // The lease a worker computing slices of `job` gets (see SchedulerOptions).
+  Millis lease_for(const Job& job) const;
 
   // Moves what changed into `out` (replacing its contents).
   void take_changes(Changes& out);
   const SchedulerCounters& counters() const { return counters_; }
+  // The kernels jobs may name: built-in ones and those live workers announced.
+  const KernelCatalog& kernels() const { return catalog_; }
   const SchedulerOptions& options() const { return options_; }
 
  private:
@@ -142,18 +215,25 @@ class Scheduler {
     std::uint64_t slices_done = 0;
     std::vector<std::string> kernels;  // empty: all
     TimePoint last_seen{};
-    std::vector<Lease> leases;
+    std::vector<Lease> leases;  // in dispatch order, which is the order it computes them in
+    TimePoint lease_deadline{};  // while inflight > 0: an outcome is due before this
+    std::uint64_t lease_ms = 0;  // the lease that deadline came from
+    bool stalled = false;        // its lease ran out; it gets nothing until it reports again
+    bool isolating = false;      // holds a suspect slice: it gets nothing else until that is back
   };
 
+  std::unique_ptr<Job> make_job(JobSpec spec, const KernelInfo* kernel, TimePoint now);
   Worker* find_worker(const std::string& id);
   void remove_worker(const std::string& id);
-  void requeue_leases(Worker& w);
+  void requeue_leases(Worker& w, const std::string* loss_cause, TimePoint now);
+  void lose(Worker& w, std::string cause, bool remove, TimePoint now);
+  void renew_lease(Worker& w, TimePoint now);
   bool release_lease(Worker& w, std::uint64_t job_serial, std::uint64_t slice,
                      std::uint32_t attempt);
   void release_lease_anywhere(std::uint64_t job_serial, std::uint64_t slice, std::uint32_t attempt);
   void drop_leases_of(const Job& job);
   bool supports(const Worker& w, const Job& job) const;
-  Job* next_job_for(const Worker& w);
+  Job* next_job_for(const Worker& w, bool& alone);
   std::string new_job_id();
 
   void complete_job(Job& job, TimePoint now);
@@ -162,6 +242,8 @@ class Scheduler {
 
   SchedulerOptions options_;
   const KernelRegistry& kernels_;
+  JobLog* log_ = nullptr;
+  KernelCatalog catalog_{kernels_};  // kernels_ plus what registered workers announced
   SchedulerCounters counters_;
   Changes changes_;
   std::uint64_t next_serial_ = 1;

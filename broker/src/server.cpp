@@ -22,6 +22,9 @@ namespace {
 constexpr int kDrainBudget = 256;
 // The loop wakes at least this often, to notice stop() and expired workers.
 constexpr Millis kMaxPoll{100};
+// What one turn of the loop may take besides its poll (draining, dispatching) before a gap
+// counts as the broker not having run.
+constexpr Millis kLoopSlack{50};
 // Gathered bytes per FetchRep: half the frame limit leaves room for the rest of the reply.
 constexpr std::size_t kMaxFetchBytes = proto::kMaxFrameBytes / 2;
 // Bad messages logged at warn per endpoint; the rest only at debug (they are still counted).
@@ -42,6 +45,10 @@ SchedulerOptions scheduler_options(const BrokerOptions& o, std::uint64_t epoch) 
   s.limits.default_slice_size = o.default_slice_size;
   s.limits.max_slices_per_job = o.max_slices_per_job;
   s.max_finished_jobs = o.max_finished_jobs;
+  s.lease_floor_ms = o.lease_floor_ms;
+  s.lease_factor = o.lease_factor;
+  s.lease_first_ms = o.lease_first_ms;
+  s.max_lost_attempts = o.max_lost_attempts;
   return s;
 }
 
@@ -50,6 +57,8 @@ const BrokerOptions& checked(const BrokerOptions& o) {
   if (o.liveness == 0) throw SetupError("liveness must be at least 1");
   if (o.default_slice_size == 0) throw SetupError("the default slice size must be at least 1");
   if (o.max_fetch_items == 0) throw SetupError("max_fetch_items must be at least 1");
+  if (o.lease_floor_ms == 0) throw SetupError("lease_floor_ms must be at least 1");
+  if (o.lease_factor == 0) throw SetupError("lease_factor must be at least 1");
   return o;
 }
 
@@ -106,6 +115,9 @@ Server::Server(const BrokerOptions& options, std::shared_ptr<spdlog::logger> log
   endpoints_.tasks = bind_socket(tasks_, plan_.tasks, "tasks");
   endpoints_.results = bind_socket(results_, plan_.results, "results");
   endpoints_.events = bind_socket(events_, plan_.events, "events");
+  // After binding (a second broker on the same address fails before it touches the journal),
+  // before the ready file (whoever waits for it finds the jobs restored).
+  open_journal(Clock::now());
   if (!options_.ready_file.empty())
     write_ready_file(options_.ready_file, endpoints_.control + "\n");
   log_->info("broker bound: control {} tasks {} results {} events {} epoch {:016x}",
@@ -116,6 +128,38 @@ Server::~Server() {
   close();
 }
 
+void Server::open_journal(TimePoint now) {
+  if (options_.journal.empty()) return;
+  JournalOptions jo;
+  jo.dir = options_.journal;
+  jo.flush_ms = options_.journal_flush_ms;
+  jo.fsync_ms = options_.journal_fsync_ms;
+  jo.max_finished = options_.max_finished_jobs;
+  try {
+    journal_ = std::make_unique<Journal>(jo);
+  } catch (...) {
+    plan_.dir.remove();  // nothing of ours stays behind
+    throw;
+  }
+  const JournalReplay& r = journal_->replay();
+  std::size_t restored = 0, unfinished = 0;
+  for (RecoveredJob& job : journal_->take_recovered()) {
+    const std::string id = job.spec.job_id;
+    if (Status st = sched_.restore(std::move(job), now); !st.ok()) {
+      log_->warn("journal: job {} cannot be restored: {}", id, st.error().to_string());
+      continue;
+    }
+    ++restored;
+    if (const Job* j = sched_.find_job(id); j != nullptr && !j->final()) ++unfinished;
+  }
+  log_->info("journal {}: {} records, {} jobs restored ({} unfinished resume), {} bad records, "
+             "{} torn bytes cut, {} old finished jobs forgotten",
+             journal_->path(), r.records, restored, unfinished, r.bad_records, r.torn_bytes,
+             r.forgotten);
+  sched_.set_log(journal_.get());
+  sched_.take_changes(changes_);  // jobs completed while restoring are announced to nobody
+}
+
 // ---- 2. the loop ----
 
 void Server::run() {
@@ -124,7 +168,7 @@ void Server::run() {
              options_.heartbeat_ms, options_.liveness, options_.default_slice_size);
   TimePoint now = Clock::now();
   next_heartbeat_ = now;
-  while (!stop_.load(std::memory_order_relaxed)) {
+  while (keep_serving(now)) {
     zmq::pollitem_t items[] = {{results_.handle(), 0, ZMQ_POLLIN, 0},
                                {tasks_.handle(), 0, ZMQ_POLLIN, 0},
                                {control_.handle(), 0, ZMQ_POLLIN, 0}};
@@ -133,7 +177,14 @@ void Server::run() {
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) log_->error("poll failed: {}", e.what());
     }
+    const TimePoint before = now;
     now = Clock::now();
+    // The loop wakes at least every kMaxPoll (and every heartbeat): a longer gap means this
+    // process did not run, and the workers' silence during it is not theirs.
+    if (const auto gap = std::chrono::duration_cast<Millis>(now - before);
+        gap > 2 * std::min(kMaxPoll, Millis(options_.heartbeat_ms)) + kLoopSlack) {
+      sched_.forgive(gap);
+    }
     if (items[0].revents & ZMQ_POLLIN) drain_results(now);
     if (items[1].revents & ZMQ_POLLIN) drain_tasks(now);
     if (items[2].revents & ZMQ_POLLIN) drain_control(now);
@@ -141,6 +192,30 @@ void Server::run() {
     dispatch_and_send(now);
   }
   close();
+}
+
+// False once the loop should end: a ShutdownReq or a second stop() end it at once; a first
+// stop() starts the drain, which ends when no job is left unfinished, no worker is left to
+// finish one, or drain_ms passed.
+bool Server::keep_serving(TimePoint now) {
+  const int stops = stop_.load(std::memory_order_relaxed);
+  if (stop_now_ || stops >= 2) return false;
+  if (stops == 0) return true;
+  if (!draining_) {
+    draining_ = true;
+    drain_deadline_ = now + Millis(options_.drain_ms);
+    log_->info("broker stopping: new jobs are refused; running jobs get up to {} ms to finish",
+               options_.drain_ms);
+  }
+  if (!sched_.has_unfinished_jobs() || sched_.worker_count() == 0 || now >= drain_deadline_) {
+    if (sched_.has_unfinished_jobs()) {
+      log_->warn("broker stopping with unfinished jobs: {}",
+                 journal_ ? "they are in the journal and resume when the broker is restarted"
+                          : "they are lost (no --journal)");
+    }
+    return false;
+  }
+  return true;
 }
 
 std::chrono::milliseconds Server::poll_timeout(TimePoint now) const {
@@ -158,6 +233,11 @@ std::chrono::milliseconds Server::poll_timeout(TimePoint now) const {
 // their held fetches and are marked for a progress JobEvent.
 void Server::after_changes(TimePoint now) {
   sched_.take_changes(changes_);
+  for (const WorkerLoss& l : changes_.losses) {
+    log_->warn("worker {} {}: {}; {} slices requeued", l.worker_id,
+               l.removed ? "lost" : "stalled (kept, given nothing until it reports again)", l.cause,
+               l.requeued);
+  }
   for (const std::string& id : changes_.finished) {
     progress_dirty_.erase(id);
     last_job_event_.erase(id);
@@ -279,7 +359,7 @@ void Server::handle_control(const std::string& identity, std::string_view frame,
       serve<msg::ShutdownReq>(e, to, [&](const msg::ShutdownReq&) {
         log_->info("shutdown requested by a client");
         reply(to, msg::ShutdownRep{});
-        stop();
+        stop_now_ = true;
       });
       break;
     default:
@@ -302,11 +382,16 @@ msg::InfoRep Server::info() const {
   r.pid = pid_;
   r.heartbeat_ms = options_.heartbeat_ms;
   r.liveness = options_.liveness;
-  r.kernels = kernels_.names();
+  r.kernels = sched_.kernels().names();
+  r.kernel_specs = sched_.kernels().specs();
   return r;
 }
 
 void Server::on_submit(const msg::SubmitReq& m, const ReplyTo& to, TimePoint now) {
+  if (draining_) {
+    return reply_error(to, make_error(ErrorCode::kShuttingDown,
+                                      "the broker is shutting down and accepts no new jobs"));
+  }
   auto rep = sched_.submit(m.job, now);
   if (!rep.ok()) {
     log_->info("submit refused: {}", rep.error().to_string());
@@ -486,9 +571,11 @@ void Server::publish(std::string_view topic, const M& m) {
 }
 
 void Server::on_timers(TimePoint now) {
-  for (const std::string& id : sched_.expire(now)) {
-    log_->warn("worker {} lost: not heard from for {} ms; its slices are requeued", id,
-               std::uint64_t{options_.heartbeat_ms} * options_.liveness);
+  (void)sched_.expire(now);  // the losses are logged by after_changes()
+  if (journal_) {
+    if (Status st = journal_->flush(now); !st.ok() && ++journal_errors_ <= kLoudBadMessages) {
+      log_->error("journal: {} (kept in memory, tried again)", st.error().to_string());
+    }
   }
   waits_.clear();
   fetches_.clear();
@@ -521,7 +608,7 @@ void Server::dispatch_and_send(TimePoint now) {
   // A worker found gone while sending has its slices requeued: dispatch those again, a few
   // rounds at most (the next iteration picks up the rest).
   for (int round = 0; round < 4; ++round) {
-    sched_.dispatch(dispatch_);
+    sched_.dispatch(dispatch_, now);
     bool lost = false;
     for (const Dispatch& d : dispatch_) {
       if (!sched_.has_worker(d.worker_id)) continue;  // lost earlier in this batch
@@ -549,9 +636,10 @@ void Server::log_counters() const {
   line("results", results_count_);
   log_->info(
       "events: {} sends failed; scheduler: {} from unknown workers, {} stale-epoch results, "
-      "{} outcomes of unknown jobs, {} workers expired, {} workers unreachable",
+      "{} outcomes of unknown jobs, {} workers expired, {} workers unreachable, {} leases "
+      "expired, {} poison slices",
       events_send_failed_, s.unknown_worker, s.stale_epoch, s.orphan_outcomes, s.workers_expired,
-      s.workers_lost);
+      s.workers_lost, s.leases_expired, s.poison_slices);
 }
 
 void Server::close() noexcept {
@@ -561,10 +649,23 @@ void Server::close() noexcept {
     waits_.clear();
     fetches_.clear();
     held_.take_all(waits_, fetches_);
-    const Error bye = make_error(ErrorCode::kShuttingDown, "the broker is shutting down");
-    for (const auto& w : waits_) reply_error(w.to, bye);
-    for (const auto& f : fetches_) reply_error(f.to, bye);
-    publish(proto::kTopicShutdown, msg::ShutdownEvent{epoch_});
+    if (!journal_) {
+      // Their jobs end with this broker. With a journal they do not: the clients time out, ask
+      // again and find the job in the restarted broker.
+      const Error bye = make_error(ErrorCode::kShuttingDown,
+                                   "the broker is shutting down (without a journal: its unfinished "
+                                   "jobs are lost)");
+      for (const auto& w : waits_) reply_error(w.to, bye);
+      for (const auto& f : fetches_) reply_error(f.to, bye);
+    }
+    if (journal_) {
+      // The jobs wait in the journal for a restart, and so do the workers (they reconnect).
+      if (Status st = journal_->flush(Clock::now(), true); !st.ok()) {
+        log_->error("journal: {}", st.error().to_string());
+      }
+    } else {
+      publish(proto::kTopicShutdown, msg::ShutdownEvent{epoch_});
+    }
     log_counters();
   } catch (...) {
     // Shutting down regardless: nothing here may escape a destructor.

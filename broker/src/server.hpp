@@ -1,5 +1,6 @@
 // Server: the broker's poll loop. It owns the four sockets and moves bytes between them and the
-// socket-free Scheduler (jobs, workers, leases) and HeldReplies (deferred Wait/Fetch replies).
+// socket-free Scheduler (jobs, workers, leases) and HeldReplies (deferred Wait/Fetch replies),
+// and drives the Journal (when there is one) and the drain on stop().
 //
 // Thread safety: see zwq::Broker — construct anywhere, run() on one thread, stop() from anywhere
 // (including a signal handler).
@@ -16,6 +17,7 @@
 
 #include "endpoints.hpp"
 #include "held_replies.hpp"
+#include "journal.hpp"
 #include "scheduler.hpp"
 #include "time.hpp"
 #include "zmq_io.hpp"
@@ -47,7 +49,8 @@ class Server {
   const BrokerEndpoints& endpoints() const { return endpoints_; }
   std::uint64_t epoch() const { return epoch_; }
   void run();
-  void stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+  // The first call drains (see BrokerOptions::drain_ms), the second stops at once.
+  void stop() noexcept { stop_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   // loop
@@ -58,6 +61,8 @@ class Server {
   void after_changes(TimePoint now);
   void on_timers(TimePoint now);
   void dispatch_and_send(TimePoint now);
+  bool keep_serving(TimePoint now);
+  void open_journal(TimePoint now);
   void close() noexcept;
 
   // control
@@ -103,7 +108,13 @@ class Server {
   Scheduler sched_;
   HeldReplies held_;
 
-  std::atomic<bool> stop_{false};
+  std::unique_ptr<Journal> journal_;  // after sched_: flushed before the jobs it names are gone
+  std::uint64_t journal_errors_ = 0;
+
+  std::atomic<int> stop_{0};        // stop() calls; async-signal-safe
+  bool stop_now_ = false;           // ShutdownReq
+  bool draining_ = false;           // refusing new jobs, finishing running ones
+  TimePoint drain_deadline_{};
   bool closed_ = false;
 
   EndpointCounters control_count_, tasks_count_, results_count_;

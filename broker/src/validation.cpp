@@ -16,22 +16,29 @@ Error invalid(const JobSpec& spec, const std::string& what) {
   return make_error(ErrorCode::kInvalidArgument, prefix(spec) + what);
 }
 
-std::string known_kernels(const KernelRegistry& kernels) {
+std::string known_kernels(const std::vector<std::string>& names) {
   std::string out;
-  for (const auto& name : kernels.names()) {
+  for (const auto& name : names) {
     if (!out.empty()) out += ", ";
     out += name;
   }
   return out.empty() ? "none" : out;
 }
 
-Status check_dataset(const JobSpec& spec, const DatasetRef& d, const char* which, bool needed) {
+Status check_dataset(const JobSpec& spec, const DatasetRef& d, const char* which, bool needed,
+                     DType want) {
   if (!d.present()) {
     if (!needed) return Status::Ok();
     return invalid(spec, "kernel '" + spec.kernel + "' needs an " + which + " dataset");
   }
   if (d.dtype == DType::kNone) {
     return invalid(spec, std::string(which) + " dataset " + d.uri + " has no dtype");
+  }
+  if (want != DType::kNone && d.dtype != want) {
+    return make_error(ErrorCode::kDtypeMismatch,
+                      prefix(spec) + "kernel '" + spec.kernel + "' reads " + which + " of dtype " +
+                          std::string(dtype_name(want)) + " but " + d.uri + " is " +
+                          std::string(dtype_name(d.dtype)));
   }
   // first + count does not overflow (checked before).
   if (d.length != 0 && spec.first + spec.count > d.length) {
@@ -55,35 +62,44 @@ bool valid_job_id(std::string_view id) {
   return true;
 }
 
-std::uint64_t effective_slice_size(const JobSpec& spec, const ValidationLimits& limits) {
-  return spec.slice_size != 0 ? spec.slice_size : limits.default_slice_size;
+namespace {
+
+// The job's parameter sets fit its kernel: only kParams kernels take them, and the job's sets
+// [first, first + count) must all be there.
+Status check_param_sets(const JobSpec& spec, bool wanted) {
+  if (!wanted) {
+    if (spec.param_sets.empty()) return Status::Ok();
+    return invalid(spec, "kernel '" + spec.kernel + "' takes no parameter sets (got " +
+                             std::to_string(spec.param_sets.size()) + ")");
+  }
+  if (spec.first + spec.count > spec.param_sets.size()) {
+    return make_error(ErrorCode::kOutOfRange,
+                      prefix(spec) + "parameter sets [" + std::to_string(spec.first) + ", " +
+                          std::to_string(spec.first + spec.count) + ") are outside the " +
+                          std::to_string(spec.param_sets.size()) + " the job carries");
+  }
+  return Status::Ok();
 }
 
-Result<const KernelInfo*> validate_job(const JobSpec& spec, const KernelRegistry& kernels,
-                                       const ValidationLimits& limits) {
-  if (!spec.job_id.empty() && !valid_job_id(spec.job_id)) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "job id '" + spec.job_id + "' must be 1-64 characters of A-Z a-z 0-9 . _ -");
-  }
-  const KernelInfo* kernel = kernels.find(spec.kernel);
-  if (kernel == nullptr) {
-    return make_error(ErrorCode::kUnknownKernel, prefix(spec) + "unknown kernel '" + spec.kernel +
-                                                     "' (known kernels: " + known_kernels(kernels) +
-                                                     ")");
-  }
+// Everything but the kernel lookup.
+Result<const KernelInfo*> check_job(const JobSpec& spec, const KernelInfo* kernel,
+                                    const ValidationLimits& limits) {
   if (spec.count > std::numeric_limits<std::uint64_t>::max() - spec.first) {
     return make_error(ErrorCode::kOutOfRange, prefix(spec) + "first + count overflows");
   }
-  const KernelShape shape = kernel->shape;
-  const bool reads = shape != KernelShape::kRange;
-  if (Status s = check_dataset(spec, spec.input, "input", reads); !s.ok()) return s.error();
-  if (Status s = check_dataset(spec, spec.input2, "input2", shape == KernelShape::kReduce2);
-      !s.ok()) {
+  const ShapeNeeds needs = shape_needs(kernel->shape);
+  const DType in = kernel->input_dtype;
+  const DType out = kernel->output_dtype;
+  if (Status s = check_dataset(spec, spec.input, "input", needs.input, in); !s.ok()) {
     return s.error();
   }
-  if (Status s = check_dataset(spec, spec.output, "output", shape == KernelShape::kMap); !s.ok()) {
+  if (Status s = check_dataset(spec, spec.input2, "input2", needs.input2, in); !s.ok()) {
     return s.error();
   }
+  if (Status s = check_dataset(spec, spec.output, "output", needs.output, out); !s.ok()) {
+    return s.error();
+  }
+  if (Status s = check_param_sets(spec, needs.param_sets); !s.ok()) return s.error();
   const std::uint64_t slice_size = effective_slice_size(spec, limits);
   if (slice_size == 0) return invalid(spec, "slice size must be at least 1");
   const std::uint64_t slices = spec.count == 0 ? 0 : (spec.count - 1) / slice_size + 1;
@@ -101,6 +117,45 @@ Result<const KernelInfo*> validate_job(const JobSpec& spec, const KernelRegistry
     }
   }
   return kernel;
+}
+
+Status check_id(const JobSpec& spec) {
+  if (!spec.job_id.empty() && !valid_job_id(spec.job_id)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "job id '" + spec.job_id + "' must be 1-64 characters of A-Z a-z 0-9 . _ -");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::uint64_t effective_slice_size(const JobSpec& spec, const ValidationLimits& limits) {
+  if (spec.slice_size != 0) return spec.slice_size;
+  return spec.param_sets.empty() ? limits.default_slice_size : 1;
+}
+
+Result<const KernelInfo*> validate_job(const JobSpec& spec, const KernelRegistry& kernels,
+                                       const ValidationLimits& limits) {
+  if (Status s = check_id(spec); !s.ok()) return s.error();
+  const KernelInfo* kernel = kernels.find(spec.kernel);
+  if (kernel == nullptr) {
+    return make_error(ErrorCode::kUnknownKernel,
+                      prefix(spec) + "unknown kernel '" + spec.kernel +
+                          "' (known kernels: " + known_kernels(kernels.names()) + ")");
+  }
+  return check_job(spec, kernel, limits);
+}
+
+Result<const KernelInfo*> validate_job(const JobSpec& spec, const KernelCatalog& kernels,
+                                       const ValidationLimits& limits) {
+  if (Status s = check_id(spec); !s.ok()) return s.error();
+  const KernelInfo* kernel = kernels.find(spec.kernel);
+  if (kernel == nullptr) {
+    return make_error(ErrorCode::kUnknownKernel,
+                      prefix(spec) + "unknown kernel: no worker offers kernel '" + spec.kernel +
+                          "'; offered: " + known_kernels(kernels.names()));
+  }
+  return check_job(spec, kernel, limits);
 }
 
 }  // namespace zwq::broker

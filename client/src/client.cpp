@@ -33,6 +33,7 @@ Result<Client> Client::connect(ClientOptions options) {
   }
   auto conn = detail::Connection::open(address, options.request_timeout, options.retries);
   if (!conn.ok()) return conn.error();
+  conn.value()->set_outage_tolerance(options.outage_tolerance);
   // No retry here: a wrong address should fail after one timeout, not several.
   auto info = conn.value()->call<msg::InfoRep>(msg::InfoReq{}, std::chrono::milliseconds(0), 0);
   if (!info.ok()) return info.error();
@@ -47,8 +48,21 @@ Result<Client> Client::connect(ClientOptions options) {
 }
 
 Result<Job> Client::submit(const JobRequest& request) {
+  // A kernel the broker did not list when we connected may have been announced since, by a
+  // worker with a plugin that registered later: ask the broker once more before refusing.
+  const auto listed = [&](const msg::InfoRep& info) {
+    return std::find(info.kernels.begin(), info.kernels.end(), request.kernel) !=
+           info.kernels.end();
+  };
+  if (!listed(conn_->info()) && KernelRegistry::builtin().find(request.kernel) == nullptr) {
+    auto info = conn_->call<msg::InfoRep>(msg::InfoReq{});
+    if (info.ok() && info.value().version == proto::kVersion) {
+      conn_->set_info(std::move(info).value());
+    }
+  }
   const auto& kernels = conn_->info().kernels;
-  auto spec = prepare_job(request, kernels);
+  const auto& specs = conn_->info().kernel_specs;
+  auto spec = specs.empty() ? prepare_job(request, kernels) : prepare_job(request, specs);
   if (!spec.ok()) return spec.error();
   // A broker that lists no kernels leaves the decision to its own check.
   if (!kernels.empty() &&

@@ -49,6 +49,9 @@ class Connection {
   const std::string& endpoint() const { return endpoint_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
   const msg::InfoRep& info() const { return info_; }
+  // See ClientOptions::outage_tolerance.
+  std::chrono::milliseconds outage_tolerance() const { return outage_tolerance_; }
+  void set_outage_tolerance(std::chrono::milliseconds t) { outage_tolerance_ = t; }
   void set_info(msg::InfoRep info) { info_ = std::move(info); }
 
   // Asks for a fresh InfoRep: kBrokerRestarted when the broker's epoch changed since connect.
@@ -68,6 +71,7 @@ class Connection {
   std::string endpoint_;
   std::chrono::milliseconds timeout_;
   int retries_;
+  std::chrono::milliseconds outage_tolerance_{30000};
   std::uint64_t next_corr_ = 1;
   msg::InfoRep info_;
   zmq::context_t ctx_{1};

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <thread>
 
 #include "connection.hpp"
 #include "zwq/client.hpp"
@@ -15,6 +16,9 @@ using std::chrono::milliseconds;
 constexpr milliseconds kMaxHold{1000};
 // The step of wait() when it reports progress: ~5 updates a second.
 constexpr milliseconds kProgressStep{200};
+// Pause between two calls to a broker that did not answer (each call already waited its
+// request timeout): a restarted broker is found within this much of being back.
+constexpr milliseconds kOutageRetry{100};
 
 milliseconds time_left(Clock::time_point deadline) {
   return std::max(milliseconds(0), std::chrono::ceil<milliseconds>(deadline - Clock::now()));
@@ -61,12 +65,30 @@ Error Job::lost_job(Error error) {
   return error;
 }
 
+std::optional<Error> Job::outage(const Error& error,
+                                 std::optional<Clock::time_point> deadline) {
+  if (error.code != ErrorCode::kUnreachable) return error;
+  const auto now = Clock::now();
+  if (!down_since_) down_since_ = now;
+  const auto down = std::chrono::duration_cast<milliseconds>(now - *down_since_);
+  const bool in_time = !deadline || now + kOutageRetry < *deadline;
+  if (down < conn_->outage_tolerance() && in_time) {
+    std::this_thread::sleep_for(kOutageRetry);
+    return std::nullopt;
+  }
+  return make_error(ErrorCode::kUnreachable,
+                    "job " + id() + ": " + error.message + "; the broker has not answered for " +
+                        std::to_string(down.count()) +
+                        " ms (if it is restarting with its journal, wait again)");
+}
+
 Result<std::optional<JobResult>> Job::poll(milliseconds max_wait) {
   msg::WaitReq req;
   req.job_id = id();
   req.timeout_ms = hold_ms(max_wait);
   auto rep = conn_->call<msg::WaitRep>(req, milliseconds(req.timeout_ms));
   if (!rep.ok()) return lost_job(rep.error());
+  down_since_.reset();
   status_ = rep.value().status;
   if (!rep.value().finished) return std::optional<JobResult>();
   if (status_.state == JobState::kDone) return std::optional(std::move(rep.value().result));
@@ -76,11 +98,16 @@ Result<std::optional<JobResult>> Job::poll(milliseconds max_wait) {
 Result<JobResult> Job::wait(std::optional<milliseconds> timeout, const ProgressFn& on_progress) {
   const milliseconds step = on_progress ? kProgressStep : kMaxHold;
   const auto start = Clock::now();
+  std::optional<Clock::time_point> deadline;
+  if (timeout) deadline = start + *timeout;
   while (true) {
     milliseconds hold = step;
     if (timeout) hold = std::min(hold, time_left(start + *timeout));
     auto r = poll(hold);
-    if (!r.ok()) return r.error();
+    if (!r.ok()) {
+      if (auto e = outage(r.error(), deadline)) return *e;
+      continue;  // the broker may be restarting: ask again
+    }
     if (r.value()) return std::move(*r.value());
     if (on_progress) on_progress(status_);
     if (timeout && Clock::now() - start >= *timeout) {
@@ -124,12 +151,25 @@ Status Job::fetch(milliseconds hold) {
   req.cursor = cursor_;
   req.timeout_ms = hold_ms(hold);
   auto rep = conn_->call<msg::FetchRep>(req, milliseconds(req.timeout_ms));
-  if (!rep.ok()) return lost_job(rep.error());
+  if (!rep.ok()) {
+    // Read the stream again from its start when the broker is back: a restarted one (journal)
+    // lists the slices in another order. seen_ keeps each slice returned once.
+    if (rep.error().code == ErrorCode::kUnreachable) cursor_ = 0;
+    return lost_job(rep.error());
+  }
+  down_since_.reset();
   auto& r = rep.value();
   status_ = std::move(r.status);
   cursor_ = std::max(cursor_, r.cursor);
   drained_ = r.items.empty() && job_state_final(status_.state);
-  for (auto& item : r.items) pending_.push_back(std::move(item));
+  if (seen_.size() < status_.total) seen_.resize(status_.total, false);
+  for (auto& item : r.items) {
+    if (item.slice < seen_.size()) {
+      if (seen_[item.slice]) continue;
+      seen_[item.slice] = true;
+    }
+    pending_.push_back(std::move(item));
+  }
   return Status::Ok();
 }
 
@@ -158,7 +198,12 @@ Result<std::optional<SliceResult>> Job::next_result(std::optional<milliseconds> 
                                                    std::to_string(timeout->count()) + " ms");
       }
     }
-    if (Status s = fetch(hold); !s.ok()) return s.error();
+    if (Status s = fetch(hold); !s.ok()) {
+      std::optional<Clock::time_point> deadline;
+      if (timeout) deadline = start + *timeout;
+      if (auto e = outage(s.error(), deadline)) return *e;
+      continue;
+    }
     fetched = true;
   }
 }

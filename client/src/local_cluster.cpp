@@ -148,9 +148,10 @@ void LocalCluster::Impl::start_broker(const std::string& path, Clock::time_point
 }
 
 void LocalCluster::Impl::start_workers(const std::string& path, Clock::time_point deadline) {
-  const std::vector<std::string> args{"--broker",    address,
-                                      "--count",     std::to_string(options.workers),
-                                      "--log-level", options.log_level};
+  std::vector<std::string> args{"--broker",    address,
+                                "--count",     std::to_string(options.workers),
+                                "--log-level", options.log_level};
+  for (const auto& plugin : options.plugins) args.insert(args.end(), {"--plugin", plugin});
   detail::SpawnOptions spawn;
   spawn.stdout_to_stderr = true;
   auto child = detail::ChildProcess::spawn(path, args, spawn);

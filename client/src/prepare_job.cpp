@@ -2,8 +2,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <random>
 #include <tuple>
+#include <utility>
 
 #include "zwq/client.hpp"
 
@@ -11,26 +13,26 @@ namespace zwq {
 
 namespace {
 
-// Which datasets a job uses.
+// Which datasets a job uses, and the dtypes its kernel insists on (none: any).
 struct Needs {
   bool input = false;
   bool input2 = false;
   bool output = false;
+  bool param_sets = false;
+  DType input_dtype = DType::kNone;
+  DType output_dtype = DType::kNone;
 };
 
-Needs needs_of(KernelShape shape) {
-  switch (shape) {
-    case KernelShape::kReduce:
-      return {true, false, false};
-    case KernelShape::kReduce2:
-      return {true, true, false};
-    case KernelShape::kMap:
-      return {true, false, true};
-    case KernelShape::kRange:
-      return {false, false, false};
-  }
-  return {};
+Needs needs_of(const KernelSpec& k) {
+  const ShapeNeeds n = shape_needs(k.shape);
+  return {n.input, n.input2, n.output, n.param_sets, k.input_dtype, k.output_dtype};
 }
+
+// What is known of a kernel: a local definition, the broker's description, or only its name.
+struct KernelKnowledge {
+  const KernelInfo* local = nullptr;  // built in: its validate runs too
+  std::optional<KernelSpec> spec;     // shape known
+};
 
 bool valid_job_id(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
@@ -76,20 +78,26 @@ Result<std::optional<DType>> recorded_dtype(const DatasetRef& ref, const std::st
   return last;
 }
 
-// Fills in dtype (recorded, else `fallback`), byte_offset (a .npy header) and length.
-Result<DatasetRef> describe(DatasetRef ref, DType fallback) {
+// Fills in dtype (recorded, else `fallback`), byte_offset (a .npy header) and length; `want`
+// (none: any) is the dtype the kernel insists on.
+Result<DatasetRef> describe(DatasetRef ref, DType fallback, DType want) {
   auto path = dataset_path(ref.uri);
   if (!path.ok()) return path.error();
   if (ref.dtype == DType::kNone) {
     auto recorded = recorded_dtype(ref, path.value());
     if (!recorded.ok()) return recorded.error();
-    ref.dtype = recorded.value().value_or(fallback);
+    ref.dtype = recorded.value().value_or(want != DType::kNone ? want : fallback);
     if (ref.dtype == DType::kNone) {
       return make_error(ErrorCode::kInvalidArgument,
                         "dataset '" + ref.uri +
                             "' records no dtype (no .zwq-meta sidecar, not a "
                             ".npy): say which it is (DatasetRef::dtype, --dtype)");
     }
+  }
+  if (want != DType::kNone && ref.dtype != want) {
+    return make_error(ErrorCode::kDtypeMismatch,
+                      "dataset '" + ref.uri + "' is " + std::string(dtype_name(ref.dtype)) +
+                          " but the kernel reads " + std::string(dtype_name(want)));
   }
   auto info = probe_dataset(ref, 0);
   if (!info.ok()) return info.error();
@@ -101,28 +109,30 @@ Result<DatasetRef> describe(DatasetRef ref, DType fallback) {
 
 // Resolves the job's datasets and its count; checks that each holds first + count elements.
 Status resolve_datasets(const JobRequest& req, const Needs& needs, JobSpec& spec) {
-  if (needs.input) {
-    auto in = describe(spec.input, DType::kNone);
+  if (spec.input.present()) {
+    auto in = describe(spec.input, DType::kNone, needs.input_dtype);
     if (!in.ok()) return in.error();
     spec.input = in.value();
   }
   const DType fallback = spec.input.dtype;
-  for (DatasetRef* ref : {&spec.input2, &spec.output}) {
+  for (auto [ref, want] :
+       {std::pair{&spec.input2, needs.input_dtype}, std::pair{&spec.output, needs.output_dtype}}) {
     if (!ref->present()) continue;
-    auto d = describe(*ref, fallback);
+    auto d = describe(*ref, fallback, want);
     if (!d.ok()) return d.error();
     *ref = d.value();
   }
+  // The dataset that sets the job's length: the input, or the output of a generate kernel.
+  const DatasetRef* measure = needs.input ? &spec.input : needs.output ? &spec.output : nullptr;
   if (req.count) {
     spec.count = *req.count;
-  } else if (needs.input) {
-    if (spec.first > spec.input.length) {
-      return make_error(ErrorCode::kOutOfRange, "first element " + std::to_string(spec.first) +
-                                                    " lies past the end of '" + spec.input.uri +
-                                                    "' (" + std::to_string(spec.input.length) +
-                                                    " elements)");
+  } else if (measure != nullptr) {
+    if (spec.first > measure->length) {
+      return make_error(ErrorCode::kOutOfRange,
+                        "first element " + std::to_string(spec.first) + " lies past the end of '" +
+                            measure->uri + "' (" + std::to_string(measure->length) + " elements)");
     }
-    spec.count = spec.input.length - spec.first;
+    spec.count = measure->length - spec.first;
   }
   for (const DatasetRef* ref : {&spec.input, &spec.input2, &spec.output}) {
     if (!ref->present()) continue;
@@ -134,7 +144,7 @@ Status resolve_datasets(const JobRequest& req, const Needs& needs, JobSpec& spec
 
 // Without probing, the request itself must say everything.
 Status check_unprobed(const JobRequest& req, const Needs& needs, JobSpec& spec) {
-  if (!req.count && needs.input) {
+  if (!req.count && (needs.input || needs.output)) {
     return make_error(ErrorCode::kInvalidArgument,
                       "a job without dataset checks needs an explicit count");
   }
@@ -158,7 +168,9 @@ std::string random_job_id() {
   return buf;
 }
 
-Result<JobSpec> prepare_job(const JobRequest& req, const std::vector<std::string>& remote_kernels) {
+namespace {
+
+Result<JobSpec> prepare(const JobRequest& req, const KernelKnowledge& kernel) {
   JobSpec spec;
   spec.job_id = req.job_id.empty() ? random_job_id() : req.job_id;
   spec.kernel = req.kernel;
@@ -168,42 +180,101 @@ Result<JobSpec> prepare_job(const JobRequest& req, const std::vector<std::string
   spec.first = req.first;
   spec.slice_size = req.slice_size;
   spec.params = req.params;
+  spec.param_sets = req.param_sets;
   if (!valid_job_id(spec.job_id)) {
     return make_error(ErrorCode::kInvalidArgument,
                       "job id '" + spec.job_id + "' must be 1-64 characters of [A-Za-z0-9._-]");
   }
-  const KernelInfo* kernel = KernelRegistry::builtin().find(req.kernel);
-  const bool remote =
-      std::find(remote_kernels.begin(), remote_kernels.end(), req.kernel) != remote_kernels.end();
-  if (!kernel && !remote) {
-    return make_error(ErrorCode::kUnknownKernel, "unknown kernel '" + req.kernel + "' (known: " +
-                                                     join(KernelRegistry::builtin().names()) + ")");
-  }
-  // A kernel only the broker knows: use the datasets the request names; the broker checks them.
-  const Needs needs = kernel
-                          ? needs_of(kernel->shape)
-                          : Needs{req.input.present(), req.input2.present(), req.output.present()};
+  // A kernel only the broker knows by name: use the datasets the request names; the broker
+  // checks them.
+  const Needs needs = kernel.spec ? needs_of(*kernel.spec)
+                                  : Needs{req.input.present(), req.input2.present(),
+                                          req.output.present(), !req.param_sets.empty()};
   for (auto [role, needed, ref] : {std::tuple{"input", needs.input, &req.input},
                                    std::tuple{"input2", needs.input2, &req.input2},
                                    std::tuple{"output", needs.output, &req.output}}) {
     if (Status s = check_present(req.kernel, role, needed, *ref); !s.ok()) return s.error();
   }
-  if (!needs.input && !req.count) {
+  if (!needs.param_sets && !req.param_sets.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "kernel '" + req.kernel +
+                                                       "' takes no parameter sets (got " +
+                                                       std::to_string(req.param_sets.size()) + ")");
+  }
+  if (needs.param_sets && !req.count) {
+    if (req.first > req.param_sets.size()) {
+      return make_error(ErrorCode::kOutOfRange,
+                        "first set " + std::to_string(req.first) + " lies past the " +
+                            std::to_string(req.param_sets.size()) + " parameter sets");
+    }
+  }
+  const bool counted = needs.input || needs.output || needs.param_sets;
+  if (!counted && !req.count) {
     return make_error(ErrorCode::kInvalidArgument,
                       "kernel '" + req.kernel + "' runs over a range of points: give a count");
   }
   if (req.count && *req.count > std::numeric_limits<std::uint64_t>::max() - req.first) {
     return make_error(ErrorCode::kOutOfRange, "first + count overflows");
   }
-  Status s =
-      req.check_datasets ? resolve_datasets(req, needs, spec) : check_unprobed(req, needs, spec);
-  if (!s.ok()) return s.error();
-  if (kernel && kernel->validate) {
-    if (Status v = kernel->validate(spec.params, spec.input.dtype, spec.count); !v.ok()) {
+  if (needs.param_sets) {
+    spec.count = req.count.value_or(req.param_sets.size() - req.first);
+    if (spec.first + spec.count > req.param_sets.size()) {
+      return make_error(ErrorCode::kOutOfRange,
+                        "parameter sets [" + std::to_string(spec.first) + ", " +
+                            std::to_string(spec.first + spec.count) + ") are outside the " +
+                            std::to_string(req.param_sets.size()) + " given");
+    }
+  } else {
+    Status s =
+        req.check_datasets ? resolve_datasets(req, needs, spec) : check_unprobed(req, needs, spec);
+    if (!s.ok()) return s.error();
+  }
+  if (kernel.local && kernel.local->validate) {
+    if (Status v = kernel.local->validate(spec.params, spec.input.dtype, spec.count); !v.ok()) {
       return v.error();
     }
   }
   return spec;
+}
+
+Error unknown_kernel(const std::string& name, std::vector<std::string> remote) {
+  std::vector<std::string> known = KernelRegistry::builtin().names();
+  for (auto& r : remote) {
+    if (std::find(known.begin(), known.end(), r) == known.end()) known.push_back(std::move(r));
+  }
+  return make_error(ErrorCode::kUnknownKernel,
+                    "unknown kernel '" + name + "' (known: " + join(known) + ")");
+}
+
+}  // namespace
+
+Result<JobSpec> prepare_job(const JobRequest& req, const std::vector<std::string>& remote_kernels) {
+  KernelKnowledge k;
+  k.local = KernelRegistry::builtin().find(req.kernel);
+  if (k.local) {
+    k.spec = spec_of(*k.local);
+  } else if (std::find(remote_kernels.begin(), remote_kernels.end(), req.kernel) ==
+             remote_kernels.end()) {
+    return unknown_kernel(req.kernel, remote_kernels);
+  }
+  return prepare(req, k);
+}
+
+Result<JobSpec> prepare_job(const JobRequest& req, const std::vector<KernelSpec>& remote_kernels) {
+  KernelKnowledge k;
+  k.local = KernelRegistry::builtin().find(req.kernel);
+  if (k.local) {
+    k.spec = spec_of(*k.local);
+  } else {
+    auto it = std::find_if(remote_kernels.begin(), remote_kernels.end(),
+                           [&](const KernelSpec& s) { return s.name == req.kernel; });
+    if (it == remote_kernels.end()) {
+      std::vector<std::string> names;
+      for (const auto& s : remote_kernels) names.push_back(s.name);
+      return unknown_kernel(req.kernel, std::move(names));
+    }
+    k.spec = *it;
+  }
+  return prepare(req, k);
 }
 
 }  // namespace zwq

@@ -114,6 +114,11 @@ Status check_message(const msg::Hello& m) {
     return bad("Hello.worker_id must be 1-255 bytes");
   }
   if (m.credit == 0) return bad("Hello.credit must be at least 1");
+  for (const KernelSpec& k : m.kernel_specs) {
+    if (std::string problem = kernel_spec_problem(k); !problem.empty()) {
+      return bad("Hello.kernel_specs: " + problem);
+    }
+  }
   return Status::Ok();
 }
 

@@ -8,6 +8,9 @@ Status KernelRegistry::add(KernelInfo info) {
   if (info.name.empty() || info.fn == nullptr) {
     return make_error(ErrorCode::kInvalidArgument, "a kernel needs a name and a function");
   }
+  if (std::string problem = kernel_spec_problem(spec_of(info)); !problem.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, problem);
+  }
   if (find(info.name) != nullptr) {
     return make_error(ErrorCode::kInvalidArgument, "kernel '" + info.name + "' is registered twice");
   }
@@ -19,6 +22,18 @@ const KernelInfo* KernelRegistry::find(std::string_view name) const {
   auto it = std::find_if(kernels_.begin(), kernels_.end(),
                          [name](const KernelInfo& k) { return k.name == name; });
   return it == kernels_.end() ? nullptr : &*it;
+}
+
+KernelSpec spec_of(const KernelInfo& info) {
+  return KernelSpec{info.name,        info.combiner,     info.shape,
+                    info.input_dtype, info.output_dtype, info.help};
+}
+
+std::vector<KernelSpec> KernelRegistry::specs() const {
+  std::vector<KernelSpec> out;
+  out.reserve(kernels_.size());
+  for (const auto& k : kernels_) out.push_back(spec_of(k));
+  return out;
 }
 
 std::vector<std::string> KernelRegistry::names() const {
@@ -56,19 +71,41 @@ JobResult finalize_result(const KernelInfo& kernel, Partial merged, const Params
   return r;
 }
 
-Status run_kernel(const KernelInfo& kernel, const SliceContext& ctx, Partial& out) {
-  const bool needs_in = kernel.shape != KernelShape::kRange;
-  if (needs_in && (ctx.in.data == nullptr || ctx.in.dtype == DType::kNone)) {
-    return make_error(ErrorCode::kInvalidArgument, "kernel '" + kernel.name + "' needs an input");
-  }
-  if (kernel.shape == KernelShape::kReduce2 &&
-      (ctx.in2.data == nullptr || ctx.in2.dtype == DType::kNone)) {
+namespace {
+
+// The view a kernel of this shape needs is there and has the dtype the kernel insists on.
+Status check_view(const KernelInfo& k, const char* role, const void* data, DType have, DType want) {
+  if (data == nullptr || have == DType::kNone) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "kernel '" + kernel.name + "' needs a second input");
+                      "kernel '" + k.name + "' needs an " + role + " array");
   }
-  if (kernel.shape == KernelShape::kMap &&
-      (ctx.out.data == nullptr || ctx.out.dtype == DType::kNone)) {
-    return make_error(ErrorCode::kInvalidArgument, "kernel '" + kernel.name + "' needs an output");
+  if (want != DType::kNone && have != want) {
+    return make_error(ErrorCode::kDtypeMismatch,
+                      "kernel '" + k.name + "' reads " + std::string(role) + " of dtype " +
+                          std::string(dtype_name(want)) + ", got " + std::string(dtype_name(have)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status run_kernel(const KernelInfo& kernel, const SliceContext& ctx, Partial& out) {
+  const ShapeNeeds needs = shape_needs(kernel.shape);
+  if (needs.input) {
+    Status s = check_view(kernel, "input", ctx.in.data, ctx.in.dtype, kernel.input_dtype);
+    if (!s.ok()) return s;
+  }
+  if (needs.input2) {
+    Status s = check_view(kernel, "input2", ctx.in2.data, ctx.in2.dtype, kernel.input_dtype);
+    if (!s.ok()) return s;
+  }
+  if (needs.output) {
+    Status s = check_view(kernel, "output", ctx.out.data, ctx.out.dtype, kernel.output_dtype);
+    if (!s.ok()) return s;
+  }
+  if (needs.param_sets && ctx.sets == nullptr && ctx.count != 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "kernel '" + kernel.name + "' needs the job's parameter sets");
   }
   std::size_t bins = 0;
   if (kernel.combiner == Combiner::kHistogram && ctx.params != nullptr) {

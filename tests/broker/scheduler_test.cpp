@@ -1,5 +1,6 @@
 // Scheduler: dispatch, credit, leases, heartbeats and job life cycles, without sockets and
 // without sleeping (time is passed in: "5.1 s passed").
+#include "scheduler_harness.hpp"
 #include "scheduler.hpp"
 
 #include <algorithm>
@@ -12,145 +13,8 @@
 using namespace zwq;
 using namespace zwq::broker;
 using namespace std::chrono_literals;
+using namespace zwq::broker::test;
 
-namespace {
-
-constexpr std::uint64_t kEpoch = 77;
-
-Status fake_kernel(const SliceContext&, Partial&) {
-  return Status::Ok();
-}
-
-const KernelRegistry& test_kernels() {
-  static const KernelRegistry registry = [] {
-    KernelRegistry k;
-    auto add = [&](const char* name, Combiner c, KernelShape s) {
-      KernelInfo info;
-      info.name = name;
-      info.fn = fake_kernel;
-      info.combiner = c;
-      info.shape = s;
-      (void)k.add(std::move(info));
-    };
-    add("sum", Combiner::kSum, KernelShape::kReduce);
-    add("count_range", Combiner::kCount, KernelShape::kRange);
-    add("other_range", Combiner::kCount, KernelShape::kRange);
-    return k;
-  }();
-  return registry;
-}
-
-SchedulerOptions test_options() {
-  SchedulerOptions o;
-  o.epoch = kEpoch;
-  o.heartbeat_ms = 1000;
-  o.liveness = 5;
-  o.limits.default_slice_size = 10;
-  return o;
-}
-
-// A scheduler and a hand-moved clock.
-struct Harness {
-  Scheduler sched;
-  TimePoint now = TimePoint{} + 1000s;
-
-  explicit Harness(SchedulerOptions o = test_options()) : sched(o, test_kernels()) {}
-
-  void pass(Millis d) { now += d; }
-
-  std::string submit(std::uint64_t count, std::uint64_t slice_size = 10, std::string id = {},
-                     std::string kernel = "count_range") {
-    JobSpec spec;
-    spec.job_id = std::move(id);
-    spec.kernel = std::move(kernel);
-    spec.count = count;
-    spec.slice_size = slice_size;
-    auto rep = sched.submit(spec, now);
-    REQUIRE(rep.ok());
-    return rep.value().job_id;
-  }
-
-  void hello(const std::string& id, std::uint32_t credit, std::vector<std::string> kernels = {}) {
-    msg::Hello h;
-    h.worker_id = id;
-    h.credit = credit;
-    h.kernels = std::move(kernels);
-    REQUIRE(sched.hello(h, now) != HelloVerdict::kRejected);
-  }
-
-  std::vector<Dispatch> dispatch() {
-    std::vector<Dispatch> out;
-    sched.dispatch(out);
-    return out;
-  }
-
-  // Reports success for every slice of `runs`, as worker `worker` would.
-  ResultsTally report(const std::string& worker, const std::string& job,
-                      const std::vector<SliceRun>& runs) {
-    msg::Results m;
-    m.epoch = kEpoch;
-    m.worker_id = worker;
-    m.job_id = job;
-    for (const SliceRun& r : runs) {
-      for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s) {
-        m.items.push_back(count_outcome(s, r.attempt));
-      }
-    }
-    return sched.results(m, now);
-  }
-
-  ResultsTally report_one(const std::string& worker, const std::string& job, SliceOutcome o) {
-    msg::Results m;
-    m.epoch = kEpoch;
-    m.worker_id = worker;
-    m.job_id = job;
-    m.items.push_back(std::move(o));
-    return sched.results(m, now);
-  }
-
-  static SliceOutcome count_outcome(std::uint64_t slice, std::uint32_t attempt) {
-    SliceOutcome o;
-    o.slice = slice;
-    o.attempt = attempt;
-    o.partial = identity_partial(Combiner::kCount);
-    o.partial.n = 10;
-    o.partial.count = 1;
-    return o;
-  }
-
-  const Job& job(const std::string& id) const {
-    const Job* j = sched.find_job(id);
-    REQUIRE(j != nullptr);
-    return *j;
-  }
-
-  JobStatus status(const std::string& id) const { return job(id).status(now); }
-
-  WorkerStatus worker(const std::string& id) const {
-    for (auto& w : sched.workers(now)) {
-      if (w.worker_id == id) return w;
-    }
-    FAIL("no worker " << id);
-    return {};
-  }
-
-  Changes changes() {
-    Changes c;
-    sched.take_changes(c);
-    return c;
-  }
-};
-
-std::uint64_t slices_in(const std::vector<Dispatch>& ds, const std::string& worker = {}) {
-  std::uint64_t n = 0;
-  for (const auto& d : ds) {
-    if (!worker.empty() && d.worker_id != worker) continue;
-    for (const auto& r : d.runs) n += r.count;
-  }
-  return n;
-}
-
-}  // namespace
 
 TEST_CASE("scheduler dispatch respects credit", "[broker]") {
   Harness h;
@@ -224,10 +88,16 @@ TEST_CASE("scheduler requeues a dead worker's slices with the next attempt", "[b
   CHECK_FALSE(h.sched.has_worker("w1"));
   CHECK(h.status(job).retried == 2);
 
+  // Each was held by a worker that died, so each goes alone (a suspect).
   auto again = h.dispatch();
   REQUIRE(again.size() == 1);
   CHECK(again[0].worker_id == "w2");
-  CHECK(again[0].runs == std::vector<SliceRun>{SliceRun{0, 2, 2}});
+  CHECK(again[0].runs == std::vector<SliceRun>{SliceRun{0, 1, 2}});
+  CHECK(h.dispatch().empty());
+  h.report("w2", job, again[0].runs);
+  auto last = h.dispatch();
+  REQUIRE(last.size() == 1);
+  CHECK(last[0].runs == std::vector<SliceRun>{SliceRun{1, 1, 2}});
 }
 
 TEST_CASE("scheduler keeps a worker that heartbeats", "[broker]") {
@@ -251,17 +121,19 @@ TEST_CASE("scheduler discards a late result of an old attempt and counts it", "[
   h.hello("w2", 2);
   REQUIRE(h.sched.expire(h.now) == std::vector<std::string>{"w1"});
   auto new_runs = h.dispatch()[0].runs;
-  REQUIRE(new_runs[0].attempt == 2);
+  REQUIRE(new_runs == std::vector<SliceRun>{SliceRun{0, 1, 2}});  // a suspect goes alone
 
   auto late = h.report("w1", job, old_runs);
   CHECK(late.accepted == 0);
   CHECK(late.discarded == 2);
   CHECK(h.status(job).discarded == 2);
   CHECK(h.status(job).done == 0);
-  CHECK(h.worker("w2").inflight == 2);  // the new holder's credit is untouched
+  CHECK(h.worker("w2").inflight == 1);  // the new holder's credit is untouched
 
   auto fresh = h.report("w2", job, new_runs);
-  CHECK(fresh.accepted == 2);
+  CHECK(fresh.accepted == 1);
+  fresh = h.report("w2", job, h.dispatch()[0].runs);
+  CHECK(fresh.accepted == 1);
   CHECK(h.status(job).state == JobState::kDone);
 }
 

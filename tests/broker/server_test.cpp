@@ -5,6 +5,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <msgpack.hpp>
 #include <optional>
@@ -25,12 +26,19 @@ namespace {
 class RunningBroker {
  public:
   explicit RunningBroker(BrokerOptions o = tcp_options()) : broker_(std::move(o), nullptr) {
-    thread_ = std::thread([this] { broker_.run(); });
+    thread_ = std::thread([this] {
+      broker_.run();
+      returned_ = true;
+    });
   }
   ~RunningBroker() {
-    broker_.stop();
+    broker_.stop();  // the first stop drains,
+    broker_.stop();  // the second one ends at once
     thread_.join();
   }
+  // One stop(), as a SIGTERM would: the broker drains.
+  void stop_once() { broker_.stop(); }
+  bool returned() const { return returned_; }
   const BrokerEndpoints& endpoints() const { return broker_.endpoints(); }
   std::uint64_t epoch() const { return broker_.epoch(); }
 
@@ -43,7 +51,50 @@ class RunningBroker {
 
  private:
   Broker broker_;
+  std::atomic<bool> returned_{false};
   std::thread thread_;
+};
+
+// A worker made by hand: a DEALER on tasks and a PUSH on results.
+struct HandWorker {
+  zmq::context_t ctx;
+  zmq::socket_t tasks{ctx, zmq::socket_type::dealer};
+  zmq::socket_t results{ctx, zmq::socket_type::push};
+  std::string id;
+  std::uint64_t epoch = 0;
+
+  HandWorker(const BrokerEndpoints& ep, std::string worker_id, std::uint32_t credit)
+      : id(std::move(worker_id)) {
+    tasks.set(zmq::sockopt::routing_id, id);
+    tasks.set(zmq::sockopt::linger, 0);
+    tasks.connect(ep.tasks);
+    results.set(zmq::sockopt::linger, 1000);
+    results.connect(ep.results);
+    msg::Hello hello;
+    hello.worker_id = id;
+    hello.credit = credit;
+    tasks.send(zmq::buffer(encode(hello)), zmq::send_flags::none);
+  }
+  // Answers every slice of one Tasks message with a count of 1.
+  msg::Tasks answer(const msg::Tasks& t) {
+    msg::Results out;
+    out.epoch = t.epoch;
+    out.worker_id = id;
+    out.job_id = t.job.job_id;
+    for (const SliceRun& r : t.runs) {
+      for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s) {
+        SliceOutcome o;
+        o.slice = s;
+        o.attempt = r.attempt;
+        o.partial = identity_partial(Combiner::kCount);
+        o.partial.n = 1;
+        o.partial.count = 1;
+        out.items.push_back(o);
+      }
+    }
+    results.send(zmq::buffer(encode(out)), zmq::send_flags::none);
+    return t;
+  }
 };
 
 // [version, type, corr, {}] with any numbers.
@@ -259,4 +310,84 @@ TEST_CASE("server stops on ShutdownReq and removes its private ipc directory", "
   CHECK_FALSE(fs::exists(dir));
   broker.reset();
   fs::remove(ready);
+}
+
+TEST_CASE("server on stop refuses new jobs, finishes the running one, then returns", "[broker]") {
+  BrokerOptions o = RunningBroker::tcp_options();
+  o.drain_ms = 20000;
+  RunningBroker b(o);
+  HandWorker w(b.endpoints(), "w1", 100);
+  REQUIRE(expect<msg::Welcome>(recv_frame(w.tasks)).epoch == b.epoch());
+  test::RawControl control(b.endpoints().control);
+  JobSpec spec;
+  spec.job_id = "running";
+  spec.kernel = "noop_range";
+  spec.count = 10;
+  spec.slice_size = 1;
+  REQUIRE_FALSE(expect<msg::SubmitRep>(control.ask(msg::SubmitReq{spec})).existed);
+  const auto tasks = expect<msg::Tasks>(recv_frame(w.tasks));
+
+  b.stop_once();
+  std::this_thread::sleep_for(300ms);  // a few loop turns: it must still be there
+  CHECK_FALSE(b.returned());
+  spec.job_id = "late";
+  auto refused = expect<msg::ErrorRep>(control.ask(msg::SubmitReq{spec}));
+  CHECK(refused.code == ErrorCode::kShuttingDown);
+
+  // A Wait held across the end of the job is answered before the broker returns.
+  auto waiting = std::async(std::launch::async, [&] {
+    test::RawControl waiter(b.endpoints().control);
+    return waiter.ask(msg::WaitReq{"running", 5000});
+  });
+  std::this_thread::sleep_for(200ms);  // the Wait is held by now
+  w.answer(tasks);
+  auto done = expect<msg::WaitRep>(waiting.get());
+  CHECK(done.status.state == JobState::kDone);
+  for (int i = 0; i < 100 && !b.returned(); ++i) std::this_thread::sleep_for(20ms);
+  CHECK(b.returned());
+}
+
+TEST_CASE("server with a journal resumes an unfinished job after a restart", "[broker]") {
+  const fs::path dir = fs::temp_directory_path() / ("zwq-server-journal-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  BrokerOptions o = RunningBroker::tcp_options();
+  o.journal = (dir / "journal").string();
+  o.journal_flush_ms = 10;
+  std::uint64_t first_epoch = 0;
+  {
+    RunningBroker b(o);
+    first_epoch = b.epoch();
+    HandWorker w(b.endpoints(), "w1", 4);
+    REQUIRE(expect<msg::Welcome>(recv_frame(w.tasks)).epoch == b.epoch());
+    test::RawControl control(b.endpoints().control);
+    JobSpec spec;
+    spec.job_id = "resumed";
+    spec.kernel = "noop_range";
+    spec.count = 10;
+    spec.slice_size = 1;
+    REQUIRE_FALSE(expect<msg::SubmitRep>(control.ask(msg::SubmitReq{spec})).existed);
+    w.answer(expect<msg::Tasks>(recv_frame(w.tasks)));  // 4 of the 10 slices
+    for (int i = 0; i < 100; ++i) {
+      auto st = expect<msg::StatusRep>(control.ask(msg::StatusReq{"resumed"}));
+      if (st.jobs.at(0).done == 4) break;
+      std::this_thread::sleep_for(10ms);
+    }
+    std::this_thread::sleep_for(50ms);  // a journal flush or more
+  }
+  RunningBroker restarted(o);
+  CHECK(restarted.epoch() != first_epoch);
+  test::RawControl control(restarted.endpoints().control);
+  auto st = expect<msg::StatusRep>(control.ask(msg::StatusReq{"resumed"}));
+  REQUIRE(st.jobs.size() == 1);
+  CHECK(st.jobs[0].done == 4);
+  CHECK(st.jobs[0].state == JobState::kRunning);
+  HandWorker w(restarted.endpoints(), "w1", 100);
+  REQUIRE(expect<msg::Welcome>(recv_frame(w.tasks)).epoch == restarted.epoch());
+  const auto t = expect<msg::Tasks>(recv_frame(w.tasks));
+  CHECK(t.runs == std::vector<SliceRun>{SliceRun{4, 6, 1}});  // only the uncovered slices
+  w.answer(t);
+  auto done = expect<msg::WaitRep>(control.ask(msg::WaitReq{"resumed", 5000}));
+  CHECK(done.status.state == JobState::kDone);
+  CHECK(done.result.value == 10);
+  fs::remove_all(dir);
 }

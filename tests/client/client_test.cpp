@@ -458,3 +458,83 @@ TEST_CASE("Job reports broker_restarted when the broker lost it in a restart", "
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == ErrorCode::kBrokerRestarted);
 }
+
+TEST_CASE("Job wait rides over a broker that stops answering for a while", "[client]") {
+  // The broker goes silent for its first three Waits (as while it restarts), then answers.
+  std::atomic<int> waits{0};
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type == MsgType::kSubmitReq) return reply(zwq::encode(submit_rep(env), env.corr));
+    if (env.type != MsgType::kWaitReq) return;
+    if (++waits <= 3) return;  // silence
+    zwq::msg::WaitRep rep;
+    auto req = zwq::decode_body<zwq::msg::WaitReq>(env);
+    rep.status = job_status(req.value().job_id, zwq::JobState::kDone, 4);
+    rep.finished = true;
+    rep.result.value = 42;
+    reply(zwq::encode(rep, env.corr));
+  }));
+  auto options = options_for(broker, 200ms);
+  options.outage_tolerance = 10s;
+  auto c = zwq::Client::connect(options);
+  REQUIRE(c.ok());
+  auto job = c.value().submit(zwq::JobRequest::range("noop_range", 0, 40));
+  REQUIRE(job.ok());
+  auto r = job.value().wait(20s);
+  REQUIRE(r.ok());
+  CHECK(r.value().value == 42);
+  CHECK(waits == 4);
+}
+
+TEST_CASE("Job wait gives unreachable, naming the outage, once the tolerance is spent",
+          "[client]") {
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type == MsgType::kSubmitReq) reply(zwq::encode(submit_rep(env), env.corr));
+  }));
+  auto options = options_for(broker, 100ms);
+  options.outage_tolerance = 600ms;
+  auto c = zwq::Client::connect(options);
+  REQUIRE(c.ok());
+  auto job = c.value().submit(zwq::JobRequest::range("noop_range", 0, 40));
+  REQUIRE(job.ok());
+  const auto start = Clock::now();
+  auto r = job.value().wait();  // no timeout of its own: the tolerance ends it
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kUnreachable);
+  CHECK_THAT(r.error().message, Catch::Contains("has not answered for"));
+  CHECK(Clock::now() - start >= 600ms);
+  CHECK(Clock::now() - start < 5s);
+}
+
+TEST_CASE("Job results stream gives each slice once across a broker that lost its order",
+          "[client]") {
+  // First fetch: slices 0 and 1; then silence (a restart); then the restarted broker lists
+  // every slice in another order.
+  std::atomic<int> fetches{0};
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type == MsgType::kSubmitReq) return reply(zwq::encode(submit_rep(env), env.corr));
+    if (env.type != MsgType::kFetchReq) return;
+    const int n = ++fetches;
+    if (n == 2) return;  // silence
+    auto req = zwq::decode_body<zwq::msg::FetchReq>(env);
+    zwq::msg::FetchRep rep;
+    if (n == 1) {
+      rep.items = {slice_result(0), slice_result(1)};
+      rep.cursor = 2;
+      rep.status = job_status(req.value().job_id, zwq::JobState::kRunning, 2);
+    } else {
+      CHECK(req.value().cursor == 0);  // read again from the start
+      rep.items = {slice_result(3), slice_result(1), slice_result(0), slice_result(2)};
+      rep.cursor = 4;
+      rep.status = job_status(req.value().job_id, zwq::JobState::kDone, 4);
+    }
+    reply(zwq::encode(rep, env.corr));
+  }));
+  auto options = options_for(broker, 200ms);
+  auto c = zwq::Client::connect(options);
+  REQUIRE(c.ok());
+  auto job = c.value().submit(zwq::JobRequest::range("noop_range", 0, 40));
+  REQUIRE(job.ok());
+  std::vector<std::uint64_t> got;
+  for (const zwq::SliceResult& s : job.value().as_completed(20s)) got.push_back(s.slice);
+  CHECK(got == std::vector<std::uint64_t>{0, 1, 3, 2});
+}

@@ -595,6 +595,40 @@ TEST_CASE("kernel fail_at fails only on its slice", "[kernels]") {
   }
 }
 
+TEST_CASE("kernel hang_at hangs only on its slice and validates its parameters", "[kernels]") {
+  const KernelInfo& k = kernel("hang_at");
+  Params p;
+  p.set("slice", std::int64_t{1});
+  p.set("ms", 30.0);
+  REQUIRE(k.validate(p, DType::kNone, 100).ok());
+  CHECK(k.validate(Params{}, DType::kNone, 100).error().code == ErrorCode::kInvalidArgument);
+  Params too_long = p;
+  too_long.set("ms", 4'000'000.0);
+  CHECK(k.validate(too_long, DType::kNone, 100).error().code == ErrorCode::kInvalidArgument);
+  for (std::uint64_t slice = 0; slice < 3; ++slice) {
+    const auto t0 = std::chrono::steady_clock::now();
+    Partial out;
+    REQUIRE(run_kernel(k, range_slice(slice, slice * 10, 10, 0, 30, &p), out).ok());
+    const auto took = std::chrono::steady_clock::now() - t0;
+    INFO("slice " << slice);
+    CHECK((took >= std::chrono::milliseconds(30)) == (slice == 1));
+    CHECK(out.count == 10);
+  }
+}
+
+TEST_CASE("kernel abort_at needs a slice and counts the slices it spares", "[kernels]") {
+  // The aborting slice itself is exercised end to end (tests/integration/fault_poison_test.cpp):
+  // it ends the process.
+  const KernelInfo& k = kernel("abort_at");
+  Params p;
+  p.set("slice", std::int64_t{5});
+  REQUIRE(k.validate(p, DType::kNone, 100).ok());
+  CHECK(k.validate(Params{}, DType::kNone, 100).error().code == ErrorCode::kInvalidArgument);
+  Partial out;
+  REQUIRE(run_kernel(k, range_slice(4, 40, 10, 0, 100, &p), out).ok());
+  CHECK(out.count == 10);
+}
+
 TEST_CASE("kernel noop and noop_range count points without reading them", "[kernels]") {
   const std::vector<float> v(100, 1.0f);
   CHECK(run_ok(kernel("noop"), array_slice(v, 20, 30)).count == 30);
@@ -659,7 +693,7 @@ TEST_CASE("kernel registry holds every built-in with its shape and a help line",
   const std::vector<std::string> expected = {
       "sum",       "min",    "max",        "mean",  "var",    "nonzero", "dot",
       "histogram", "affine", "square",     "pow",   "cube",   "pi",      "mcpi",
-      "primes",    "noop",   "noop_range", "sleep", "fail_at"};
+      "primes",    "noop",   "noop_range", "sleep", "fail_at", "abort_at", "hang_at"};
   auto names = KernelRegistry::builtin().names();
   std::sort(names.begin(), names.end());
   auto want = expected;

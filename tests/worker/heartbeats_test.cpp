@@ -66,6 +66,25 @@ TEST_CASE("heartbeats tell the time to the next deadline", "[worker]") {
   CHECK(beats.until_next_deadline(t0 + 6s) == 0ms);
 }
 
+TEST_CASE("heartbeats do not blame the broker for time this process did not run", "[worker]") {
+  Heartbeats beats;
+  beats.start(t0, 100, 3);
+  for (auto t = t0; t <= t0 + 200ms; t += 50ms) beats.loop_ran(t);
+  // Frozen (SIGSTOP) from 200 ms to 2.2 s: the broker's heartbeats could not be read meanwhile.
+  beats.loop_ran(t0 + 2200ms);
+  CHECK_FALSE(beats.broker_lost(t0 + 2200ms));
+  CHECK(beats.broker_lost(t0 + 2500ms));  // still found lost if it stays silent after
+  // But we were silent: the broker has likely forgotten us.
+  CHECK(beats.silent_too_long(t0 + 2200ms));
+}
+
+TEST_CASE("heartbeats hold a silent broker against it while the loop runs", "[worker]") {
+  Heartbeats beats;
+  beats.start(t0, 100, 3);
+  for (auto t = t0; t <= t0 + 300ms; t += 50ms) beats.loop_ran(t);
+  CHECK(beats.broker_lost(t0 + 300ms));
+}
+
 TEST_CASE("backoff doubles from 100 ms to at most 2 s and resets", "[worker]") {
   Backoff backoff;
   CHECK(backoff.next() == 100ms);

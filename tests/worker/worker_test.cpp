@@ -103,6 +103,17 @@ class FakeBroker {
     return std::nullopt;
   }
 
+  // The type of the next message on the tasks endpoint within `wait`, if any.
+  std::optional<zwq::proto::MsgType> next_tasks_type(std::chrono::milliseconds wait) {
+    zmq::pollitem_t item{tasks_.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, wait) == 0) return std::nullopt;
+    std::vector<zmq::message_t> parts = recv_all(tasks_);
+    REQUIRE(parts.size() == 2);
+    auto env = zwq::decode_envelope(parts[1].data(), parts[1].size());
+    REQUIRE(env.ok());
+    return env.value().type;
+  }
+
   template <typename M>
   void send_tasks(const std::string& worker_id, const M& m) {
     send_tasks_raw(worker_id, zwq::encode(m));
@@ -313,6 +324,71 @@ TEST_CASE("worker stop sends Bye and returns", "[worker]") {
   CHECK(bye->epoch == broker.epoch);
   REQUIRE(worker.finished(kWait));
   CHECK(worker.exit() == Worker::Exit::kStopped);
+}
+
+TEST_CASE("worker keeps heartbeating while one slice outlasts the broker's patience",
+          "[worker]") {
+  FakeBroker broker;
+  broker.heartbeat_ms = 50;
+  broker.liveness = 3;  // 150 ms of silence would be death
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+  REQUIRE(broker.expect_tasks<msg::WorkerHeartbeat>());
+
+  msg::Tasks tasks;
+  tasks.epoch = broker.epoch;
+  tasks.job.job_id = "long";
+  tasks.job.kernel = "sleep";
+  tasks.job.params.set("ms", std::int64_t{800});
+  tasks.job.count = 1;
+  tasks.job.slice_size = 1;
+  tasks.runs = {zwq::SliceRun{0, 1, 1}};
+  broker.send_tasks(worker.id(), tasks);
+
+  int beats = 0, hellos = 0;
+  std::optional<msg::Results> results;
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (!results && std::chrono::steady_clock::now() < deadline) {
+    broker.beat();
+    if (auto type = broker.next_tasks_type(25ms)) {
+      beats += *type == zwq::proto::MsgType::kWorkerHeartbeat;
+      hellos += *type == zwq::proto::MsgType::kHello;
+    }
+    results = broker.expect_results(1ms);
+  }
+  REQUIRE(results);
+  CHECK(results->items.at(0).code == zwq::ErrorCode::kOk);
+  CHECK(results->slowest_us >= 800'000);  // what the broker sizes its lease by
+  CHECK(beats >= 8);                       // ~16 intervals of 50 ms passed
+  CHECK(hellos == 0);                      // never silent long enough to register again
+}
+
+TEST_CASE("worker stop finishes the slice in hand, sends it, then says Bye", "[worker]") {
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+  REQUIRE(broker.expect_tasks<msg::WorkerHeartbeat>());
+
+  msg::Tasks tasks;
+  tasks.epoch = broker.epoch;
+  tasks.job.job_id = "slow";
+  tasks.job.kernel = "sleep";
+  tasks.job.params.set("ms", std::int64_t{300});
+  tasks.job.count = 10;
+  tasks.job.slice_size = 1;
+  tasks.runs = {zwq::SliceRun{0, 10, 1}};
+  broker.send_tasks(worker.id(), tasks);
+  REQUIRE(broker.expect_results());  // slice 0 done: slice 1 is in hand
+  worker.worker().stop();
+  const auto last = broker.expect_results();
+  REQUIRE(last);
+  REQUIRE(last->items.size() == 1);
+  CHECK(last->items[0].slice == 1);
+  const auto bye = broker.expect_tasks<msg::Bye>();
+  REQUIRE(bye);
+  REQUIRE(worker.finished(kWait));
+  CHECK(worker.worker().stats().slices_done == 2);
+  CHECK(worker.worker().stats().slices_dropped == 8);  // handed back with the Bye
 }
 
 TEST_CASE("worker drops garbage and stale messages and keeps serving", "[worker]") {

@@ -3,8 +3,9 @@
 //   2. control: InfoReq/InfoRep on a fresh DEALER per attempt (Lazy Pirate).
 //   3. session: open the events SUB, results PUSH and tasks DEALER, Hello, poll until it ends.
 //   4. events: BrokerHeartbeat (liveness, epoch), CancelEvent, ShutdownEvent.
-//   5. tasks: Welcome, Tasks (slice by slice, watching events and timers between slices).
-//   6. output: Hello, WorkerHeartbeat, Results, Bye.
+//   5. tasks: Welcome, Tasks (handed to the ComputeThread, which computes them on its own
+//      thread, so that this loop keeps heartbeating however long a slice takes).
+//   6. output: Hello, WorkerHeartbeat, Results (from the ComputeThread), Bye.
 #include "connection.hpp"
 
 #include <unistd.h>
@@ -24,21 +25,15 @@ using namespace std::chrono_literals;
 
 // InfoReq is resent this often (on a new socket) until the broker answers.
 constexpr Ms kInfoRetry{1000};
-// Events are checked between slices after this many slices or this much time, whichever comes
-// first: a cancel or shutdown is seen within ~100 µs of work at a cost of one clock read per
-// slice and one non-blocking receive per check.
-constexpr unsigned kCheckEverySlices = 64;
-constexpr auto kCheckEvery = 100us;
-// Tasks for a cancelled job that were already queued here are skipped for this long.
-constexpr auto kCancelMemory = 30s;
+// On stop(), how long the slice in hand may take before Bye hands everything back anyway (its
+// late outcome is then discarded by the broker).
+constexpr Ms kStopGrace{2000};
 // Close-time grace: a Bye may leave (tasks) and the last Results must (results).
 constexpr int kTasksLingerMs = 100;
 constexpr int kResultsLingerMs = 1000;
 // Results messages queued towards a broker that does not read them; beyond this the broker is
 // treated as lost (its leases would never be released otherwise).
 constexpr int kResultsHwm = 10000;
-// A gathered partial larger than this could not travel in one frame with its batch.
-constexpr std::size_t kMaxPartialBytes = proto::kMaxFrameBytes / 4;
 
 std::string host_name() {
   char buf[256] = {};
@@ -62,12 +57,6 @@ bool discard_more(zmq::socket_t& s, const zmq::message_t& last) {
   return any;
 }
 
-std::uint64_t slices_in(const msg::Tasks& t) {
-  std::uint64_t n = 0;
-  for (const SliceRun& r : t.runs) n += r.count;
-  return n;
-}
-
 }  // namespace
 
 Connection::Connection(const WorkerOptions& options, spdlog::logger& log, const StopSignal& stop,
@@ -77,7 +66,8 @@ Connection::Connection(const WorkerOptions& options, spdlog::logger& log, const 
       stop_(stop),
       counters_(counters),
       cache_(options.max_mappings, options.populate),
-      executor_(cache_) {}
+      executor_(cache_, options.kernels ? *options.kernels : KernelRegistry::builtin()),
+      compute_(context_, executor_, options.worker_id, log, counters) {}
 
 // ---- 1. run ------------------------------------------------------------------------------
 
@@ -219,8 +209,8 @@ Connection::End Connection::serve(const msg::InfoRep& info) {
             info.results, info.events);
   epoch_ = info.epoch;
   welcomed_ = false;
-  batch_.clear();
-  current_job_.clear();
+  // Whatever the compute thread holds of an earlier session is nobody's any more.
+  compute_.abandon_before(++session_);
   End end = End::kLost;
   try {
     open_sockets(info);
@@ -229,7 +219,7 @@ Connection::End Connection::serve(const msg::InfoRep& info) {
     do {
       end = poll_once();
     } while (end == End::kNone);
-    if (end == End::kStopped) say_bye();
+    if (end == End::kStopped) finish_and_say_bye();
   } catch (const zmq::error_t& e) {
     // Not peer input but our sockets (an unusable announced endpoint, a context error).
     log_.error("worker {}: socket error: {}", options_.worker_id, e.what());
@@ -273,14 +263,17 @@ Connection::End Connection::poll_once() {
   const Ms timeout = std::min(beats_.until_next_deadline(Clock::now()), beats_.interval() / 2);
   zmq::pollitem_t items[] = {{tasks_->handle(), 0, ZMQ_POLLIN, 0},
                              {events_->handle(), 0, ZMQ_POLLIN, 0},
+                             {compute_.socket().handle(), 0, ZMQ_POLLIN, 0},
                              {nullptr, stop_.fd(), ZMQ_POLLIN, 0}};
   try {
-    zmq::poll(items, 3, timeout);
+    zmq::poll(items, 4, timeout);
   } catch (const zmq::error_t& e) {
     if (e.num() != EINTR) throw;
     return End::kNone;  // a signal: the next round checks the stop flag
   }
   if (stop_.requested()) return End::kStopped;
+  beats_.loop_ran(Clock::now());  // after a SIGSTOP: before anything looks at the timers
+  if (End end = forward_results(); end != End::kNone) return end;
   // Events first, so a cancel queued before a Tasks message is known when it is read.
   if (End end = drain_events(); end != End::kNone) return end;
   if (items[0].revents & ZMQ_POLLIN) {
@@ -349,10 +342,7 @@ Connection::End Connection::on_event(const zmq::message_t& topic, const zmq::mes
       drop("CancelEvent", cancel.error().to_string());
       return End::kNone;
     }
-    const auto now = Clock::now();
-    std::erase_if(cancelled_, [&](const auto& kv) { return now - kv.second > kCancelMemory; });
-    cancelled_[cancel.value().job_id] = now;
-    if (cancel.value().job_id == current_job_) current_cancelled_ = true;
+    compute_.cancel(cancel.value().job_id);
   } else if (name == proto::kTopicShutdown) {
     auto shutdown = decode_body<msg::ShutdownEvent>(env.value());
     if (!shutdown.ok()) {
@@ -407,102 +397,16 @@ Connection::End Connection::on_tasks_frame(const zmq::message_t& frame) {
     drop("Tasks", "before Welcome");
   } else if (t.epoch != epoch_) {
     drop("Tasks", "of epoch " + std::to_string(t.epoch));
-  } else if (cancelled_.count(t.job.job_id) != 0) {
-    bump(counters_.slices_dropped, slices_in(t));
-    log_.debug("worker {}: job {}: skipped {} slices of a cancelled job", options_.worker_id,
-               t.job.job_id, slices_in(t));
   } else {
-    return process(t);
+    compute_.tasks(session_, frame);  // a cancelled job's Tasks are skipped there
   }
   return End::kNone;
-}
-
-Connection::End Connection::process(const msg::Tasks& t) {
-  const std::string& job_id = t.job.job_id;
-  const PreparedJob job = executor_.prepare(t.job);
-  if (job.setup_error()) {
-    log_.warn("worker {}: job {}: {}", options_.worker_id, job_id, job.setup_error()->to_string());
-  }
-  log_.debug("worker {}: job {}: {} slices in {} runs", options_.worker_id, job_id, slices_in(t),
-             t.runs.size());
-  current_job_ = job_id;
-  current_cancelled_ = false;
-  End end = End::kNone;
-  std::uint64_t computed = 0;
-  bool logged_error = false;
-  auto last_check = Clock::now();
-  unsigned since_check = 0;
-  auto interrupted = [&] { return end != End::kNone || current_cancelled_ || !welcomed_; };
-
-  for (const SliceRun& run : t.runs) {
-    for (std::uint32_t i = 0; i < run.count && !interrupted(); ++i) {
-      record(job_id, job.run(run.first_slice + i, run.attempt), logged_error);
-      ++computed;
-      const auto now = Clock::now();
-      if (batch_.flush_due(now)) end = flush(job_id, now);
-      if (end == End::kNone &&
-          (++since_check >= kCheckEverySlices || now - last_check >= kCheckEvery)) {
-        since_check = 0;
-        last_check = now;
-        end = between_slices(now);
-      }
-    }
-  }
-
-  const std::uint64_t skipped = slices_in(t) - computed;
-  if (end == End::kStopped || (end == End::kNone && !current_cancelled_ && welcomed_)) {
-    // Finished, or stopping: what was computed goes out (a stop then says Bye).
-    if (End e = flush(job_id, Clock::now()); end == End::kNone) end = e;
-  } else {
-    // Cancelled, re-registering or the broker gone: the broker no longer wants these.
-    batch_.clear();
-  }
-  if (skipped != 0) {
-    bump(counters_.slices_dropped, skipped);
-    const char* why = current_cancelled_      ? "cancelled"
-                      : end == End::kNone     ? "registering again"
-                      : end == End::kStopped  ? "stopping"
-                      : end == End::kShutdown ? "broker shutting down"
-                                              : "broker lost";
-    log_.info("worker {}: job {}: dropped {} slices ({})", options_.worker_id, job_id, skipped,
-              why);
-  }
-  current_job_.clear();
-  current_cancelled_ = false;
-  return end;
-}
-
-void Connection::record(const std::string& job_id, SliceOutcome o, bool& logged_error) {
-  if (o.code == ErrorCode::kOk && o.partial.bytes.size() > kMaxPartialBytes) {
-    o = SliceOutcome{o.slice,
-                     o.attempt,
-                     ErrorCode::kKernelFailed,
-                     "the slice's partial has " + std::to_string(o.partial.bytes.size()) +
-                         " bytes, more than a message may carry",
-                     {}};
-  }
-  if (o.code == ErrorCode::kOk) {
-    bump(counters_.slices_done);
-  } else {
-    bump(counters_.slice_errors);
-    if (!logged_error) {  // the job fails with its first error: one line is enough
-      log_.warn("worker {}: job {} slice {}: {}: {}", options_.worker_id, job_id, o.slice,
-                error_code_name(o.code), o.message);
-      logged_error = true;
-    }
-  }
-  batch_.add(std::move(o));
-}
-
-Connection::End Connection::between_slices(TimePoint now) {
-  if (stop_.requested()) return End::kStopped;
-  if (End end = drain_events(); end != End::kNone) return end;
-  return keep_alive(now);
 }
 
 // ---- 6. output ----------------------------------------------------------------------------
 
 Connection::End Connection::keep_alive(TimePoint now) {
+  beats_.loop_ran(now);
   if (beats_.broker_lost(now)) {
     log_.warn("worker {}: no heartbeat from the broker for {} ms", options_.worker_id,
               beats_.dead_after().count());
@@ -510,11 +414,14 @@ Connection::End Connection::keep_alive(TimePoint now) {
   }
   if (!beats_.beat_due(now)) return End::kNone;
   if (welcomed_ && beats_.silent_too_long(now)) {
-    // One slice outlasted the broker's patience: it has likely forgotten us, and would ignore
-    // our heartbeats from now on. A new Hello makes sure (and requeues what we held).
-    log_.warn("worker {}: silent for {} ms (a slice ran long): registering again",
+    // We did not run for longer than the broker's patience (SIGSTOP, a suspended machine): it
+    // has likely forgotten us, and would ignore our heartbeats from now on. A new Hello makes
+    // sure; it requeues what we held, so the compute thread drops its queue (what it computed
+    // still goes out, and the broker discards and counts it).
+    log_.warn("worker {}: silent for {} ms (this process did not run): registering again",
               options_.worker_id, beats_.silent_for(now).count());
     welcomed_ = false;
+    compute_.drop_queued();
   }
   if (!welcomed_) {
     send_hello();
@@ -531,7 +438,8 @@ void Connection::send_hello() {
   hello.host = host;
   hello.pid = static_cast<std::uint32_t>(::getpid());
   hello.credit = options_.credit;
-  hello.kernels = KernelRegistry::builtin().names();
+  hello.kernels = executor_.registry().names();
+  hello.kernel_specs = executor_.registry().specs();
   send_on_tasks(encode(hello));
 }
 
@@ -542,22 +450,51 @@ void Connection::send_on_tasks(const std::string& frame) {
   beats_.sent(Clock::now());
 }
 
-Connection::End Connection::flush(const std::string& job_id, TimePoint now) {
-  if (batch_.empty()) return End::kNone;
-  msg::Results results;
-  results.epoch = epoch_;
-  results.worker_id = options_.worker_id;
-  results.job_id = job_id;
-  results.items = batch_.take(now);
-  const std::string frame = encode(results);
-  // Blocks only when kResultsHwm messages are queued, and at most for the send timeout.
-  if (!results_->send(zmq::buffer(frame), zmq::send_flags::none)) {
-    log_.warn("worker {}: the broker took no results for {} ms", options_.worker_id,
-              beats_.dead_after().count());
-    return End::kLost;
+// Sends the compute thread's Results of this session to the broker (older sessions' are dropped:
+// the broker they were for is gone or has requeued them).
+Connection::End Connection::forward_results() {
+  while (auto out = compute_.receive()) {
+    if (out->stopped) {
+      compute_stopped_ = true;
+      continue;
+    }
+    if (out->session != session_ || !results_) continue;
+    // Never blocks: kResultsHwm messages queued means the broker reads nothing.
+    if (!results_->send(out->frame, zmq::send_flags::dontwait)) {
+      log_.warn("worker {}: the broker takes no results ({} messages queued)", options_.worker_id,
+                kResultsHwm);
+      return End::kLost;
+    }
+    bump(counters_.results_sent);
   }
-  bump(counters_.results_sent);
   return End::kNone;
+}
+
+// stop(): the compute thread finishes the slice in hand (up to kStopGrace) and sends what it
+// computed; then Bye hands the rest back to the broker at once. Heartbeats go on meanwhile.
+void Connection::finish_and_say_bye() {
+  compute_.stop();
+  const auto deadline = Clock::now() + kStopGrace;
+  while (!compute_stopped_) {
+    const auto now = Clock::now();
+    if (now >= deadline) {
+      log_.warn("worker {}: the slice in hand did not finish within {} ms; handing it back",
+                options_.worker_id, kStopGrace.count());
+      break;
+    }
+    const Ms timeout = std::min(std::chrono::ceil<Ms>(deadline - now), beats_.interval() / 2);
+    zmq::pollitem_t item{compute_.socket().handle(), 0, ZMQ_POLLIN, 0};
+    try {
+      zmq::poll(&item, 1, timeout);
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+    if (forward_results() != End::kNone) break;
+    if (welcomed_ && beats_.beat_due(Clock::now())) {
+      send_on_tasks(encode(msg::WorkerHeartbeat{options_.worker_id, epoch_}));
+    }
+  }
+  say_bye();
 }
 
 void Connection::say_bye() {

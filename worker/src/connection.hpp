@@ -1,5 +1,6 @@
-// Connection: the worker's poll loop. It owns the ZeroMQ context and sockets and moves bytes;
-// the computing is the Executor's, the timing the Heartbeats', the batching the OutcomeBatch's.
+// Connection: the worker's poll loop. It owns the ZeroMQ context and the sockets to the broker
+// and moves bytes; the computing is the ComputeThread's (a second thread, so that heartbeats
+// go on during a long slice), the timing the Heartbeats'.
 //
 // Thread safety: run() on one thread only. `stop` and `counters` are shared with other threads.
 #pragma once
@@ -12,6 +13,7 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "compute.hpp"
 #include "counters.hpp"
 #include "dataset_cache.hpp"
 #include "executor.hpp"
@@ -48,15 +50,13 @@ class Connection {
   End drain_events();
   End on_event(const zmq::message_t& topic, const zmq::message_t& frame);
   End on_tasks_frame(const zmq::message_t& frame);
-  End process(const msg::Tasks& tasks);
-  void record(const std::string& job_id, SliceOutcome outcome, bool& logged_error);
-  End between_slices(TimePoint now);
   void drop(const char* what, const std::string& why);
   // 4. output
   End keep_alive(TimePoint now);
   void send_hello();
   void send_on_tasks(const std::string& frame);
-  End flush(const std::string& job_id, TimePoint now);
+  End forward_results();
+  void finish_and_say_bye();
   void say_bye();
 
   const WorkerOptions& options_;
@@ -66,22 +66,17 @@ class Connection {
   DatasetCache cache_;
   Executor executor_;
   zmq::context_t context_;
+  ComputeThread compute_;  // after the executor and context it uses
+  bool compute_stopped_ = false;
 
   // Per session.
   std::optional<zmq::socket_t> tasks_, results_, events_;
   Heartbeats beats_;
-  OutcomeBatch batch_;
-  std::uint64_t epoch_ = 0;  // the broker's, from InfoRep, then Welcome
+  std::uint64_t session_ = 0;  // counts sessions; the compute thread's results carry theirs
+  std::uint64_t epoch_ = 0;    // the broker's, from InfoRep, then Welcome
   bool welcomed_ = false;
   bool session_welcomed_ = false;  // a Welcome came in this session (resets the backoff)
   std::uint64_t corr_ = 0;
-
-  // The Tasks message being computed, and why it stopped early (kNone: it did not).
-  std::string current_job_;
-  bool current_cancelled_ = false;
-  // Recently cancelled jobs: Tasks for them already queued here are skipped. Entries expire so
-  // that a job id reused much later is served again.
-  std::map<std::string, TimePoint> cancelled_;
 };
 
 }  // namespace zwq::worker

@@ -31,13 +31,13 @@ std::string describe(const std::string& uri, const std::string& path) {
 }
 
 bool needs_input(KernelShape s) {
-  return s != KernelShape::kRange;
+  return shape_needs(s).input;
 }
 bool needs_input2(KernelShape s) {
-  return s == KernelShape::kReduce2;
+  return shape_needs(s).input2;
 }
 bool needs_output(KernelShape s) {
-  return s == KernelShape::kMap;
+  return shape_needs(s).output;
 }
 
 }  // namespace
@@ -99,6 +99,14 @@ PreparedJob Executor::prepare(const JobSpec& job) {
   if (needs_input(shape)) open("input", job.input, MappedFile::Mode::kRead, p.in_);
   if (needs_input2(shape)) open("input2", job.input2, MappedFile::Mode::kRead, p.in2_);
   if (needs_output(shape)) open("output", job.output, MappedFile::Mode::kReadWrite, p.out_);
+  // The broker cannot run a plugin's parameter check (it never runs user code): it runs here,
+  // once per Tasks message, and its error becomes every slice's outcome.
+  if (!p.setup_error_ && p.kernel_->validate != nullptr) {
+    const DType in = job.input.present() ? job.input.dtype : DType::kNone;
+    if (Status v = p.kernel_->validate(job.params, in, job.count); !v.ok()) {
+      p.setup_error_ = v.error();
+    }
+  }
   return p;
 }
 
@@ -156,6 +164,19 @@ SliceOutcome PreparedJob::run(std::uint64_t slice, std::uint32_t attempt) const 
   ctx.job_first = job_.first;
   ctx.job_count = job_.count;
   ctx.params = &job_.params;
+  if (shape_needs(kernel_->shape).param_sets) {
+    // The slice's sets are [first, end) of the job's list: first + count was checked against
+    // nothing yet, as a hostile job may name more sets than it carries.
+    if (*end > job_.param_sets.size()) {
+      return failed(
+          slice, attempt,
+          make_error(ErrorCode::kOutOfRange,
+                     "slice " + std::to_string(slice) + " covers parameter sets [" +
+                         std::to_string(*first) + ", " + std::to_string(*end) +
+                         ") but the job carries " + std::to_string(job_.param_sets.size())));
+    }
+    ctx.sets = job_.param_sets.data() + *first;
+  }
   for (const auto* a : {&in_, &in2_, &out_}) {
     if (!*a) continue;
     if (auto e = check_fits(**a, slice, *first, *end)) return failed(slice, attempt, *e);

@@ -4,7 +4,8 @@
 // one mmap per dataset through the DatasetCache); PreparedJob::run() then computes one slice.
 // Every failure becomes the slice's outcome (code + message), never an exception or a crash:
 // an unknown kernel, a missing or too short dataset (checked before memory is touched, and a
-// SIGBUS from a file truncated mid-slice is caught), a bad slice size, a kernel's own error.
+// SIGBUS from a file truncated mid-slice is caught), a bad slice size, parameters the kernel's
+// validate function refuses, a slice past the job's parameter sets, a kernel's own error.
 //
 // Thread safety: an Executor and its cache belong to one thread. A PreparedJob keeps its
 // mappings alive and may outlive their eviction from the cache.
@@ -68,6 +69,9 @@ class Executor {
 
   // Every slice of every run of `tasks`, in order (convenience for tests and tools).
   std::vector<SliceOutcome> execute(const msg::Tasks& tasks);
+
+  // The kernels this executor runs.
+  const KernelRegistry& registry() const { return registry_; }
 
  private:
   Result<PreparedJob::Array> open_array(const char* role, const DatasetRef& ref,

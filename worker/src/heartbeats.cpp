@@ -10,6 +10,14 @@ void Heartbeats::start(TimePoint now, std::uint32_t interval_ms, std::uint32_t l
   configure(interval_ms, liveness);
   last_sent_ = now;
   last_broker_ = now;
+  last_loop_ = now;
+}
+
+void Heartbeats::loop_ran(TimePoint now) {
+  if (last_loop_ != TimePoint{} && now - last_loop_ > 2 * interval_) {
+    last_broker_ += now - last_loop_;
+  }
+  last_loop_ = now;
 }
 
 void Heartbeats::configure(std::uint32_t interval_ms, std::uint32_t liveness) {

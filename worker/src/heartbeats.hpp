@@ -24,6 +24,11 @@ class Heartbeats {
   void sent(TimePoint now) { last_sent_ = now; }
   // A BrokerHeartbeat of our epoch arrived.
   void broker_seen(TimePoint now) { last_broker_ = now; }
+  // The worker's loop ran at `now` (it runs at least every half interval). A gap of more than
+  // two intervals means this process did not run (SIGSTOP, a suspended machine): the broker's
+  // silence during the gap is ours, not the broker's, and is not held against it — else a
+  // frozen worker would drop what it computed instead of sending it when it wakes up.
+  void loop_ran(TimePoint now);
 
   // A WorkerHeartbeat is due: an interval has passed since we last sent anything.
   bool beat_due(TimePoint now) const { return now - last_sent_ >= interval_; }
@@ -45,6 +50,7 @@ class Heartbeats {
   std::uint32_t liveness_ = 5;
   TimePoint last_sent_{};
   TimePoint last_broker_{};
+  TimePoint last_loop_{};
 };
 
 // Delay before the next reconnect attempt: 100 ms, doubling up to 2 s, so a restarting broker

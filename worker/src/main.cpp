@@ -1,7 +1,8 @@
 // zwq-worker: runs one worker in this process, or --count N workers as child processes.
 //
 // Exit codes: 0 after a broker shutdown or SIGINT/SIGTERM, 2 on bad options, 1 on a fatal
-// set-up error (the broker never answered, refused us, ...), with the reason on stderr.
+// set-up error (a --plugin that cannot be loaded, the broker never answered, refused us, ...),
+// with the reason on stderr.
 #include <sys/prctl.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -15,8 +16,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <string>
 #include <vector>
 
+#include "plugin_loader.hpp"
 #include "zwq/status.hpp"
 #include "zwq/worker.hpp"
 
@@ -136,6 +140,7 @@ int main(int argc, char** argv) {
   int count = 1;
   std::string level = "info";
   bool no_populate = false;
+  std::vector<std::string> plugins;
   app.add_option("--broker", options.broker, "the broker's control endpoint")
       ->envname("ZWQ_BROKER");
   app.add_option("--count", count, "worker processes to start (one worker each)")
@@ -152,6 +157,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
   app.add_flag("--no-populate", no_populate, "do not pre-fault dataset mappings (MAP_POPULATE)");
+  app.add_option("--plugin", plugins,
+                 "a kernel plugin (shared library built with zwq_add_kernel_plugin) to load; "
+                 "repeatable")
+      ->allow_extra_args(false);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -166,6 +175,15 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   options.populate = !no_populate;
+  // Loaded once, before any fork: children share the mapped code.
+  auto loaded = zwq::worker::load_plugins(plugins);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "zwq-worker: %s\n", loaded.error().message.c_str());
+    return kExitSetup;
+  }
+  const std::shared_ptr<const zwq::worker::PluginSet> plugin_set = std::move(loaded).value();
+  options.kernels =
+      std::shared_ptr<const zwq::KernelRegistry>(plugin_set, &plugin_set->registry());
 
   auto log = spdlog::stderr_color_mt("zwq-worker");
   log->set_level(spdlog::level::from_str(level));

@@ -30,10 +30,35 @@ struct BrokerOptions {
   // "tcp://HOST:PORT": control on PORT, tasks/results/events on PORT+1..PORT+3.
   // "tcp://HOST:*": all four on ephemeral ports.
   std::string bind;
-  // How often the broker publishes BrokerHeartbeat and workers send WorkerHeartbeat.
+  // How often the broker publishes BrokerHeartbeat and workers send WorkerHeartbeat (workers
+  // send theirs from a thread of their own, so a long slice does not silence them). Works down
+  // to 50 ms; see docs/RELIABILITY.md for why 1000.
   std::uint32_t heartbeat_ms = 1000;
   // Heartbeats a worker may miss before it is declared dead and its slices are requeued.
   std::uint32_t liveness = 5;
+  // Leases (docs/RELIABILITY.md): a worker holding slices must report an outcome at least once
+  // per lease, else its slices are requeued and it gets no more until it reports again (a hung
+  // kernel, SIGSTOP). The lease is lease_factor x the slowest slice seen for the job, at least
+  // lease_floor_ms; before any slice of the job has finished it is lease_first_ms.
+  std::uint32_t lease_floor_ms = 10000;
+  std::uint32_t lease_factor = 10;
+  std::uint32_t lease_first_ms = 60000;
+  // A slice whose attempts were lost with their worker (killed or stalled) this many times fails
+  // its job with an error naming the job, slice, kernel and the worker's fate; 0 = never.
+  std::uint32_t max_lost_attempts = 3;
+  // When non-empty: the journal directory. Accepted jobs, covered slices (with the partials an
+  // exact result needs) and finished jobs are written there, so that a broker restarted with the
+  // same directory resumes unfinished jobs and still answers for finished ones. Use the same
+  // --bind address, so that workers and waiting clients find the restarted broker.
+  std::string journal;
+  // Covered slices are written to the journal at least this often (batched, not one write per
+  // slice), and fdatasync'ed at most every journal_fsync_ms (0: with every write).
+  std::uint32_t journal_flush_ms = 100;
+  std::uint32_t journal_fsync_ms = 1000;
+  // On stop() (SIGTERM): new jobs are refused (shutting_down) while running jobs get up to this
+  // long to finish; what is unfinished then is in the journal (if any) or lost. A second stop()
+  // or a ShutdownReq ends at once.
+  std::uint32_t drain_ms = 10000;
   // Elements per slice for jobs that ask for slice_size 0: larger slices cost fewer messages,
   // smaller ones balance better and lose less work when a worker dies.
   std::uint64_t default_slice_size = 262144;
@@ -77,10 +102,12 @@ class Broker {
   // Random per broker start; announced in Welcome and InfoRep.
   std::uint64_t epoch() const;
 
-  // Serves until stop() or a ShutdownReq, then publishes ShutdownEvent, closes the sockets and
-  // removes the private ipc directory. Returns at once if called again after that.
+  // Serves until stop() or a ShutdownReq, then publishes ShutdownEvent (unless a journal keeps
+  // the jobs for a restart: then workers wait for the broker to come back), closes the sockets
+  // and removes the private ipc directory. Returns at once if called again after that.
   void run();
-  // Asks run() to return within ~100 ms. Async-signal-safe.
+  // Asks run() to stop accepting jobs and return once no job is running, no worker is left or
+  // drain_ms passed; a second call returns within ~100 ms. Async-signal-safe.
   void stop() noexcept;
 
  private:

@@ -46,6 +46,10 @@ struct ClientOptions {
                                                     // the broker to hold); then kUnreachable
   int retries = 0;  // extra attempts of a timed-out request, each on a fresh socket (requests are
                     // idempotent: a retried submit reuses its job id); connect() never retries
+  // How long Job::wait() and the result stream keep asking a broker that does not answer (it may
+  // be restarting: with --journal it finds the job again) before they give kUnreachable; a
+  // wait's own timeout still ends it sooner.
+  std::chrono::milliseconds outage_tolerance{30000};
 };
 
 // What to run: a kernel over a range of a dataset (or of integer points, for range kernels).
@@ -60,6 +64,8 @@ struct JobRequest {
                                        // required for range kernels
   std::uint64_t slice_size = 0;        // elements per slice; 0 = the broker's default (262144)
   Params params;                       // kernel parameters, e.g. histogram's lo, hi, bins
+  std::vector<Params> param_sets;      // params kernels: one independent set per task (starmap);
+                                       // the count defaults to their number - first
   std::string job_id;          // empty = 16 random hex characters, chosen once by prepare_job()
   bool check_datasets = true;  // probe the files before submitting (see prepare_job)
 
@@ -103,6 +109,26 @@ struct JobRequest {
   static JobRequest range(std::string kernel, std::uint64_t count) {
     return range(std::move(kernel), 0, count);
   }
+  // A params kernel over independent parameter sets, one task each (Pool.starmap); `params`
+  // are shared by all. `chunk` sets go to a slice (0: one each, or Pool-style via zwq::Pool).
+  static JobRequest sets(std::string kernel, std::vector<Params> sets, Params params = {},
+                         std::uint64_t chunk = 0) {
+    JobRequest r;
+    r.kernel = std::move(kernel);
+    r.param_sets = std::move(sets);
+    r.params = std::move(params);
+    r.slice_size = chunk;
+    return r;
+  }
+  // A generate kernel writing all of `out` (e.g. a rendered image).
+  template <typename U>
+  static JobRequest generate(std::string kernel, const SharedArray<U>& out, Params params = {}) {
+    JobRequest r;
+    r.kernel = std::move(kernel);
+    r.output = out.ref();
+    r.params = std::move(params);
+    return r;
+  }
   // Sets a parameter and returns *this, for chaining: .with("bins", 64).with("hi", 1.0).
   // Integers travel as int64, floating point as double, anything else as a string.
   template <typename V>
@@ -129,8 +155,10 @@ struct JobRequest {
 };
 
 // Turns a request into the JobSpec Client::submit sends, without talking to a broker:
-//  * the kernel must be a built-in one, or one of `remote_kernels` (the broker's list; kernels
-//    only the broker knows skip the local checks below) -> else kUnknownKernel;
+//  * the kernel must be a built-in one, or one of `remote_kernels` (the broker's list) -> else
+//    kUnknownKernel. A kernel only the broker knows by name skips the shape checks below (the
+//    broker makes them); one it describes with a KernelSpec (its shape, combiner and dtypes,
+//    InfoRep.kernel_specs) is checked like a built-in one, except for its parameter check;
 //  * the job id, when given, must be 1-64 of [A-Za-z0-9._-] -> else kInvalidArgument; an empty
 //    one is generated;
 //  * the kernel's shape decides which of input, input2, output must be present (missing or
@@ -140,9 +168,15 @@ struct JobRequest {
 //    its header length, `length` is filled in, the count defaults to input length - first, and
 //    each dataset must hold first + count elements. Failures: kDatasetMissing, kDatasetTooShort,
 //    kDtypeMismatch, kOutOfRange (first past the end), kInvalidArgument (no dtype known);
+//  * a kernel that insists on a dtype gets datasets of that dtype (kDtypeMismatch otherwise; a raw
+//    file without a recorded dtype is taken to be of it);
+//  * generate kernels count the output's elements, params kernels the parameter sets; parameter
+//    sets given to any other kernel -> kInvalidArgument;
 //  * the kernel's own parameter check runs (its error, usually kInvalidArgument).
 Result<JobSpec> prepare_job(const JobRequest& request,
                             const std::vector<std::string>& remote_kernels = {});
+Result<JobSpec> prepare_job(const JobRequest& request,
+                            const std::vector<KernelSpec>& remote_kernels);
 
 // A random job id: 16 lowercase hex characters.
 std::string random_job_id();
@@ -192,8 +226,10 @@ class SliceResults {
 // use a Client and its Jobs from one thread). Move-only, because it carries the position of its
 // result stream.
 //
-// Every call below may also fail with kUnreachable (the broker did not answer in time),
-// kBrokerRestarted (the broker lost the job in a restart) or kUnknownJob.
+// Every call below may also fail with kUnreachable (the broker did not answer in time; wait()
+// and the result stream first keep asking for ClientOptions::outage_tolerance, so that they
+// ride over a broker restart), kBrokerRestarted (the broker restarted without a journal and
+// lost the job) or kUnknownJob.
 class Job {
  public:
   using ProgressFn = std::function<void(const JobStatus&)>;
@@ -245,6 +281,10 @@ class Job {
   Error job_error(const JobStatus& status) const;
   Error lost_job(Error error);
   Status fetch(std::chrono::milliseconds hold);
+  // After a failed call: whether to ask again (kUnreachable within the outage tolerance and
+  // before `deadline`); else the error to give, with the outage's length.
+  std::optional<Error> outage(const Error& error,
+                              std::optional<std::chrono::steady_clock::time_point> deadline);
 
   std::shared_ptr<detail::Connection> conn_;
   JobSpec spec_;
@@ -255,6 +295,9 @@ class Job {
   std::deque<SliceResult> pending_;  // fetched, not yet returned by next_result
   std::uint64_t cursor_ = 0;         // the broker's position in the result stream
   bool drained_ = false;             // a fetch saw a final state and brought nothing new
+  std::vector<bool> seen_;           // slices returned already: after an outage the stream is
+                                     // read again from 0 (a restarted broker's order differs)
+  std::optional<std::chrono::steady_clock::time_point> down_since_;  // first unanswered call
 };
 
 // A connection to a zwq broker's control endpoint: submit jobs, ask about jobs and workers.
@@ -303,3 +346,6 @@ class Client {
 };
 
 }  // namespace zwq
+
+// The multiprocessing.Pool-style API (map, starmap, apply_async, imap_unordered) on top.
+#include "zwq/pool.hpp"

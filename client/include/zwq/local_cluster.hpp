@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "zwq/status.hpp"
 
@@ -20,6 +21,7 @@ struct LocalClusterOptions {
   std::string log_level = "warn";                   // passed to both as --log-level
   std::chrono::milliseconds start_timeout{10000};   // broker ready + all workers registered
   std::chrono::milliseconds request_timeout{5000};  // the client()'s ClientOptions
+  std::vector<std::string> plugins;  // kernel plugins every worker loads (zwq-worker --plugin)
 };
 
 // Starts `zwq-broker` and `zwq-worker --count N` as child processes, waits until the broker

@@ -1,4 +1,6 @@
-// zwq kernels: the built-in kernels, what they read and how their results combine.
+// zwq kernels: the kernels jobs may name, what they read and how their results combine: the
+// built-in ones, or with --broker / $ZWQ_BROKER, those the broker offers (plugins included).
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -9,38 +11,47 @@ namespace zwq::cli {
 
 namespace {
 
-std::string shape_name(KernelShape shape) {
-  switch (shape) {
-    case KernelShape::kReduce:
-      return "reduce";
-    case KernelShape::kReduce2:
-      return "reduce2";
-    case KernelShape::kMap:
-      return "map";
-    case KernelShape::kRange:
-      return "range";
-  }
-  return "?";
-}
+struct KernelsArgs {
+  bool json = false;
+  std::string broker;
+};
 
-int run_kernels(bool json) {
-  const auto& registry = KernelRegistry::builtin();
+int run_kernels(const KernelsArgs& a) {
+  const auto& builtin = KernelRegistry::builtin();
+  std::vector<KernelSpec> specs = builtin.specs();
+  const bool ask_broker = !a.broker.empty() || std::getenv("ZWQ_BROKER") != nullptr;
+  if (ask_broker) {
+    int exit_code = kExitOk;
+    auto client = connect_or_report(a.broker, exit_code);
+    if (!client) return exit_code;
+    // An older broker lists names only: those it does not describe are left out.
+    if (!client->info().kernel_specs.empty()) specs = client->info().kernel_specs;
+  }
   nlohmann::json out = nlohmann::json::array();
   std::vector<std::vector<std::string>> rows;
-  for (const auto& name : registry.names()) {
-    const KernelInfo* k = registry.find(name);
-    if (!k) continue;
-    const std::string combiner(combiner_name(k->combiner));
-    out.push_back({{"name", name},
-                   {"shape", shape_name(k->shape)},
+  for (const KernelSpec& k : specs) {
+    const KernelInfo* local = builtin.find(k.name);
+    const std::string help = local ? local->help : k.help.empty() ? "(a plugin's kernel)" : k.help;
+    const std::string shape(kernel_shape_name(k.shape));
+    const std::string combiner(combiner_name(k.combiner));
+    std::string dtypes;
+    if (k.input_dtype != DType::kNone) dtypes += "in " + std::string(dtype_name(k.input_dtype));
+    if (k.output_dtype != DType::kNone) {
+      dtypes += (dtypes.empty() ? "" : ", ") + std::string("out ") +
+                std::string(dtype_name(k.output_dtype));
+    }
+    out.push_back({{"name", k.name},
+                   {"shape", shape},
                    {"combiner", combiner},
-                   {"help", k->help}});
-    rows.push_back({name, shape_name(k->shape), combiner, k->help});
+                   {"input_dtype", std::string(dtype_name(k.input_dtype))},
+                   {"output_dtype", std::string(dtype_name(k.output_dtype))},
+                   {"help", help}});
+    rows.push_back({k.name, shape, combiner, dtypes.empty() ? "any" : dtypes, help});
   }
-  if (json) {
+  if (a.json) {
     std::cout << out.dump() << std::endl;
   } else {
-    print_table({"KERNEL", "SHAPE", "COMBINER", "HELP"}, rows);
+    print_table({"KERNEL", "SHAPE", "COMBINER", "DTYPES", "HELP"}, rows);
   }
   return kExitOk;
 }
@@ -48,10 +59,13 @@ int run_kernels(bool json) {
 }  // namespace
 
 void add_kernels_command(CLI::App& app, Commands& commands) {
-  auto json = std::make_shared<bool>(false);
-  CLI::App* cmd = app.add_subcommand("kernels", "List the built-in kernels");
-  cmd->add_flag("--json", *json, "Print JSON");
-  commands.push_back({cmd, [json] { return run_kernels(*json); }});
+  auto a = std::make_shared<KernelsArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "kernels",
+      "List the kernels: built-in ones, or those a broker offers (--broker, ZWQ_BROKER)");
+  cmd->add_flag("--json", a->json, "Print JSON");
+  add_broker_option(cmd, a->broker);
+  commands.push_back({cmd, [a] { return run_kernels(*a); }});
 }
 
 }  // namespace zwq::cli

@@ -41,6 +41,7 @@ struct LocalArgs {
   std::string log_level = "warn";
   std::string bin_dir;
   double start_timeout = 10;
+  std::vector<std::string> plugins;
   std::vector<std::string> command;
 };
 
@@ -85,6 +86,7 @@ int run_local(const LocalArgs& a) {
   options.bind = a.bind;
   options.log_level = a.log_level;
   options.bin_dir = a.bin_dir;
+  options.plugins = a.plugins;
   options.start_timeout = std::chrono::milliseconds(static_cast<long>(a.start_timeout * 1000));
   std::optional<LocalCluster> cluster;
   try {
@@ -110,6 +112,8 @@ void add_local_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--log-level", a->log_level, "Broker and worker log level (default: warn)");
   cmd->add_option("--bin-dir", a->bin_dir, "Where zwq-broker and zwq-worker are");
   cmd->add_option("--start-timeout", a->start_timeout, "Seconds to wait for start-up");
+  cmd->add_option("--plugin", a->plugins, "A kernel plugin every worker loads (repeatable)")
+      ->allow_extra_args(false);  // one path each, so that `-- COMMAND` stays the command
   cmd->add_option("command", a->command, "Command to run (after --)");
   commands.push_back({cmd, [a] { return run_local(*a); }});
 }

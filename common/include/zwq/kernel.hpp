@@ -5,7 +5,8 @@
 // must be deterministic: the same slice gives the same bits on any worker.
 //
 // Adding a built-in kernel takes one function and one line in the table in
-// common/src/kernels/builtin.cpp.
+// common/src/kernels/builtin.cpp. User kernels are written with zwq/kernel_sdk.hpp, built as a
+// plugin and loaded by `zwq-worker --plugin` (docs/PLUGINS.md).
 #pragma once
 
 #include <cstdint>
@@ -14,19 +15,12 @@
 #include <vector>
 
 #include "zwq/dtype.hpp"
+#include "zwq/kernel_spec.hpp"
 #include "zwq/params.hpp"
 #include "zwq/partial.hpp"
 #include "zwq/status.hpp"
 
 namespace zwq {
-
-// What a kernel reads and writes.
-enum class KernelShape : std::uint8_t {
-  kReduce = 1,   // one input array -> a Partial
-  kReduce2 = 2,  // two input arrays of equal length (input, input2) -> a Partial
-  kMap = 3,      // one input array -> an output array of the same length (plus a kCount Partial)
-  kRange = 4,    // no array: the slice is a run of integer points [first, first + count)
-};
 
 // A typed view of one slice of an array, already offset to the slice's first element.
 struct SliceView {
@@ -49,10 +43,12 @@ struct SliceContext {
   std::uint64_t count = 0;      // elements or points in this slice (>= 1)
   std::uint64_t job_first = 0;  // the job's whole range: [job_first, job_first + job_count)
   std::uint64_t job_count = 0;
-  SliceView in;                 // kReduce, kReduce2, kMap
-  SliceView in2;                // kReduce2
-  MutableSliceView out;         // kMap
+  SliceView in;          // kReduce, kReduce2, kMap
+  SliceView in2;         // kReduce2
+  MutableSliceView out;  // kMap, kGenerate
   const Params* params = nullptr;
+  // kParams: the slice's `count` parameter sets (sets[0] is the job's set number `first`).
+  const Params* sets = nullptr;
 };
 
 // Fills `out` (already set to identity_partial(combiner)) for one slice. Returns an error with
@@ -73,7 +69,12 @@ struct KernelInfo {
   ValidateFn validate = nullptr;
   FinalizeFn finalize = nullptr;
   std::string help;  // one line for `zwq kernels` and error messages
+  DType input_dtype = DType::kNone;   // input (and input2) must have this dtype; none: any
+  DType output_dtype = DType::kNone;  // output must have this dtype; none: any
 };
+
+// The announced form of a kernel (what Hello and InfoRep carry).
+KernelSpec spec_of(const KernelInfo& info);
 
 // A name -> KernelInfo table. Lookups are thread-safe once built; add() is not.
 class KernelRegistry {
@@ -83,6 +84,8 @@ class KernelRegistry {
   // The kernel of that name, or nullptr.
   const KernelInfo* find(std::string_view name) const;
   std::vector<std::string> names() const;
+  std::vector<KernelSpec> specs() const;
+  std::size_t size() const { return kernels_.size(); }
   // The kernels zwq ships with (built once, on first use; thread-safe).
   static const KernelRegistry& builtin();
 
@@ -94,7 +97,8 @@ class KernelRegistry {
 JobResult finalize_result(const KernelInfo& kernel, Partial merged, const Params& params,
                           std::uint64_t job_count);
 
-// Runs `kernel` on one slice: checks shape vs. views, sets `out` to the identity and calls fn.
+// Runs `kernel` on one slice: checks shape and dtypes vs. views, sets `out` to the identity and
+// calls fn.
 Status run_kernel(const KernelInfo& kernel, const SliceContext& ctx, Partial& out);
 
 }  // namespace zwq

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "zwq/dataset.hpp"
+#include "zwq/kernel_spec.hpp"
 #include "zwq/msgpack_adaptors.hpp"
 #include "zwq/params.hpp"
 #include "zwq/partial.hpp"
@@ -32,8 +33,12 @@ struct JobSpec {
   std::uint64_t count = 0;        // elements (or range points) in the job
   std::uint64_t slice_size = 0;   // elements per slice; 0 = the broker's default
   Params params;
+  // kParams kernels: the independent parameter sets; the job covers sets [first, first + count)
+  // and a slice is a run of slice_size of them (Pool.starmap's chunksize).
+  std::vector<Params> param_sets;
   bool operator==(const JobSpec&) const = default;
-  MSGPACK_DEFINE_MAP(job_id, kernel, input, input2, output, first, count, slice_size, params)
+  MSGPACK_DEFINE_MAP(job_id, kernel, input, input2, output, first, count, slice_size, params,
+                     param_sets)
 };
 
 struct JobStatus {
@@ -128,8 +133,11 @@ struct InfoRep {
   std::uint32_t heartbeat_ms = 0;
   std::uint32_t liveness = 0;
   std::vector<std::string> kernels;
+  // The same kernels with their shape, combiner and dtypes (built-in ones and those live
+  // workers announced); empty from a broker that predates the field.
+  std::vector<KernelSpec> kernel_specs;
   MSGPACK_DEFINE_MAP(version, epoch, control, tasks, results, events, host, pid, heartbeat_ms,
-                     liveness, kernels)
+                     liveness, kernels, kernel_specs)
 };
 struct SubmitRep {
   static constexpr MsgType kType = MsgType::kSubmitRep;
@@ -172,7 +180,10 @@ struct Hello {
   std::uint32_t pid = 0;
   std::uint32_t credit = 0;  // slices it may hold at once (>= 1)
   std::vector<std::string> kernels;
-  MSGPACK_DEFINE_MAP(worker_id, host, pid, credit, kernels)
+  // Every kernel it offers with its shape and combiner, so that the broker can validate, route
+  // and merge a plugin's kernel without loading it. Empty from an older worker.
+  std::vector<KernelSpec> kernel_specs;
+  MSGPACK_DEFINE_MAP(worker_id, host, pid, credit, kernels, kernel_specs)
 };
 struct Welcome {
   static constexpr MsgType kType = MsgType::kWelcome;
@@ -208,7 +219,10 @@ struct Results {
   std::string worker_id;
   std::string job_id;
   std::vector<SliceOutcome> items;
-  MSGPACK_DEFINE_MAP(epoch, worker_id, job_id, items)
+  // The longest one of these slices took to compute, in microseconds (0: not measured); the
+  // broker sizes its leases by it.
+  std::uint64_t slowest_us = 0;
+  MSGPACK_DEFINE_MAP(epoch, worker_id, job_id, items, slowest_us)
 };
 
 // ---- events: broker -> subscribers ----

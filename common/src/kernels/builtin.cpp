@@ -44,6 +44,10 @@ const KernelInfo kBuiltins[] = {
      "sleeps ms=1 milliseconds per slice (tests)"},
     {"fail_at", k::fail_at, C::kCount, KS::kRange, k::validate_fail_at, nullptr,
      "fails on slice number `slice` (tests)"},
+    {"abort_at", k::abort_at, C::kCount, KS::kRange, k::validate_abort_at, nullptr,
+     "kills its worker (std::abort) on slice number `slice` (fault tests)"},
+    {"hang_at", k::hang_at, C::kCount, KS::kRange, k::validate_hang_at, nullptr,
+     "hangs ms=600000 ms on slice number `slice` (fault tests)"},
 };
 
 KernelRegistry make_builtin() {

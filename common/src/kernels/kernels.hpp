@@ -51,6 +51,11 @@ Status sleep_ms(const SliceContext& ctx, Partial& out);
 Status fail_at(const SliceContext& ctx, Partial& out);
 Status validate_sleep(const Params& params, DType input_dtype, std::uint64_t job_count);
 Status validate_fail_at(const Params& params, DType input_dtype, std::uint64_t job_count);
+// Fault injection for the reliability tests: abort the worker process, or hang, on one slice.
+Status abort_at(const SliceContext& ctx, Partial& out);
+Status hang_at(const SliceContext& ctx, Partial& out);
+Status validate_abort_at(const Params& params, DType input_dtype, std::uint64_t job_count);
+Status validate_hang_at(const Params& params, DType input_dtype, std::uint64_t job_count);
 
 // ---- shared helpers ----
 

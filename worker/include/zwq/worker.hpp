@@ -21,6 +21,8 @@ class logger;
 
 namespace zwq {
 
+class KernelRegistry;
+
 struct WorkerOptions {
   // The broker's control endpoint ("ipc://DIR/control", "tcp://host:port"); empty = $ZWQ_BROKER.
   std::string broker;
@@ -36,6 +38,10 @@ struct WorkerOptions {
   bool populate = true;
   // Dataset mappings kept open; the least recently used beyond this are unmapped.
   std::size_t max_mappings = 64;
+  // The kernels this worker offers and announces in Hello (built-in ones plus plugins, see
+  // worker/src/plugin_loader.hpp); null = KernelRegistry::builtin(). Shared, so that whatever
+  // owns the plugins' code stays loaded as long as a worker uses it.
+  std::shared_ptr<const KernelRegistry> kernels;
 };
 
 class Worker {

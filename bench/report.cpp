@@ -1,0 +1,392 @@
+// Turns the measurements of one run into the targets T1-T7 (each with its measured ratio and a
+// verdict), the Markdown table printed and saved as latest.md, latest.json and the plot data.
+//
+// Parts: 1. lookups into the results  2. the targets  3. the Markdown table  4. files.
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "sections.hpp"
+#include "stats.hpp"
+
+namespace zwq::bench {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
+
+// ---- 1. lookups (NaN when a figure was not measured) ----
+
+double med(const json& j, const std::initializer_list<const char*> path) {
+  const json* p = &j;
+  for (const char* k : path) {
+    if (!p->is_object() || !p->contains(k)) return kNaN;
+    p = &(*p)[k];
+  }
+  if (p->is_number()) return p->get<double>();
+  if (p->is_object() && p->contains("median")) return (*p)["median"].get<double>();
+  return kNaN;
+}
+
+double sum_gbps(const json& rows, int workers, std::uint64_t slice_bytes) {
+  if (!rows.is_array()) return kNaN;
+  for (const auto& r : rows) {
+    if (r.value("workers", 0) == workers &&
+        r.value("slice_bytes", std::uint64_t{0}) == slice_bytes && r.contains("gbps")) {
+      return median_of(r["gbps"]);
+    }
+  }
+  return kNaN;
+}
+
+double peer_gbps(const json& rows, std::uint64_t slice_bytes) {
+  if (!rows.is_array()) return kNaN;
+  for (const auto& r : rows) {
+    if (r.value("slice_bytes", std::uint64_t{0}) == slice_bytes && r.contains("gbps")) {
+      return median_of(r["gbps"]);
+    }
+  }
+  return kNaN;
+}
+
+double noop_rate(const json& rows, std::uint32_t credit) {
+  if (!rows.is_array()) return kNaN;
+  for (const auto& r : rows) {
+    if (r.value("credit", 0u) == credit && r.contains("slices_per_s")) {
+      return median_of(r["slices_per_s"]);
+    }
+  }
+  return kNaN;
+}
+
+double cold_first(const json& rows, int workers) {
+  if (!rows.is_array()) return kNaN;
+  for (const auto& r : rows) {
+    if (r.value("workers", 0) == workers) return med(r, {"first_pass_s"});
+  }
+  return kNaN;
+}
+
+// ---- 2. targets ----
+
+std::string num(double x, int digits = 3) {
+  if (std::isnan(x)) return "—";
+  char buf[64];
+  const double a = std::abs(x);
+  if (a >= 1e6) {
+    std::snprintf(buf, sizeof buf, "%.*g M", digits, x / 1e6);
+  } else if (a >= 1e4) {
+    std::snprintf(buf, sizeof buf, "%.*g k", digits, x / 1e3);
+  } else if (x == std::floor(x)) {
+    std::snprintf(buf, sizeof buf, "%.0f", x);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, x);
+  }
+  return buf;
+}
+
+std::string ratio_text(double x) {
+  if (std::isnan(x)) return "—";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f×", x);
+  return buf;
+}
+
+std::string bytes_text(std::uint64_t b) {
+  if (b >= kMiB) return std::to_string(b / kMiB) + " MiB";
+  return std::to_string(b / 1024) + " KiB";
+}
+
+// One checked inequality: `value` (a ratio or an absolute figure) against `limit`.
+struct Check {
+  std::string id;
+  std::string what;
+  double value = kNaN;
+  std::string op;  // ">=" or "<="
+  double limit = 0;
+  std::string measured;  // the figures behind the value, in words
+};
+
+std::string verdict(const Check& c) {
+  if (std::isnan(c.value)) return "NOT MEASURED";
+  const bool ok = c.op == ">=" ? c.value >= c.limit : c.value <= c.limit;
+  return ok ? "PASS" : "FAIL";
+}
+
+std::vector<Check> targets(const BenchOptions& o, const json& r) {
+  std::vector<Check> out;
+  const json& zwq = r["zwq"];
+  const json& lim = r["limits"];
+  const json& peers = r["peers"];
+  const double bw1 = med(lim, {"bw", "bw1_gbps"});
+  const double bw2 = med(lim, {"bw", "bw2_gbps"});
+
+  // T1: the worst slice size of 1 MiB or more.
+  for (int w : o.worker_counts()) {
+    const double bw = w == 1 ? bw1 : bw2;
+    double worst = kNaN;
+    std::uint64_t at = 0;
+    for (std::uint64_t sb : o.slice_bytes) {
+      if (sb < kMiB) continue;
+      const double x = sum_gbps(zwq["sum"], w, sb) / bw;
+      if (std::isnan(worst) || x < worst) worst = x, at = sb;
+    }
+    out.push_back(
+        {"T1",
+         std::to_string(w) + " worker(s), warm sum, slices ≥ 1 MiB, vs BW" + std::to_string(w),
+         worst, ">=", w == 1 ? 0.95 : 0.90,
+         "worst at " + bytes_text(at) + ": " + num(sum_gbps(zwq["sum"], w, at)) + " GB/s vs " +
+             num(bw) + " GB/s"});
+  }
+  // T2: cold first pass vs MAP_POPULATE + warm pass (same thread count as workers).
+  for (int w : o.worker_counts()) {
+    const double base =
+        med(lim, {"cold", w == 1 ? "populate_plus_warm1_s" : "populate_plus_warm2_s"});
+    const double first = cold_first(zwq["cold"], w);
+    out.push_back({"T2", std::to_string(w) + " worker(s), cold first pass vs populate + warm pass",
+                   first / base, "<=", 1.2, num(first) + " s vs " + num(base) + " s"});
+  }
+  // T3: no-op slices vs raw PUSH/PULL over ipc.
+  const double raw = med(lim, {"pushpull", "ipc", "msgs_per_s"});
+  const double batched = noop_rate(zwq["noop"], o.default_credit);
+  const double single = noop_rate(zwq["noop"], 1);
+  out.push_back({"T3",
+                 "no-op slices, batched (credit " + std::to_string(o.default_credit) +
+                     ") vs raw PUSH/PULL ipc",
+                 batched / raw, ">=", 0.5, num(batched) + "/s vs " + num(raw) + "/s"});
+  out.push_back({"T3", "no-op slices, one per message (credit 1) vs raw PUSH/PULL ipc",
+                 single / raw, ">=", 0.25, num(single) + "/s vs " + num(raw) + "/s"});
+  // T4: single-slice job latency vs raw REQ/REP p50 over ipc.
+  const double rtt = med(lim, {"reqrep", "ipc", "p50_us"});
+  const double p50 = med(zwq, {"latency", "p50_us"});
+  const double p99 = med(zwq, {"latency", "p99_us"});
+  out.push_back({"T4", "single-slice job p50 vs raw REQ/REP p50 (ipc)", p50 / rtt, "<=", 2.5,
+                 num(p50) + " µs vs " + num(rtt) + " µs"});
+  out.push_back({"T4", "single-slice job p99 vs raw REQ/REP p50 (ipc)", p99 / rtt, "<=", 5,
+                 num(p99) + " µs vs " + num(rtt) + " µs"});
+  // T5: against the Python peers.
+  const double z1m = sum_gbps(zwq["sum"], o.workers, kMiB);
+  const double seed = peer_gbps(peers["seed_pyzmq"], kMiB);
+  const double pool = peer_gbps(peers["pool_imap_unordered"], kMiB);
+  out.push_back({"T5", "1 GiB sum, 1 MiB slices, vs the seed's pyzmq program", z1m / seed, ">=", 2,
+                 num(z1m) + " GB/s vs " + num(seed) + " GB/s"});
+  out.push_back({"T5", "1 GiB sum, 1 MiB slices, vs Pool.imap_unordered", z1m / pool, ">=", 2,
+                 num(z1m) + " GB/s vs " + num(pool) + " GB/s"});
+  const double pool1 = med(peers, {"pool_noop_chunksize1", "per_s"});
+  out.push_back({"T5", "no-op tasks (batched) vs Pool.map chunksize 1", batched / pool1, ">=", 20,
+                 num(batched) + "/s vs " + num(pool1) + "/s"});
+  const double async = med(zwq, {"async", "jobs_per_s"});
+  const double apply = med(peers, {"pool_apply_async", "per_s"});
+  out.push_back({"T5", "asynchronous small jobs vs Pool.apply_async", async / apply, ">=", 5,
+                 num(async) + " jobs/s vs " + num(apply) + " jobs/s"});
+  // T6.
+  const json& un = r["uneven"];
+  out.push_back({"T6", "makespan with one worker 4× slower vs ideal balanced makespan",
+                 un.value("measured", false) ? un.value("ratio", kNaN) : kNaN, "<=", 1.15,
+                 un.value("measured", false)
+                     ? num(med(un, {"both_s"})) + " s vs " + num(un.value("ideal_s", kNaN)) +
+                           " s (slow worker measured " + num(un.value("slow_factor", kNaN)) +
+                           "× slower)"
+                     : un.value("reason", std::string("not run"))});
+  // T7.
+  const json& bc = r["broker"];
+  const double idle = med(bc, {"idle", "cpu_percent"});
+  out.push_back(
+      {"T7", "idle broker CPU with " + std::to_string(o.idle_workers) + " workers (% of a core)",
+       idle, "<=", 1.0, num(idle) + " %"});
+  const double mem = std::max(med(bc, {"memory", "noop_range_bytes_per_slice"}),
+                              med(bc, {"memory", "sum_bytes_per_slice"}));
+  out.push_back({"T7",
+                 "broker bytes per queued slice at " + num(double(o.queued_slices)) + " queued",
+                 mem, "<=", 256, num(mem) + " B (worst of noop_range and sum jobs)"});
+  return out;
+}
+
+// ---- 3. the Markdown table ----
+
+std::string markdown(const BenchOptions& o, const json& r, const std::vector<Check>& checks) {
+  std::ostringstream md;
+  const json& lim = r["limits"];
+  const json& zwq = r["zwq"];
+  const json& peers = r["peers"];
+  const double bw1 = med(lim, {"bw", "bw1_gbps"});
+  const double bw2 = med(lim, {"bw", "bw2_gbps"});
+  const double raw = med(lim, {"pushpull", "ipc", "msgs_per_s"});
+  const double rtt = med(lim, {"reqrep", "ipc", "p50_us"});
+
+  md << "Machine: " << r["meta"]["machine"].value("line", std::string()) << "  \n";
+  md << "Run: " << r["meta"].value("date", std::string()) << ", " << o.runs
+     << " run(s) per figure (median; min–max in latest.json), array " << bytes_text(o.array_bytes)
+     << " f32, " << o.workers << " workers max" << (o.quick ? ", QUICK MODE" : "") << "  \n";
+  md << "Command: `" << o.command << "`" << (o.revision.empty() ? "" : ", revision " + o.revision)
+     << "  \nLoad average at start / end: " << r["meta"].value("load_at_start", std::string())
+     << " / " << r["meta"].value("load_at_end", std::string()) << "\n\n";
+
+  md << "### Limits (our own code, same run)\n\n| figure | ipc | tcp (127.0.0.1) "
+        "|\n|---|---|---|\n";
+  md << "| raw PUSH/PULL, 32-byte messages | " << num(raw) << " msg/s | "
+     << num(med(lim, {"pushpull", "tcp", "msgs_per_s"})) << " msg/s |\n";
+  md << "| raw REQ/REP round trip p50 | " << num(rtt) << " µs | "
+     << num(med(lim, {"reqrep", "tcp", "p50_us"})) << " µs |\n";
+  md << "| raw REQ/REP round trip p99 | " << num(med(lim, {"reqrep", "ipc", "p99_us"})) << " µs | "
+     << num(med(lim, {"reqrep", "tcp", "p99_us"})) << " µs |\n\n";
+  md << "| in-process sum (zwq's kernel) | 1 thread | 2 threads |\n|---|---|---|\n";
+  md << "| warm /dev/shm mapping: BW1, BW2 (best in-process slice size of 256 KiB–64 MiB) | "
+     << num(bw1) << " GB/s | " << num(bw2) << " GB/s |\n";
+  md << "| fresh file: MAP_POPULATE | " << num(med(lim, {"cold", "populate_s"}))
+     << " s | (same) |\n";
+  md << "| fresh file: MAP_POPULATE + warm pass | "
+     << num(med(lim, {"cold", "populate_plus_warm1_s"})) << " s | "
+     << num(med(lim, {"cold", "populate_plus_warm2_s"})) << " s |\n";
+  md << "| fresh file: first pass, plain mmap | " << num(med(lim, {"cold", "first_touch1_s"}))
+     << " s | " << num(med(lim, {"cold", "first_touch2_s"})) << " s |\n\n";
+
+  md << "### Sum of the array (GB/s, 1 GB = 10^9 bytes)\n\n";
+  md << "| slice | zwq 1 worker | ÷BW1 | zwq " << o.workers << " workers | ÷BW" << o.workers
+     << " | seed pyzmq | Pool imap_unordered | zwq÷seed | zwq÷Pool "
+        "|\n|---|---|---|---|---|---|---|---|---|\n";
+  const double bwn = o.workers == 1 ? bw1 : bw2;
+  for (std::uint64_t sb : o.slice_bytes) {
+    const double z1 = sum_gbps(zwq["sum"], 1, sb), zn = sum_gbps(zwq["sum"], o.workers, sb);
+    const double s = peer_gbps(peers["seed_pyzmq"], sb),
+                 p = peer_gbps(peers["pool_imap_unordered"], sb);
+    md << "| " << bytes_text(sb) << " | " << num(z1) << " | " << ratio_text(z1 / bw1) << " | "
+       << num(zn) << " | " << ratio_text(zn / bwn) << " | " << num(s) << " | " << num(p) << " | "
+       << ratio_text(zn / s) << " | " << ratio_text(zn / p) << " |\n";
+  }
+  md << "\n| cold first pass (1 MiB slices) | zwq | MAP_POPULATE + warm pass | ratio "
+        "|\n|---|---|---|---|\n";
+  for (int w : o.worker_counts()) {
+    const double first = cold_first(zwq["cold"], w);
+    const double base =
+        med(lim, {"cold", w == 1 ? "populate_plus_warm1_s" : "populate_plus_warm2_s"});
+    md << "| " << w << " worker(s) | " << num(first) << " s | " << num(base) << " s | "
+       << ratio_text(first / base) << " |\n";
+  }
+
+  md << "\n### No-op slices end to end (one job of " << num(double(o.noop_slices)) << " slices, "
+     << o.workers << " workers, ipc)\n\n"
+     << "| worker credit (most slices per Tasks message) | slices/s | ÷ raw PUSH/PULL ipc | "
+        "batches/s (slices/s ÷ credit) | broker CPU µs/slice | workers CPU µs/slice | context "
+        "switches/slice |\n|---|---|---|---|---|---|---|\n";
+  for (std::uint32_t c : o.credits) {
+    const double x = noop_rate(zwq["noop"], c);
+    json row = json::object();
+    for (const auto& rr : zwq["noop"]) {
+      if (rr.value("credit", 0u) == c) row = rr;
+    }
+    md << "| " << c << (c == o.default_credit ? " (default)" : "")
+       << (c == 1 ? " (one slice per message)" : "") << " | " << num(x) << " | "
+       << ratio_text(x / raw) << " | " << num(x / c) << " | "
+       << num(med(row, {"broker_cpu_us_per_slice"})) << " | "
+       << num(med(row, {"workers_cpu_us_per_slice"})) << " | "
+       << num(med(row, {"broker_switches_per_slice"}) + med(row, {"workers_switches_per_slice"}))
+       << " |\n";
+  }
+  const double pool1 = med(peers, {"pool_noop_chunksize1", "per_s"});
+  const double poold = med(peers, {"pool_noop_default", "per_s"});
+  md << "| Pool.map no-op, chunksize 1 | " << num(pool1) << " | " << ratio_text(pool1 / raw)
+     << " | | | | |\n";
+  md << "| Pool.map no-op, default chunksize | " << num(poold) << " | " << ratio_text(poold / raw)
+     << " | | | | |\n";
+
+  md << "\n### Jobs\n\n| figure | zwq | baseline | ratio |\n|---|---|---|---|\n";
+  const double p50 = med(zwq, {"latency", "p50_us"}), p99 = med(zwq, {"latency", "p99_us"});
+  md << "| single-slice job, submit→result, p50 | " << num(p50) << " µs | raw REQ/REP p50 "
+     << num(rtt) << " µs | " << ratio_text(p50 / rtt) << " |\n";
+  md << "| single-slice job, submit→result, p99 | " << num(p99) << " µs | raw REQ/REP p50 "
+     << num(rtt) << " µs | " << ratio_text(p99 / rtt) << " |\n";
+  const double ctl = med(zwq, {"latency", "control_rtt_p50_us"});
+  md << "| (breakdown) one control round trip via the broker (WorkersReq), p50 | " << num(ctl)
+     << " µs | raw REQ/REP p50 " << num(rtt) << " µs | " << ratio_text(ctl / rtt) << " |\n";
+  const double async = med(zwq, {"async", "jobs_per_s"});
+  const double apply = med(peers, {"pool_apply_async", "per_s"});
+  md << "| " << num(double(o.async_jobs)) << " small jobs, async from one client | " << num(async)
+     << " jobs/s | Pool.apply_async " << num(apply) << " jobs/s | " << ratio_text(async / apply)
+     << " |\n";
+  md << "| (breakdown) share of that time spent in submit() | "
+     << num(100 * med(zwq, {"async", "submit_time_share"})) << " % | | |\n";
+
+  const json& un = r["uneven"];
+  const json& bc = r["broker"];
+  md << "\n### Broker cost and uneven workers\n\n| figure | value |\n|---|---|\n";
+  if (un.value("measured", false)) {
+    md << "| T6: fast worker alone / slow worker alone / both | " << num(med(un, {"fast_alone_s"}))
+       << " s / " << num(med(un, {"slow_alone_s"})) << " s / " << num(med(un, {"both_s"}))
+       << " s |\n";
+    md << "| T6: ideal balanced makespan, ratio | " << num(un.value("ideal_s", kNaN)) << " s, "
+       << ratio_text(un.value("ratio", kNaN)) << " |\n";
+  } else {
+    md << "| T6 | not measured: " << un.value("reason", std::string("not run")) << " |\n";
+  }
+  md << "| T7: idle broker CPU, " << med(bc, {"idle", "workers"}) << " workers | "
+     << num(med(bc, {"idle", "cpu_percent"})) << " % of a core |\n";
+  md << "| T7: broker RSS per queued slice (noop_range / sum job) | "
+     << num(med(bc, {"memory", "noop_range_bytes_per_slice"})) << " B / "
+     << num(med(bc, {"memory", "sum_bytes_per_slice"})) << " B |\n";
+
+  md << "\n### Targets\n\n| target | check | measured | value | limit | verdict "
+        "|\n|---|---|---|---|---|---|\n";
+  for (const Check& c : checks) {
+    const bool is_ratio = c.id != "T7";
+    md << "| " << c.id << " | " << c.what << " | " << c.measured << " | "
+       << (is_ratio ? ratio_text(c.value) : num(c.value)) << " | " << c.op << " "
+       << (is_ratio ? ratio_text(c.limit) : num(c.limit)) << " | **" << verdict(c) << "** |\n";
+  }
+  return md.str();
+}
+
+// ---- 4. files ----
+
+std::string dat(double x) {
+  return std::isnan(x) ? "NaN" : std::to_string(x);
+}
+
+void write_plot_data(const BenchOptions& o, const json& r) {
+  const json& zwq = r["zwq"];
+  const json& peers = r["peers"];
+  std::ofstream g(o.out_dir + "/gbps_vs_slice.dat");
+  g << "# slice_bytes zwq_1w zwq_" << o.workers << "w bw1 bw2 seed_pyzmq pool_imap_unordered\n";
+  const double bw1 = med(r["limits"], {"bw", "bw1_gbps"}),
+               bw2 = med(r["limits"], {"bw", "bw2_gbps"});
+  for (std::uint64_t sb : o.slice_bytes) {
+    g << sb << " " << dat(sum_gbps(zwq["sum"], 1, sb)) << " "
+      << dat(sum_gbps(zwq["sum"], o.workers, sb)) << " " << dat(bw1) << " " << dat(bw2) << " "
+      << dat(peer_gbps(peers["seed_pyzmq"], sb)) << " "
+      << dat(peer_gbps(peers["pool_imap_unordered"], sb)) << "\n";
+  }
+  std::ofstream s(o.out_dir + "/slices_vs_batch.dat");
+  s << "# credit(batch) zwq_slices_per_s raw_pushpull_ipc pool_chunksize1\n";
+  for (std::uint32_t c : o.credits) {
+    s << c << " " << dat(noop_rate(zwq["noop"], c)) << " "
+      << dat(med(r["limits"], {"pushpull", "ipc", "msgs_per_s"})) << " "
+      << dat(med(peers, {"pool_noop_chunksize1", "per_s"})) << "\n";
+  }
+}
+
+}  // namespace
+
+void write_report(const BenchOptions& o, json& results) {
+  const std::vector<Check> checks = targets(o, results);
+  json tj = json::array();
+  for (const Check& c : checks) {
+    tj.push_back({{"id", c.id},
+                  {"check", c.what},
+                  {"measured", c.measured},
+                  {"value", std::isnan(c.value) ? json(nullptr) : json(c.value)},
+                  {"op", c.op},
+                  {"limit", c.limit},
+                  {"verdict", verdict(c)}});
+  }
+  results["targets"] = tj;
+  const std::string md = markdown(o, results, checks);
+  std::ofstream(o.out_dir + "/latest.json") << results.dump(2) << "\n";
+  std::ofstream(o.out_dir + "/latest.md") << md;
+  write_plot_data(o, results);
+  std::fputs(md.c_str(), stdout);
+}
+
+}  // namespace zwq::bench

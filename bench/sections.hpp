@@ -1,0 +1,56 @@
+// The parts of one benchmark run. Each measures one group of figures and returns them as JSON
+// (see docs/BENCHMARKS.md for the layout); report.cpp turns them into the table and the targets.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "options.hpp"
+#include "zwq/shared_array.hpp"
+
+namespace zwq::bench {
+
+using nlohmann::json;
+
+// Raw libzmq between two processes, with our own code: PUSH/PULL msgs/s of 32-byte messages and
+// the REQ/REP round trip, over ipc and tcp (127.0.0.1).
+json run_zmq_limits(const BenchOptions& o);
+// The peer halves, run as `zwq-bench _push` / `zwq-bench _echo`.
+int peer_push(const std::string& endpoint, std::uint64_t count, std::size_t size);
+int peer_echo(const std::string& endpoint, std::uint64_t count);
+
+// In-process sum of the warm array with 1 and 2 threads (BW1, BW2), with zwq's sum kernel.
+json run_bandwidth(const BenchOptions& o, const SharedArray<float>& x);
+// In-process sums of freshly written arrays: MAP_POPULATE, then a warm pass; and a first pass
+// through a plain mapping.
+json run_cold_baseline(const BenchOptions& o);
+
+// zwq: the sum of `x` with 1..workers workers over the slice sweep.
+json run_zwq_sum(const BenchOptions& o, const SharedArray<float>& x, double expected);
+// zwq: the first pass over a freshly written array.
+json run_zwq_cold(const BenchOptions& o);
+// zwq: no-op slices per second end to end, over the credit sweep.
+json run_zwq_noop(const BenchOptions& o);
+// zwq: single-slice job latency, submit to result.
+json run_zwq_latency(const BenchOptions& o);
+// zwq: many small jobs submitted asynchronously from one client.
+json run_zwq_async(const BenchOptions& o);
+// zwq: makespan with one worker throttled to 1/4 of a core (T6).
+json run_zwq_uneven(const BenchOptions& o);
+// zwq: idle broker CPU with many workers, broker memory per queued slice (T7).
+json run_broker_cost(const BenchOptions& o);
+
+// The Python peers on the same array and slice sizes (skipped without python3/numpy/zmq).
+json run_peers(const BenchOptions& o, const std::string& array_path);
+
+// Adds "targets" to `results`, writes OUT/latest.json, OUT/latest.md and the plot data, and
+// prints the table.
+void write_report(const BenchOptions& o, json& results);
+
+// The "f32 array filled with a known pattern" used everywhere, and its exact sum.
+void fill_pattern(float* x, std::uint64_t n);
+double pattern_sum(std::uint64_t n);
+std::string unique_name(const std::string& what);
+
+}  // namespace zwq::bench

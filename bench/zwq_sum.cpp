@@ -1,0 +1,114 @@
+// zwq summing the array (T1, T2): the same 1 GiB f32 array and the same kernel as the in-process
+// baseline, through a broker and 1 or 2 worker processes started by LocalCluster.
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+#include "process.hpp"
+#include "sections.hpp"
+#include "stats.hpp"
+#include "zwq/client.hpp"
+
+namespace zwq::bench {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+// The slice size of warm-up jobs and of the cold pass: the broker's default (1 MiB of f32).
+constexpr std::uint64_t kDefaultSliceElems = 262144;
+
+LocalCluster start_cluster(const BenchOptions& o, int workers) {
+  return LocalCluster({.workers = workers,
+                       .bin_dir = o.bin_dir,
+                       .start_timeout = milliseconds(30000),
+                       .request_timeout = milliseconds(30000)});
+}
+
+milliseconds job_timeout(const BenchOptions& o) {
+  return milliseconds(static_cast<std::int64_t>(o.job_timeout_s * 1000));
+}
+
+// One sum job, submit to result; its seconds, or an exception naming what failed.
+double timed_job(const BenchOptions& o, Client& client, const DatasetRef& ref,
+                 std::uint64_t slice_elems, double expected) {
+  JobRequest req;
+  req.kernel = "sum";
+  req.input = ref;
+  req.slice_size = slice_elems;
+  Stopwatch clock;
+  auto r = client.run(req, job_timeout(o));
+  const double s = clock.seconds();
+  if (!r.ok()) throw std::runtime_error("zwq sum job: " + r.error().to_string());
+  if (std::abs(r.value().value - expected) > 1e-12 * std::abs(expected)) {
+    throw std::runtime_error("zwq sum job: wrong sum " + std::to_string(r.value().value));
+  }
+  return s;
+}
+
+}  // namespace
+
+json run_zwq_sum(const BenchOptions& o, const SharedArray<float>& x, double expected) {
+  const double bytes = static_cast<double>(x.size()) * 4;
+  json rows = json::array();
+  for (int w = 1; w <= o.workers; ++w) {
+    LocalCluster cluster = start_cluster(o, w);
+    Client& client = cluster.client();
+    for (int i = 0; i < 2; ++i) (void)timed_job(o, client, x.ref(), kDefaultSliceElems, expected);
+    for (std::uint64_t sb : o.slice_bytes) {
+      std::vector<double> gbps;
+      try {
+        for (int r = 0; r < o.runs; ++r) {
+          gbps.push_back(bytes / timed_job(o, client, x.ref(), sb / 4, expected) / 1e9);
+        }
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "  zwq sum, %d workers, %llu B slices: %s\n", w,
+                     static_cast<unsigned long long>(sb), e.what());
+        rows.push_back({{"workers", w}, {"slice_bytes", sb}, {"error", e.what()}});
+        continue;
+      }
+      rows.push_back({{"workers", w}, {"slice_bytes", sb}, {"gbps", to_json(summarize(gbps))}});
+      std::fprintf(stderr, "  zwq sum, %d workers, %8llu B slices: %.2f GB/s\n", w,
+                   static_cast<unsigned long long>(sb), summarize(gbps).median);
+    }
+  }
+  return rows;
+}
+
+json run_zwq_cold(const BenchOptions& o) {
+  const std::uint64_t n = o.array_elems();
+  const double expected = pattern_sum(n);
+  json out = json::array();
+  for (int w : o.worker_counts()) {
+    LocalCluster cluster = start_cluster(o, w);
+    {  // connections and code paths warm; the data is what is cold
+      auto small = SharedArray<float>::create(unique_name("warmup"), 1 << 20);
+      if (!small.ok()) throw std::runtime_error(small.error().to_string());
+      fill_pattern(small.value().data(), small.value().size());
+      (void)timed_job(o, cluster.client(), small.value().ref(), kDefaultSliceElems,
+                      pattern_sum(small.value().size()));
+    }
+    std::vector<double> secs;
+    for (int r = 0; r < o.runs; ++r) {
+      const std::string name = unique_name("zwqcold");
+      remove_on_signal("/dev/shm/" + name);
+      remove_on_signal("/dev/shm/" + name + ".zwq-meta");
+      {
+        auto a = SharedArray<float>::create(name, n);
+        if (!a.ok()) throw std::runtime_error(a.error().to_string());
+        fill_pattern(a.value().data(), n);
+        secs.push_back(
+            timed_job(o, cluster.client(), a.value().ref(), kDefaultSliceElems, expected));
+      }
+      forget_on_signal("/dev/shm/" + name);
+      forget_on_signal("/dev/shm/" + name + ".zwq-meta");
+    }
+    out.push_back({{"workers", w},
+                   {"slice_bytes", kDefaultSliceElems * 4},
+                   {"first_pass_s", to_json(summarize(secs))}});
+    std::fprintf(stderr, "  zwq cold first pass, %d workers: %.3f s\n", w, summarize(secs).median);
+  }
+  return out;
+}
+
+}  // namespace zwq::bench

@@ -1,0 +1,400 @@
+// Parts: 1. records (framing, CRC, msgpack)  2. open, replay, compaction  3. writing
+#include "journal.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <msgpack.hpp>
+#include <optional>
+
+namespace zwq::broker {
+
+// ---- 1. records ----
+
+namespace {
+
+enum RecordType : std::uint8_t { kJobRecord = 1, kCoveredRecord = 2, kFinalRecord = 3 };
+
+struct SliceEntry {
+  std::uint64_t slice = 0;
+  std::uint64_t n = 0;
+  double hi = 0;
+  double lo = 0;
+  MSGPACK_DEFINE(slice, n, hi, lo)
+};
+
+struct CoveredRecord {
+  std::string job_id;
+  std::vector<SliceEntry> slices;
+  std::vector<std::string> bytes;  // gather: one per slice; empty otherwise
+  bool has_merged = false;
+  Partial merged;
+  MSGPACK_DEFINE(job_id, slices, bytes, has_merged, merged)
+};
+
+struct FinalRecord {
+  std::string job_id;
+  JobState state = JobState::kDone;
+  ErrorCode error_code = ErrorCode::kOk;
+  std::string error;
+  JobResult result;
+  MSGPACK_DEFINE(job_id, state, error_code, error, result)
+};
+
+struct JobRecord {
+  JobSpec spec;
+  MSGPACK_DEFINE(spec)
+};
+
+// Covered records of a compacted journal hold at most this many slices, so that neither writing
+// nor replaying a huge job needs one huge buffer.
+constexpr std::size_t kSlicesPerRecord = 65536;
+// A record longer than this is not something we wrote: the rest of the file is cut.
+constexpr std::uint32_t kMaxRecordBytes = 1u << 30;
+
+std::uint32_t crc32(const char* data, std::size_t n) {
+  static const std::array<std::uint32_t, 256> table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (std::size_t i = 0; i < n; ++i) {
+    c = table[(c ^ static_cast<unsigned char>(data[i])) & 0xFFu] ^ (c >> 8);
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFFu));
+}
+
+std::uint32_t get_u32(const char* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  return v;
+}
+
+// Appends one framed record of `type` holding `body` to `out`.
+template <typename T>
+void frame(std::string& out, RecordType type, const T& body) {
+  msgpack::sbuffer buf;
+  buf.write(reinterpret_cast<const char*>(&type), 1);
+  msgpack::pack(buf, body);
+  put_u32(out, static_cast<std::uint32_t>(buf.size()));
+  put_u32(out, crc32(buf.data(), buf.size()));
+  out.append(buf.data(), buf.size());
+}
+
+template <typename T>
+bool unpack_body(const char* data, std::size_t size, T& out) {
+  try {
+    msgpack::object_handle h = msgpack::unpack(data, size);
+    h.get().convert(out);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+std::string errno_text(const std::string& what, const std::string& path) {
+  return what + " " + path + ": " + std::strerror(errno);
+}
+
+// Writes all of `bytes` at the end of `fd`.
+bool write_all(int fd, const std::string& bytes) {
+  const char* p = bytes.data();
+  std::size_t left = bytes.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+CoveredRecord covered_record(const Job& job, const std::vector<std::uint64_t>& slices,
+                             std::size_t begin, std::size_t end, bool with_merged) {
+  const JobCollector& c = job.collector;
+  CoveredRecord r;
+  r.job_id = job.spec.job_id;
+  r.slices.reserve(end - begin);
+  const bool gather = c.combiner() == Combiner::kGather;
+  for (std::size_t i = begin; i < end; ++i) {
+    const CompactPartial p = c.compact(slices[i]);
+    r.slices.push_back(SliceEntry{slices[i], p.n, p.hi, p.lo});
+    if (gather) r.bytes.push_back(c.bytes(slices[i]));
+  }
+  if (with_merged && !combiner_is_order_sensitive(c.combiner())) {
+    r.has_merged = true;
+    r.merged = c.merged_so_far();
+  }
+  return r;
+}
+
+}  // namespace
+
+// ---- 2. open, replay, compaction ----
+
+Journal::Journal(JournalOptions options) : options_(std::move(options)) {
+  if (options_.dir.empty()) throw SetupError("the journal needs a directory");
+  std::error_code ec;
+  if (std::filesystem::create_directories(options_.dir, ec)) {
+    std::filesystem::permissions(options_.dir, std::filesystem::perms::owner_all, ec);
+  }
+  if (ec || !std::filesystem::is_directory(options_.dir)) {
+    throw SetupError("cannot create the journal directory " + options_.dir + ": " +
+                     (ec ? ec.message() : std::string("not a directory")));
+  }
+  path_ = options_.dir + "/journal.zwq";
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd_ < 0) throw SetupError(errno_text("cannot open the journal", path_));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const std::string why = errno == EWOULDBLOCK ? "it is in use by another broker"
+                                                 : std::string(std::strerror(errno));
+    ::close(fd_);
+    throw SetupError("cannot lock the journal " + path_ + ": " + why);
+  }
+  try {
+    load();
+    compact();
+  } catch (...) {
+    ::close(fd_);
+    throw;
+  }
+}
+
+Journal::~Journal() {
+  if (fd_ < 0) return;
+  (void)flush(Clock::now(), true);
+  ::close(fd_);
+}
+
+void Journal::load() {
+  std::string data;
+  {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) throw SetupError(errno_text("cannot read the journal", path_));
+    data.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t got = 0;
+    while (got < data.size()) {
+      const ssize_t n = ::pread(fd_, data.data() + got, data.size() - got,
+                                static_cast<off_t>(got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw SetupError(errno_text("cannot read the journal", path_));
+      got += static_cast<std::size_t>(n);
+    }
+  }
+  std::unordered_map<std::string, std::size_t> index;
+  std::vector<RecoveredJob> jobs;
+  std::size_t at = 0;
+  while (at < data.size()) {
+    if (data.size() - at < 8) break;
+    const std::uint32_t len = get_u32(data.data() + at);
+    const std::uint32_t crc = get_u32(data.data() + at + 4);
+    if (len == 0 || len > kMaxRecordBytes || data.size() - at - 8 < len) break;
+    const char* body = data.data() + at + 8;
+    if (crc32(body, len) != crc) break;
+    at += 8 + len;
+    ++replay_.records;
+    const auto type = static_cast<std::uint8_t>(body[0]);
+    bool ok = false;
+    if (type == kJobRecord) {
+      JobRecord r;
+      ok = unpack_body(body + 1, len - 1, r) && !r.spec.job_id.empty() &&
+           index.count(r.spec.job_id) == 0;
+      if (ok) {
+        index.emplace(r.spec.job_id, jobs.size());
+        jobs.emplace_back().spec = std::move(r.spec);
+      }
+    } else if (type == kCoveredRecord) {
+      CoveredRecord r;
+      ok = unpack_body(body + 1, len - 1, r) && index.count(r.job_id) != 0;
+      if (ok) {
+        RecoveredJob& j = jobs[index[r.job_id]];
+        for (std::size_t i = 0; i < r.slices.size(); ++i) {
+          const SliceEntry& e = r.slices[i];
+          j.covered.emplace_back(e.slice, CompactPartial{e.n, e.hi, e.lo});
+          if (!r.bytes.empty()) {
+            j.gathered.resize(j.covered.size() - 1);
+            j.gathered.push_back(i < r.bytes.size() ? std::move(r.bytes[i]) : std::string());
+          }
+        }
+        if (r.has_merged) j.merged = std::move(r.merged);
+      }
+    } else if (type == kFinalRecord) {
+      FinalRecord r;
+      ok = unpack_body(body + 1, len - 1, r) && index.count(r.job_id) != 0 &&
+           job_state_final(r.state);
+      if (ok) {
+        RecoveredJob& j = jobs[index[r.job_id]];
+        j.state = r.state;
+        j.error_code = r.error_code;
+        j.error = std::move(r.error);
+        if (r.state == JobState::kDone) j.result = std::move(r.result);
+      }
+    }
+    if (!ok) ++replay_.bad_records;
+  }
+  replay_.torn_bytes = data.size() - at;
+
+  // Keep every unfinished job and the newest max_finished finished ones.
+  std::size_t finished = 0;
+  for (const RecoveredJob& j : jobs) finished += job_state_final(j.state) ? 1 : 0;
+  std::size_t drop = finished > options_.max_finished ? finished - options_.max_finished : 0;
+  replay_.forgotten = drop;
+  for (RecoveredJob& j : jobs) {
+    if (drop > 0 && job_state_final(j.state)) {
+      --drop;
+      continue;
+    }
+    recovered_.push_back(std::move(j));
+  }
+}
+
+// Rewrites the journal as what load() kept: a temporary file, fsync'ed and renamed over the old
+// one, so that a crash during compaction leaves one or the other whole.
+void Journal::compact() {
+  std::string out;
+  for (const RecoveredJob& j : recovered_) {
+    frame(out, kJobRecord, JobRecord{j.spec});
+    const std::size_t n = j.covered.size();
+    for (std::size_t begin = 0; begin < n || (begin == 0 && j.merged); begin += kSlicesPerRecord) {
+      const std::size_t end = std::min(n, begin + kSlicesPerRecord);
+      CoveredRecord r;
+      r.job_id = j.spec.job_id;
+      for (std::size_t i = begin; i < end; ++i) {
+        r.slices.push_back(SliceEntry{j.covered[i].first, j.covered[i].second.n,
+                                      j.covered[i].second.hi, j.covered[i].second.lo});
+        if (!j.gathered.empty()) r.bytes.push_back(i < j.gathered.size() ? j.gathered[i] : "");
+      }
+      if (end == n && j.merged) {
+        r.has_merged = true;
+        r.merged = *j.merged;
+      }
+      frame(out, kCoveredRecord, r);
+      if (end == n) break;
+    }
+    if (job_state_final(j.state)) {
+      FinalRecord f{j.spec.job_id, j.state, j.error_code, j.error, j.result.value_or(JobResult{})};
+      frame(out, kFinalRecord, f);
+    }
+  }
+  const std::string tmp = path_ + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw SetupError(errno_text("cannot write", tmp));
+  // Locked before it is renamed into place, so the journal is never unlocked.
+  const bool written = ::flock(fd, LOCK_EX | LOCK_NB) == 0 && write_all(fd, out) &&
+                       ::fsync(fd) == 0 && ::rename(tmp.c_str(), path_.c_str()) == 0;
+  if (!written) {
+    const std::string why = errno_text("cannot compact the journal into", tmp);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw SetupError(why);
+  }
+  ::close(fd_);  // the old file, and its lock
+  fd_ = fd;
+  if (const int dir = ::open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+    (void)::fsync(dir);  // the rename itself survives a machine crash
+    ::close(dir);
+  }
+}
+
+// ---- 3. writing ----
+
+Status Journal::append(const std::string& bytes, bool sync) {
+  if (!write_all(fd_, bytes)) {
+    return make_error(ErrorCode::kInternal, errno_text("cannot write the journal", path_));
+  }
+  unsynced_ = true;
+  if (sync) {
+    if (::fdatasync(fd_) != 0) {
+      return make_error(ErrorCode::kInternal, errno_text("cannot sync the journal", path_));
+    }
+    unsynced_ = false;
+  }
+  return Status::Ok();
+}
+
+Status Journal::submitted(const Job& job) {
+  std::string out;
+  frame(out, kJobRecord, JobRecord{job.spec});
+  Status st = append(out, true);
+  if (!st.ok()) {
+    return make_error(ErrorCode::kInternal, "job " + job.spec.job_id +
+                                                " cannot be accepted: " + st.error().message);
+  }
+  return st;
+}
+
+void Journal::covered(const Job& job, std::uint64_t slice) {
+  auto [it, fresh] = dirty_index_.try_emplace(&job, dirty_.size());
+  if (fresh) dirty_.push_back(Dirty{&job, {}});
+  dirty_[it->second].slices.push_back(slice);
+  ++buffered_slices_;
+}
+
+void Journal::finished(const Job& job) {
+  // Everything buffered goes first (this job's last slices, and other jobs' whose records would
+  // otherwise name a job that may be forgotten before the next flush).
+  std::string out = encode_buffer();
+  FinalRecord f{job.spec.job_id, job.state, job.error_code, job.error, job.full_result()};
+  frame(out, kFinalRecord, f);
+  // A failed write here is tried again with the next flush (the buffer is kept until then).
+  if (append(out, true).ok()) {
+    dirty_.clear();
+    dirty_index_.clear();
+    buffered_slices_ = 0;
+  }
+}
+
+std::string Journal::encode_buffer() const {
+  std::string out;
+  for (const Dirty& d : dirty_) {
+    for (std::size_t begin = 0; begin < d.slices.size(); begin += kSlicesPerRecord) {
+      const std::size_t end = std::min(d.slices.size(), begin + kSlicesPerRecord);
+      frame(out, kCoveredRecord, covered_record(*d.job, d.slices, begin, end, end == d.slices.size()));
+    }
+  }
+  return out;
+}
+
+Status Journal::flush(TimePoint now, bool force) {
+  const bool due = force || now - last_write_ >= Millis(options_.flush_ms) ||
+                   buffered_slices_ * sizeof(SliceEntry) >= options_.flush_bytes;
+  if (due) {
+    if (!dirty_.empty()) {
+      if (Status st = append(encode_buffer(), false); !st.ok()) return st;
+      dirty_.clear();
+      dirty_index_.clear();
+      buffered_slices_ = 0;
+    }
+    last_write_ = now;  // the next batch closes flush_ms from here
+  }
+  if (unsynced_ && (force || now - last_sync_ >= Millis(options_.fsync_ms))) {
+    if (::fdatasync(fd_) != 0) {
+      return make_error(ErrorCode::kInternal, errno_text("cannot sync the journal", path_));
+    }
+    unsynced_ = false;
+    last_sync_ = now;
+  }
+  return Status::Ok();
+}
+
+}  // namespace zwq::broker

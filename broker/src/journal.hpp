@@ -1,0 +1,121 @@
+// Journal: the broker's record of accepted jobs, covered slices and finished jobs, so that a
+// broker restarted with the same --journal DIR resumes its unfinished jobs (only the slices
+// without a result run again) and still answers for its finished ones (docs/RELIABILITY.md).
+//
+// The file, DIR/journal.zwq, is a sequence of records, each [u32 length][u32 CRC-32][payload]
+// (little-endian), the payload one type byte and a msgpack array:
+//   1 job      [JobSpec]                                  the job as accepted
+//   2 covered  [job_id, [[slice, n, hi, lo]...], [bytes...], has_merged, merged Partial]
+//                                                         slices covered since the last record,
+//                                                         in acceptance order; gather bytes; for
+//                                                         min/max/count/histogram the merged
+//                                                         state including them
+//   3 final    [job_id, state, error_code, error, JobResult]
+// Per-slice (n, hi, lo) is what makes a resumed sum bitwise equal to an uninterrupted one: sums
+// and moments are folded in slice order at the end, from exactly these numbers.
+//
+// Writes: a job record is written and fdatasync'ed before the job is accepted; covered slices
+// are buffered and written every flush_ms (one record per job, not one write per slice); a final
+// record is written at once. fdatasync runs after job and final records and at most every
+// fsync_ms for covered records. So a kill -9 of the broker loses nothing write() accepted, and a
+// machine crash loses at most fsync_ms of covered slices (they run again).
+//
+// Opening replays the file (a record that is short or fails its CRC — a write torn by a crash —
+// ends the replay, and the file is cut there), then compacts it: only the jobs to keep are
+// rewritten, as one job, covered and final record each, into a temporary file renamed over the
+// old one. The file is locked (flock): a second broker on the same DIR fails to start.
+//
+// Error model: the constructor throws SetupError (DIR cannot be made, the file cannot be read,
+// written or locked). submitted() returns an error when the job record cannot be written (the
+// job is then refused); flush() returns an error when buffered records cannot be written (they
+// stay buffered and are tried again).
+//
+// Not thread-safe: the broker's poll loop owns it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "job.hpp"
+#include "scheduler.hpp"
+#include "time.hpp"
+#include "zwq/status.hpp"
+
+namespace zwq::broker {
+
+struct JournalOptions {
+  std::string dir;  // created (mode 0700) if missing
+  // Covered slices wait at most this long in memory before they are written: longer batches
+  // more slices per write, shorter loses fewer results to a crash of the broker.
+  std::uint32_t flush_ms = 100;
+  // Covered records are fdatasync'ed at most this often (0: after every write): a machine crash
+  // loses at most this much; a broker crash loses nothing written.
+  std::uint32_t fsync_ms = 1000;
+  // Finished jobs kept when the journal is compacted (the oldest beyond are forgotten).
+  std::size_t max_finished = 10000;
+  // Buffered covered records beyond this many bytes are written before flush_ms passes.
+  std::size_t flush_bytes = 1u << 20;
+};
+
+// What opening found.
+struct JournalReplay {
+  std::uint64_t records = 0;     // records read
+  std::uint64_t bad_records = 0; // records whose CRC held but whose content did not decode
+  std::uint64_t torn_bytes = 0;  // bytes cut from the end (a write torn by a crash)
+  std::uint64_t forgotten = 0;   // finished jobs beyond max_finished, dropped by compaction
+};
+
+class Journal final : public JobLog {
+ public:
+  // Opens, replays and compacts DIR/journal.zwq. Throws SetupError.
+  explicit Journal(JournalOptions options);
+  ~Journal() override;
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // The jobs found at open, oldest first (moved out: call once).
+  std::vector<RecoveredJob> take_recovered() { return std::move(recovered_); }
+  const JournalReplay& replay() const { return replay_; }
+  const std::string& path() const { return path_; }
+
+  // JobLog (called by the scheduler).
+  Status submitted(const Job& job) override;
+  void covered(const Job& job, std::uint64_t slice) override;
+  void finished(const Job& job) override;
+
+  // Writes buffered covered records when flush_ms passed since the last write, they grew past
+  // flush_bytes, or `force`; fdatasyncs per fsync_ms (always with `force`). The jobs named in
+  // the buffer must still be alive (the scheduler keeps a job until it is final, and finished()
+  // writes everything first).
+  Status flush(TimePoint now, bool force = false);
+  // Bytes and slices waiting in memory.
+  std::size_t buffered_slices() const { return buffered_slices_; }
+
+ private:
+  struct Dirty {
+    const Job* job = nullptr;
+    std::vector<std::uint64_t> slices;
+  };
+  void load();
+  void compact();
+  Status append(const std::string& bytes, bool sync);
+  std::string encode_buffer() const;
+
+  JournalOptions options_;
+  std::string path_;
+  int fd_ = -1;
+  JournalReplay replay_;
+  std::vector<RecoveredJob> recovered_;
+
+  std::vector<Dirty> dirty_;  // jobs with covered slices not yet written
+  std::unordered_map<const Job*, std::size_t> dirty_index_;
+  std::size_t buffered_slices_ = 0;
+  TimePoint last_write_{};
+  TimePoint last_sync_{};
+  bool unsynced_ = false;
+};
+
+}  // namespace zwq::broker

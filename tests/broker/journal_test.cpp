@@ -1,0 +1,261 @@
+// Journal: what a broker writes down survives a reopen (a restart), a torn last record is cut,
+// the file is compacted and locked, and covered slices are batched — with a scheduler as the
+// writer and real files in a temporary directory; time is passed in.
+#include "journal.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bit>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include "scheduler_harness.hpp"
+
+using namespace zwq;
+using namespace zwq::broker;
+using namespace zwq::broker::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/zwq-journal-test-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string file() const { return path + "/journal.zwq"; }
+  std::uintmax_t size() const { return std::filesystem::file_size(file()); }
+};
+
+JournalOptions options_in(const TempDir& dir) {
+  JournalOptions o;
+  o.dir = dir.path;
+  o.flush_ms = 100;
+  o.fsync_ms = 0;
+  return o;
+}
+
+JobSpec sum_spec(const std::string& id, std::uint64_t slices) {
+  JobSpec spec;
+  spec.job_id = id;
+  spec.kernel = "sum";
+  spec.input.uri = "shm:x";
+  spec.input.dtype = DType::kF64;
+  spec.count = slices * 10;
+  spec.slice_size = 10;
+  return spec;
+}
+
+std::vector<double> random_values(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> mant(-1.0, 1.0);
+  std::uniform_int_distribution<int> expo(-40, 40);
+  std::vector<double> v(n);
+  for (auto& x : v) x = std::ldexp(mant(rng), expo(rng));
+  return v;
+}
+
+// Computes up to `limit` slices of job `id` as worker w1 would (the sum of slice s is values[s]).
+std::uint64_t compute(Harness& h, const std::string& id, const std::vector<double>& values,
+                      std::uint64_t limit) {
+  if (!h.sched.has_worker("w1")) h.hello("w1", 4);
+  std::uint64_t done = 0;
+  while (done < limit && !h.job(id).final()) {
+    std::vector<Dispatch> ds = h.dispatch();
+    if (ds.empty()) break;
+    for (const Dispatch& d : ds) {
+      for (const SliceRun& r : d.runs) {
+        for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s) {
+          SliceOutcome o;
+          o.slice = s;
+          o.attempt = r.attempt;
+          o.partial = identity_partial(Combiner::kSum);
+          o.partial.n = 10;
+          o.partial.hi = values[s];
+          h.report_one(d.worker_id, d.job->spec.job_id, o);
+          ++done;
+        }
+      }
+    }
+  }
+  return done;
+}
+
+}  // namespace
+
+TEST_CASE("journal gives back accepted jobs, covered slices and finished results after a reopen",
+          "[broker]") {
+  TempDir dir;
+  const auto values = random_values(64, 3);
+  double reference = 0;
+  {
+    Harness whole;
+    REQUIRE(whole.sched.submit(sum_spec("s", 64), whole.now).ok());
+    compute(whole, "s", values, 1000);
+    reference = whole.job("s").result.value;
+  }
+  {
+    Harness h;
+    Journal journal(options_in(dir));
+    h.sched.set_log(&journal);
+    REQUIRE(h.sched.submit(sum_spec("done", 8), h.now).ok());
+    compute(h, "done", values, 1000);
+    REQUIRE(h.job("done").state == JobState::kDone);
+    REQUIRE(h.sched.submit(sum_spec("s", 64), h.now).ok());
+    CHECK(compute(h, "s", values, 20) == 20);  // the broker "crashes" with 44 slices to go
+    REQUIRE(journal.flush(h.now + 1s).ok());
+  }
+  Journal reopened(options_in(dir));
+  auto jobs = reopened.take_recovered();
+  REQUIRE(jobs.size() == 2);
+  CHECK(jobs[0].spec.job_id == "done");
+  CHECK(jobs[0].state == JobState::kDone);
+  CHECK(jobs[1].spec.job_id == "s");
+  CHECK(jobs[1].state == JobState::kRunning);
+  CHECK(jobs[1].covered.size() == 20);
+
+  Harness restarted;
+  for (auto& j : jobs) REQUIRE(restarted.sched.restore(std::move(j), restarted.now).ok());
+  CHECK(restarted.status("done").state == JobState::kDone);
+  CHECK(compute(restarted, "s", values, 1000) == 44);  // only the uncovered slices run again
+  const double value = restarted.job("s").result.value;
+  CHECK(std::bit_cast<std::uint64_t>(value) == std::bit_cast<std::uint64_t>(reference));
+}
+
+TEST_CASE("journal batches covered slices instead of writing each one", "[broker]") {
+  TempDir dir;
+  const auto values = random_values(64, 4);
+  Harness h;
+  Journal journal(options_in(dir));
+  h.sched.set_log(&journal);
+  REQUIRE(journal.flush(h.now).ok());  // the flush clock starts now
+  REQUIRE(h.sched.submit(sum_spec("s", 64), h.now).ok());
+  const auto after_submit = dir.size();  // the job record is written at once
+  CHECK(after_submit > 0);
+  const std::uint64_t computed = compute(h, "s", values, 30);
+  REQUIRE(computed >= 30);
+  CHECK(dir.size() == after_submit);  // 30-odd covered slices, no write yet
+  CHECK(journal.buffered_slices() == computed);
+  REQUIRE(journal.flush(h.now + 50ms).ok());
+  CHECK(dir.size() == after_submit);  // flush_ms not passed
+  REQUIRE(journal.flush(h.now + 100ms).ok());
+  CHECK(dir.size() > after_submit);  // one record for all of them
+  CHECK(journal.buffered_slices() == 0);
+}
+
+TEST_CASE("journal cuts a torn last record and keeps everything before it", "[broker]") {
+  TempDir dir;
+  const auto values = random_values(16, 5);
+  {
+    Harness h;
+    Journal journal(options_in(dir));
+    h.sched.set_log(&journal);
+    REQUIRE(h.sched.submit(sum_spec("s", 16), h.now).ok());
+    compute(h, "s", values, 8);
+    REQUIRE(journal.flush(h.now + 1s).ok());
+  }
+  const auto whole = dir.size();
+  // A crash in the middle of the next write: half a record at the end.
+  {
+    const int fd = ::open(dir.file().c_str(), O_WRONLY | O_APPEND);
+    REQUIRE(fd >= 0);
+    const char junk[] = {40, 0, 0, 0, 1, 2, 3, 4, 2, 9, 9};
+    REQUIRE(::write(fd, junk, sizeof junk) == static_cast<ssize_t>(sizeof junk));
+    ::close(fd);
+  }
+  Journal reopened(options_in(dir));
+  CHECK(reopened.replay().torn_bytes == 11);
+  auto jobs = reopened.take_recovered();
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].covered.size() == 8);
+  CHECK(dir.size() <= whole);  // compacted, without the junk
+}
+
+TEST_CASE("journal skips a record whose checksum fails and stops there", "[broker]") {
+  TempDir dir;
+  {
+    Harness h;
+    Journal journal(options_in(dir));
+    h.sched.set_log(&journal);
+    REQUIRE(h.sched.submit(sum_spec("a", 4), h.now).ok());
+    REQUIRE(h.sched.submit(sum_spec("b", 4), h.now).ok());
+  }
+  // Flip a byte in the second record's payload.
+  {
+    const int fd = ::open(dir.file().c_str(), O_RDWR);
+    REQUIRE(fd >= 0);
+    const auto size = static_cast<off_t>(dir.size());
+    char c = 0;
+    REQUIRE(::pread(fd, &c, 1, size - 3) == 1);
+    c = static_cast<char>(c ^ 0x5a);
+    REQUIRE(::pwrite(fd, &c, 1, size - 3) == 1);
+    ::close(fd);
+  }
+  Journal reopened(options_in(dir));
+  auto jobs = reopened.take_recovered();
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].spec.job_id == "a");
+  CHECK(reopened.replay().torn_bytes > 0);
+}
+
+TEST_CASE("journal compaction forgets the oldest finished jobs beyond its cap", "[broker]") {
+  TempDir dir;
+  const auto values = random_values(4, 6);
+  {
+    Harness h;
+    Journal journal(options_in(dir));
+    h.sched.set_log(&journal);
+    for (const char* id : {"j1", "j2", "j3"}) {
+      REQUIRE(h.sched.submit(sum_spec(id, 4), h.now).ok());
+      compute(h, id, values, 100);
+    }
+    REQUIRE(h.sched.submit(sum_spec("open", 4), h.now).ok());
+  }
+  JournalOptions o = options_in(dir);
+  o.max_finished = 2;
+  {
+    Journal reopened(o);
+    CHECK(reopened.replay().forgotten == 1);
+    auto jobs = reopened.take_recovered();
+    REQUIRE(jobs.size() == 3);
+    CHECK(jobs[0].spec.job_id == "j2");
+    CHECK(jobs[2].spec.job_id == "open");
+  }
+  Journal again(o);  // the compacted file holds exactly those
+  CHECK(again.replay().forgotten == 0);
+  CHECK(again.take_recovered().size() == 3);
+}
+
+TEST_CASE("journal refuses a second broker on the same directory", "[broker]") {
+  TempDir dir;
+  Journal first(options_in(dir));
+  CHECK_THROWS_AS(Journal(options_in(dir)), SetupError);
+}
+
+TEST_CASE("journal keeps a cancelled job cancelled", "[broker]") {
+  TempDir dir;
+  {
+    Harness h;
+    Journal journal(options_in(dir));
+    h.sched.set_log(&journal);
+    REQUIRE(h.sched.submit(sum_spec("c", 4), h.now).ok());
+    REQUIRE(h.sched.cancel("c", h.now).ok());
+  }
+  Journal reopened(options_in(dir));
+  auto jobs = reopened.take_recovered();
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].state == JobState::kCancelled);
+  Harness restarted;
+  REQUIRE(restarted.sched.restore(std::move(jobs[0]), restarted.now).ok());
+  CHECK(restarted.status("c").state == JobState::kCancelled);
+  restarted.hello("w1", 4);
+  CHECK(restarted.dispatch().empty());
+}

@@ -1,0 +1,330 @@
+// Parts: 1. the Connection's side  2. the thread's loop and commands  3. computing a Tasks message
+#include "compute.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <zmq_addon.hpp>
+
+#include "zwq/codec.hpp"
+#include "zwq/protocol.hpp"
+
+namespace zwq::worker {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Commands and outputs on the pipe (first frame, one byte).
+constexpr char kTasks = 'T', kCancel = 'C', kDrop = 'D', kAbandon = 'A', kStop = 'S';
+constexpr char kResults = 'R', kStopped = 'X';
+
+// The pipe is read between slices after this many slices or this much time, whichever comes
+// first: a cancel or stop is seen within ~100 µs of work, at one clock read per slice and one
+// non-blocking receive per check.
+constexpr unsigned kCheckEverySlices = 64;
+constexpr auto kCheckEvery = 100us;
+// Tasks for a cancelled job that were already on their way are skipped for this long. Entries
+// expire so that a job id reused much later is served again.
+constexpr auto kCancelMemory = 30s;
+// A gathered partial larger than this could not travel in one frame with its batch.
+constexpr std::size_t kMaxPartialBytes = proto::kMaxFrameBytes / 4;
+
+std::string u64_bytes(std::uint64_t v) {
+  std::string s(8, '\0');
+  std::memcpy(s.data(), &v, 8);
+  return s;
+}
+
+std::uint64_t read_u64(const zmq::message_t& m) {
+  std::uint64_t v = 0;
+  if (m.size() == 8) std::memcpy(&v, m.data(), 8);
+  return v;
+}
+
+std::uint64_t slices_in(const msg::Tasks& t) {
+  std::uint64_t n = 0;
+  for (const SliceRun& r : t.runs) n += r.count;
+  return n;
+}
+
+// Never blocks: both ends have no high-water mark, and a pipe whose peer is gone (the thread
+// ended) has nobody left to tell.
+void send_parts(zmq::socket_t& s, std::initializer_list<std::string_view> parts) {
+  std::size_t i = 0;
+  for (std::string_view p : parts) {
+    const auto more = ++i < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
+    if (!s.send(zmq::buffer(p.data(), p.size()), more | zmq::send_flags::dontwait)) return;
+  }
+}
+
+}  // namespace
+
+// ---- 1. the Connection's side ----
+
+ComputeThread::ComputeThread(zmq::context_t& context, Executor& executor,
+                             const std::string& worker_id, spdlog::logger& log, Counters& counters)
+    : executor_(executor),
+      worker_id_(worker_id),
+      log_(log),
+      counters_(counters),
+      pipe_(context, zmq::socket_type::pair),
+      context_(context) {
+  char address[64];
+  std::snprintf(address, sizeof address, "inproc://zwq-compute-%p", static_cast<void*>(this));
+  address_ = address;
+  pipe_.set(zmq::sockopt::linger, 0);
+  pipe_.set(zmq::sockopt::sndhwm, 0);  // bounded by the broker's credit, never by the pipe
+  pipe_.set(zmq::sockopt::rcvhwm, 0);
+  pipe_.bind(address_);
+  // Made and connected here, used only by the thread from its start on (starting a thread is
+  // the full barrier a socket needs to change threads), so that no command can precede it.
+  own_.emplace(context_, zmq::socket_type::pair);
+  own_->set(zmq::sockopt::linger, 0);
+  own_->set(zmq::sockopt::sndhwm, 0);
+  own_->set(zmq::sockopt::rcvhwm, 0);
+  own_->connect(address_);
+  thread_ = std::thread([this] { run(); });
+}
+
+ComputeThread::~ComputeThread() {
+  try {
+    stop();
+  } catch (...) {
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void ComputeThread::tasks(std::uint64_t session, const zmq::message_t& frame) {
+  send_parts(pipe_, {std::string_view(&kTasks, 1), u64_bytes(session),
+                     std::string_view(static_cast<const char*>(frame.data()), frame.size())});
+}
+
+void ComputeThread::cancel(const std::string& job_id) {
+  send_parts(pipe_, {std::string_view(&kCancel, 1), job_id});
+}
+
+void ComputeThread::drop_queued() {
+  send_parts(pipe_, {std::string_view(&kDrop, 1)});
+}
+
+void ComputeThread::abandon_before(std::uint64_t session) {
+  send_parts(pipe_, {std::string_view(&kAbandon, 1), u64_bytes(session)});
+}
+
+void ComputeThread::stop() {
+  // Once: after Stop the thread ends, and a PAIR with no peer would block the next send.
+  if (stop_sent_) return;
+  stop_sent_ = true;
+  send_parts(pipe_, {std::string_view(&kStop, 1)});
+}
+
+std::optional<ComputeThread::Output> ComputeThread::receive() {
+  std::vector<zmq::message_t> parts;
+  if (!zmq::recv_multipart(pipe_, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
+    return std::nullopt;
+  }
+  Output out;
+  if (parts.size() == 1 && parts[0].size() == 1 && *parts[0].data<char>() == kStopped) {
+    out.stopped = true;
+    return out;
+  }
+  if (parts.size() != 3) return std::nullopt;  // cannot happen: only we write to it
+  out.session = read_u64(parts[1]);
+  out.frame = std::move(parts[2]);
+  return out;
+}
+
+// ---- 2. the thread's loop and commands ----
+
+void ComputeThread::run() {
+  try {
+    while (!stopping_) {
+      if (queue_.empty() && !wait_for_command()) continue;
+      read_commands();
+      if (stopping_ || queue_.empty()) continue;
+      const Queued q = std::move(queue_.front());
+      queue_.pop_front();
+      process(q);
+    }
+  } catch (const std::exception& e) {
+    // Only our own pipe can throw here (the context is going away): nothing more to do.
+    log_.error("worker {}: compute thread: {}", worker_id_, e.what());
+  }
+  try {
+    send_parts(*own_, {std::string_view(&kStopped, 1)});
+  } catch (...) {
+  }
+  own_.reset();
+}
+
+// Blocks until a command arrives; false on an interrupted wait.
+bool ComputeThread::wait_for_command() {
+  zmq::pollitem_t item{own_->handle(), 0, ZMQ_POLLIN, 0};
+  try {
+    zmq::poll(&item, 1, std::chrono::milliseconds(-1));
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) return false;
+    throw;
+  }
+  return true;
+}
+
+void ComputeThread::read_commands() {
+  for (;;) {
+    std::vector<zmq::message_t> parts;
+    if (!zmq::recv_multipart(*own_, std::back_inserter(parts), zmq::recv_flags::dontwait)) return;
+    if (!parts.empty() && parts[0].size() == 1) on_command(parts);
+  }
+}
+
+void ComputeThread::on_command(std::vector<zmq::message_t>& parts) {
+  const char cmd = *parts[0].data<char>();
+  const auto now = Clock::now();
+  auto interrupt = [&](Interrupt why) {
+    if (!current_job_.empty() && interrupt_ == Interrupt::kNone) interrupt_ = why;
+  };
+  if (cmd == kTasks && parts.size() == 3) {
+    auto t = decode<msg::Tasks>(parts[2].data(), parts[2].size());
+    if (!t.ok()) return;  // the Connection decoded it already
+    const std::uint64_t session = read_u64(parts[1]);
+    if (session < min_session_) return;
+    if (cancelled(t.value().job.job_id, now)) {
+      bump(counters_.slices_dropped, slices_in(t.value()));
+      log_.debug("worker {}: job {}: skipped {} slices of a cancelled job", worker_id_,
+                 t.value().job.job_id, slices_in(t.value()));
+      return;
+    }
+    queue_.push_back(Queued{session, std::move(t).value()});
+  } else if (cmd == kCancel && parts.size() == 2) {
+    const std::string job_id = parts[1].to_string();
+    std::erase_if(cancelled_, [&](const auto& kv) { return now - kv.second > kCancelMemory; });
+    cancelled_[job_id] = now;
+    std::uint64_t skipped = 0;
+    std::erase_if(queue_, [&](const Queued& q) {
+      if (q.tasks.job.job_id != job_id) return false;
+      skipped += slices_in(q.tasks);
+      return true;
+    });
+    bump(counters_.slices_dropped, skipped);
+    if (job_id == current_job_) interrupt(Interrupt::kCancelled);
+  } else if (cmd == kDrop) {
+    for (const Queued& q : queue_) bump(counters_.slices_dropped, slices_in(q.tasks));
+    queue_.clear();
+    interrupt(Interrupt::kDropped);
+  } else if (cmd == kAbandon && parts.size() == 2) {
+    min_session_ = std::max(min_session_, read_u64(parts[1]));
+    std::erase_if(queue_, [&](const Queued& q) {
+      if (q.session >= min_session_) return false;
+      bump(counters_.slices_dropped, slices_in(q.tasks));
+      return true;
+    });
+    if (current_session_ < min_session_) interrupt(Interrupt::kAbandoned);
+  } else if (cmd == kStop) {
+    stopping_ = true;
+    for (const Queued& q : queue_) bump(counters_.slices_dropped, slices_in(q.tasks));
+    queue_.clear();
+    interrupt(Interrupt::kStopped);
+  }
+}
+
+bool ComputeThread::cancelled(const std::string& job_id, TimePoint now) {
+  auto it = cancelled_.find(job_id);
+  if (it == cancelled_.end()) return false;
+  if (now - it->second <= kCancelMemory) return true;
+  cancelled_.erase(it);
+  return false;
+}
+
+// ---- 3. computing a Tasks message ----
+
+void ComputeThread::process(const Queued& q) {
+  const msg::Tasks& t = q.tasks;
+  const std::string& job_id = t.job.job_id;
+  const PreparedJob job = executor_.prepare(t.job);
+  if (job.setup_error()) {
+    log_.warn("worker {}: job {}: {}", worker_id_, job_id, job.setup_error()->to_string());
+  }
+  log_.debug("worker {}: job {}: {} slices in {} runs", worker_id_, job_id, slices_in(t),
+             t.runs.size());
+  current_job_ = job_id;
+  current_session_ = q.session;
+  interrupt_ = Interrupt::kNone;
+  std::uint64_t computed = 0;
+  bool logged_error = false;
+  auto last_check = Clock::now();
+  unsigned since_check = 0;
+
+  for (const SliceRun& run : t.runs) {
+    for (std::uint32_t i = 0; i < run.count && interrupt_ == Interrupt::kNone; ++i) {
+      const auto start = Clock::now();
+      SliceOutcome o = job.run(run.first_slice + i, run.attempt);
+      const auto now = Clock::now();
+      ++computed;
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - start).count();
+      slowest_us_ = std::max<std::uint64_t>(slowest_us_, static_cast<std::uint64_t>(us));
+      if (o.code == ErrorCode::kOk && o.partial.bytes.size() > kMaxPartialBytes) {
+        o = SliceOutcome{o.slice,
+                         o.attempt,
+                         ErrorCode::kKernelFailed,
+                         "the slice's partial has " + std::to_string(o.partial.bytes.size()) +
+                             " bytes, more than a message may carry",
+                         {}};
+      }
+      if (o.code == ErrorCode::kOk) {
+        bump(counters_.slices_done);
+      } else {
+        bump(counters_.slice_errors);
+        if (!logged_error) {  // the job fails with its first error: one line is enough
+          log_.warn("worker {}: job {} slice {}: {}: {}", worker_id_, job_id, o.slice,
+                    error_code_name(o.code), o.message);
+          logged_error = true;
+        }
+      }
+      batch_.add(std::move(o));
+      if (batch_.flush_due(now)) flush(q, now);
+      if (++since_check >= kCheckEverySlices || now - last_check >= kCheckEvery) {
+        since_check = 0;
+        last_check = now;
+        read_commands();
+      }
+    }
+  }
+
+  // Finished, stopping or re-registering: what was computed goes out (after a re-registration
+  // the broker counts it as discarded). Cancelled or abandoned: nobody wants it.
+  if (interrupt_ == Interrupt::kCancelled || interrupt_ == Interrupt::kAbandoned) {
+    batch_.clear();
+    slowest_us_ = 0;
+  } else {
+    flush(q, Clock::now());
+  }
+  const std::uint64_t skipped = slices_in(t) - computed;
+  if (skipped != 0) {
+    bump(counters_.slices_dropped, skipped);
+    const char* why = interrupt_ == Interrupt::kCancelled   ? "cancelled"
+                      : interrupt_ == Interrupt::kDropped   ? "registering again"
+                      : interrupt_ == Interrupt::kStopped   ? "stopping"
+                      : interrupt_ == Interrupt::kAbandoned ? "broker lost"
+                                                            : "?";
+    log_.info("worker {}: job {}: dropped {} slices ({})", worker_id_, job_id, skipped, why);
+  }
+  current_job_.clear();
+  interrupt_ = Interrupt::kNone;
+}
+
+void ComputeThread::flush(const Queued& q, TimePoint now) {
+  if (batch_.empty()) return;
+  msg::Results results;
+  results.epoch = q.tasks.epoch;
+  results.worker_id = worker_id_;
+  results.job_id = q.tasks.job.job_id;
+  results.items = batch_.take(now);
+  results.slowest_us = slowest_us_;
+  slowest_us_ = 0;
+  emit(q.session, encode(results));
+}
+
+void ComputeThread::emit(std::uint64_t session, const std::string& frame) {
+  send_parts(*own_, {std::string_view(&kResults, 1), u64_bytes(session), frame});
+}
+
+}  // namespace zwq::worker

@@ -1,0 +1,113 @@
+// ComputeThread: the worker's second thread. It computes the slices of Tasks messages while the
+// Connection's thread keeps talking to the broker — heartbeats, events, results — so that a long
+// slice never makes a healthy worker look dead; a hung kernel is found by the broker's lease
+// instead (docs/RELIABILITY.md).
+//
+// The threads talk over one inproc PAIR pipe (a socket lives on one thread). To the compute
+// thread:
+//   Tasks [session, frame]  queue a Tasks message of that session
+//   Cancel [job id]         drop the job's slices: the one in hand ends after its slice, queued
+//                           ones are skipped, and so are its Tasks for a while (kCancelMemory)
+//   Drop                    re-registering: finish the slice in hand, send what was computed,
+//                           drop the rest and everything queued (the broker requeued it all)
+//   Abandon [session]       a new session: drop everything of older sessions, unsent
+//   Stop                    finish the slice in hand, send what was computed, then exit
+// and back:
+//   Results [session, frame]  an encoded Results message for the broker
+//   Stopped                   the thread is about to exit
+//
+// Thread safety: the public methods are for the Connection's thread only; the compute thread
+// has its own socket and touches nothing else of the Connection's but the Executor (whose
+// mappings it alone uses), the counters (atomics) and the logger (thread-safe).
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <zmq.hpp>
+
+#include "counters.hpp"
+#include "executor.hpp"
+#include "heartbeats.hpp"
+#include "outcome_batch.hpp"
+#include "zwq/messages.hpp"
+
+namespace zwq::worker {
+
+class ComputeThread {
+ public:
+  // What the compute thread sent back.
+  struct Output {
+    bool stopped = false;       // the Stopped message (no frame)
+    std::uint64_t session = 0;  // of the Tasks the results belong to
+    zmq::message_t frame;       // an encoded Results message
+  };
+
+  // Starts the thread. All references must outlive the object. Throws zmq::error_t if the
+  // pipe cannot be made.
+  ComputeThread(zmq::context_t& context, Executor& executor, const std::string& worker_id,
+                spdlog::logger& log, Counters& counters);
+  // Stops the thread (after the slice in hand) and joins it.
+  ~ComputeThread();
+  ComputeThread(const ComputeThread&) = delete;
+  ComputeThread& operator=(const ComputeThread&) = delete;
+
+  // The Connection's end of the pipe: readable when output is waiting.
+  zmq::socket_t& socket() { return pipe_; }
+  void tasks(std::uint64_t session, const zmq::message_t& frame);
+  void cancel(const std::string& job_id);
+  void drop_queued();
+  void abandon_before(std::uint64_t session);
+  // Idempotent; nothing may be sent after it.
+  void stop();
+  // The next output, if one is waiting (never blocks).
+  std::optional<Output> receive();
+
+ private:
+  struct Queued {
+    std::uint64_t session = 0;
+    msg::Tasks tasks;
+  };
+  // Why the Tasks message in hand stopped early.
+  enum class Interrupt { kNone, kCancelled, kDropped, kAbandoned, kStopped };
+
+  void run();
+  bool wait_for_command();
+  void read_commands();
+  void on_command(std::vector<zmq::message_t>& parts);
+  void process(const Queued& q);
+  void flush(const Queued& q, TimePoint now);
+  void emit(std::uint64_t session, const std::string& frame);
+  bool cancelled(const std::string& job_id, TimePoint now);
+
+  Executor& executor_;
+  const std::string worker_id_;
+  spdlog::logger& log_;
+  Counters& counters_;
+  zmq::socket_t pipe_;  // the Connection's end
+  bool stop_sent_ = false;
+
+  // The compute thread's own state.
+  zmq::context_t& context_;
+  std::string address_;
+  std::optional<zmq::socket_t> own_;  // its end of the pipe, used on the thread only
+  std::deque<Queued> queue_;
+  std::map<std::string, TimePoint> cancelled_;  // job id -> when
+  std::uint64_t min_session_ = 0;               // older sessions are abandoned
+  std::string current_job_;
+  std::uint64_t current_session_ = 0;
+  Interrupt interrupt_ = Interrupt::kNone;
+  bool stopping_ = false;
+  OutcomeBatch batch_;
+  std::uint64_t slowest_us_ = 0;  // in the batch
+
+  std::thread thread_;  // last: started once everything above exists
+};
+
+}  // namespace zwq::worker

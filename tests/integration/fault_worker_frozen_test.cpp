@@ -124,8 +124,11 @@ TEST_CASE("fault: a worker frozen by SIGSTOP for five leases: its slices run els
 TEST_CASE("fault: a hung slice is found by its lease while its worker keeps heartbeating, and after "
           "max-lost-attempts the job fails naming it, and the next job runs",
           "[integration][fault]") {
-  std::vector<std::string> args = kBrokerArgs;
-  args.insert(args.end(), {"--max-lost-attempts", "2"});
+  // Liveness 50 ms x 10: only the lease (300 ms) may find the hung worker, not a scheduling
+  // hiccup of a loaded machine taken for a death.
+  std::vector<std::string> args = {"--heartbeat-ms", "50", "--liveness", "10", "--lease-floor-ms",
+                                   std::to_string(kLeaseFloorMs), "--lease-first-ms", "5000",
+                                   "--max-lost-attempts", "2"};
   Cluster c(3, args, {"--credit", "4"});
   JobRequest hang = JobRequest::range("hang_at", 0, 100).with("slice", 40).with("ms", 2500);
   hang.slice_size = 1;

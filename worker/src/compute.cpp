@@ -14,8 +14,8 @@ namespace {
 using namespace std::chrono_literals;
 
 // Commands and outputs on the pipe (first frame, one byte).
-constexpr char kTasks = 'T', kCancel = 'C', kDrop = 'D', kAbandon = 'A', kStop = 'S';
-constexpr char kResults = 'R', kStopped = 'X';
+constexpr char kTasks = 'T', kCancel = 'C', kDrop = 'D', kAbandon = 'A', kStop = 'S', kSync = 'Y';
+constexpr char kResults = 'R', kStopped = 'X', kSynced = 'Z';
 
 // The pipe is read between slices after this many slices or this much time, whichever comes
 // first: a cancel or stop is seen within ~100 µs of work, at one clock read per slice and one
@@ -110,6 +110,10 @@ void ComputeThread::abandon_before(std::uint64_t session) {
   send_parts(pipe_, {std::string_view(&kAbandon, 1), u64_bytes(session)});
 }
 
+void ComputeThread::sync(std::uint64_t token) {
+  send_parts(pipe_, {std::string_view(&kSync, 1), u64_bytes(token)});
+}
+
 void ComputeThread::stop() {
   // Once: after Stop the thread ends, and a PAIR with no peer would block the next send.
   if (stop_sent_) return;
@@ -125,6 +129,10 @@ std::optional<ComputeThread::Output> ComputeThread::receive() {
   Output out;
   if (parts.size() == 1 && parts[0].size() == 1 && *parts[0].data<char>() == kStopped) {
     out.stopped = true;
+    return out;
+  }
+  if (parts.size() == 2 && parts[0].size() == 1 && *parts[0].data<char>() == kSynced) {
+    out.synced = read_u64(parts[1]);
     return out;
   }
   if (parts.size() != 3) return std::nullopt;  // cannot happen: only we write to it
@@ -218,6 +226,10 @@ void ComputeThread::on_command(std::vector<zmq::message_t>& parts) {
       return true;
     });
     if (current_session_ < min_session_) interrupt(Interrupt::kAbandoned);
+  } else if (cmd == kSync && parts.size() == 2) {
+    // Read between slices or while idle: the slice before is done. Whatever is still in hand
+    // was abandoned or dropped by the commands before this one (it stops before its next slice).
+    send_parts(*own_, {std::string_view(&kSynced, 1), u64_bytes(read_u64(parts[1]))});
   } else if (cmd == kStop) {
     stopping_ = true;
     for (const Queued& q : queue_) bump(counters_.slices_dropped, slices_in(q.tasks));

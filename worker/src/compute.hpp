@@ -12,8 +12,12 @@
 //                           drop the rest and everything queued (the broker requeued it all)
 //   Abandon [session]       a new session: drop everything of older sessions, unsent
 //   Stop                    finish the slice in hand, send what was computed, then exit
+//   Sync [token]            answered with Synced once everything sent before it is done or
+//                           dropped: the Connection registers (Hello) only then, so that the
+//                           broker never leases slices to a worker still stuck in old work
 // and back:
 //   Results [session, frame]  an encoded Results message for the broker
+//   Synced [token]            see Sync
 //   Stopped                   the thread is about to exit
 //
 // Thread safety: the public methods are for the Connection's thread only; the compute thread
@@ -45,6 +49,7 @@ class ComputeThread {
   // What the compute thread sent back.
   struct Output {
     bool stopped = false;       // the Stopped message (no frame)
+    std::optional<std::uint64_t> synced;  // a Synced message and its token (no frame)
     std::uint64_t session = 0;  // of the Tasks the results belong to
     zmq::message_t frame;       // an encoded Results message
   };
@@ -64,6 +69,7 @@ class ComputeThread {
   void cancel(const std::string& job_id);
   void drop_queued();
   void abandon_before(std::uint64_t session);
+  void sync(std::uint64_t token);
   // Idempotent; nothing may be sent after it.
   void stop();
   // The next output, if one is waiting (never blocks).

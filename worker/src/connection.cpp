@@ -215,7 +215,8 @@ Connection::End Connection::serve(const msg::InfoRep& info) {
   try {
     open_sockets(info);
     beats_.start(Clock::now(), info.heartbeat_ms, info.liveness);
-    send_hello();
+    compute_.sync(++sync_sent_);
+    register_when_ready();
     do {
       end = poll_once();
     } while (end == End::kNone);
@@ -422,13 +423,22 @@ Connection::End Connection::keep_alive(TimePoint now) {
               options_.worker_id, beats_.silent_for(now).count());
     welcomed_ = false;
     compute_.drop_queued();
+    compute_.sync(++sync_sent_);
   }
   if (!welcomed_) {
-    send_hello();
+    register_when_ready();
   } else {
     send_on_tasks(encode(msg::WorkerHeartbeat{options_.worker_id, epoch_}));
   }
   return End::kNone;
+}
+
+// Says Hello (again) unless the compute thread is still busy with work from before: a worker
+// stuck in an abandoned slice registers only once it is free, so that the broker never blames a
+// fresh lease for the old slice's delay.
+void Connection::register_when_ready() {
+  if (welcomed_ || !tasks_ || stop_.requested() || sync_seen_ < sync_sent_) return;
+  send_hello();
 }
 
 void Connection::send_hello() {
@@ -456,6 +466,11 @@ Connection::End Connection::forward_results() {
   while (auto out = compute_.receive()) {
     if (out->stopped) {
       compute_stopped_ = true;
+      continue;
+    }
+    if (out->synced) {
+      sync_seen_ = std::max(sync_seen_, *out->synced);
+      register_when_ready();
       continue;
     }
     if (out->session != session_ || !results_) continue;

@@ -54,6 +54,7 @@ class Connection {
   // 4. output
   End keep_alive(TimePoint now);
   void send_hello();
+  void register_when_ready();
   void send_on_tasks(const std::string& frame);
   End forward_results();
   void finish_and_say_bye();
@@ -68,6 +69,9 @@ class Connection {
   zmq::context_t context_;
   ComputeThread compute_;  // after the executor and context it uses
   bool compute_stopped_ = false;
+  // Hello waits until the compute thread has finished or dropped earlier work (Sync/Synced).
+  std::uint64_t sync_sent_ = 0;
+  std::uint64_t sync_seen_ = 0;
 
   // Per session.
   std::optional<zmq::socket_t> tasks_, results_, events_;

@@ -66,7 +66,8 @@ BenchCluster::~BenchCluster() {
 void BenchCluster::start_broker() {
   const std::string ready = temp_dir_ + "/ready";
   broker_ = Child::spawn(options_.bin_dir + "/zwq-broker",
-                         {"--ready-file", ready, "--log-level", "warn"}, Child::Output::kDiscard);
+                         {"--ready-file", ready, "--log-level", options_.log_level},
+                         Child::Output::kDiscard);
   const auto deadline = Clock::now() + milliseconds(10000);
   while (true) {
     if (auto line = read_line(ready); line && !line->empty()) {
@@ -84,7 +85,7 @@ void BenchCluster::start_broker() {
 
 void BenchCluster::start_workers() {
   if (options_.workers <= 0) return;
-  std::vector<std::string> common{"--broker", address_, "--log-level", "warn"};
+  std::vector<std::string> common{"--broker", address_, "--log-level", options_.log_level};
   if (options_.credit > 0) {
     common.insert(common.end(), {"--credit", std::to_string(options_.credit)});
   }

@@ -24,6 +24,7 @@ struct BenchClusterOptions {
   bool separate = false;     // one zwq-worker process per worker (else one --count N)
   std::string slow_cgroup;   // separate only: a cgroup-v1 cpu directory for worker 0
   std::chrono::seconds start_timeout{60};
+  std::string log_level = "warn";  // of the broker and the workers
 };
 
 class BenchCluster {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "options.hpp"
 #include "zwq/shared_array.hpp"
@@ -16,6 +17,10 @@ using nlohmann::json;
 // Raw libzmq between two processes, with our own code: PUSH/PULL msgs/s of 32-byte messages and
 // the REQ/REP round trip, over ipc and tcp (127.0.0.1).
 json run_zmq_limits(const BenchOptions& o);
+// One raw run, for baselines measured right beside a zwq figure: PUSH/PULL messages per second
+// of 32-byte messages, and the times (µs) of `count` REQ/REP round trips; "ipc" or "tcp".
+double raw_pushpull_rate(const std::string& transport, std::uint64_t messages);
+std::vector<double> raw_reqrep_us(const std::string& transport, int count);
 // The peer halves, run as `zwq-bench _push` / `zwq-bench _echo`.
 int peer_push(const std::string& endpoint, std::uint64_t count, std::size_t size);
 int peer_echo(const std::string& endpoint, std::uint64_t count);

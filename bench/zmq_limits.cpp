@@ -79,18 +79,45 @@ std::vector<double> reqrep_times(const std::string& transport, const std::string
 
 }  // namespace
 
+namespace {
+
+// A private directory for one ipc endpoint, removed with it.
+class EndpointDir {
+ public:
+  EndpointDir() {
+    char tmpl[] = "/tmp/zwq-bench-zmq-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir_ = tmpl;
+  }
+  ~EndpointDir() {
+    ::unlink((dir_ + "/s").c_str());
+    ::rmdir(dir_.c_str());
+  }
+  const std::string& path() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+}  // namespace
+
+double raw_pushpull_rate(const std::string& transport, std::uint64_t messages) {
+  EndpointDir dir;
+  return pushpull_rate(transport, dir.path(), messages);
+}
+
+std::vector<double> raw_reqrep_us(const std::string& transport, int count) {
+  EndpointDir dir;
+  return reqrep_times(transport, dir.path(), count);
+}
+
 json run_zmq_limits(const BenchOptions& o) {
-  char tmpl[] = "/tmp/zwq-bench-zmq-XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-  const std::string dir = tmpl;
   json out;
   for (const std::string transport : {"ipc", "tcp"}) {
     std::vector<double> rates, p50, p99;
     for (int r = 0; r < o.runs; ++r) {
-      rates.push_back(pushpull_rate(transport, dir, o.pushpull_messages));
-      ::unlink((dir + "/s").c_str());
-      const auto us = reqrep_times(transport, dir, o.reqrep_samples);
-      ::unlink((dir + "/s").c_str());
+      rates.push_back(raw_pushpull_rate(transport, o.pushpull_messages));
+      const auto us = raw_reqrep_us(transport, o.reqrep_samples);
       p50.push_back(percentile(us, 50));
       p99.push_back(percentile(us, 99));
     }
@@ -104,7 +131,6 @@ json run_zmq_limits(const BenchOptions& o) {
                  transport.c_str(), summarize(rates).median, summarize(p50).median,
                  summarize(p99).median);
   }
-  ::rmdir(dir.c_str());
   return out;
 }
 

@@ -57,10 +57,12 @@ json run_zwq_noop(const BenchOptions& o) {
     BenchCluster cluster({.bin_dir = o.bin_dir, .workers = o.workers, .credit = credit});
     const std::vector<pid_t> broker{cluster.broker_pid()};
     const std::vector<pid_t> workers = cluster.worker_pids();
-    std::vector<double> rates, b_cpu, w_cpu, b_sw, w_sw;
+    std::vector<double> rates, raw, b_cpu, w_cpu, b_sw, w_sw;
     try {
       (void)noop_job(o, cluster.client(), std::min<std::uint64_t>(o.noop_slices, 10000));
       for (int r = 0; r < o.runs; ++r) {
+        // The baseline right before each run: same machine state, same moment.
+        raw.push_back(raw_pushpull_rate("ipc", o.pushpull_messages));
         const Usage b0 = usage_of(broker), w0 = usage_of(workers);
         const double s = noop_job(o, cluster.client(), o.noop_slices);
         const Usage b1 = usage_of(broker), w1 = usage_of(workers);
@@ -80,6 +82,7 @@ json run_zwq_noop(const BenchOptions& o) {
                     {"workers", o.workers},
                     {"slices", o.noop_slices},
                     {"slices_per_s", to_json(summarize(rates))},
+                    {"raw_pushpull_ipc_msgs_per_s", to_json(summarize(raw))},
                     {"broker_cpu_us_per_slice", to_json(summarize(b_cpu))},
                     {"workers_cpu_us_per_slice", to_json(summarize(w_cpu))},
                     {"broker_switches_per_slice", to_json(summarize(b_sw))},
@@ -110,8 +113,12 @@ json run_zwq_latency(const BenchOptions& o) {
     return clock.seconds() * 1e6;
   };
   for (int i = 0; i < kLatencyWarmup; ++i) (void)one(), (void)control();
-  std::vector<double> p50, p99, c50, c99;
+  std::vector<double> p50, p99, c50, c99, raw50, raw99;
   for (int r = 0; r < o.runs; ++r) {
+    // The baseline right before each run: same machine state, same moment.
+    const auto raw = raw_reqrep_us("ipc", o.reqrep_samples);
+    raw50.push_back(percentile(raw, 50));
+    raw99.push_back(percentile(raw, 99));
     std::vector<double> us, cus;
     for (int i = 0; i < o.latency_samples; ++i) us.push_back(one());
     for (int i = 0; i < o.latency_samples; ++i) cus.push_back(control());
@@ -121,16 +128,19 @@ json run_zwq_latency(const BenchOptions& o) {
     c99.push_back(percentile(cus, 99));
   }
   std::fprintf(stderr,
-               "  zwq single-slice job: p50 %.1f us, p99 %.1f us (control round trip "
-               "p50 %.1f us)\n",
-               summarize(p50).median, summarize(p99).median, summarize(c50).median);
+               "  zwq single-slice job: p50 %.1f us, p99 %.1f us (control round trip p50 %.1f us, "
+               "raw REQ/REP beside it p50 %.1f us)\n",
+               summarize(p50).median, summarize(p99).median, summarize(c50).median,
+               summarize(raw50).median);
   return {{"kernel", "noop_range"},
           {"workers", o.workers},
           {"jobs_per_run", o.latency_samples},
           {"p50_us", to_json(summarize(p50))},
           {"p99_us", to_json(summarize(p99))},
           {"control_rtt_p50_us", to_json(summarize(c50))},
-          {"control_rtt_p99_us", to_json(summarize(c99))}};
+          {"control_rtt_p99_us", to_json(summarize(c99))},
+          {"raw_reqrep_ipc_p50_us", to_json(summarize(raw50))},
+          {"raw_reqrep_ipc_p99_us", to_json(summarize(raw99))}};
 }
 
 // Submits every job of a window before waiting for any: the broker keeps the results of only

@@ -166,8 +166,8 @@ Journal::Journal(JournalOptions options) : options_(std::move(options)) {
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd_ < 0) throw SetupError(errno_text("cannot open the journal", path_));
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    const std::string why = errno == EWOULDBLOCK ? "it is in use by another broker"
-                                                 : std::string(std::strerror(errno));
+    const std::string why =
+        errno == EWOULDBLOCK ? "it is in use by another broker" : std::string(std::strerror(errno));
     ::close(fd_);
     throw SetupError("cannot lock the journal " + path_ + ": " + why);
   }
@@ -194,8 +194,7 @@ void Journal::load() {
     data.resize(static_cast<std::size_t>(st.st_size));
     std::size_t got = 0;
     while (got < data.size()) {
-      const ssize_t n = ::pread(fd_, data.data() + got, data.size() - got,
-                                static_cast<off_t>(got));
+      const ssize_t n = ::pread(fd_, data.data() + got, data.size() - got, static_cast<off_t>(got));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) throw SetupError(errno_text("cannot read the journal", path_));
       got += static_cast<std::size_t>(n);
@@ -337,8 +336,8 @@ Status Journal::submitted(const Job& job) {
   frame(out, kJobRecord, JobRecord{job.spec});
   Status st = append(out, true);
   if (!st.ok()) {
-    return make_error(ErrorCode::kInternal, "job " + job.spec.job_id +
-                                                " cannot be accepted: " + st.error().message);
+    return make_error(ErrorCode::kInternal,
+                      "job " + job.spec.job_id + " cannot be accepted: " + st.error().message);
   }
   return st;
 }
@@ -354,7 +353,8 @@ void Journal::finished(const Job& job) {
   // Everything buffered goes first (this job's last slices, and other jobs' whose records would
   // otherwise name a job that may be forgotten before the next flush).
   std::string out = encode_buffer();
-  FinalRecord f{job.spec.job_id, job.state, job.error_code, job.error, job.full_result()};
+  // Gathered bytes are in the covered records already: the result is stored without them.
+  FinalRecord f{job.spec.job_id, job.state, job.error_code, job.error, job.result};
   frame(out, kFinalRecord, f);
   // A failed write here is tried again with the next flush (the buffer is kept until then).
   if (append(out, true).ok()) {
@@ -369,7 +369,8 @@ std::string Journal::encode_buffer() const {
   for (const Dirty& d : dirty_) {
     for (std::size_t begin = 0; begin < d.slices.size(); begin += kSlicesPerRecord) {
       const std::size_t end = std::min(d.slices.size(), begin + kSlicesPerRecord);
-      frame(out, kCoveredRecord, covered_record(*d.job, d.slices, begin, end, end == d.slices.size()));
+      frame(out, kCoveredRecord,
+            covered_record(*d.job, d.slices, begin, end, end == d.slices.size()));
     }
   }
   return out;

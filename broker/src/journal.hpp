@@ -62,10 +62,10 @@ struct JournalOptions {
 
 // What opening found.
 struct JournalReplay {
-  std::uint64_t records = 0;     // records read
-  std::uint64_t bad_records = 0; // records whose CRC held but whose content did not decode
-  std::uint64_t torn_bytes = 0;  // bytes cut from the end (a write torn by a crash)
-  std::uint64_t forgotten = 0;   // finished jobs beyond max_finished, dropped by compaction
+  std::uint64_t records = 0;      // records read
+  std::uint64_t bad_records = 0;  // records whose CRC held but whose content did not decode
+  std::uint64_t torn_bytes = 0;   // bytes cut from the end (a write torn by a crash)
+  std::uint64_t forgotten = 0;    // finished jobs beyond max_finished, dropped by compaction
 };
 
 class Journal final : public JobLog {

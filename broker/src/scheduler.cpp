@@ -79,6 +79,7 @@ std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel,
   }
   job->collector = JobCollector(geo, job->kernel->combiner, bins);
   job->pending.reset(job->collector.total());
+  job->lease_ms = static_cast<std::uint64_t>(lease_for(*job).count());
   return job;
 }
 
@@ -114,6 +115,7 @@ Status Scheduler::restore(RecoveredJob r, TimePoint now) {
   }
 
   Job& j = *job;
+  j.lease_ms = static_cast<std::uint64_t>(lease_for(j).count());
   jobs_.emplace(id, std::move(job));
   by_serial_.emplace(j.serial, &j);
   if (job_state_final(r.state)) {
@@ -350,8 +352,8 @@ void Scheduler::requeue_leases(Worker& w, const std::string* loss_cause, TimePoi
 // back to the queue at once, each counting a lost attempt.
 void Scheduler::lose(Worker& w, std::string cause, bool remove, TimePoint now) {
   WorkerLoss loss{w.id, cause, w.inflight, remove};
-  const std::string described = "worker " + w.id + " (host " + w.host + ", pid " +
-                                std::to_string(w.pid) + ") lost: " + cause;
+  const std::string described =
+      "worker " + w.id + " (host " + w.host + ", pid " + std::to_string(w.pid) + ") lost: " + cause;
   requeue_leases(w, &described, now);
   if (remove) {
     remove_worker(loss.worker_id);  // w is gone after this
@@ -365,8 +367,8 @@ void Scheduler::lose(Worker& w, std::string cause, bool remove, TimePoint now) {
 void Scheduler::renew_lease(Worker& w, TimePoint now) {
   if (w.inflight == 0 || w.leases.empty()) return;
   auto it = by_serial_.find(w.leases.front().job_serial);
-  const Millis lease = it == by_serial_.end() ? Millis(options_.lease_floor_ms)
-                                              : lease_for(*it->second);
+  const Millis lease =
+      it == by_serial_.end() ? Millis(options_.lease_floor_ms) : lease_for(*it->second);
   w.lease_deadline = now + lease;
   w.lease_ms = static_cast<std::uint64_t>(lease.count());
 }
@@ -479,7 +481,10 @@ ResultsTally Scheduler::results(msg::Results& m, TimePoint now) {
       }
     }
   }
-  if (tally.accepted > 0) job.slowest_us = std::max(job.slowest_us, m.slowest_us);
+  if (tally.accepted > 0) {
+    job.slowest_us = std::max(job.slowest_us, m.slowest_us);
+    job.lease_ms = static_cast<std::uint64_t>(lease_for(job).count());
+  }
   if (w != nullptr) renew_lease(*w, now);
   if (!job.final() && job.collector.complete()) {
     complete_job(job, now);

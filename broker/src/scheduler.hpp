@@ -69,8 +69,8 @@ class JobLog {
 struct RecoveredJob {
   JobSpec spec;  // job_id and slice_size as the broker had filled them in
   std::vector<std::pair<std::uint64_t, CompactPartial>> covered;  // in acceptance order
-  std::vector<std::string> gathered;  // kGather: bytes of covered[i], same order
-  std::optional<Partial> merged;      // order-insensitive combiners: the merged state
+  std::vector<std::string> gathered;    // kGather: bytes of covered[i], same order
+  std::optional<Partial> merged;        // order-insensitive combiners: the merged state
   JobState state = JobState::kRunning;  // kDone, kFailed, kCancelled: final
   ErrorCode error_code = ErrorCode::kOk;
   std::string error;
@@ -215,7 +215,7 @@ class Scheduler {
     std::uint64_t slices_done = 0;
     std::vector<std::string> kernels;  // empty: all
     TimePoint last_seen{};
-    std::vector<Lease> leases;  // in dispatch order, which is the order it computes them in
+    std::vector<Lease> leases;   // in dispatch order, which is the order it computes them in
     TimePoint lease_deadline{};  // while inflight > 0: an outcome is due before this
     std::uint64_t lease_ms = 0;  // the lease that deadline came from
     bool stalled = false;        // its lease ran out; it gets nothing until it reports again

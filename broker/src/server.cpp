@@ -152,10 +152,10 @@ void Server::open_journal(TimePoint now) {
     ++restored;
     if (const Job* j = sched_.find_job(id); j != nullptr && !j->final()) ++unfinished;
   }
-  log_->info("journal {}: {} records, {} jobs restored ({} unfinished resume), {} bad records, "
-             "{} torn bytes cut, {} old finished jobs forgotten",
-             journal_->path(), r.records, restored, unfinished, r.bad_records, r.torn_bytes,
-             r.forgotten);
+  log_->info(
+      "journal {}: {} records, {} jobs restored ({} unfinished resume), {} bad records, "
+      "{} torn bytes cut, {} old finished jobs forgotten",
+      journal_->path(), r.records, restored, unfinished, r.bad_records, r.torn_bytes, r.forgotten);
   sched_.set_log(journal_.get());
   sched_.take_changes(changes_);  // jobs completed while restoring are announced to nobody
 }

@@ -111,9 +111,9 @@ class Server {
   std::unique_ptr<Journal> journal_;  // after sched_: flushed before the jobs it names are gone
   std::uint64_t journal_errors_ = 0;
 
-  std::atomic<int> stop_{0};        // stop() calls; async-signal-safe
-  bool stop_now_ = false;           // ShutdownReq
-  bool draining_ = false;           // refusing new jobs, finishing running ones
+  std::atomic<int> stop_{0};  // stop() calls; async-signal-safe
+  bool stop_now_ = false;     // ShutdownReq
+  bool draining_ = false;     // refusing new jobs, finishing running ones
   TimePoint drain_deadline_{};
   bool closed_ = false;
 

@@ -65,8 +65,7 @@ Error Job::lost_job(Error error) {
   return error;
 }
 
-std::optional<Error> Job::outage(const Error& error,
-                                 std::optional<Clock::time_point> deadline) {
+std::optional<Error> Job::outage(const Error& error, std::optional<Clock::time_point> deadline) {
   if (error.code != ErrorCode::kUnreachable) return error;
   const auto now = Clock::now();
   if (!down_since_) down_since_ = now;

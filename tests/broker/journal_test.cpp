@@ -259,3 +259,72 @@ TEST_CASE("journal keeps a cancelled job cancelled", "[broker]") {
   restarted.hello("w1", 4);
   CHECK(restarted.dispatch().empty());
 }
+
+TEST_CASE("journal restores a count's merged state and a gather job's bytes exactly", "[broker]") {
+  TempDir dir;
+  auto outcome = [](Combiner c, std::uint64_t s, std::uint32_t attempt) {
+    SliceOutcome o;
+    o.slice = s;
+    o.attempt = attempt;
+    o.partial = identity_partial(c);
+    o.partial.n = 10;
+    o.partial.count = s + 1;                            // count: 1 + 2 + ... over the slices
+    o.partial.bytes = "bytes of " + std::to_string(s);  // gather
+    return o;
+  };
+  // Runs `limit` more slices of both jobs (count_range "c", gather_range "g").
+  auto run = [&](Harness& h, std::uint64_t limit) {
+    if (!h.sched.has_worker("w1")) h.hello("w1", 2);
+    for (std::uint64_t n = 0; n < limit;) {
+      auto ds = h.dispatch();
+      if (ds.empty()) return;
+      for (const Dispatch& d : ds) {
+        const Combiner c =
+            d.job->spec.kernel == "gather_range" ? Combiner::kGather : Combiner::kCount;
+        for (const SliceRun& r : d.runs) {
+          for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s, ++n) {
+            h.report_one("w1", d.job->spec.job_id, outcome(c, s, r.attempt));
+          }
+        }
+      }
+    }
+  };
+  auto submit = [](Harness& h, const char* id, const char* kernel) {
+    JobSpec spec;
+    spec.job_id = id;
+    spec.kernel = kernel;
+    spec.count = 100;
+    spec.slice_size = 10;
+    REQUIRE(h.sched.submit(spec, h.now).ok());
+  };
+  {
+    Harness h;
+    Journal journal(options_in(dir));
+    h.sched.set_log(&journal);
+    submit(h, "c", "count_range");
+    submit(h, "g", "gather_range");
+    run(h, 8);
+    REQUIRE(journal.flush(h.now + 1s).ok());
+  }
+  std::vector<std::string> want;
+  for (int s = 0; s < 10; ++s) want.push_back("bytes of " + std::to_string(s));
+  {
+    Journal reopened(options_in(dir));
+    Harness h;
+    for (auto& j : reopened.take_recovered()) REQUIRE(h.sched.restore(std::move(j), h.now).ok());
+    h.sched.set_log(&reopened);
+    CHECK(h.status("c").done + h.status("g").done == 8);
+    run(h, 1000);
+    REQUIRE(h.status("c").state == JobState::kDone);
+    REQUIRE(h.status("g").state == JobState::kDone);
+    CHECK(h.job("c").result.value == 55.0);  // 1 + 2 + ... + 10, each slice counted once
+    CHECK(h.job("g").full_result().gathered == want);
+  }
+  // Finished, they come back finished, with their results.
+  Journal again(options_in(dir));
+  Harness h;
+  for (auto& j : again.take_recovered()) REQUIRE(h.sched.restore(std::move(j), h.now).ok());
+  CHECK(h.status("c").state == JobState::kDone);
+  CHECK(h.job("c").result.value == 55.0);
+  CHECK(h.job("g").full_result().gathered == want);
+}

@@ -110,6 +110,7 @@ TEST_CASE("scheduler lease is lease_first until a slice finished, then follows t
   CHECK(h.sched.lease_for(h.job(job)) == 2000ms);
   report_timed(h, "w1", job, {SliceRun{1, 1, 1}}, 700'000);  // 0.7 s x 10
   CHECK(h.sched.lease_for(h.job(job)) == 7000ms);
+  CHECK(h.status(job).lease_ms == 7000);  // what `zwq status` shows
   report_timed(h, "w1", job, {SliceRun{2, 1, 1}}, 10);  // the slowest seen still counts
   CHECK(h.sched.lease_for(h.job(job)) == 7000ms);
 }
@@ -205,8 +206,8 @@ TEST_CASE("scheduler fails a job whose slice is lost with its worker max_lost_at
   CHECK(st.state == JobState::kFailed);
   CHECK(st.error_code == ErrorCode::kKernelFailed);
   CHECK_THAT(st.error, Catch::Contains("job poisoned") && Catch::Contains("slice 2 ") &&
-                           Catch::Contains("kernel 'count_range'") &&
-                           Catch::Contains("3 times") && Catch::Contains("worker w3") &&
+                           Catch::Contains("kernel 'count_range'") && Catch::Contains("3 times") &&
+                           Catch::Contains("worker w3") &&
                            Catch::Contains("no heartbeat for 5100 ms"));
   CHECK(h.sched.counters().poison_slices == 1);
 
@@ -242,7 +243,7 @@ TEST_CASE("scheduler sends a busy worker nothing while the oldest job has a susp
   REQUIRE(slices_in(d, "w1") == 2);
   REQUIRE(slices_in(d, "w2") == 3);  // busy, with credit to spare
   h.sched.lose_worker("w1", h.now);  // unreachable: its two slices are suspects
-  CHECK(h.dispatch().empty());        // w2 is busy: it drains first
+  CHECK(h.dispatch().empty());       // w2 is busy: it drains first
   h.report("w2", job, runs_for(d, "w2"));
   auto next = runs_for(h.dispatch(), "w2");
   CHECK(next == std::vector<SliceRun>{SliceRun{0, 1, 2}});
@@ -310,9 +311,10 @@ TEST_CASE("scheduler refuses a job its log cannot write down", "[broker]") {
   CHECK(h.sched.find_job("unlogged") == nullptr);
 }
 
-TEST_CASE("scheduler restores a job from the journal: only uncovered slices run again, and the "
-          "sum is bitwise that of an uninterrupted run",
-          "[broker]") {
+TEST_CASE(
+    "scheduler restores a job from the journal: only uncovered slices run again, and the "
+    "sum is bitwise that of an uninterrupted run",
+    "[broker]") {
   constexpr std::uint64_t kSlices = 40;
   std::mt19937_64 rng(11);
   std::uniform_real_distribution<double> mant(-1.0, 1.0);

@@ -32,6 +32,7 @@ inline const KernelRegistry& test_kernels() {
     add("sum", Combiner::kSum, KernelShape::kReduce);
     add("count_range", Combiner::kCount, KernelShape::kRange);
     add("other_range", Combiner::kCount, KernelShape::kRange);
+    add("gather_range", Combiner::kGather, KernelShape::kRange);
     return k;
   }();
   return registry;
@@ -146,6 +147,5 @@ inline std::uint64_t slices_in(const std::vector<Dispatch>& ds, const std::strin
   }
   return n;
 }
-
 
 }  // namespace zwq::broker::test

@@ -5,8 +5,8 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
-#include <future>
 #include <fstream>
+#include <future>
 #include <msgpack.hpp>
 #include <optional>
 #include <thread>
@@ -348,7 +348,8 @@ TEST_CASE("server on stop refuses new jobs, finishes the running one, then retur
 }
 
 TEST_CASE("server with a journal resumes an unfinished job after a restart", "[broker]") {
-  const fs::path dir = fs::temp_directory_path() / ("zwq-server-journal-" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("zwq-server-journal-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   BrokerOptions o = RunningBroker::tcp_options();
   o.journal = (dir / "journal").string();

@@ -44,9 +44,10 @@ std::uint64_t done_of(Client& c, const std::string& id) {
 
 }  // namespace
 
-TEST_CASE("fault: broker killed mid-job with a journal and restarted: the job resumes, only "
-          "uncovered slices run again, the waiting client gets the exact result",
-          "[integration][fault]") {
+TEST_CASE(
+    "fault: broker killed mid-job with a journal and restarted: the job resumes, only "
+    "uncovered slices run again, the waiting client gets the exact result",
+    "[integration][fault]") {
   TestDir dir("broker");
   BrokerProcess broker(dir, with(kFast, {"--journal", dir.path() + "/journal"}));
   broker.start();
@@ -108,9 +109,10 @@ TEST_CASE("fault: broker killed mid-job with a journal and restarted: the job re
   CHECK(bits_of(again.value().value) == bits_of(reference.value().value));
 }
 
-TEST_CASE("fault: broker restarted without a journal: the waiting client is told the job was "
-          "lost, not left waiting",
-          "[integration][fault]") {
+TEST_CASE(
+    "fault: broker restarted without a journal: the waiting client is told the job was "
+    "lost, not left waiting",
+    "[integration][fault]") {
   TestDir dir("nojournal");
   BrokerProcess broker(dir, kFast);
   broker.start();
@@ -136,9 +138,10 @@ TEST_CASE("fault: broker restarted without a journal: the waiting client is told
   CHECK(ms_since(restarted) < 10000);
 }
 
-TEST_CASE("fault: broker stopped with SIGTERM and a journal: new jobs are refused, the running "
-          "one is journaled and resumes after the restart",
-          "[integration][fault]") {
+TEST_CASE(
+    "fault: broker stopped with SIGTERM and a journal: new jobs are refused, the running "
+    "one is journaled and resumes after the restart",
+    "[integration][fault]") {
   TestDir dir("sigterm");
   BrokerProcess broker(dir,
                        with(kFast, {"--journal", dir.path() + "/journal", "--drain-ms", "200"}));

@@ -10,9 +10,10 @@
 using namespace zwq;
 using namespace zwq::test;
 
-TEST_CASE("fault: a poison slice that kills its worker fails its job after 3 lost attempts, "
-          "naming it, and the next job succeeds",
-          "[integration][fault]") {
+TEST_CASE(
+    "fault: a poison slice that kills its worker fails its job after 3 lost attempts, "
+    "naming it, and the next job succeeds",
+    "[integration][fault]") {
   TestDir dir("poison");
   BrokerProcess broker(dir, {"--heartbeat-ms", "50", "--liveness", "4"});
   broker.start();
@@ -52,7 +53,8 @@ TEST_CASE("fault: a poison slice that kills its worker fails its job after 3 los
   auto next = client.value().run(fine, kJobTimeout);
   REQUIRE(next.ok());
   CHECK(std::abs(next.value().value - 3.141592653589793) < 1e-9);
-  std::printf("figure: poison slice (abort_at, heartbeat 50 ms x liveness 4, 4 workers): job "
-              "failed after exactly 3 worker deaths, %.0f ms after submit; error: %s\n",
-              fail_ms, r.error().message.c_str());
+  std::printf(
+      "figure: poison slice (abort_at, heartbeat 50 ms x liveness 4, 4 workers): job "
+      "failed after exactly 3 worker deaths, %.0f ms after submit; error: %s\n",
+      fail_ms, r.error().message.c_str());
 }

@@ -75,9 +75,10 @@ bool gone(pid_t pid) {
 
 }  // namespace
 
-TEST_CASE("fault: SIGTERM to a worker mid-job hands its slices back: nothing lost or counted "
-          "twice",
-          "[integration][fault]") {
+TEST_CASE(
+    "fault: SIGTERM to a worker mid-job hands its slices back: nothing lost or counted "
+    "twice",
+    "[integration][fault]") {
   TestDir dir("sigterm-worker");
   BrokerProcess broker(dir, {"--heartbeat-ms", "50", "--liveness", "4"});
   broker.start();
@@ -111,9 +112,10 @@ TEST_CASE("fault: SIGTERM to a worker mid-job hands its slices back: nothing los
   CHECK(st.done == st.total);
   CHECK(st.retried > 0);     // its queued slices were handed back (Bye) ...
   CHECK(st.discarded == 0);  // ... and the one in hand was finished and accepted, not redone
-  std::printf("figure: worker SIGTERM mid-job: it exited %.0f ms later (exit 0), handing back "
-              "%llu slices with Bye; result bitwise equal, nothing discarded\n",
-              exit_ms, static_cast<unsigned long long>(st.retried));
+  std::printf(
+      "figure: worker SIGTERM mid-job: it exited %.0f ms later (exit 0), handing back "
+      "%llu slices with Bye; result bitwise equal, nothing discarded\n",
+      exit_ms, static_cast<unsigned long long>(st.retried));
 }
 
 TEST_CASE("fault: Ctrl-C on zwq local leaves no process, socket or /dev/shm file behind",
@@ -130,8 +132,8 @@ TEST_CASE("fault: Ctrl-C on zwq local leaves no process, socket or /dev/shm file
   REQUIRE(local.ok());
   std::optional<Client> client;
   REQUIRE(eventually([&] {
-    auto c = Client::connect(ClientOptions{.broker = address,
-                                           .request_timeout = std::chrono::milliseconds(200)});
+    auto c = Client::connect(
+        ClientOptions{.broker = address, .request_timeout = std::chrono::milliseconds(200)});
     if (!c.ok()) return false;
     client.emplace(std::move(c).value());
     return true;

@@ -4,9 +4,8 @@
 //   build/tests/zwq_integration_tests "fault: frozen*" "fault: hung*" "fault: long*"
 #include <catch2/catch.hpp>
 #include <cstdio>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "command.hpp"
 #include "processes.hpp"
@@ -18,7 +17,7 @@ namespace {
 
 constexpr int kLeaseFloorMs = 300;
 const std::vector<std::string> kBrokerArgs = {
-    "--heartbeat-ms", "50", "--liveness", "4", "--lease-floor-ms", std::to_string(kLeaseFloorMs),
+    "--heartbeat-ms",   "50",  "--liveness", "4", "--lease-floor-ms", std::to_string(kLeaseFloorMs),
     "--lease-first-ms", "5000"};
 
 struct Cluster {
@@ -39,29 +38,35 @@ struct Cluster {
   }
 };
 
-// ~5 ms slices of pi: long enough that a frozen worker is caught mid-slice.
+// ~30 ms slices of pi: with credit 2 (one slice in hand, one queued) a frozen worker is always
+// caught mid-slice, so it has a late result to send when it wakes up.
+constexpr std::uint64_t kFrozenSlices = 150;
 JobRequest pi_job(const std::string& id) {
-  JobRequest req = JobRequest::range("pi", 0, 3'000'000'000);
-  req.slice_size = 5'000'000;  // 600 slices
+  JobRequest req = JobRequest::range("pi", 0, kFrozenSlices * 30'000'000);
+  req.slice_size = 30'000'000;
   req.job_id = id;
   return req;
 }
 
 }  // namespace
 
-TEST_CASE("fault: a worker frozen by SIGSTOP for five leases: its slices run elsewhere, the "
-          "result is exact, its late results are discarded and counted",
-          "[integration][fault]") {
-  Cluster c(3, kBrokerArgs, {"--credit", "4"});
+TEST_CASE(
+    "fault: a worker frozen by SIGSTOP for five leases: its slices run elsewhere, the "
+    "result is exact, its late results are discarded and counted",
+    "[integration][fault]") {
+  Cluster c(3, kBrokerArgs, {"--credit", "2"});
   auto reference = c.client->run(pi_job("reference"), kJobTimeout);
   REQUIRE(reference.ok());
 
   auto job = c.client->submit(pi_job("frozen"));
   REQUIRE(job.ok());
+  std::uint64_t lease_ms = 0;
   REQUIRE(eventually([&] {
     auto st = job.value().progress();
-    return st.ok() && st.value().done >= 60;  // well under way, every worker busy
+    lease_ms = st.ok() ? st.value().lease_ms : 0;
+    return st.ok() && st.value().done >= 15;  // under way, every worker busy
   }));
+  CHECK(lease_ms >= static_cast<std::uint64_t>(kLeaseFloorMs));
   detail::ChildProcess& victim = c.workers->at(0);
   const auto frozen = std::chrono::steady_clock::now();
   victim.signal(SIGSTOP);
@@ -72,7 +77,7 @@ TEST_CASE("fault: a worker frozen by SIGSTOP for five leases: its slices run els
     return retried > 0 || (st.ok() && job_state_final(st.value().state));
   }));
   const double detect_ms = ms_since(frozen);
-  const auto freeze = std::chrono::milliseconds(5 * kLeaseFloorMs);
+  const auto freeze = std::chrono::milliseconds(5 * lease_ms);
   std::this_thread::sleep_until(frozen + freeze);
   victim.signal(SIGCONT);
   const auto woken = std::chrono::steady_clock::now();
@@ -100,34 +105,39 @@ TEST_CASE("fault: a worker frozen by SIGSTOP for five leases: its slices run els
       std::chrono::seconds(10)));
   CHECK(job.value().last_status().done == job.value().last_status().total);
   // `zwq status JOB` shows the same numbers.
-  const auto shown = run_command(std::string(ZWQ_TEST_BIN_DIR) + "/zwq status frozen --json "
-                                 "--broker " + c.broker.address());
+  const auto shown = run_command(std::string(ZWQ_TEST_BIN_DIR) +
+                                 "/zwq status frozen --json "
+                                 "--broker " +
+                                 c.broker.address());
   REQUIRE(shown.exit_code == 0);
   const auto parsed = nlohmann::json::parse(shown.out);
   const auto row = parsed.is_array() ? parsed.at(0) : parsed;
-  CHECK(row.at("done").get<std::uint64_t>() == 600);
+  CHECK(row.at("done").get<std::uint64_t>() == kFrozenSlices);
   CHECK(row.at("inflight").get<std::uint64_t>() == 0);
   CHECK(row.at("retried").get<std::uint64_t>() >= retried);
   CHECK(row.at("discarded").get<std::uint64_t>() == job.value().last_status().discarded);
   auto next = c.client->run(JobRequest::range("noop_range", 0, 100'000), kJobTimeout);
   CHECK(next.ok());
   std::printf(
-      "figure: worker frozen (SIGSTOP %lld ms = 5 leases of %d ms; heartbeat 50 ms x liveness "
+      "figure: worker frozen (SIGSTOP %lld ms = 5 leases of %llu ms; heartbeat 50 ms x liveness "
       "4): freeze -> slices requeued %.0f ms (%llu slices handed out again); after SIGCONT its "
       "%llu late results were discarded and counted and it was registered again within %.0f ms; "
       "result bitwise equal\n",
-      static_cast<long long>(freeze.count()), kLeaseFloorMs, detect_ms,
+      static_cast<long long>(freeze.count()), static_cast<unsigned long long>(lease_ms), detect_ms,
       static_cast<unsigned long long>(retried), static_cast<unsigned long long>(discarded),
       back_ms);
 }
 
-TEST_CASE("fault: a hung slice is found by its lease while its worker keeps heartbeating, and after "
-          "max-lost-attempts the job fails naming it, and the next job runs",
-          "[integration][fault]") {
+TEST_CASE(
+    "fault: a hung slice is found by its lease while its worker keeps heartbeating, and after "
+    "max-lost-attempts the job fails naming it, and the next job runs",
+    "[integration][fault]") {
   // Liveness 50 ms x 10: only the lease (300 ms) may find the hung worker, not a scheduling
   // hiccup of a loaded machine taken for a death.
-  std::vector<std::string> args = {"--heartbeat-ms", "50", "--liveness", "10", "--lease-floor-ms",
-                                   std::to_string(kLeaseFloorMs), "--lease-first-ms", "5000",
+  std::vector<std::string> args = {"--heartbeat-ms",      "50",
+                                   "--liveness",          "10",
+                                   "--lease-floor-ms",    std::to_string(kLeaseFloorMs),
+                                   "--lease-first-ms",    "5000",
                                    "--max-lost-attempts", "2"};
   Cluster c(3, args, {"--credit", "4"});
   JobRequest hang = JobRequest::range("hang_at", 0, 100).with("slice", 40).with("ms", 2500);
@@ -140,18 +150,19 @@ TEST_CASE("fault: a hung slice is found by its lease while its worker keeps hear
   CHECK(r.error().code == ErrorCode::kKernelFailed);
   CHECK_THAT(r.error().message, Catch::Contains("job hangs") && Catch::Contains("slice 40 ") &&
                                     Catch::Contains("'hang_at'") &&
-                                    Catch::Contains("lease expired") &&
-                                    Catch::Contains("2 times"));
+                                    Catch::Contains("lease expired") && Catch::Contains("2 times"));
   CHECK(fail_ms < 2400);  // found by the lease, not by the slice ending on its own
   // Nobody was taken for dead: all three alive and registered, the two that hung stalled.
   int stalled = 0;
-  CHECK(eventually([&] {
-    auto workers = c.client->workers();
-    if (!workers.ok() || workers.value().size() != 3) return false;
-    stalled = 0;
-    for (const auto& w : workers.value()) stalled += w.state == "stalled";
-    return stalled >= 2;
-  }, std::chrono::seconds(2)));
+  CHECK(eventually(
+      [&] {
+        auto workers = c.client->workers();
+        if (!workers.ok() || workers.value().size() != 3) return false;
+        stalled = 0;
+        for (const auto& w : workers.value()) stalled += w.state == "stalled";
+        return stalled >= 2;
+      },
+      std::chrono::seconds(2)));
   CHECK(c.workers->running().size() == 3);
   // `zwq workers` shows them: host, pid, state (stalled), slices done, heartbeat age.
   const auto shown = run_command(std::string(ZWQ_TEST_BIN_DIR) + "/zwq workers --json --broker " +
@@ -177,9 +188,10 @@ TEST_CASE("fault: a hung slice is found by its lease while its worker keeps hear
       kLeaseFloorMs, fail_ms, stalled);
 }
 
-TEST_CASE("fault: long slices (1.5 s, three times the liveness window) do not make a healthy "
-          "worker look dead",
-          "[integration][fault]") {
+TEST_CASE(
+    "fault: long slices (1.5 s, three times the liveness window) do not make a healthy "
+    "worker look dead",
+    "[integration][fault]") {
   // 50 ms x 10: a window wider than the scheduling hiccups of a loaded CI machine, which this
   // test must not mistake for the failure it looks for.
   Cluster c(2, {"--heartbeat-ms", "50", "--liveness", "10", "--lease-first-ms", "5000"},

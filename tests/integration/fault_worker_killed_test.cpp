@@ -16,9 +16,9 @@ using namespace zwq::test;
 namespace {
 
 // Heartbeats every 50 ms, dead after 4 missed: a killed worker is found within ~250 ms.
-const std::vector<std::string> kBrokerArgs = {"--heartbeat-ms", "50", "--liveness", "4",
-                                              "--lease-floor-ms", "1000", "--lease-first-ms",
-                                              "10000"};
+const std::vector<std::string> kBrokerArgs = {
+    "--heartbeat-ms",   "50",   "--liveness",       "4",
+    "--lease-floor-ms", "1000", "--lease-first-ms", "10000"};
 const std::vector<std::string> kWorkerArgs = {"--credit", "16"};
 constexpr std::size_t kWorkers = 3;
 
@@ -63,9 +63,10 @@ struct Cluster {
 
 }  // namespace
 
-TEST_CASE("fault: kill -9 of a random worker at a random moment, 20 rounds of 10,000 slices, "
-          "each result bitwise the fault-free one",
-          "[integration][fault]") {
+TEST_CASE(
+    "fault: kill -9 of a random worker at a random moment, 20 rounds of 10,000 slices, "
+    "each result bitwise the fault-free one",
+    "[integration][fault]") {
   Cluster c;
   const auto [reference, reference_ms] = c.reference();
   REQUIRE(reference.merged.n == 2'000'000'000);
@@ -90,8 +91,8 @@ TEST_CASE("fault: kill -9 of a random worker at a random moment, 20 rounds of 10
 
     const auto running = c.workers->running();
     REQUIRE(running.size() == kWorkers);
-    const std::size_t victim = running[std::uniform_int_distribution<std::size_t>(
-        0, running.size() - 1)(rng)];
+    const std::size_t victim =
+        running[std::uniform_int_distribution<std::size_t>(0, running.size() - 1)(rng)];
     const auto killed = std::chrono::steady_clock::now();
     c.workers->at(victim).signal(SIGKILL);
 
@@ -129,8 +130,7 @@ TEST_CASE("fault: kill -9 of a random worker at a random moment, 20 rounds of 10
       "time with a kill median %.0f ms; 20/20 results bitwise equal\n",
       reference_ms, median(detect_ms),
       detect_ms.empty() ? 0.0 : *std::max_element(detect_ms.begin(), detect_ms.end()),
-      detect_ms.size(),
-      median(std::vector<double>(requeued.begin(), requeued.end())),
+      detect_ms.size(), median(std::vector<double>(requeued.begin(), requeued.end())),
       static_cast<double>(*std::max_element(requeued.begin(), requeued.end())), median(job_ms));
 }
 

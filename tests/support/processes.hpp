@@ -58,13 +58,13 @@ class BrokerProcess {
   void start() {
     const std::string ready = dir_ + "/ready";
     std::filesystem::remove(ready);
-    std::vector<std::string> args = {"--bind", address_, "--ready-file", ready, "--log-level",
-                                     "warn"};
+    std::vector<std::string> args = {"--bind", address_,      "--ready-file",
+                                     ready,    "--log-level", "warn"};
     args.insert(args.end(), args_.begin(), args_.end());
     detail::SpawnOptions spawn;
     spawn.stdout_to_stderr = true;
-    auto child = detail::ChildProcess::spawn(std::string(ZWQ_TEST_BIN_DIR) + "/zwq-broker", args,
-                                             spawn);
+    auto child =
+        detail::ChildProcess::spawn(std::string(ZWQ_TEST_BIN_DIR) + "/zwq-broker", args, spawn);
     if (!child.ok()) throw std::runtime_error(child.error().to_string());
     process_ = std::move(child).value();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -99,8 +99,8 @@ class WorkerProcesses {
 
   // Starts one worker (credit and any other zwq-worker arguments in `args`); returns its index.
   std::size_t add(const std::vector<std::string>& args = {}) {
-    std::vector<std::string> all = {"--broker", broker_, "--log-level", "warn",
-                                    "--connect-timeout-ms", "0"};
+    std::vector<std::string> all = {
+        "--broker", broker_, "--log-level", "warn", "--connect-timeout-ms", "0"};
     all.insert(all.end(), args.begin(), args.end());
     detail::SpawnOptions spawn;
     spawn.stdout_to_stderr = true;

@@ -326,8 +326,7 @@ TEST_CASE("worker stop sends Bye and returns", "[worker]") {
   CHECK(worker.exit() == Worker::Exit::kStopped);
 }
 
-TEST_CASE("worker keeps heartbeating while one slice outlasts the broker's patience",
-          "[worker]") {
+TEST_CASE("worker keeps heartbeating while one slice outlasts the broker's patience", "[worker]") {
   FakeBroker broker;
   broker.heartbeat_ms = 50;
   broker.liveness = 3;  // 150 ms of silence would be death
@@ -359,8 +358,8 @@ TEST_CASE("worker keeps heartbeating while one slice outlasts the broker's patie
   REQUIRE(results);
   CHECK(results->items.at(0).code == zwq::ErrorCode::kOk);
   CHECK(results->slowest_us >= 800'000);  // what the broker sizes its lease by
-  CHECK(beats >= 8);                       // ~16 intervals of 50 ms passed
-  CHECK(hellos == 0);                      // never silent long enough to register again
+  CHECK(beats >= 8);                      // ~16 intervals of 50 ms passed
+  CHECK(hellos == 0);                     // never silent long enough to register again
 }
 
 TEST_CASE("worker stop finishes the slice in hand, sends it, then says Bye", "[worker]") {

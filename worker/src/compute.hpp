@@ -48,10 +48,10 @@ class ComputeThread {
  public:
   // What the compute thread sent back.
   struct Output {
-    bool stopped = false;       // the Stopped message (no frame)
+    bool stopped = false;                 // the Stopped message (no frame)
     std::optional<std::uint64_t> synced;  // a Synced message and its token (no frame)
-    std::uint64_t session = 0;  // of the Tasks the results belong to
-    zmq::message_t frame;       // an encoded Results message
+    std::uint64_t session = 0;            // of the Tasks the results belong to
+    zmq::message_t frame;                 // an encoded Results message
   };
 
   // Starts the thread. All references must outlive the object. Throws zmq::error_t if the

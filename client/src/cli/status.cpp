@@ -28,7 +28,8 @@ json to_json(const JobStatus& s) {
               {"discarded", s.discarded},
               {"elapsed_ms", s.elapsed_ms},
               {"error_code", std::string(error_code_name(s.error_code))},
-              {"error", s.error}};
+              {"error", s.error},
+              {"lease_ms", s.lease_ms}};
 }
 
 json to_json(const WorkerStatus& w) {

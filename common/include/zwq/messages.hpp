@@ -53,8 +53,9 @@ struct JobStatus {
   std::uint64_t elapsed_ms = 0; // since submit (until finished, for finished jobs)
   ErrorCode error_code = ErrorCode::kOk;
   std::string error;            // why the job failed or was cancelled
+  std::uint64_t lease_ms = 0;   // how long a worker may hold its slices without a result now
   MSGPACK_DEFINE_MAP(job_id, kernel, state, total, done, inflight, retried, discarded, elapsed_ms,
-                     error_code, error)
+                     error_code, error, lease_ms)
 };
 
 struct WorkerStatus {

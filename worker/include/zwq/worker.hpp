@@ -6,7 +6,8 @@
 // hides heartbeats, cancellation and reconnects (after a broker restart or a lost broker)
 // behind one call, run().
 //
-// Thread safety: run() is called once, from one thread; it owns every socket. stop() and
+// Thread safety: run() is called once, from one thread; it owns every socket and starts one more
+// thread that computes the slices (so that heartbeats go on during a long slice). stop() and
 // stats() may be called from any thread, and stop() from a signal handler.
 #pragma once
 
@@ -74,7 +75,8 @@ class Worker {
   // connect_timeout_ms at first, answers with an error or another protocol version.
   Exit run();
 
-  // Asks run() to return soon (between two slices). Async-signal-safe; idempotent.
+  // Asks run() to return soon: the slice in hand is finished (waiting at most 2 s) and its result
+  // sent, then Bye hands the rest back to the broker. Async-signal-safe; idempotent.
   void stop() noexcept;
 
   Stats stats() const;

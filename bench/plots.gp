@@ -29,7 +29,7 @@ set logscale xy
 set xlabel "worker credit = most slices per Tasks message"
 set ylabel "slices per second"
 set xtics auto
-set xrange [0.7:1500]
+set xrange [0.7:6000]
 set format x "%g"
 set format y "%.0s%c"
 set yrange [*:*]

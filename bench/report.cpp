@@ -333,7 +333,7 @@ std::string markdown(const BenchOptions& o, const json& r, const std::vector<Che
   md << "| " << num(double(o.async_jobs)) << " small jobs, async from one client | " << num(async)
      << " jobs/s | Pool.apply_async " << num(apply) << " jobs/s | " << ratio_text(async / apply)
      << " |\n";
-  md << "| (breakdown) share of that time spent in submit() | "
+  md << "| (breakdown) share of that time spent in submit_many() | "
      << num(100 * med(zwq, {"async", "submit_time_share"})) << " % | | |\n";
 
   const json& un = r["uneven"];

@@ -51,7 +51,8 @@ struct FinalRecord {
 
 struct JobRecord {
   JobSpec spec;
-  MSGPACK_DEFINE(spec)
+  KernelSpec kernel;  // the definition it was accepted with (absent in older records)
+  MSGPACK_DEFINE(spec, kernel)
 };
 
 // Covered records of a compacted journal hold at most this many slices, so that neither writing
@@ -220,7 +221,9 @@ void Journal::load() {
            index.count(r.spec.job_id) == 0;
       if (ok) {
         index.emplace(r.spec.job_id, jobs.size());
-        jobs.emplace_back().spec = std::move(r.spec);
+        RecoveredJob& j = jobs.emplace_back();
+        j.spec = std::move(r.spec);
+        j.kernel = std::move(r.kernel);
       }
     } else if (type == kCoveredRecord) {
       CoveredRecord r;
@@ -272,7 +275,7 @@ void Journal::load() {
 void Journal::compact() {
   std::string out;
   for (const RecoveredJob& j : recovered_) {
-    frame(out, kJobRecord, JobRecord{j.spec});
+    frame(out, kJobRecord, JobRecord{j.spec, j.kernel});
     const std::size_t n = j.covered.size();
     for (std::size_t begin = 0; begin < n || (begin == 0 && j.merged); begin += kSlicesPerRecord) {
       const std::size_t end = std::min(n, begin + kSlicesPerRecord);
@@ -333,7 +336,7 @@ Status Journal::append(const std::string& bytes, bool sync) {
 
 Status Journal::submitted(const Job& job) {
   std::string out;
-  frame(out, kJobRecord, JobRecord{job.spec});
+  frame(out, kJobRecord, JobRecord{job.spec, spec_of(*job.kernel)});
   Status st = append(out, true);
   if (!st.ok()) {
     return make_error(ErrorCode::kInternal,

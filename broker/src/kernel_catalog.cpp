@@ -64,6 +64,14 @@ void KernelCatalog::withdraw(const std::string& worker_id) {
   workers_.erase(it);
 }
 
+const KernelInfo* KernelCatalog::remember(const KernelSpec& spec) {
+  if (const KernelInfo* k = builtin_.find(spec.name)) return k;
+  if (!kernel_spec_problem(spec).empty()) return nullptr;
+  auto live = live_.find(spec.name);
+  if (live != live_.end() && same_definition(spec_of(*live->second), spec)) return live->second;
+  return intern(spec);
+}
+
 const KernelInfo* KernelCatalog::find(std::string_view name) const {
   if (const KernelInfo* k = builtin_.find(name)) return k;
   auto it = live_.find(name);

@@ -44,6 +44,11 @@ class KernelCatalog {
   // The kernel a job of that name runs: built-in, or announced by a live worker; nullptr if
   // neither.
   const KernelInfo* find(std::string_view name) const;
+  // The definition a job restored from the journal ran with, before any worker announced it
+  // again: the built-in kernel of that name, else the stored definition equal to `spec` (made
+  // if there is none yet; not offered until a live worker announces it). nullptr when `spec` is
+  // not a valid definition.
+  const KernelInfo* remember(const KernelSpec& spec);
   // Whether `worker_id` should get jobs of `kernel` (a pointer find() returned).
   bool serves(const std::string& worker_id, const KernelInfo* kernel) const;
   bool is_builtin(const KernelInfo* kernel) const;

@@ -3,6 +3,7 @@
 #include "scheduler.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <msgpack.hpp>
 #include <utility>
@@ -16,6 +17,8 @@ Scheduler::Scheduler(SchedulerOptions options, const KernelRegistry& kernels)
   // The job being finished is never forgotten while it is still being worked on.
   options_.max_finished_jobs = std::max<std::size_t>(options_.max_finished_jobs, 1);
   if (options_.limits.default_slice_size == 0) options_.limits.default_slice_size = 1;
+  options_.pipeline_depth = std::max<std::uint32_t>(options_.pipeline_depth, 1);
+  options_.batch_target_us = std::max<std::uint32_t>(options_.batch_target_us, 1);
 }
 
 Scheduler::~Scheduler() = default;
@@ -89,7 +92,11 @@ Status Scheduler::restore(RecoveredJob r, TimePoint now) {
     return make_error(ErrorCode::kInvalidArgument,
                       "the journal names job '" + id + "' twice (or without an id)");
   }
-  auto kernel = validate_job(r.spec, catalog_, options_.limits);
+  // A plugin's kernel is restored with the definition the job was accepted with, so that the job
+  // waits for a worker that announces it again instead of being dropped.
+  const KernelInfo* known = r.kernel.name.empty() ? nullptr : catalog_.remember(r.kernel);
+  auto kernel = known != nullptr ? validate_job(r.spec, known, options_.limits)
+                                 : validate_job(r.spec, catalog_, options_.limits);
   if (!kernel.ok()) return kernel.error();
   auto job = make_job(std::move(r.spec), kernel.value(), now);
   JobCollector& book = job->collector;
@@ -446,6 +453,7 @@ ResultsTally Scheduler::results(msg::Results& m, TimePoint now) {
   }
   Job& job = *it->second;
   bool progressed = false;
+  std::uint64_t released = 0;  // slices of w's leases this message accounts for
   for (SliceOutcome& o : m.items) {
     if (job.final()) {
       job.collector.count_discarded(1);
@@ -453,7 +461,9 @@ ResultsTally Scheduler::results(msg::Results& m, TimePoint now) {
       continue;
     }
     if (job.collector.is_leased(o.slice, o.attempt)) {
-      if (w == nullptr || !release_lease(*w, job.serial, o.slice, o.attempt)) {
+      if (w != nullptr && release_lease(*w, job.serial, o.slice, o.attempt)) {
+        ++released;
+      } else {
         release_lease_anywhere(job.serial, o.slice, o.attempt);
       }
     }
@@ -485,7 +495,10 @@ ResultsTally Scheduler::results(msg::Results& m, TimePoint now) {
     job.slowest_us = std::max(job.slowest_us, m.slowest_us);
     job.lease_ms = static_cast<std::uint64_t>(lease_for(job).count());
   }
-  if (w != nullptr) renew_lease(*w, now);
+  if (w != nullptr) {
+    renew_lease(*w, now);
+    observe_pace(*w, job, released, m.slowest_us, now);
+  }
   if (!job.final() && job.collector.complete()) {
     complete_job(job, now);
   } else if (progressed && !job.final()) {
@@ -494,7 +507,50 @@ ResultsTally Scheduler::results(msg::Results& m, TimePoint now) {
   return tally;
 }
 
+// How fast `w` computes slices of `job`, learnt from a report of `slices` of its slices. Two
+// upper bounds of the time per slice, of which the smaller is kept: the slowest slice of the
+// message (as the worker timed it), and the time since the window began (it has been busy all
+// along) over the slices reported in it. The first alone errs high when one slice was held up
+// (a preempted worker); the second alone while the worker idles between too small batches,
+// which is what this estimate is there to end. Moving averages, per worker and per job.
+void Scheduler::observe_pace(Worker& w, Job& job, std::uint64_t slices, std::uint64_t slowest_us,
+                             TimePoint now) {
+  // A window shorter than this says more about the broker's loop than about the worker.
+  constexpr double kWindowUs = 1000;
+  // Weight of a new sample: a few reports make a pace, one odd report does not.
+  constexpr double kWeight = 0.25;
+  if (slices == 0) return;
+  if (w.pace_job != job.serial) {
+    w.pace_job = job.serial;
+    w.pace_us = 0;
+    w.pace_slices = 0;  // the window goes on: the worker was busy, if with another job
+  }
+  w.pace_slices += slices;
+  double sample = static_cast<double>(slowest_us);  // 0: not said
+  const double window_us = std::chrono::duration<double, std::micro>(now - w.pace_mark).count();
+  if (window_us >= kWindowUs) {
+    const double arrival = window_us / static_cast<double>(w.pace_slices);
+    sample = sample > 0 ? std::min(sample, arrival) : arrival;
+    w.pace_mark = now;
+    w.pace_slices = 0;
+  }
+  if (sample <= 0) return;
+  auto blend = [&](double& avg) { avg = avg == 0 ? sample : avg + kWeight * (sample - avg); };
+  blend(w.pace_us);
+  blend(job.pace_us);
+}
+
 // ---- 6. dispatch ----
+
+namespace {
+
+std::uint64_t slices_of(const std::vector<SliceRun>& runs) {
+  std::uint64_t n = 0;
+  for (const SliceRun& r : runs) n += r.count;
+  return n;
+}
+
+}  // namespace
 
 bool Scheduler::supports(const Worker& w, const Job& job) const {
   return catalog_.serves(w.id, job.kernel);
@@ -526,11 +582,12 @@ Job* Scheduler::next_job_for(const Worker& w, bool& alone) {
 
 void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
   out.clear();
+  speeds_.clear();
   if (workers_.empty() || runnable_.empty()) return;
   const std::size_t n_workers = workers_.size();
-  std::vector<SliceRun> fresh;
-  // Rounds: each worker takes one share per round, so a short tail spreads over the workers
-  // instead of filling the first one's credit.
+  // Rounds: each worker takes one batch per round, so a short tail spreads over the workers
+  // instead of filling the first one's credit, and a worker's room is filled with several
+  // batches (pipelining: the next one waits at the worker while it computes this one).
   for (bool progress = true; progress && !runnable_.empty();) {
     progress = false;
     for (std::size_t k = 0; k < n_workers && !runnable_.empty(); ++k) {
@@ -539,13 +596,23 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
       bool alone = false;
       Job* job = next_job_for(w, alone);
       if (job == nullptr) continue;
-      const std::uint64_t free = w.credit - w.inflight;
-      const std::uint64_t share = (job->pending.size() + 2 * n_workers - 1) / (2 * n_workers);
-      const std::uint64_t target = alone ? 1 : std::clamp<std::uint64_t>(share, 1, free);
+      const std::uint64_t batch = batch_for(w, *job);
+      const std::uint64_t room =
+          std::min<std::uint64_t>(w.credit, std::uint64_t{options_.pipeline_depth} * batch);
+      if (w.inflight >= room) continue;
+      const std::uint64_t free = room - w.inflight;
+      // Room for less than half a batch waits for more (unless that is all the job has left),
+      // so that a report of a few slices does not become a Tasks message of a few, and then a
+      // Results of a few, cycle after cycle. When the credit is one batch (tiny slices) a
+      // sixteenth will do: refilled in such steps, the worker's queue never runs dry.
+      const std::uint64_t least = batch < w.credit ? (batch + 1) / 2 : (batch + 15) / 16;
+      if (!alone && free < least && free < job->pending.size()) continue;
+      const std::uint64_t target =
+          alone ? 1 : std::min({batch, free, share_for(w, *job, speeds(*job))});
       const bool was_idle = w.inflight == 0;
 
-      fresh.clear();
-      const std::uint64_t taken = job->pending.take(target, job->collector, fresh);
+      fresh_.clear();
+      const std::uint64_t taken = job->pending.take(target, job->collector, fresh_);
       if (job->pending.empty()) runnable_.erase(job->serial);
       if (taken == 0) continue;
       progress = true;
@@ -553,19 +620,27 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
       w.inflight += taken;
       if (alone) w.isolating = true;
 
-      auto d = std::find_if(out.begin(), out.end(),
-                            [&](const Dispatch& x) { return x.job == job && x.worker_id == w.id; });
-      if (d == out.end()) {
-        out.push_back(Dispatch{w.id, job, {}});
-        d = out.end() - 1;
+      // One batch, one Tasks message; a share of this round joins the worker's batch of the round
+      // before when both fit in one (they are computed back to back anyway).
+      Dispatch* d = nullptr;
+      for (auto it = out.rbegin(); it != out.rend(); ++it) {
+        if (it->worker_id != w.id) continue;
+        if (it->job == job && slices_of(it->runs) + taken <= batch) d = &*it;
+        break;
       }
-      for (const SliceRun& run : fresh) {
+      if (d == nullptr) {
+        out.push_back(Dispatch{w.id, job, {}});
+        d = &out.back();
+      }
+      for (const SliceRun& run : fresh_) {
         if (!d->runs.empty() && d->runs.back().attempt == run.attempt &&
             d->runs.back().first_slice + d->runs.back().count == run.first_slice) {
           d->runs.back().count += run.count;
         } else {
           d->runs.push_back(run);
         }
+      }
+      for (const SliceRun& run : fresh_) {
         Lease* last = w.leases.empty() ? nullptr : &w.leases.back();
         if (last != nullptr && last->job_serial == job->serial && last->attempt == run.attempt &&
             last->first + last->count == run.first_slice) {
@@ -576,10 +651,77 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
               Lease{job->serial, run.first_slice, run.count, run.attempt, run.count});
         }
       }
-      if (was_idle) renew_lease(w, now);
+      if (was_idle) {
+        renew_lease(w, now);
+        w.pace_mark = now;  // busy from now: the window its next reports are timed over
+        w.pace_slices = 0;
+      }
     }
   }
   rotate_ = (rotate_ + 1) % n_workers;
+}
+
+// The expected µs per slice of `w` on `job`: its own pace on it, else the job's (0: unknown).
+double Scheduler::pace_of(const Worker& w, const Job& job) const {
+  if (w.pace_job == job.serial && w.pace_us > 0) return w.pace_us;
+  return job.pace_us;
+}
+
+double Scheduler::slice_us(const std::string& worker_id, const Job& job) const {
+  auto it = worker_index_.find(worker_id);
+  return it == worker_index_.end() ? job.pace_us : pace_of(*it->second, job);
+}
+
+// The speeds (slices per µs) of the workers that may take `job`: their sum, and the mean of the
+// known ones, which a worker of unknown pace counts as (1 each when none is known). Cached per
+// dispatch() call.
+Scheduler::Speeds Scheduler::speeds(const Job& job) {
+  for (const Speeds& s : speeds_) {
+    if (s.job == &job) return s;
+  }
+  double known = 0;
+  std::size_t n_known = 0, n_unknown = 0;
+  for (const auto& w : workers_) {
+    if (w->stalled || !supports(*w, job)) continue;
+    const double us = pace_of(*w, job);
+    if (us > 0) {
+      known += 1 / us;
+      ++n_known;
+    } else {
+      ++n_unknown;
+    }
+  }
+  Speeds s{&job, static_cast<double>(n_unknown), 1};
+  if (n_known > 0) {
+    s.mean = known / static_cast<double>(n_known);
+    s.sum = known + static_cast<double>(n_unknown) * s.mean;
+  }
+  speeds_.push_back(s);
+  return s;
+}
+
+// Slices of `job` for one batch to `w` by its pace and credit (see dispatch()).
+std::uint64_t Scheduler::batch_for(const Worker& w, const Job& job) const {
+  const std::uint64_t depth = options_.pipeline_depth;
+  std::uint64_t per_batch = std::max<std::uint64_t>((w.credit + depth - 1) / depth, 1);
+  const double us = pace_of(w, job);
+  if (us > 0 && static_cast<double>(per_batch) * us < options_.min_batch_us) per_batch = w.credit;
+  std::uint64_t batch = std::min<std::uint64_t>(std::max(options_.first_batch, 1u), per_batch);
+  if (us > 0) {
+    const double fits = options_.batch_target_us / us;
+    batch = fits >= static_cast<double>(per_batch) ? per_batch : std::max<std::uint64_t>(1, fits);
+  }
+  return batch;
+}
+
+// Guided self-scheduling weighted by speed: at most half of this worker's part of what is left
+// of `job`, so that the last slices spread over the workers by how fast each one is.
+std::uint64_t Scheduler::share_for(const Worker& w, const Job& job, const Speeds& speeds) const {
+  if (speeds.sum <= 0) return 1;
+  const double us = pace_of(w, job);
+  const double mine = us > 0 ? 1 / us : speeds.mean;
+  const double share = static_cast<double>(job.pending.size()) * mine / (2 * speeds.sum);
+  return std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil(share)));
 }
 
 void Scheduler::take_changes(Changes& out) {

@@ -245,8 +245,11 @@ void Server::after_changes(TimePoint now) {
     fetches_.clear();
     held_.take_waits(id, waits_);
     held_.take_fetches(id, 0, true, fetches_);
+    many_.clear();
+    held_.job_finished(id, many_);
     for (const auto& w : waits_) answer_wait(w, now);
     for (const auto& f : fetches_) answer_fetch(f, now);
+    for (const auto& w : many_) answer_wait_many(w, now);
     const Job* job = sched_.find_job(id);
     if (job == nullptr) continue;
     const JobStatus st = job->status(now);
@@ -338,8 +341,15 @@ void Server::handle_control(const std::string& identity, std::string_view frame,
         reply(to, msg::StatusRep{{job->status(now)}});
       });
       break;
+    case MsgType::kSubmitManyReq:
+      serve<msg::SubmitManyReq>(e, to,
+                                [&](const msg::SubmitManyReq& m) { on_submit_many(m, to, now); });
+      break;
     case MsgType::kWaitReq:
       serve<msg::WaitReq>(e, to, [&](const msg::WaitReq& m) { on_wait(m, to, now); });
+      break;
+    case MsgType::kWaitManyReq:
+      serve<msg::WaitManyReq>(e, to, [&](msg::WaitManyReq& m) { on_wait_many(m, to, now); });
       break;
     case MsgType::kFetchReq:
       serve<msg::FetchReq>(e, to, [&](const msg::FetchReq& m) { on_fetch(m, to, now); });
@@ -387,22 +397,60 @@ msg::InfoRep Server::info() const {
   return r;
 }
 
-void Server::on_submit(const msg::SubmitReq& m, const ReplyTo& to, TimePoint now) {
-  if (draining_) {
-    return reply_error(to, make_error(ErrorCode::kShuttingDown,
-                                      "the broker is shutting down and accepts no new jobs"));
-  }
-  auto rep = sched_.submit(m.job, now);
+Error Server::refusal_while_draining() const {
+  return make_error(ErrorCode::kShuttingDown,
+                    "the broker is shutting down and accepts no new jobs");
+}
+
+Result<msg::SubmitRep> Server::submit_one(const JobSpec& job, TimePoint now) {
+  auto rep = sched_.submit(job, now);
   if (!rep.ok()) {
     log_->info("submit refused: {}", rep.error().to_string());
-    return reply_error(to, rep.error());
+    return rep;
   }
   const msg::SubmitRep& r = rep.value();
   if (!r.existed) {
     log_->info("job {} submitted: kernel {}, {} elements from {} in {} slices of {}", r.job_id,
-               m.job.kernel, m.job.count, m.job.first, r.total_slices, r.slice_size);
+               job.kernel, job.count, job.first, r.total_slices, r.slice_size);
   }
-  reply(to, r);
+  return rep;
+}
+
+void Server::on_submit(const msg::SubmitReq& m, const ReplyTo& to, TimePoint now) {
+  if (draining_) return reply_error(to, refusal_while_draining());
+  auto rep = submit_one(m.job, now);
+  if (!rep.ok()) return reply_error(to, rep.error());
+  const msg::SubmitRep& r = rep.value();
+  if (m.wait_ms == 0) return reply(to, r);
+  HeldWait w{to, r.job_id, now + Millis(m.wait_ms), true, r.existed};
+  const Job* job = sched_.find_job(r.job_id);
+  // A job of 0 slices is done already. Others are usually not: the reply waits for the
+  // dispatch at the end of this turn and the worker's results.
+  if (job == nullptr || job->final()) return answer_wait(w, now);
+  held_.hold(std::move(w));
+}
+
+void Server::on_submit_many(const msg::SubmitManyReq& m, const ReplyTo& to, TimePoint now) {
+  if (draining_) return reply_error(to, refusal_while_draining());
+  msg::SubmitManyRep rep;
+  rep.items.reserve(m.jobs.size());
+  for (const JobSpec& job : m.jobs) {
+    msg::SubmitItem& item = rep.items.emplace_back();
+    item.job_id = job.job_id;
+    const Status checked = check_job_spec(job);
+    Result<msg::SubmitRep> r =
+        checked.ok() ? submit_one(job, now) : Result<msg::SubmitRep>(checked.error());
+    if (!r.ok()) {
+      item.code = r.error().code;
+      item.message = r.error().message;
+      continue;
+    }
+    item.job_id = r.value().job_id;
+    item.total_slices = r.value().total_slices;
+    item.slice_size = r.value().slice_size;
+    item.existed = r.value().existed;
+  }
+  reply(to, rep);
 }
 
 // ---- 4. deferred replies (Wait, Fetch) ----
@@ -422,10 +470,62 @@ void Server::answer_wait(const HeldWait& w, TimePoint now) {
     return reply_error(
         w.to, make_error(ErrorCode::kUnknownJob, "job '" + w.job_id + "' is no longer known"));
   }
+  if (w.submit) {
+    msg::SubmitRep rep{job->spec.job_id, job->collector.total(), job->spec.slice_size, w.existed};
+    rep.status = job->status(now);
+    rep.finished = job->final();
+    if (job->state == JobState::kDone) rep.result = job->full_result();
+    return reply(w.to, rep);
+  }
   msg::WaitRep rep;
   rep.status = job->status(now);
   rep.finished = job->final();
   if (job->state == JobState::kDone) rep.result = job->full_result();
+  reply(w.to, rep);
+}
+
+void Server::on_wait_many(msg::WaitManyReq& m, const ReplyTo& to, TimePoint now) {
+  std::uint64_t unfinished = 0;
+  for (const std::string& id : m.job_ids) {
+    const Job* job = sched_.find_job(id);
+    if (job != nullptr && !job->final()) ++unfinished;
+  }
+  const std::uint64_t listed = m.job_ids.size();
+  const std::uint64_t want =
+      m.min_finished == 0 ? listed : std::min<std::uint64_t>(m.min_finished, listed);
+  const std::uint64_t final_now = listed - unfinished;
+  HeldWaitMany w{to, std::move(m.job_ids), 0, now + Millis(m.timeout_ms)};
+  if (m.timeout_ms == 0 || final_now >= want) return answer_wait_many(w, now);
+  w.awaiting = want - final_now;
+  held_.hold(std::move(w));
+}
+
+void Server::answer_wait_many(const HeldWaitMany& w, TimePoint now) {
+  msg::WaitManyRep rep;
+  std::size_t bytes = 0;
+  for (const std::string& id : w.job_ids) {
+    const Job* job = sched_.find_job(id);
+    if (job != nullptr && !job->final()) {
+      ++rep.left;
+      continue;
+    }
+    if (bytes > kMaxFetchBytes) {  // the rest goes in the next reply
+      ++rep.left;
+      continue;
+    }
+    msg::WaitItem& item = rep.items.emplace_back();
+    item.job_id = id;
+    if (job == nullptr) {
+      item.code = ErrorCode::kUnknownJob;
+      item.message = "no job '" + id + "'";
+      continue;
+    }
+    item.status = job->status(now);
+    if (job->state == JobState::kDone) {
+      item.result = job->full_result();
+      for (const auto& g : item.result.gathered) bytes += g.size();
+    }
+  }
   reply(w.to, rep);
 }
 
@@ -579,9 +679,11 @@ void Server::on_timers(TimePoint now) {
   }
   waits_.clear();
   fetches_.clear();
-  held_.take_expired(now, waits_, fetches_);
+  many_.clear();
+  held_.take_expired(now, waits_, fetches_, many_);
   for (const auto& w : waits_) answer_wait(w, now);
   for (const auto& f : fetches_) answer_fetch(f, now);
+  for (const auto& w : many_) answer_wait_many(w, now);
   after_changes(now);
 
   if (now >= next_heartbeat_) {
@@ -648,7 +750,8 @@ void Server::close() noexcept {
   try {
     waits_.clear();
     fetches_.clear();
-    held_.take_all(waits_, fetches_);
+    many_.clear();
+    held_.take_all(waits_, fetches_, many_);
     if (!journal_) {
       // Their jobs end with this broker. With a journal they do not: the clients time out, ask
       // again and find the job in the restarted broker.
@@ -657,6 +760,7 @@ void Server::close() noexcept {
                                    "jobs are lost)");
       for (const auto& w : waits_) reply_error(w.to, bye);
       for (const auto& f : fetches_) reply_error(f.to, bye);
+      for (const auto& w : many_) reply_error(w.to, bye);
     }
     if (journal_) {
       // The jobs wait in the journal for a restart, and so do the workers (they reconnect).

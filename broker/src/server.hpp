@@ -72,10 +72,15 @@ class Server {
   template <typename M>
   void reply(const ReplyTo& to, const M& m);
   void reply_error(const ReplyTo& to, const Error& e);
+  Error refusal_while_draining() const;
+  Result<msg::SubmitRep> submit_one(const JobSpec& job, TimePoint now);
   void on_submit(const msg::SubmitReq& m, const ReplyTo& to, TimePoint now);
+  void on_submit_many(const msg::SubmitManyReq& m, const ReplyTo& to, TimePoint now);
   void on_wait(const msg::WaitReq& m, const ReplyTo& to, TimePoint now);
+  void on_wait_many(msg::WaitManyReq& m, const ReplyTo& to, TimePoint now);
   void on_fetch(const msg::FetchReq& m, const ReplyTo& to, TimePoint now);
   void answer_wait(const HeldWait& w, TimePoint now);
+  void answer_wait_many(const HeldWaitMany& w, TimePoint now);
   void answer_fetch(const HeldFetch& f, TimePoint now);
   msg::InfoRep info() const;
 
@@ -131,6 +136,7 @@ class Server {
   std::vector<Dispatch> dispatch_;
   std::vector<HeldWait> waits_;
   std::vector<HeldFetch> fetches_;
+  std::vector<HeldWaitMany> many_;
 };
 
 }  // namespace zwq::broker

@@ -158,4 +158,10 @@ Result<const KernelInfo*> validate_job(const JobSpec& spec, const KernelCatalog&
   return check_job(spec, kernel, limits);
 }
 
+Result<const KernelInfo*> validate_job(const JobSpec& spec, const KernelInfo* kernel,
+                                       const ValidationLimits& limits) {
+  if (Status s = check_id(spec); !s.ok()) return s.error();
+  return check_job(spec, kernel, limits);
+}
+
 }  // namespace zwq::broker

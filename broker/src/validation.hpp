@@ -35,6 +35,9 @@ Result<const KernelInfo*> validate_job(const JobSpec& spec, const KernelRegistry
 // error says that no worker offers it and lists what is offered.
 Result<const KernelInfo*> validate_job(const JobSpec& spec, const KernelCatalog& kernels,
                                        const ValidationLimits& limits);
+// The same against one given definition (a job restored from the journal; `kernel` not null).
+Result<const KernelInfo*> validate_job(const JobSpec& spec, const KernelInfo* kernel,
+                                       const ValidationLimits& limits);
 
 // The slice size a job will run with: the spec's, or the default when it asks for 0 (for a job
 // of parameter sets: one set per slice).

@@ -22,6 +22,11 @@
 
 namespace zwq::detail {
 
+// The longest a single Wait, Fetch or waited Submit asks the broker to hold its reply: long
+// enough to keep idle round trips rare, short enough that a caller's own timeout is honoured
+// closely.
+inline constexpr std::chrono::milliseconds kMaxHold{1000};
+
 class Connection {
  public:
   // Creates the socket and connects it (ZeroMQ connects lazily: nothing is known about the peer

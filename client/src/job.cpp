@@ -11,9 +11,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// The longest a single Wait or Fetch asks the broker to hold its reply: long enough to keep
-// idle round trips rare, short enough that a caller's own timeout is honoured closely.
-constexpr milliseconds kMaxHold{1000};
+using detail::kMaxHold;
 // The step of wait() when it reports progress: ~5 updates a second.
 constexpr milliseconds kProgressStep{200};
 // Pause between two calls to a broker that did not answer (each call already waited its
@@ -40,6 +38,10 @@ Job::Job(std::shared_ptr<detail::Connection> conn, JobSpec spec, const msg::Subm
   status_.kernel = spec_.kernel;
   status_.total = total_slices_;
 }
+
+Job::Job(std::shared_ptr<detail::Connection> conn, JobSpec spec, const msg::SubmitItem& item)
+    : Job(std::move(conn), std::move(spec),
+          msg::SubmitRep{item.job_id, item.total_slices, item.slice_size, item.existed}) {}
 
 Job::Job(Job&&) noexcept = default;
 Job& Job::operator=(Job&&) noexcept = default;
@@ -88,9 +90,13 @@ Result<std::optional<JobResult>> Job::poll(milliseconds max_wait) {
   auto rep = conn_->call<msg::WaitRep>(req, milliseconds(req.timeout_ms));
   if (!rep.ok()) return lost_job(rep.error());
   down_since_.reset();
-  status_ = rep.value().status;
-  if (!rep.value().finished) return std::optional<JobResult>();
-  if (status_.state == JobState::kDone) return std::optional(std::move(rep.value().result));
+  return settle(std::move(rep.value().status), rep.value().finished, std::move(rep.value().result));
+}
+
+Result<std::optional<JobResult>> Job::settle(JobStatus status, bool finished, JobResult result) {
+  status_ = std::move(status);
+  if (!finished) return std::optional<JobResult>();
+  if (status_.state == JobState::kDone) return std::optional(std::move(result));
   return job_error(status_);
 }
 

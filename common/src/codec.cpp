@@ -47,6 +47,15 @@ Status check_job(const JobSpec& j) {
   return Status::Ok();
 }
 
+// A batch larger than the limit is refused whole, with a message naming the limit.
+Status check_batch_size(std::size_t n, const char* message, const char* what) {
+  if (n <= proto::kMaxBatchJobs) return Status::Ok();
+  return make_error(ErrorCode::kInvalidArgument,
+                    std::string(message) + " holds " + std::to_string(n) + " " + what +
+                        "; at most " + std::to_string(proto::kMaxBatchJobs) +
+                        " per request (send several)");
+}
+
 bool known_type(unsigned t) {
   return !proto::msg_type_name(static_cast<proto::MsgType>(t)).empty();
 }
@@ -107,7 +116,31 @@ Result<Envelope> decode_envelope(const void* data, std::size_t size) {
   return env;
 }
 
+Status check_job_spec(const JobSpec& job) { return check_job(job); }
+
 Status check_message(const msg::SubmitReq& m) { return check_job(m.job); }
+
+Status check_message(const msg::SubmitManyReq& m) {
+  return check_batch_size(m.jobs.size(), "SubmitManyReq", "jobs");
+}
+
+Status check_message(const msg::WaitManyReq& m) {
+  return check_batch_size(m.job_ids.size(), "WaitManyReq", "job ids");
+}
+
+Status check_message(const msg::SubmitManyRep& m) {
+  for (const auto& item : m.items) {
+    if (!valid_code(item.code)) return bad("SubmitManyRep item has an unknown error code");
+  }
+  return Status::Ok();
+}
+
+Status check_message(const msg::WaitManyRep& m) {
+  for (const auto& item : m.items) {
+    if (!valid_code(item.code)) return bad("WaitManyRep item has an unknown error code");
+  }
+  return Status::Ok();
+}
 
 Status check_message(const msg::Hello& m) {
   if (m.worker_id.empty() || m.worker_id.size() > 255) {

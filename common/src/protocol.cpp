@@ -15,6 +15,8 @@ std::string_view msg_type_name(MsgType t) {
     case MsgType::kCancelReq: return "CancelReq";
     case MsgType::kWorkersReq: return "WorkersReq";
     case MsgType::kShutdownReq: return "ShutdownReq";
+    case MsgType::kSubmitManyReq: return "SubmitManyReq";
+    case MsgType::kWaitManyReq: return "WaitManyReq";
     case MsgType::kInfoRep: return "InfoRep";
     case MsgType::kSubmitRep: return "SubmitRep";
     case MsgType::kStatusRep: return "StatusRep";
@@ -24,6 +26,8 @@ std::string_view msg_type_name(MsgType t) {
     case MsgType::kWorkersRep: return "WorkersRep";
     case MsgType::kShutdownRep: return "ShutdownRep";
     case MsgType::kErrorRep: return "ErrorRep";
+    case MsgType::kSubmitManyRep: return "SubmitManyRep";
+    case MsgType::kWaitManyRep: return "WaitManyRep";
     case MsgType::kHello: return "Hello";
     case MsgType::kWelcome: return "Welcome";
     case MsgType::kTasks: return "Tasks";

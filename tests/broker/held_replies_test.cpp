@@ -1,4 +1,4 @@
-// HeldReplies: which deferred Wait and Fetch replies are due.
+// HeldReplies: which deferred Wait, Fetch and WaitMany replies are due.
 #include "held_replies.hpp"
 
 #include <catch2/catch.hpp>
@@ -42,13 +42,66 @@ TEST_CASE("held replies expire at their deadline", "[broker]") {
   CHECK(held.next_deadline() == t0 + 1s);
   std::vector<HeldWait> waits;
   std::vector<HeldFetch> fetches;
-  held.take_expired(t0 + 999ms, waits, fetches);
+  std::vector<HeldWaitMany> many;
+  held.take_expired(t0 + 999ms, waits, fetches, many);
   CHECK(waits.empty());
-  held.take_expired(t0 + 1s, waits, fetches);
+  held.take_expired(t0 + 1s, waits, fetches, many);
   CHECK(waits.size() == 1);
   CHECK(fetches.empty());
   CHECK(held.next_deadline() == t0 + 2s);
-  held.take_all(waits, fetches);
+  held.take_all(waits, fetches, many);
   CHECK(fetches.size() == 1);
+  CHECK_FALSE(held.next_deadline().has_value());
+}
+
+TEST_CASE("held replies release a WaitMany once enough of its jobs finished", "[broker]") {
+  HeldReplies held;
+  const TimePoint t0 = TimePoint{} + 100s;
+  held.hold(HeldWaitMany{{"c1", 1}, {"a", "b", "c"}, 2, t0 + 5s});
+  std::vector<HeldWaitMany> out;
+  held.job_finished("a", out);
+  CHECK(out.empty());
+  held.job_finished("x", out);  // listed nowhere
+  CHECK(out.empty());
+  held.job_finished("c", out);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].to.identity == "c1");
+  CHECK(out[0].job_ids == std::vector<std::string>{"a", "b", "c"});
+  CHECK(held.size() == 0);
+  held.job_finished("b", out);  // released already: nothing left that lists it
+  CHECK(out.size() == 1);
+}
+
+TEST_CASE("held replies count a job once per WaitMany that lists it", "[broker]") {
+  HeldReplies held;
+  const TimePoint t0 = TimePoint{} + 100s;
+  held.hold(HeldWaitMany{{"c1", 1}, {"a", "b"}, 2, t0 + 5s});
+  held.hold(HeldWaitMany{{"c2", 2}, {"a"}, 1, t0 + 5s});
+  std::vector<HeldWaitMany> out;
+  held.job_finished("a", out);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].to.identity == "c2");
+  held.job_finished("b", out);
+  REQUIRE(out.size() == 2);
+  CHECK(out[1].to.identity == "c1");
+  CHECK(held.size() == 0);
+}
+
+TEST_CASE("held replies expire a WaitMany at its deadline and forget its jobs", "[broker]") {
+  HeldReplies held;
+  const TimePoint t0 = TimePoint{} + 100s;
+  held.hold(HeldWaitMany{{"c1", 1}, {"a", "b"}, 2, t0 + 1s});
+  CHECK(held.next_deadline() == t0 + 1s);
+  std::vector<HeldWait> waits;
+  std::vector<HeldFetch> fetches;
+  std::vector<HeldWaitMany> many;
+  held.take_expired(t0 + 999ms, waits, fetches, many);
+  CHECK(many.empty());
+  held.take_expired(t0 + 1s, waits, fetches, many);
+  REQUIRE(many.size() == 1);
+  CHECK(held.size() == 0);
+  std::vector<HeldWaitMany> late;
+  held.job_finished("a", late);
+  CHECK(late.empty());
   CHECK_FALSE(held.next_deadline().has_value());
 }

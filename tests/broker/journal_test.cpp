@@ -328,3 +328,41 @@ TEST_CASE("journal restores a count's merged state and a gather job's bytes exac
   CHECK(h.job("c").result.value == 55.0);
   CHECK(h.job("g").full_result().gathered == want);
 }
+
+TEST_CASE("journal restores a job of a plugin's kernel before any worker offers it again, and only a "
+          "worker announcing the same definition then gets its slices",
+          "[broker]") {
+  TempDir dir;
+  const KernelSpec plugged{"plugcount", Combiner::kCount, KernelShape::kRange,
+                           DType::kNone, DType::kNone, "counts"};
+  auto announce = [](Harness& h, const std::string& id, const KernelSpec& spec) {
+    msg::Hello hello;
+    hello.worker_id = id;
+    hello.credit = 4;
+    hello.kernel_specs = {spec};
+    REQUIRE(h.sched.hello(hello, h.now) != HelloVerdict::kRejected);
+  };
+  {
+    Harness h;
+    Journal journal(options_in(dir));
+    h.sched.set_log(&journal);
+    announce(h, "w1", plugged);
+    h.submit(100, 10, "plugged", "plugcount");
+    REQUIRE(journal.flush(h.now + 1s).ok());
+  }
+  Journal reopened(options_in(dir));
+  Harness h;  // a restarted broker: no worker has announced anything yet
+  for (auto& j : reopened.take_recovered()) REQUIRE(h.sched.restore(std::move(j), h.now).ok());
+  REQUIRE(h.sched.find_job("plugged") != nullptr);
+  CHECK(h.status("plugged").state == JobState::kQueued);
+  h.hello("builtin-only", 4);
+  CHECK(h.dispatch().empty());
+  announce(h, "w2", plugged);
+  KernelSpec redefined = plugged;
+  redefined.combiner = Combiner::kSum;
+  announce(h, "other-definition", redefined);  // disagrees with what w2 offers: gets none of it
+  const auto d = h.dispatch();
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].worker_id == "w2");
+  CHECK(d[0].job->spec.job_id == "plugged");
+}

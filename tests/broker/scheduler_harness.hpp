@@ -44,6 +44,22 @@ inline SchedulerOptions test_options() {
   o.heartbeat_ms = 1000;
   o.liveness = 5;
   o.limits.default_slice_size = 10;
+  // The bookkeeping tests hand a worker its whole credit in one batch, as soon as it has room;
+  // the dispatch tests (scheduler_dispatch_test.cpp) use the pipelined, paced defaults.
+  o.pipeline_depth = 1;
+  o.first_batch = 1u << 30;
+  return o;
+}
+
+// Dispatch as by default (pipelined batches sized by pace), with 2 ms batches, the test's epoch
+// and clock.
+inline SchedulerOptions dispatch_options() {
+  SchedulerOptions o = test_options();
+  const SchedulerOptions defaults;
+  o.pipeline_depth = defaults.pipeline_depth;
+  o.first_batch = defaults.first_batch;
+  o.batch_target_us = 2000;  // the dispatch tests' numbers are worked out for 2 ms batches
+  o.min_batch_us = defaults.min_batch_us;
   return o;
 }
 
@@ -82,13 +98,15 @@ struct Harness {
     return out;
   }
 
-  // Reports success for every slice of `runs`, as worker `worker` would.
+  // Reports success for every slice of `runs`, as worker `worker` would, the slowest of them
+  // having taken `slowest_us` (0: not said).
   ResultsTally report(const std::string& worker, const std::string& job,
-                      const std::vector<SliceRun>& runs) {
+                      const std::vector<SliceRun>& runs, std::uint64_t slowest_us = 0) {
     msg::Results m;
     m.epoch = kEpoch;
     m.worker_id = worker;
     m.job_id = job;
+    m.slowest_us = slowest_us;
     for (const SliceRun& r : runs) {
       for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s) {
         m.items.push_back(count_outcome(s, r.attempt));
@@ -138,6 +156,14 @@ struct Harness {
     return c;
   }
 };
+
+inline std::vector<SliceRun> runs_of(const std::vector<Dispatch>& ds, const std::string& worker) {
+  std::vector<SliceRun> runs;
+  for (const auto& d : ds) {
+    if (d.worker_id == worker) runs.insert(runs.end(), d.runs.begin(), d.runs.end());
+  }
+  return runs;
+}
 
 inline std::uint64_t slices_in(const std::vector<Dispatch>& ds, const std::string& worker = {}) {
   std::uint64_t n = 0;

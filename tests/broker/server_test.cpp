@@ -9,6 +9,7 @@
 #include <future>
 #include <msgpack.hpp>
 #include <optional>
+#include <set>
 #include <thread>
 #include <zmq.hpp>
 
@@ -207,14 +208,16 @@ TEST_CASE("server runs a job with a hand-made worker and answers Wait and Fetch"
   CHECK(submitted.total_slices == 3);
   CHECK_FALSE(submitted.existed);
 
-  msg::Results out;
-  out.epoch = b.epoch();
-  out.worker_id = "w1";
-  out.job_id = "e2e";
-  while (out.items.size() < 3) {
+  // Each Tasks message is answered as it comes (however the broker batches the slices).
+  std::uint64_t answered = 0;
+  while (answered < 3) {
     auto t = expect<msg::Tasks>(recv_frame(tasks));
     CHECK(t.job.job_id == "e2e");
     CHECK(t.epoch == b.epoch());
+    msg::Results out;
+    out.epoch = b.epoch();
+    out.worker_id = "w1";
+    out.job_id = "e2e";
     for (const SliceRun& r : t.runs) {
       for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s) {
         SliceOutcome o;
@@ -224,10 +227,11 @@ TEST_CASE("server runs a job with a hand-made worker and answers Wait and Fetch"
         o.partial.n = s < 2 ? 4 : 2;
         o.partial.count = 1;
         out.items.push_back(o);
+        ++answered;
       }
     }
+    results.send(zmq::buffer(encode(out)), zmq::send_flags::none);
   }
-  results.send(zmq::buffer(encode(out)), zmq::send_flags::none);
 
   auto done = expect<msg::WaitRep>(control.ask(msg::WaitReq{"e2e", 10000}));
   CHECK(done.finished);
@@ -341,6 +345,10 @@ TEST_CASE("server on stop refuses new jobs, finishes the running one, then retur
   });
   std::this_thread::sleep_for(200ms);  // the Wait is held by now
   w.answer(tasks);
+  // The rest of the job's slices, in whatever batches the broker sends them.
+  while (waiting.wait_for(0ms) != std::future_status::ready) {
+    if (auto more = recv_frame(w.tasks, 50ms)) w.answer(expect<msg::Tasks>(more));
+  }
   auto done = expect<msg::WaitRep>(waiting.get());
   CHECK(done.status.state == JobState::kDone);
   for (int i = 0; i < 100 && !b.returned(); ++i) std::this_thread::sleep_for(20ms);
@@ -355,6 +363,7 @@ TEST_CASE("server with a journal resumes an unfinished job after a restart", "[b
   o.journal = (dir / "journal").string();
   o.journal_flush_ms = 10;
   std::uint64_t first_epoch = 0;
+  std::set<std::uint64_t> covered;  // slices answered before the restart
   {
     RunningBroker b(o);
     first_epoch = b.epoch();
@@ -367,28 +376,221 @@ TEST_CASE("server with a journal resumes an unfinished job after a restart", "[b
     spec.count = 10;
     spec.slice_size = 1;
     REQUIRE_FALSE(expect<msg::SubmitRep>(control.ask(msg::SubmitReq{spec})).existed);
-    w.answer(expect<msg::Tasks>(recv_frame(w.tasks)));  // 4 of the 10 slices
+    // Some of the 10 slices (credit 4: never all), in whatever batches the broker sends.
+    const auto t = expect<msg::Tasks>(recv_frame(w.tasks));
+    for (const SliceRun& r : t.runs) {
+      for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s) covered.insert(s);
+    }
+    w.answer(t);
     for (int i = 0; i < 100; ++i) {
       auto st = expect<msg::StatusRep>(control.ask(msg::StatusReq{"resumed"}));
-      if (st.jobs.at(0).done == 4) break;
+      if (st.jobs.at(0).done == covered.size()) break;
       std::this_thread::sleep_for(10ms);
     }
     std::this_thread::sleep_for(50ms);  // a journal flush or more
   }
+  REQUIRE_FALSE(covered.empty());
+  REQUIRE(covered.size() < 10);
   RunningBroker restarted(o);
   CHECK(restarted.epoch() != first_epoch);
   test::RawControl control(restarted.endpoints().control);
   auto st = expect<msg::StatusRep>(control.ask(msg::StatusReq{"resumed"}));
   REQUIRE(st.jobs.size() == 1);
-  CHECK(st.jobs[0].done == 4);
+  CHECK(st.jobs[0].done == covered.size());
   CHECK(st.jobs[0].state == JobState::kRunning);
   HandWorker w(restarted.endpoints(), "w1", 100);
   REQUIRE(expect<msg::Welcome>(recv_frame(w.tasks)).epoch == restarted.epoch());
-  const auto t = expect<msg::Tasks>(recv_frame(w.tasks));
-  CHECK(t.runs == std::vector<SliceRun>{SliceRun{4, 6, 1}});  // only the uncovered slices
-  w.answer(t);
-  auto done = expect<msg::WaitRep>(control.ask(msg::WaitReq{"resumed", 5000}));
+  // Only the uncovered slices run again, each once, in the first attempt.
+  std::set<std::uint64_t> rerun;
+  auto waiting = std::async(std::launch::async, [&] {
+    test::RawControl waiter(restarted.endpoints().control);
+    return waiter.ask(msg::WaitReq{"resumed", 5000});
+  });
+  while (waiting.wait_for(0ms) != std::future_status::ready) {
+    auto frame = recv_frame(w.tasks, 50ms);
+    if (!frame) continue;
+    const auto t = expect<msg::Tasks>(frame);
+    for (const SliceRun& r : t.runs) {
+      CHECK(r.attempt == 1);
+      for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s) {
+        CHECK(covered.count(s) == 0);
+        CHECK(rerun.insert(s).second);
+      }
+    }
+    w.answer(t);
+  }
+  CHECK(rerun.size() + covered.size() == 10);
+  auto done = expect<msg::WaitRep>(waiting.get());
   CHECK(done.status.state == JobState::kDone);
   CHECK(done.result.value == 10);
   fs::remove_all(dir);
+}
+
+namespace {
+
+JobSpec noop_job(std::string id, std::uint64_t count = 1) {
+  JobSpec spec;
+  spec.job_id = std::move(id);
+  spec.kernel = "noop_range";
+  spec.count = count;
+  spec.slice_size = 1;
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE("server holds a waited SubmitReq until its job is done, in one round trip", "[broker]") {
+  RunningBroker b;
+  HandWorker w(b.endpoints(), "w1", 4);
+  REQUIRE(expect<msg::Welcome>(recv_frame(w.tasks)).epoch == b.epoch());
+  auto submitting = std::async(std::launch::async, [&] {
+    test::RawControl control(b.endpoints().control);
+    return control.ask(msg::SubmitReq{noop_job("waited"), 5000});
+  });
+  // The slice is dispatched in the turn that accepted the submit, without a timer.
+  const auto t = expect<msg::Tasks>(recv_frame(w.tasks, 2s));
+  CHECK(t.job.job_id == "waited");
+  CHECK(submitting.wait_for(100ms) == std::future_status::timeout);  // held, not answered
+  w.answer(t);
+  auto rep = expect<msg::SubmitRep>(submitting.get());
+  CHECK(rep.job_id == "waited");
+  CHECK(rep.total_slices == 1);
+  CHECK_FALSE(rep.existed);
+  CHECK(rep.finished);
+  CHECK(rep.status.state == JobState::kDone);
+  CHECK(rep.result.merged.count == 1);
+
+  // A retry of the same submit finds the job and answers at once with its result.
+  test::RawControl control(b.endpoints().control);
+  auto again = expect<msg::SubmitRep>(control.ask(msg::SubmitReq{noop_job("waited"), 5000}));
+  CHECK(again.existed);
+  CHECK(again.finished);
+  CHECK(again.result.merged.count == 1);
+}
+
+TEST_CASE("server answers a waited SubmitReq unfinished when wait_ms passes", "[broker]") {
+  RunningBroker b;  // no worker: the job cannot run
+  test::RawControl control(b.endpoints().control);
+  const auto start = std::chrono::steady_clock::now();
+  auto rep = expect<msg::SubmitRep>(control.ask(msg::SubmitReq{noop_job("stuck"), 300}));
+  CHECK(std::chrono::steady_clock::now() - start >= 250ms);
+  CHECK_FALSE(rep.finished);
+  CHECK(rep.status.state == JobState::kQueued);
+  CHECK(rep.total_slices == 1);
+  // Without wait_ms the reply comes at once and says nothing of the job's end.
+  auto now = expect<msg::SubmitRep>(control.ask(msg::SubmitReq{noop_job("stuck2")}));
+  CHECK_FALSE(now.finished);
+}
+
+TEST_CASE("server SubmitMany refuses a bad job without failing the others", "[broker]") {
+  RunningBroker b;
+  test::RawControl control(b.endpoints().control);
+  JobSpec unknown = noop_job("bad-kernel");
+  unknown.kernel = "no-such-kernel";
+  msg::SubmitManyReq m{.jobs = {noop_job("m1", 3), unknown, noop_job("has space"), noop_job("m2")}};
+  auto rep = expect<msg::SubmitManyRep>(control.ask(m));
+  REQUIRE(rep.items.size() == 4);
+  CHECK(rep.items[0].code == ErrorCode::kOk);
+  CHECK(rep.items[0].job_id == "m1");
+  CHECK(rep.items[0].total_slices == 3);
+  CHECK(rep.items[1].code == ErrorCode::kUnknownKernel);
+  CHECK_THAT(rep.items[1].message, Catch::Contains("no-such-kernel"));
+  CHECK(rep.items[2].code == ErrorCode::kInvalidArgument);
+  CHECK(rep.items[3].code == ErrorCode::kOk);
+  auto status = expect<msg::StatusRep>(control.ask(msg::StatusReq{}));
+  CHECK(status.jobs.size() == 2);
+
+  // A retried batch reuses the ids: the jobs are found, nothing new is queued.
+  auto retry = expect<msg::SubmitManyRep>(control.ask(m));
+  REQUIRE(retry.items.size() == 4);
+  CHECK(retry.items[0].existed);
+  CHECK(retry.items[3].existed);
+  CHECK(expect<msg::StatusRep>(control.ask(msg::StatusReq{})).jobs.size() == 2);
+}
+
+TEST_CASE("server WaitMany answers once every listed job is final", "[broker]") {
+  RunningBroker b;
+  HandWorker w(b.endpoints(), "w1", 100);
+  REQUIRE(expect<msg::Welcome>(recv_frame(w.tasks)).epoch == b.epoch());
+  test::RawControl control(b.endpoints().control);
+  auto rep = expect<msg::SubmitManyRep>(
+      control.ask(msg::SubmitManyReq{.jobs = {noop_job("a"), noop_job("b")}}));
+  REQUIRE(rep.items.size() == 2);
+  auto waiting = std::async(std::launch::async, [&] {
+    test::RawControl waiter(b.endpoints().control);
+    return waiter.ask(msg::WaitManyReq{.job_ids = {"a", "b", "ghost"}, .timeout_ms = 5000});
+  });
+  w.answer(expect<msg::Tasks>(recv_frame(w.tasks)));
+  CHECK(waiting.wait_for(200ms) == std::future_status::timeout);  // one of two: still held
+  w.answer(expect<msg::Tasks>(recv_frame(w.tasks)));
+  auto done = expect<msg::WaitManyRep>(waiting.get());
+  CHECK(done.left == 0);
+  REQUIRE(done.items.size() == 3);
+  for (const auto& item : done.items) {
+    if (item.job_id == "ghost") {
+      CHECK(item.code == ErrorCode::kUnknownJob);
+    } else {
+      CHECK(item.code == ErrorCode::kOk);
+      CHECK(item.status.state == JobState::kDone);
+      CHECK(item.result.merged.count == 1);
+    }
+  }
+}
+
+TEST_CASE("server WaitMany with min_finished answers with what is final and counts the rest",
+          "[broker]") {
+  RunningBroker b;
+  HandWorker w(b.endpoints(), "w1", 1);  // one slice at a time: "b" waits for "a"
+  REQUIRE(expect<msg::Welcome>(recv_frame(w.tasks)).epoch == b.epoch());
+  test::RawControl control(b.endpoints().control);
+  expect<msg::SubmitManyRep>(
+      control.ask(msg::SubmitManyReq{.jobs = {noop_job("a"), noop_job("b")}}));
+  auto waiting = std::async(std::launch::async, [&] {
+    test::RawControl waiter(b.endpoints().control);
+    return waiter.ask(
+        msg::WaitManyReq{.job_ids = {"a", "b"}, .timeout_ms = 5000, .min_finished = 1});
+  });
+  std::this_thread::sleep_for(100ms);  // held by now
+  w.answer(expect<msg::Tasks>(recv_frame(w.tasks)));
+  auto rep = expect<msg::WaitManyRep>(waiting.get());
+  REQUIRE(rep.items.size() == 1);
+  CHECK(rep.items[0].job_id == "a");
+  CHECK(rep.left == 1);
+
+  // A timeout with nothing more finishing answers with the job still left.
+  auto later =
+      expect<msg::WaitManyRep>(control.ask(msg::WaitManyReq{.job_ids = {"b"}, .timeout_ms = 200}));
+  CHECK(later.items.empty());
+  CHECK(later.left == 1);
+}
+
+TEST_CASE("server refuses an oversized or malformed batch with ErrorRep and goes on", "[broker]") {
+  RunningBroker b;
+  test::RawControl control(b.endpoints().control);
+  msg::SubmitManyReq big;
+  big.jobs.resize(proto::kMaxBatchJobs + 1, noop_job("x"));
+  auto e = expect<msg::ErrorRep>(control.ask(big));
+  CHECK(e.code == ErrorCode::kInvalidArgument);
+  CHECK_THAT(e.message, Catch::Contains(std::to_string(proto::kMaxBatchJobs)));
+  CHECK(expect<msg::StatusRep>(control.ask(msg::StatusReq{})).jobs.empty());  // nothing submitted
+
+  msg::WaitManyReq many;
+  many.job_ids.resize(proto::kMaxBatchJobs + 1, "x");
+  CHECK(expect<msg::ErrorRep>(control.ask(many)).code == ErrorCode::kInvalidArgument);
+
+  // `jobs` as a string instead of an array of JobSpec maps.
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(4);
+  pk.pack(proto::kVersion);
+  pk.pack(static_cast<std::uint8_t>(proto::MsgType::kSubmitManyReq));
+  pk.pack(std::uint64_t{9});
+  pk.pack_map(1);
+  pk.pack(std::string("jobs"));
+  pk.pack(std::string("garbage"));
+  auto malformed = expect<msg::ErrorRep>(control.ask(std::string(buf.data(), buf.size())));
+  CHECK(malformed.code == ErrorCode::kBadMessage);
+
+  auto info = expect<msg::InfoRep>(control.ask(msg::InfoReq{}));
+  CHECK(info.epoch == b.epoch());
 }

@@ -538,3 +538,269 @@ TEST_CASE("Job results stream gives each slice once across a broker that lost it
   for (const zwq::SliceResult& s : job.value().as_completed(20s)) got.push_back(s.slice);
   CHECK(got == std::vector<std::uint64_t>{0, 1, 3, 2});
 }
+
+namespace {
+
+zwq::JobStatus done_status(const std::string& id) {
+  zwq::JobStatus s = job_status(id, zwq::JobState::kDone, 4);
+  return s;
+}
+
+std::vector<zwq::JobRequest> noop_requests(int n) {
+  std::vector<zwq::JobRequest> out;
+  for (int i = 0; i < n; ++i) out.push_back(zwq::JobRequest::range("noop_range", 0, 40));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Client run asks the broker to hold the submit and needs one round trip", "[client]") {
+  std::atomic<std::uint32_t> wait_ms{0};
+  std::atomic<int> other{0};
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    auto req = zwq::decode_body<zwq::msg::SubmitReq>(env);
+    if (!req.ok()) {
+      ++other;
+      return;
+    }
+    wait_ms = req.value().wait_ms;
+    zwq::msg::SubmitRep rep = submit_rep(env);
+    rep.finished = true;
+    rep.status = done_status(rep.job_id);
+    rep.result.value = 42;
+    reply(zwq::encode(rep, env.corr));
+  }));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  auto r = c.value().run(zwq::JobRequest::range("noop_range", 0, 40));
+  REQUIRE(r.ok());
+  CHECK(r.value().value == 42);
+  CHECK(wait_ms > 0);
+  CHECK(other == 0);              // no WaitReq
+  CHECK(broker.requests() == 2);  // InfoReq, SubmitReq
+}
+
+TEST_CASE("Client run gives the job's error from a held submit", "[client]") {
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    zwq::msg::SubmitRep rep = submit_rep(env);
+    rep.finished = true;
+    rep.status = job_status(rep.job_id, zwq::JobState::kFailed, 1);
+    rep.status.error_code = ErrorCode::kKernelFailed;
+    rep.status.error = "slice 0 failed";
+    reply(zwq::encode(rep, env.corr));
+  }));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  auto r = c.value().run(zwq::JobRequest::range("noop_range", 0, 40));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kKernelFailed);
+  CHECK(r.error().message == "slice 0 failed");
+}
+
+TEST_CASE("Client run falls back to Wait when a broker answers the submit unfinished", "[client]") {
+  // As a broker that predates SubmitReq.wait_ms does: SubmitRep at once, finished = false.
+  std::atomic<int> waits{0};
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type == MsgType::kSubmitReq) {
+      reply(zwq::encode(submit_rep(env), env.corr));
+      return;
+    }
+    auto req = zwq::decode_body<zwq::msg::WaitReq>(env);
+    if (!req.ok()) return;
+    ++waits;
+    zwq::msg::WaitRep rep;
+    rep.finished = true;
+    rep.status = done_status(req.value().job_id);
+    rep.result.value = 7;
+    reply(zwq::encode(rep, env.corr));
+  }));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  auto r = c.value().run(zwq::JobRequest::range("noop_range", 0, 40));
+  REQUIRE(r.ok());
+  CHECK(r.value().value == 7);
+  CHECK(waits == 1);
+}
+
+TEST_CASE("Client submit_many gives each job its own result in one request", "[client]") {
+  std::atomic<int> batches{0};
+  std::atomic<std::size_t> jobs_sent{0};
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    auto req = zwq::decode_body<zwq::msg::SubmitManyReq>(env);
+    if (!req.ok()) return;
+    ++batches;
+    jobs_sent = req.value().jobs.size();
+    zwq::msg::SubmitManyRep rep;
+    for (std::size_t i = 0; i < req.value().jobs.size(); ++i) {
+      zwq::msg::SubmitItem item;
+      item.job_id = req.value().jobs[i].job_id;
+      item.total_slices = 4;
+      item.slice_size = 10;
+      if (i == 1) {
+        item.code = ErrorCode::kOutOfRange;
+        item.message = "too far";
+      }
+      rep.items.push_back(item);
+    }
+    reply(zwq::encode(rep, env.corr));
+  }));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  auto requests = noop_requests(3);
+  requests.insert(requests.begin() + 1, zwq::JobRequest::range("primes", 0, 10));  // not listed
+  auto jobs = c.value().submit_many(requests);
+  REQUIRE(jobs.size() == 4);
+  CHECK(batches == 1);
+  CHECK(jobs_sent == 3);  // the one refused here never went out
+  REQUIRE(jobs[0].ok());
+  CHECK(jobs[0].value().total_slices() == 4);
+  REQUIRE_FALSE(jobs[1].ok());
+  CHECK(jobs[1].error().code == ErrorCode::kUnknownKernel);
+  REQUIRE_FALSE(jobs[2].ok());
+  CHECK(jobs[2].error().code == ErrorCode::kOutOfRange);
+  CHECK(jobs[2].error().message == "too far");
+  REQUIRE(jobs[3].ok());
+  CHECK(jobs[3].value().id() != jobs[0].value().id());
+}
+
+TEST_CASE("Client submit_many retried after a lost reply reuses its job ids", "[client]") {
+  std::mutex mu;
+  std::vector<std::vector<std::string>> seen;
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    auto req = zwq::decode_body<zwq::msg::SubmitManyReq>(env);
+    if (!req.ok()) return;
+    std::vector<std::string> ids;
+    for (const auto& j : req.value().jobs) ids.push_back(j.job_id);
+    std::lock_guard<std::mutex> lock(mu);
+    seen.push_back(ids);
+    if (seen.size() == 1) return;  // the first reply is lost
+    zwq::msg::SubmitManyRep rep;
+    for (const auto& id : ids)
+      rep.items.push_back({.job_id = id, .total_slices = 4, .existed = true});
+    reply(zwq::encode(rep, env.corr));
+  }));
+  zwq::ClientOptions o = options_for(broker, 300ms);
+  o.retries = 1;
+  auto c = zwq::Client::connect(o);
+  REQUIRE(c.ok());
+  auto jobs = c.value().submit_many(noop_requests(2));
+  REQUIRE(jobs.size() == 2);
+  REQUIRE(jobs[0].ok());
+  CHECK(jobs[0].value().existed());
+  std::lock_guard<std::mutex> lock(mu);
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0] == seen[1]);
+}
+
+TEST_CASE("Client wait_all collects every job over several WaitMany rounds, in order", "[client]") {
+  std::atomic<int> rounds{0};
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type == MsgType::kSubmitManyReq) {
+      auto req = zwq::decode_body<zwq::msg::SubmitManyReq>(env);
+      zwq::msg::SubmitManyRep rep;
+      for (const auto& j : req.value().jobs) rep.items.push_back({.job_id = j.job_id});
+      reply(zwq::encode(rep, env.corr));
+      return;
+    }
+    auto req = zwq::decode_body<zwq::msg::WaitManyReq>(env);
+    if (!req.ok()) return;
+    ++rounds;
+    // Each round finishes only the first job asked for; the second job asked for fails.
+    zwq::msg::WaitManyRep rep;
+    const auto& ids = req.value().job_ids;
+    zwq::msg::WaitItem item{.job_id = ids[0]};
+    item.status = done_status(ids[0]);
+    if (rounds == 2) {
+      item.status.state = zwq::JobState::kFailed;
+      item.status.error_code = ErrorCode::kKernelFailed;
+      item.status.error = "boom";
+    }
+    item.result.value = rounds;
+    rep.items.push_back(item);
+    rep.left = ids.size() - 1;
+    reply(zwq::encode(rep, env.corr));
+  }));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  auto submitted = c.value().submit_many(noop_requests(3));
+  std::vector<zwq::Job> jobs;
+  for (auto& j : submitted) jobs.push_back(std::move(j).value());
+  auto results = c.value().wait_all(jobs);
+  REQUIRE(results.size() == 3);
+  CHECK(rounds == 3);
+  REQUIRE(results[0].ok());
+  CHECK(results[0].value().value == 1);
+  REQUIRE_FALSE(results[1].ok());
+  CHECK(results[1].error().code == ErrorCode::kKernelFailed);
+  REQUIRE(results[2].ok());
+  CHECK(results[2].value().value == 3);
+  CHECK(jobs[2].last_status().state == zwq::JobState::kDone);
+}
+
+TEST_CASE("Client wait_all gives timeout for the jobs still running", "[client]") {
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type == MsgType::kSubmitManyReq) {
+      auto req = zwq::decode_body<zwq::msg::SubmitManyReq>(env);
+      zwq::msg::SubmitManyRep rep;
+      for (const auto& j : req.value().jobs) rep.items.push_back({.job_id = j.job_id});
+      reply(zwq::encode(rep, env.corr));
+      return;
+    }
+    auto req = zwq::decode_body<zwq::msg::WaitManyReq>(env);
+    if (!req.ok()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(req.value().timeout_ms));
+    zwq::msg::WaitManyRep rep;
+    rep.left = req.value().job_ids.size();
+    reply(zwq::encode(rep, env.corr));
+  }));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  auto submitted = c.value().submit_many(noop_requests(2));
+  std::vector<zwq::Job> jobs;
+  for (auto& j : submitted) jobs.push_back(std::move(j).value());
+  const auto start = Clock::now();
+  auto results = c.value().wait_all(jobs, 250ms);
+  CHECK(Clock::now() - start < 2s);
+  REQUIRE(results.size() == 2);
+  for (const auto& r : results) {
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kTimeout);
+  }
+}
+
+TEST_CASE("Client run_many returns one result per request, refused ones included", "[client]") {
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type == MsgType::kSubmitManyReq) {
+      auto req = zwq::decode_body<zwq::msg::SubmitManyReq>(env);
+      zwq::msg::SubmitManyRep rep;
+      for (const auto& j : req.value().jobs) rep.items.push_back({.job_id = j.job_id});
+      reply(zwq::encode(rep, env.corr));
+      return;
+    }
+    auto req = zwq::decode_body<zwq::msg::WaitManyReq>(env);
+    if (!req.ok()) return;
+    zwq::msg::WaitManyRep rep;
+    for (const auto& id : req.value().job_ids) {
+      zwq::msg::WaitItem item{.job_id = id};
+      item.status = done_status(id);
+      item.result.value = 5;
+      rep.items.push_back(item);
+    }
+    reply(zwq::encode(rep, env.corr));
+  }));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  auto requests = noop_requests(5);
+  requests[2].kernel = "primes";  // not listed by the broker: refused here
+  auto results = c.value().run_many(requests, 5s);
+  REQUIRE(results.size() == 5);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (i == 2) {
+      REQUIRE_FALSE(results[i].ok());
+      CHECK(results[i].error().code == ErrorCode::kUnknownKernel);
+    } else {
+      REQUIRE(results[i].ok());
+      CHECK(results[i].value().value == 5);
+    }
+  }
+}

@@ -204,3 +204,136 @@ TEST_CASE("codec rejects containers over the limit without allocating them", "[c
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == ErrorCode::kBadMessage);
 }
+
+TEST_CASE("codec round-trips a SubmitReq with wait_ms and a waited SubmitRep", "[common][codec]") {
+  msg::SubmitReq m{.job = sample_job(), .wait_ms = 750};
+  auto back = round_trip(m);
+  CHECK(back.job == m.job);
+  CHECK(back.wait_ms == 750);
+
+  msg::SubmitRep rep{.job_id = "job-1", .total_slices = 3, .slice_size = 64, .existed = true};
+  rep.finished = true;
+  rep.status.job_id = "job-1";
+  rep.status.state = JobState::kDone;
+  rep.result.value = 12.5;
+  auto rep2 = round_trip(rep);
+  CHECK(rep2.existed);
+  CHECK(rep2.finished);
+  CHECK(rep2.status.state == JobState::kDone);
+  CHECK(rep2.result.value == 12.5);
+}
+
+TEST_CASE("codec reads a SubmitReq without wait_ms as answer-at-once", "[common][codec]") {
+  // The body an older client sends: only `job`.
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(4);
+  pk.pack(proto::kVersion);
+  pk.pack(static_cast<std::uint8_t>(proto::MsgType::kSubmitReq));
+  pk.pack(std::uint64_t{3});
+  pk.pack_map(1);
+  pk.pack(std::string("job"));
+  pk.pack(sample_job());
+  auto r = decode<msg::SubmitReq>(buf.data(), buf.size());
+  REQUIRE(r.ok());
+  CHECK(r.value().wait_ms == 0);
+  CHECK(r.value().job == sample_job());
+}
+
+TEST_CASE("codec round-trips SubmitMany with a refused item", "[common][codec]") {
+  JobSpec second = sample_job();
+  second.job_id = "job-2";
+  msg::SubmitManyReq m{.jobs = {sample_job(), second}};
+  auto back = round_trip(m);
+  REQUIRE(back.jobs.size() == 2);
+  CHECK(back.jobs[1] == second);
+
+  msg::SubmitManyRep rep;
+  rep.items.push_back({.job_id = "job-1", .total_slices = 15, .slice_size = 64});
+  rep.items.push_back(
+      {.job_id = "job-2", .code = ErrorCode::kUnknownKernel, .message = "no kernel 'x'"});
+  auto rep2 = round_trip(rep);
+  REQUIRE(rep2.items.size() == 2);
+  CHECK(rep2.items[0].code == ErrorCode::kOk);
+  CHECK(rep2.items[0].total_slices == 15);
+  CHECK(rep2.items[1].code == ErrorCode::kUnknownKernel);
+  CHECK(rep2.items[1].message == "no kernel 'x'");
+}
+
+TEST_CASE("codec round-trips WaitMany", "[common][codec]") {
+  msg::WaitManyReq m{.job_ids = {"a", "b"}, .timeout_ms = 900, .min_finished = 1};
+  auto back = round_trip(m);
+  CHECK(back.job_ids == m.job_ids);
+  CHECK(back.timeout_ms == 900);
+  CHECK(back.min_finished == 1);
+
+  msg::WaitManyRep rep;
+  rep.left = 4;
+  msg::WaitItem done{.job_id = "a"};
+  done.status.state = JobState::kDone;
+  done.result.value = 3;
+  rep.items.push_back(done);
+  rep.items.push_back({.job_id = "zz", .code = ErrorCode::kUnknownJob, .message = "no job 'zz'"});
+  auto rep2 = round_trip(rep);
+  CHECK(rep2.left == 4);
+  REQUIRE(rep2.items.size() == 2);
+  CHECK(rep2.items[0].result.value == 3);
+  CHECK(rep2.items[0].status.state == JobState::kDone);
+  CHECK(rep2.items[1].code == ErrorCode::kUnknownJob);
+}
+
+TEST_CASE("codec refuses a batch over the limit with a message naming it", "[common][codec]") {
+  SECTION("SubmitMany") {
+    msg::SubmitManyReq m;
+    m.jobs.resize(proto::kMaxBatchJobs + 1, sample_job());
+    const auto f = encode(m);
+    auto r = decode<msg::SubmitManyReq>(f.data(), f.size());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kInvalidArgument);
+    CHECK_THAT(r.error().message, Catch::Contains(std::to_string(proto::kMaxBatchJobs)));
+  }
+  SECTION("WaitMany") {
+    msg::WaitManyReq m;
+    m.job_ids.resize(proto::kMaxBatchJobs + 1, "a");
+    const auto f = encode(m);
+    auto r = decode<msg::WaitManyReq>(f.data(), f.size());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kInvalidArgument);
+  }
+  SECTION("at the limit") {
+    msg::WaitManyReq m;
+    m.job_ids.resize(proto::kMaxBatchJobs, "a");
+    const auto f = encode(m);
+    CHECK(decode<msg::WaitManyReq>(f.data(), f.size()).ok());
+  }
+}
+
+TEST_CASE("codec leaves a SubmitMany job's own checks to the broker", "[common][codec]") {
+  // One bad job id must not refuse the whole batch: decoding accepts it, check_job_spec names it.
+  JobSpec bad = sample_job();
+  bad.job_id = "has space";
+  const auto f = encode(msg::SubmitManyReq{.jobs = {sample_job(), bad}});
+  auto r = decode<msg::SubmitManyReq>(f.data(), f.size());
+  REQUIRE(r.ok());
+  CHECK(check_job_spec(r.value().jobs[0]).ok());
+  const Status st = check_job_spec(r.value().jobs[1]);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().code == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("codec rejects a SubmitMany whose job is not a map", "[common][codec]") {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(4);
+  pk.pack(proto::kVersion);
+  pk.pack(static_cast<std::uint8_t>(proto::MsgType::kSubmitManyReq));
+  pk.pack(std::uint64_t{3});
+  pk.pack_map(1);
+  pk.pack(std::string("jobs"));
+  pk.pack_array(2);
+  pk.pack(sample_job());
+  pk.pack(std::string("not a job"));
+  auto r = decode<msg::SubmitManyReq>(buf.data(), buf.size());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kBadMessage);
+}

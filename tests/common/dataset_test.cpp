@@ -1,4 +1,7 @@
 #include <catch2/catch.hpp>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstring>
 
 #include "shm_file.hpp"
@@ -94,4 +97,46 @@ TEST_CASE("mapping shares bytes with the file and unmaps on move", "[common][map
   CHECK(v == 42);
   CHECK(MappedFile::open("/dev/shm/zwq-test-nothing-here", MappedFile::Mode::kRead).error().code ==
         ErrorCode::kDatasetMissing);
+}
+
+namespace {
+
+// Whether the page holding `addr` is in this process's page tables (/proc/self/pagemap bit 63).
+bool page_present(const void* addr) {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  std::uint64_t entry = 0;
+  const auto index = reinterpret_cast<std::uintptr_t>(addr) / static_cast<std::uintptr_t>(page);
+  const ssize_t n = ::pread(fd, &entry, sizeof entry, static_cast<off_t>(index * sizeof entry));
+  ::close(fd);
+  REQUIRE(n == static_cast<ssize_t>(sizeof entry));
+  return (entry >> 63) & 1;
+}
+
+}  // namespace
+
+TEST_CASE("mapping prefault populates only the 2 MiB chunks asked for, and only in on-first-use "
+          "mode",
+          "[common][mapping]") {
+  constexpr std::size_t kChunk = MappedFile::kPrefaultChunk;
+  ShmFile f("prefault");
+  f.write(std::vector<std::uint8_t>(4 * kChunk + 100, 1));
+  auto lazy = MappedFile::open(f.path(), MappedFile::Mode::kRead, MappedFile::Populate::kOnFault);
+  auto chunked =
+      MappedFile::open(f.path(), MappedFile::Mode::kRead, MappedFile::Populate::kOnFirstUse);
+  REQUIRE(lazy.ok());
+  REQUIRE(chunked.ok());
+  const std::byte* base = chunked.value().data();
+  CHECK_FALSE(page_present(base + kChunk + kChunk / 2));
+  chunked.value().prefault(kChunk + 100, 10);  // inside chunk 1
+  CHECK(page_present(base + kChunk));
+  CHECK(page_present(base + 2 * kChunk - 1));
+  CHECK_FALSE(page_present(base + 2 * kChunk + kChunk / 2));  // chunk 2: not asked for
+  chunked.value().prefault(4 * kChunk, 100);                  // the short last chunk
+  CHECK(page_present(base + 4 * kChunk + 99));
+  chunked.value().prefault(5 * kChunk, 100);  // beyond the end: nothing, no crash
+
+  lazy.value().prefault(0, 4 * kChunk);  // not its mode: nothing happens
+  CHECK_FALSE(page_present(lazy.value().data() + kChunk / 2));
 }

@@ -41,7 +41,10 @@ Result<std::shared_ptr<const MappedFile>> DatasetCache::get(const std::string& p
     lru_.erase(found->second);  // resized or replaced: map it again
     entries_.erase(found);
   }
-  auto mapped = MappedFile::open(path, mode, populate_);
+  // Pages are populated by the chunks slices touch (prefault()), not all at once: a worker that
+  // computes half of an array populates half of it, and the first slice starts at once.
+  auto mapped = MappedFile::open(
+      path, mode, populate_ ? MappedFile::Populate::kOnFirstUse : MappedFile::Populate::kOnFault);
   if (!mapped.ok()) return mapped.error();
   ++maps_made_;
   auto file = std::make_shared<const MappedFile>(std::move(mapped).value());

@@ -23,7 +23,8 @@ namespace zwq::worker {
 
 class DatasetCache {
  public:
-  // `populate`: pre-fault new mappings (MAP_POPULATE). `max_mappings` >= 1.
+  // `populate`: new mappings pre-fault the chunks slices ask for (MappedFile::prefault).
+  // `max_mappings` >= 1.
   explicit DatasetCache(std::size_t max_mappings = 64, bool populate = true);
 
   // The mapping of the file at `path` in `mode`: the cached one if the file's size and inode

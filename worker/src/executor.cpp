@@ -182,6 +182,9 @@ SliceOutcome PreparedJob::run(std::uint64_t slice, std::uint32_t attempt) const 
     if (auto e = check_fits(**a, slice, *first, *end)) return failed(slice, attempt, *e);
   }
   auto element = [&](const Array& a) { return a.byte_offset + *first * dtype_size(a.dtype); };
+  for (const auto* a : {&in_, &in2_, &out_}) {
+    if (*a) (*a)->file->prefault(element(**a), ctx.count * dtype_size((*a)->dtype));
+  }
   if (in_) ctx.in = SliceView{in_->file->data() + element(*in_), in_->dtype};
   if (in2_) ctx.in2 = SliceView{in2_->file->data() + element(*in2_), in2_->dtype};
   if (out_) ctx.out = MutableSliceView{out_->file->mutable_data() + element(*out_), out_->dtype};

@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", level, "trace, debug, info, warn, error, critical or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
-  app.add_flag("--no-populate", no_populate, "do not pre-fault dataset mappings (MAP_POPULATE)");
+  app.add_flag("--no-populate", no_populate, "do not pre-fault the chunks of dataset mappings that slices reach (MADV_POPULATE_READ)");
   app.add_option("--plugin", plugins,
                  "a kernel plugin (shared library built with zwq_add_kernel_plugin) to load; "
                  "repeatable")

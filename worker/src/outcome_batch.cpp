@@ -18,6 +18,7 @@ bool OutcomeBatch::flush_due(TimePoint now) const {
 std::vector<SliceOutcome> OutcomeBatch::take(TimePoint now) {
   std::vector<SliceOutcome> out;
   out.swap(items_);
+  items_.reserve(out.size());  // one allocation per batch, not a regrowth every few slices
   bytes_ = 0;
   last_flush_ = now;
   return out;

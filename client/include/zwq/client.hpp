@@ -21,6 +21,7 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -278,6 +279,10 @@ class Job {
  private:
   friend class Client;
   Job(std::shared_ptr<detail::Connection> conn, JobSpec spec, const msg::SubmitRep& rep);
+  Job(std::shared_ptr<detail::Connection> conn, JobSpec spec, const msg::SubmitItem& item);
+  // Takes the broker's word on this job (a WaitRep, a waited SubmitRep, a WaitItem): the result
+  // when it is done, the job's error when it failed or was cancelled, empty while it runs.
+  Result<std::optional<JobResult>> settle(JobStatus status, bool finished, JobResult result);
   Error job_error(const JobStatus& status) const;
   Error lost_job(Error error);
   Status fetch(std::chrono::milliseconds hold);
@@ -322,9 +327,33 @@ class Client {
   // when the id was known already: Job::existed()). Failures: prepare_job's, and the broker's
   // refusal (kUnknownKernel, kInvalidArgument, kOutOfRange, kShuttingDown, ...).
   Result<Job> submit(const JobRequest& request);
-  // submit() then Job::wait(timeout): Pool.apply for one whole job.
+  // submit() then Job::wait(timeout): Pool.apply for one whole job. A job that finishes within
+  // a second costs one round trip: the broker holds the SubmitRep until the job is final
+  // (SubmitReq.wait_ms); a longer one goes on with Job::wait().
   Result<JobResult> run(const JobRequest& request,
                         std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+
+  // Submits many jobs in few round trips (one SubmitManyReq per 1024 jobs).
+  // One Result per request, in order: each job is prepared, accepted or refused on its own, as
+  // submit() would (one bad job does not affect the others); when the broker cannot be reached
+  // the jobs of the unanswered request get kUnreachable. A retried request reuses its job ids, so
+  // no job runs twice. The broker remembers only its latest finished jobs
+  // (BrokerOptions::max_finished_jobs, 10000): wait for a batch before submitting many more, or
+  // use run_many().
+  std::vector<Result<Job>> submit_many(const std::vector<JobRequest>& requests);
+  // Waits for all of `jobs` in few round trips (WaitManyReq): the result of each, in order, or
+  // its error as Job::wait() gives it (the job's own error, kCancelled, kTimeout when `timeout`
+  // passed first, kUnreachable after ClientOptions::outage_tolerance, kUnknownJob or
+  // kBrokerRestarted). Each Job's last_status() is updated.
+  std::vector<Result<JobResult>> wait_all(
+      std::span<Job> jobs, std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // Runs many independent jobs (Pool.map of whole jobs, or apply_async then get on each):
+  // submit_many() and wait_all() in windows, the next window submitted before the previous one
+  // is waited for, so that the workers never wait for the client. One Result per request, in
+  // order; `timeout` bounds the wait for each window.
+  std::vector<Result<JobResult>> run_many(
+      const std::vector<JobRequest>& requests,
+      std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
   // Status of one job (kUnknownJob if there is none), or of all jobs the broker knows (empty id).
   Result<std::vector<JobStatus>> status(const std::string& job_id = "");
@@ -342,6 +371,13 @@ class Client {
 
  private:
   explicit Client(std::shared_ptr<detail::Connection> conn) : conn_(std::move(conn)) {}
+  // prepare_job() with the broker's kernels (asked again once for a kernel it did not list).
+  Result<JobSpec> prepare(const JobRequest& request);
+  // One WaitManyReq round over `pending` (indices into `jobs`): settles the jobs it answers
+  // into `out` and removes them from `pending`.
+  Status wait_round(std::span<Job> jobs, std::vector<std::size_t>& pending,
+                    std::chrono::milliseconds hold,
+                    std::vector<std::optional<Result<JobResult>>>& out);
   std::shared_ptr<detail::Connection> conn_;
 };
 

@@ -44,12 +44,22 @@ Result<Envelope> decode_envelope(const void* data, std::size_t size);
 // Semantic checks of a decoded message (enum ranges, required fields, sane numbers). The default
 // accepts everything; messages with rules overload it in codec.cpp.
 Status check_message(const msg::SubmitReq& m);
+// Batches: at most proto::kMaxBatchJobs entries (kInvalidArgument). The jobs of a SubmitManyReq
+// are not checked here: each is checked on its own (check_job_spec) so that one bad job does not
+// refuse the others.
+Status check_message(const msg::SubmitManyReq& m);
+Status check_message(const msg::WaitManyReq& m);
+Status check_message(const msg::SubmitManyRep& m);
+Status check_message(const msg::WaitManyRep& m);
 Status check_message(const msg::Hello& m);
 Status check_message(const msg::Tasks& m);
 Status check_message(const msg::Results& m);
 Status check_message(const msg::ErrorRep& m);
 template <typename M>
 Status check_message(const M&) { return Status::Ok(); }
+// The checks a SubmitReq's job gets: a valid job id (kInvalidArgument), a kernel name, dtypes in
+// range (kBadMessage).
+Status check_job_spec(const JobSpec& job);
 
 namespace detail {
 Error convert_error(proto::MsgType expected, const char* what);

@@ -1,8 +1,10 @@
 // RAII memory mappings of dataset files.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -23,10 +25,28 @@ class MappedFile {
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
 
-  // Maps the whole file. `populate` pre-faults the pages (MAP_POPULATE) so that the first pass
-  // does not pay a page fault per 4 KiB. Fails with kDatasetMissing if the file cannot be opened
-  // or mapped. An empty file maps to a valid object with data() == nullptr and size() == 0.
-  static Result<MappedFile> open(const std::string& path, Mode mode, bool populate = false);
+  // How the pages of a new mapping get into its page tables.
+  enum class Populate {
+    kOnFault,     // one page fault per page (or per fault-around block) on first touch
+    kWhole,       // all of them at once, by mmap (MAP_POPULATE)
+    kOnFirstUse,  // each 2 MiB chunk at once, the first time prefault() is asked for it
+  };
+
+  // Maps the whole file. Fails with kDatasetMissing if the file cannot be opened or mapped. An
+  // empty file maps to a valid object with data() == nullptr and size() == 0.
+  static Result<MappedFile> open(const std::string& path, Mode mode,
+                                 Populate populate = Populate::kOnFault);
+  static Result<MappedFile> open(const std::string& path, Mode mode, bool populate) {
+    return open(path, mode, populate ? Populate::kWhole : Populate::kOnFault);
+  }
+
+  // kOnFirstUse: pre-faults each 2 MiB chunk that [offset, offset + length) touches and no earlier
+  // call did (MADV_POPULATE_READ, or _WRITE for kReadWrite; Linux >= 5.14, else nothing happens),
+  // so that the first pass over a chunk costs one system call instead of a fault per page, and
+  // a worker that computes half of an array populates only that half. After the first time a
+  // chunk costs one bit test. Other modes: nothing. Safe to call from any thread.
+  void prefault(std::size_t offset, std::size_t length) const;
+  static constexpr std::size_t kPrefaultChunk = std::size_t{2} << 20;
 
   const std::byte* data() const { return static_cast<const std::byte*>(addr_); }
   std::byte* mutable_data() const { return static_cast<std::byte*>(addr_); }
@@ -39,6 +59,9 @@ class MappedFile {
   void* addr_ = nullptr;
   std::size_t size_ = 0;
   std::uint64_t inode_ = 0;
+  bool writable_ = false;
+  // kOnFirstUse: one bit per kPrefaultChunk, set once the chunk was populated; else null.
+  std::unique_ptr<std::atomic<std::uint64_t>[]> populated_;
 };
 
 // Current size of the file at `path`, or empty if it does not exist.

@@ -103,7 +103,26 @@ using proto::MsgType;
 
 // ---- control: client -> broker ----
 struct InfoReq { static constexpr MsgType kType = MsgType::kInfoReq; int unused = 0; MSGPACK_DEFINE_MAP(unused) };
-struct SubmitReq { static constexpr MsgType kType = MsgType::kSubmitReq; JobSpec job; MSGPACK_DEFINE_MAP(job) };
+struct SubmitReq {
+  static constexpr MsgType kType = MsgType::kSubmitReq;
+  JobSpec job;
+  std::uint32_t wait_ms = 0;  // hold the reply until the job is final, up to this long; 0 = now
+  MSGPACK_DEFINE_MAP(job, wait_ms)
+};
+// Many jobs in one request; each is accepted or refused on its own (SubmitManyRep.items).
+struct SubmitManyReq {
+  static constexpr MsgType kType = MsgType::kSubmitManyReq;
+  std::vector<JobSpec> jobs;  // at most proto::kMaxBatchJobs
+  MSGPACK_DEFINE_MAP(jobs)
+};
+// Waits for many jobs at once: answered when min_finished of them are final, or at timeout_ms.
+struct WaitManyReq {
+  static constexpr MsgType kType = MsgType::kWaitManyReq;
+  std::vector<std::string> job_ids;  // at most proto::kMaxBatchJobs
+  std::uint32_t timeout_ms = 0;      // how long the broker may hold the reply; 0 = answer now
+  std::uint32_t min_finished = 0;    // final jobs that make the reply due; 0 = all listed
+  MSGPACK_DEFINE_MAP(job_ids, timeout_ms, min_finished)
+};
 struct StatusReq { static constexpr MsgType kType = MsgType::kStatusReq; std::string job_id; MSGPACK_DEFINE_MAP(job_id) };
 struct WaitReq {
   static constexpr MsgType kType = MsgType::kWaitReq;
@@ -146,7 +165,42 @@ struct SubmitRep {
   std::uint64_t total_slices = 0;
   std::uint64_t slice_size = 0;
   bool existed = false;  // the job id was known: this was a retry, nothing new runs
-  MSGPACK_DEFINE_MAP(job_id, total_slices, slice_size, existed)
+  // Only for a SubmitReq with wait_ms > 0, as in WaitRep: whether the job was final when the
+  // broker answered, its status, and its result when done.
+  bool finished = false;
+  JobStatus status;
+  JobResult result;
+  MSGPACK_DEFINE_MAP(job_id, total_slices, slice_size, existed, finished, status, result)
+};
+// One job of a SubmitManyReq: accepted (code kOk, as a SubmitRep would say) or refused.
+struct SubmitItem {
+  std::string job_id;
+  ErrorCode code = ErrorCode::kOk;  // why the job was refused; kOk = accepted
+  std::string message;
+  std::uint64_t total_slices = 0;
+  std::uint64_t slice_size = 0;
+  bool existed = false;
+  MSGPACK_DEFINE_MAP(job_id, code, message, total_slices, slice_size, existed)
+};
+struct SubmitManyRep {
+  static constexpr MsgType kType = MsgType::kSubmitManyRep;
+  std::vector<SubmitItem> items;  // one per submitted job, in the same order
+  MSGPACK_DEFINE_MAP(items)
+};
+// One job of a WaitManyReq that is final (or unknown: code kUnknownJob).
+struct WaitItem {
+  std::string job_id;
+  ErrorCode code = ErrorCode::kOk;
+  std::string message;
+  JobStatus status;
+  JobResult result;  // when status.state is kDone
+  MSGPACK_DEFINE_MAP(job_id, code, message, status, result)
+};
+struct WaitManyRep {
+  static constexpr MsgType kType = MsgType::kWaitManyRep;
+  std::vector<WaitItem> items;  // the listed jobs that are final or unknown
+  std::uint64_t left = 0;       // listed jobs not in items (still running, or left for the next)
+  MSGPACK_DEFINE_MAP(items, left)
 };
 struct StatusRep { static constexpr MsgType kType = MsgType::kStatusRep; std::vector<JobStatus> jobs; MSGPACK_DEFINE_MAP(jobs) };
 struct WaitRep {

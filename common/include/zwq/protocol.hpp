@@ -21,6 +21,8 @@ enum class MsgType : std::uint8_t {
   kCancelReq = 6,
   kWorkersReq = 7,
   kShutdownReq = 8,
+  kSubmitManyReq = 9,
+  kWaitManyReq = 10,
   // control endpoint, broker -> client
   kInfoRep = 21,
   kSubmitRep = 22,
@@ -31,6 +33,8 @@ enum class MsgType : std::uint8_t {
   kWorkersRep = 27,
   kShutdownRep = 28,
   kErrorRep = 29,
+  kSubmitManyRep = 30,
+  kWaitManyRep = 31,
   // tasks endpoint, worker <-> broker
   kHello = 41,
   kWelcome = 42,
@@ -58,6 +62,11 @@ inline constexpr std::string_view kTopicShutdown = "shutdown";
 inline constexpr std::uint32_t kMaxFrameBytes = 64u << 20;  // a Results batch of gathered bytes
 inline constexpr std::uint32_t kMaxContainer = 1u << 22;    // elements in any array or map
 inline constexpr std::uint32_t kMaxDepth = 16;              // nesting
+// Jobs in one SubmitManyReq or ids in one WaitManyReq. Large enough that a batch costs few round
+// trips; small enough that one request holds the broker's loop for a few tens of ms at most, and
+// no larger than the finished jobs a broker remembers by default (so a batch's results are still
+// there when the client waits for them).
+inline constexpr std::uint32_t kMaxBatchJobs = 10000;
 
 // Defaults shared by broker and worker (both may override them with options).
 inline constexpr std::uint32_t kDefaultHeartbeatMs = 1000;  // see docs/PROTOCOL.md, heartbeats

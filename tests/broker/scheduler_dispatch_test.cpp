@@ -1,0 +1,192 @@
+// Scheduler dispatch: pipelined batches sized by each worker's observed pace, and tails shared by
+// speed (docs/PROTOCOL.md, "Credit"). Socket-free; time is passed in.
+#include <catch2/catch.hpp>
+
+#include "scheduler.hpp"
+#include "scheduler_harness.hpp"
+
+using namespace zwq;
+using namespace zwq::broker;
+using namespace std::chrono_literals;
+using namespace zwq::broker::test;
+
+namespace {
+
+std::vector<std::uint64_t> batch_sizes(const std::vector<Dispatch>& ds, const std::string& w) {
+  std::vector<std::uint64_t> sizes;
+  for (const Dispatch& d : ds) {
+    if (d.worker_id == w) sizes.push_back(slices_in({d}));
+  }
+  return sizes;
+}
+
+// Dispatches the first batches of `job` to `worker` and reports them all as taking
+// `slowest_us` each: the worker's pace on the job is then `slowest_us`.
+void pace(Harness& h, const std::string& worker, const std::string& job, std::uint64_t slowest_us) {
+  auto d = h.dispatch();
+  REQUIRE(slices_in(d, worker) > 0);
+  h.report(worker, job, runs_of(d, worker), slowest_us);
+}
+
+}  // namespace
+
+TEST_CASE("scheduler sends a worker its next batch before it reports the one in hand", "[broker]") {
+  Harness h(dispatch_options());
+  const std::string job = h.submit(100000);  // 10,000 slices
+  h.hello("w1", 64);
+
+  // Nothing is known of the job's slices yet: two small batches, two Tasks messages.
+  auto first = h.dispatch();
+  CHECK(batch_sizes(first, "w1") == std::vector<std::uint64_t>{4, 4});
+
+  // The first batch is reported (100 µs a slice: batches of 20, 2 ms); the second is still
+  // being computed. The worker gets its next batches at once, so it never waits for the broker
+  // between batches: pipeline_depth (2) batches' worth of slices are in flight.
+  h.report("w1", job, first[0].runs, 100);
+  REQUIRE(h.worker("w1").inflight == 4);
+  auto next = h.dispatch();
+  CHECK(batch_sizes(next, "w1") == std::vector<std::uint64_t>{20, 16});
+  CHECK(h.worker("w1").inflight == 40);
+
+  // Reporting a batch frees room for the next, in whole batches: the 4 slices left over wait
+  // until they make half a batch, rather than travelling as a message of 4.
+  h.report("w1", job, first[1].runs, 100);
+  h.report("w1", job, next[0].runs, 100);
+  auto refill = h.dispatch();
+  CHECK(batch_sizes(refill, "w1") == std::vector<std::uint64_t>{20});
+  CHECK(h.worker("w1").inflight == 36);
+}
+
+TEST_CASE("scheduler sends the credit as one batch when its halves would be too little work",
+          "[broker]") {
+  Harness h(dispatch_options());
+  const std::string job = h.submit(100000);
+  h.hello("w1", 64);
+  pace(h, "w1", job, 1);  // 32 slices of 1 µs: far below min_batch_us
+  auto d = h.dispatch();
+  CHECK(batch_sizes(d, "w1") == std::vector<std::uint64_t>{64});
+}
+
+TEST_CASE("scheduler sizes batches by the observed time per slice", "[broker]") {
+  // {slowest_us reported, slices per batch}: batch_target_us (2 ms) of work, at least one
+  // slice, at most credit / pipeline_depth.
+  const std::vector<std::pair<std::uint64_t, std::uint64_t>> table = {
+      {2, 512}, {10, 200}, {100, 20}, {1000, 2}, {5000, 1}};
+  for (const auto& [slowest, batch] : table) {
+    INFO(slowest << " us a slice");
+    Harness h(dispatch_options());
+    const std::string job = h.submit(1000000);
+    h.hello("w1", 1024);
+    pace(h, "w1", job, slowest);
+    CHECK(h.sched.slice_us("w1", h.job(job)) == Approx(static_cast<double>(slowest)));
+    auto d = h.dispatch();
+    REQUIRE_FALSE(d.empty());
+    for (std::uint64_t n : batch_sizes(d, "w1")) CHECK(n == batch);
+    CHECK(h.worker("w1").inflight == 2 * batch);  // pipeline_depth batches in flight
+  }
+}
+
+TEST_CASE("scheduler leaves a worker of slow slices only a few, whatever its credit", "[broker]") {
+  Harness h(dispatch_options());
+  const std::string job = h.submit(100000);
+  h.hello("w1", 64);
+  pace(h, "w1", job, 1000);  // 1 ms a slice: batches of 2
+  h.dispatch();
+  CHECK(h.worker("w1").inflight == 4);  // two batches of 2 ms, not 64 slices
+  CHECK(h.dispatch().empty());
+}
+
+TEST_CASE("scheduler never leases a worker more than its credit, however fast its slices",
+          "[broker]") {
+  Harness h(dispatch_options());
+  const std::string job = h.submit(100000);
+  h.hello("w1", 3);
+  auto d = h.dispatch();
+  CHECK(h.worker("w1").inflight == 3);
+  h.report("w1", job, runs_of(d, "w1"), 1);  // 1 µs a slice: 2000 would fit in a batch
+  for (int i = 0; i < 3; ++i) {
+    d = h.dispatch();
+    CHECK(h.worker("w1").inflight == 3);
+    h.report("w1", job, runs_of(d, "w1"), 1);
+  }
+}
+
+TEST_CASE("scheduler learns the pace from the time between reports when one slice was held up",
+          "[broker]") {
+  Harness h(dispatch_options());
+  const std::string job = h.submit(1000000);
+  h.hello("w1", 1024);
+  auto d = h.dispatch();
+  REQUIRE(slices_in(d, "w1") == 8);
+  // 8 slices in 2 ms, although one of them took 50 ms by the worker's clock (it was preempted,
+  // say, and its time overlapped the others'): 250 µs a slice, batches of 8.
+  h.pass(2ms);
+  h.report("w1", job, runs_of(d, "w1"), 50000);
+  CHECK(h.sched.slice_us("w1", h.job(job)) == Approx(250));
+  auto next = h.dispatch();
+  for (std::uint64_t n : batch_sizes(next, "w1")) CHECK(n == 8);
+
+  // Reports drained in the same loop turn say nothing of the time: the slowest slice counts.
+  Harness g(dispatch_options());
+  const std::string job2 = g.submit(1000000);
+  g.hello("w1", 1024);
+  pace(g, "w1", job2, 50000);
+  CHECK(g.sched.slice_us("w1", g.job(job2)) == Approx(50000));
+}
+
+TEST_CASE("scheduler starts a new job with small batches whatever the last job's pace",
+          "[broker]") {
+  Harness h(dispatch_options());
+  const std::string a = h.submit(100000);
+  h.hello("w1", 64);
+  pace(h, "w1", a, 1);  // job a: tiny slices
+  REQUIRE(h.sched.cancel(a, h.now).ok());
+  const std::string b = h.submit(100000);
+  auto d = h.dispatch();
+  CHECK(batch_sizes(d, "w1") == std::vector<std::uint64_t>{4, 4});
+  CHECK(h.sched.slice_us("w1", h.job(b)) == 0);
+}
+
+TEST_CASE("scheduler sizes a newcomer's batches by the pace the job's other workers showed",
+          "[broker]") {
+  Harness h(dispatch_options());
+  const std::string job = h.submit(100000);
+  h.hello("w1", 64);
+  pace(h, "w1", job, 100);  // 100 µs a slice: batches of 20
+  h.hello("w2", 64);
+  auto d = h.dispatch();
+  CHECK(batch_sizes(d, "w2") == std::vector<std::uint64_t>{20, 20});
+}
+
+TEST_CASE("scheduler gives a slower worker a smaller share of a job's tail", "[broker]") {
+  SchedulerOptions o = dispatch_options();
+  o.batch_target_us = 1000000;  // batches bounded by the share alone
+  Harness h(o);
+  const std::string job = h.submit(2000);  // 200 slices
+  h.hello("fast", 1024);
+  h.hello("slow", 1024);
+  auto d = h.dispatch();
+  REQUIRE(slices_in(d, "fast") == 8);
+  REQUIRE(slices_in(d, "slow") == 8);
+  h.report("fast", job, runs_of(d, "fast"), 100);
+  h.report("slow", job, runs_of(d, "slow"), 400);  // 4x slower
+
+  // The 184 slices left go out by speed: about 4/5 to the fast worker, 1/5 to the slow one
+  // (equal shares would give each about half).
+  d = h.dispatch();
+  const double fast = static_cast<double>(slices_in(d, "fast"));
+  const double slow = static_cast<double>(slices_in(d, "slow"));
+  CHECK(fast + slow == 184);
+  CHECK(slow / (fast + slow) > 0.1);
+  CHECK(slow / (fast + slow) < 0.3);
+}
+
+TEST_CASE("scheduler spreads a short tail over workers of unknown pace", "[broker]") {
+  Harness h(dispatch_options());
+  h.submit(40);  // 4 slices
+  h.hello("w1", 64);
+  h.hello("w2", 64);
+  auto d = h.dispatch();
+  CHECK(slices_in(d, "w1") == 2);
+  CHECK(slices_in(d, "w2") == 2);
+}

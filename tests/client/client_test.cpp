@@ -552,6 +552,16 @@ std::vector<zwq::JobRequest> noop_requests(int n) {
   return out;
 }
 
+// A fake broker's answer to a SubmitManyReq: every job accepted. False for any other request.
+bool accept_submit_many(const Envelope& env, const FakeBroker::Reply& reply) {
+  if (env.type != MsgType::kSubmitManyReq) return false;
+  auto req = zwq::decode_body<zwq::msg::SubmitManyReq>(env);
+  zwq::msg::SubmitManyRep rep;
+  for (const auto& j : req.value().jobs) rep.items.push_back({.job_id = j.job_id});
+  reply(zwq::encode(rep, env.corr));
+  return true;
+}
+
 }  // namespace
 
 TEST_CASE("Client run asks the broker to hold the submit and needs one round trip", "[client]") {
@@ -695,13 +705,7 @@ TEST_CASE("Client submit_many retried after a lost reply reuses its job ids", "[
 TEST_CASE("Client wait_all collects every job over several WaitMany rounds, in order", "[client]") {
   std::atomic<int> rounds{0};
   FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
-    if (env.type == MsgType::kSubmitManyReq) {
-      auto req = zwq::decode_body<zwq::msg::SubmitManyReq>(env);
-      zwq::msg::SubmitManyRep rep;
-      for (const auto& j : req.value().jobs) rep.items.push_back({.job_id = j.job_id});
-      reply(zwq::encode(rep, env.corr));
-      return;
-    }
+    if (accept_submit_many(env, reply)) return;
     auto req = zwq::decode_body<zwq::msg::WaitManyReq>(env);
     if (!req.ok()) return;
     ++rounds;
@@ -739,13 +743,7 @@ TEST_CASE("Client wait_all collects every job over several WaitMany rounds, in o
 
 TEST_CASE("Client wait_all gives timeout for the jobs still running", "[client]") {
   FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
-    if (env.type == MsgType::kSubmitManyReq) {
-      auto req = zwq::decode_body<zwq::msg::SubmitManyReq>(env);
-      zwq::msg::SubmitManyRep rep;
-      for (const auto& j : req.value().jobs) rep.items.push_back({.job_id = j.job_id});
-      reply(zwq::encode(rep, env.corr));
-      return;
-    }
+    if (accept_submit_many(env, reply)) return;
     auto req = zwq::decode_body<zwq::msg::WaitManyReq>(env);
     if (!req.ok()) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(req.value().timeout_ms));
@@ -770,13 +768,7 @@ TEST_CASE("Client wait_all gives timeout for the jobs still running", "[client]"
 
 TEST_CASE("Client run_many returns one result per request, refused ones included", "[client]") {
   FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
-    if (env.type == MsgType::kSubmitManyReq) {
-      auto req = zwq::decode_body<zwq::msg::SubmitManyReq>(env);
-      zwq::msg::SubmitManyRep rep;
-      for (const auto& j : req.value().jobs) rep.items.push_back({.job_id = j.job_id});
-      reply(zwq::encode(rep, env.corr));
-      return;
-    }
+    if (accept_submit_many(env, reply)) return;
     auto req = zwq::decode_body<zwq::msg::WaitManyReq>(env);
     if (!req.ok()) return;
     zwq::msg::WaitManyRep rep;

@@ -65,9 +65,9 @@ BenchCluster::~BenchCluster() {
 
 void BenchCluster::start_broker() {
   const std::string ready = temp_dir_ + "/ready";
-  broker_ = Child::spawn(options_.bin_dir + "/zwq-broker",
+  broker_ = spawn_child(options_.bin_dir + "/zwq-broker",
                          {"--ready-file", ready, "--log-level", options_.log_level},
-                         Child::Output::kDiscard);
+                         Output::kDiscard);
   const auto deadline = Clock::now() + milliseconds(10000);
   while (true) {
     if (auto line = read_line(ready); line && !line->empty()) {
@@ -93,13 +93,13 @@ void BenchCluster::start_workers() {
   if (!options_.separate) {
     auto args = common;
     args.insert(args.end(), {"--count", std::to_string(options_.workers)});
-    workers_.push_back(Child::spawn(path, args, Child::Output::kDiscard));
+    workers_.push_back(spawn_child(path, args, Output::kDiscard));
     return;
   }
   for (int i = 0; i < options_.workers; ++i) {
     auto args = common;
     args.insert(args.end(), {"--worker-id", "bench-w" + std::to_string(i)});
-    workers_.push_back(Child::spawn(path, args, Child::Output::kDiscard));
+    workers_.push_back(spawn_child(path, args, Output::kDiscard));
     if (i == 0 && !options_.slow_cgroup.empty() &&
         !join_cgroup(options_.slow_cgroup, workers_.back().pid())) {
       throw std::runtime_error("cannot move worker 0 into " + options_.slow_cgroup);

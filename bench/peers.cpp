@@ -23,11 +23,12 @@ PeerRun run_peer(const BenchOptions& o, const std::string& script, std::vector<s
   args.insert(args.begin(), o.peers_dir + "/" + script);
   PeerRun out;
   try {
-    Child child = Child::spawn(o.python, args, Child::Output::kCapture);
+    Child child = spawn_child(o.python, args, Output::kCapture);
     const double budget_s = o.job_timeout_s * (o.runs + 1);
     const std::string text =
         child.read_all(milliseconds(static_cast<std::int64_t>(budget_s * 1000)));
-    const auto code = child.wait_for(milliseconds(10000));
+    (void)child.wait_until(std::chrono::steady_clock::now() + milliseconds(10000));
+    const auto code = child.exit_status();
     const auto nl = text.find_last_of('\n', text.size() >= 2 ? text.size() - 2 : 0);
     const std::string last = nl == std::string::npos ? text : text.substr(nl + 1);
     if (code != 0 || last.empty()) {

@@ -1,5 +1,5 @@
-// Child processes of the benchmark: the broker and workers it starts itself, the raw ZeroMQ peers
-// and the Python peers. Each is owned by one Child, which stops and reaps it.
+// Child processes of the benchmark (the broker and workers it starts itself, the raw ZeroMQ
+// peers and the Python peers) and what it reads of processes from /proc.
 #pragma once
 
 #include <sys/types.h>
@@ -9,40 +9,20 @@
 #include <string>
 #include <vector>
 
+#include "child_process.hpp"
+
 namespace zwq::bench {
 
-class Child {
- public:
-  enum class Output { kInherit, kDiscard, kCapture };
+// The benchmark's children are the client library's ChildProcess (it stops and reaps them, and
+// they get SIGTERM if we die).
+using Child = zwq::detail::ChildProcess;
 
-  Child() = default;
-  ~Child() { stop(); }
-  Child(Child&& other) noexcept;
-  Child& operator=(Child&& other) noexcept;
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
+enum class Output { kInherit, kDiscard, kCapture };
 
-  // fork + execv of `path` with argv = [path, args...]; stdout inherited, discarded or captured
-  // (read it with read_all). The child gets SIGTERM if this process dies. Throws
-  // std::runtime_error when it cannot be started.
-  static Child spawn(const std::string& path, const std::vector<std::string>& args,
-                     Output out = Output::kInherit);
-
-  pid_t pid() const { return pid_; }
-  bool running();
-  // Waits up to `timeout` for it to exit; its exit code (128 + signal when killed), or empty.
-  std::optional<int> wait_for(std::chrono::milliseconds timeout);
-  // SIGTERM, up to `grace` to exit, then SIGKILL; returns the exit code. No-op once reaped.
-  int stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
-  // Reads the captured stdout until EOF or `timeout` (then the child is stopped); the text read.
-  std::string read_all(std::chrono::milliseconds timeout);
-
- private:
-  void reap(int status);
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
-  std::optional<int> code_;
-};
+// Starts `path` with argv = [path, args...], its stdout inherited, discarded or captured (read it
+// with Child::read_all). Throws std::runtime_error when it cannot be started.
+Child spawn_child(const std::string& path, const std::vector<std::string>& args,
+                  Output out = Output::kInherit);
 
 // The directory holding this executable (for zwq-broker, zwq-worker and `_push`/`_echo` peers).
 std::string self_dir();

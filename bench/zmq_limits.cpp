@@ -39,7 +39,7 @@ double pushpull_rate(const std::string& transport, const std::string& dir, std::
   pull.set(zmq::sockopt::linger, 0);
   const std::string ep = bind_endpoint(pull, transport, dir);
   Child peer =
-      Child::spawn(self_path(), {"_push", "--endpoint", ep, "--count", std::to_string(count),
+      spawn_child(self_path(), {"_push", "--endpoint", ep, "--count", std::to_string(count),
                                  "--size", std::to_string(kMessageBytes)});
   zmq::message_t m;
   if (!pull.recv(m)) throw std::runtime_error("PUSH/PULL: no first message");
@@ -60,7 +60,7 @@ std::vector<double> reqrep_times(const std::string& transport, const std::string
   req.set(zmq::sockopt::sndtimeo, kRecvTimeoutMs);
   req.set(zmq::sockopt::linger, 0);
   const std::string ep = bind_endpoint(req, transport, dir);
-  Child peer = Child::spawn(
+  Child peer = spawn_child(
       self_path(), {"_echo", "--endpoint", ep, "--count", std::to_string(count + kReqRepWarmup)});
   std::vector<double> us;
   us.reserve(static_cast<std::size_t>(count));
@@ -74,7 +74,7 @@ std::vector<double> reqrep_times(const std::string& transport, const std::string
     if (i >= kReqRepWarmup)
       us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
   }
-  peer.wait_for(milliseconds(kRecvTimeoutMs));
+  (void)peer.wait_until(std::chrono::steady_clock::now() + milliseconds(kRecvTimeoutMs));
   return us;
 }
 

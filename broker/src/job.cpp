@@ -15,7 +15,6 @@ JobStatus Job::status(TimePoint now) const {
   st.elapsed_ms = millis_between(submitted, final() ? finished : now);
   st.error_code = error_code;
   st.error = error;
-  st.lease_ms = final() ? 0 : lease_ms;
   return st;
 }
 

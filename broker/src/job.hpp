@@ -23,7 +23,6 @@ struct Job {
   PendingRanges pending;
   std::uint64_t retried = 0;     // slices handed out again after a lease was lost
   std::uint64_t slowest_us = 0;  // the slowest slice workers reported (sets its lease)
-  std::uint64_t lease_ms = 0;    // its current lease (kept up to date by the scheduler)
   double pace_us = 0;  // moving average of µs per slice over its workers; 0: unknown (dispatch)
   TimePoint submitted{};
   TimePoint finished{};  // when the state became final

@@ -82,7 +82,6 @@ std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel,
   }
   job->collector = JobCollector(geo, job->kernel->combiner, bins);
   job->pending.reset(job->collector.total());
-  job->lease_ms = static_cast<std::uint64_t>(lease_for(*job).count());
   return job;
 }
 
@@ -122,7 +121,6 @@ Status Scheduler::restore(RecoveredJob r, TimePoint now) {
   }
 
   Job& j = *job;
-  j.lease_ms = static_cast<std::uint64_t>(lease_for(j).count());
   jobs_.emplace(id, std::move(job));
   by_serial_.emplace(j.serial, &j);
   if (job_state_final(r.state)) {
@@ -160,7 +158,13 @@ Result<JobStatus> Scheduler::cancel(const std::string& job_id, TimePoint now) {
     job.error = "job " + job_id + " was cancelled";
     finalize_job(job, JobState::kCancelled, now);
   }
-  return job.status(now);
+  return status(job, now);
+}
+
+JobStatus Scheduler::status(const Job& job, TimePoint now) const {
+  JobStatus st = job.status(now);
+  st.lease_ms = job.final() ? 0 : static_cast<std::uint64_t>(lease_for(job).count());
+  return st;
 }
 
 const Job* Scheduler::find_job(const std::string& job_id) const {
@@ -171,7 +175,7 @@ const Job* Scheduler::find_job(const std::string& job_id) const {
 std::vector<JobStatus> Scheduler::all_status(TimePoint now) const {
   std::vector<JobStatus> out;
   out.reserve(by_serial_.size());
-  for (const auto& [serial, job] : by_serial_) out.push_back(job->status(now));
+  for (const auto& [serial, job] : by_serial_) out.push_back(status(*job, now));
   return out;
 }
 
@@ -491,10 +495,7 @@ ResultsTally Scheduler::results(msg::Results& m, TimePoint now) {
       }
     }
   }
-  if (tally.accepted > 0) {
-    job.slowest_us = std::max(job.slowest_us, m.slowest_us);
-    job.lease_ms = static_cast<std::uint64_t>(lease_for(job).count());
-  }
+  if (tally.accepted > 0) job.slowest_us = std::max(job.slowest_us, m.slowest_us);
   if (w != nullptr) {
     renew_lease(*w, now);
     observe_pace(*w, job, released, m.slowest_us, now);

@@ -158,6 +158,8 @@ class Scheduler {
   const Job* find_job(const std::string& job_id) const;
   // Every known job, in submission order.
   std::vector<JobStatus> all_status(TimePoint now) const;
+  // A job's status as clients see it, with the lease its workers have now (0 once final).
+  JobStatus status(const Job& job, TimePoint now) const;
   // True while some job is queued or running.
   bool has_unfinished_jobs() const;
 

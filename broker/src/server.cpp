@@ -252,7 +252,7 @@ void Server::after_changes(TimePoint now) {
     for (const auto& w : many_) answer_wait_many(w, now);
     const Job* job = sched_.find_job(id);
     if (job == nullptr) continue;
-    const JobStatus st = job->status(now);
+    const JobStatus st = sched_.status(*job, now);
     if (job->state == JobState::kDone) {
       log_->info("job {} done: {} slices in {} ms, value {}, {} retried, {} discarded", id,
                  st.total, st.elapsed_ms, job->result.value, st.retried, st.discarded);
@@ -338,7 +338,7 @@ void Server::handle_control(const std::string& identity, std::string_view frame,
         if (job == nullptr) {
           return reply_error(to, make_error(ErrorCode::kUnknownJob, "no job '" + m.job_id + "'"));
         }
-        reply(to, msg::StatusRep{{job->status(now)}});
+        reply(to, msg::StatusRep{{sched_.status(*job, now)}});
       });
       break;
     case MsgType::kSubmitManyReq:
@@ -472,13 +472,13 @@ void Server::answer_wait(const HeldWait& w, TimePoint now) {
   }
   if (w.submit) {
     msg::SubmitRep rep{job->spec.job_id, job->collector.total(), job->spec.slice_size, w.existed};
-    rep.status = job->status(now);
+    rep.status = sched_.status(*job, now);
     rep.finished = job->final();
     if (job->state == JobState::kDone) rep.result = job->full_result();
     return reply(w.to, rep);
   }
   msg::WaitRep rep;
-  rep.status = job->status(now);
+  rep.status = sched_.status(*job, now);
   rep.finished = job->final();
   if (job->state == JobState::kDone) rep.result = job->full_result();
   reply(w.to, rep);
@@ -520,7 +520,7 @@ void Server::answer_wait_many(const HeldWaitMany& w, TimePoint now) {
       item.message = "no job '" + id + "'";
       continue;
     }
-    item.status = job->status(now);
+    item.status = sched_.status(*job, now);
     if (job->state == JobState::kDone) {
       item.result = job->full_result();
       for (const auto& g : item.result.gathered) bytes += g.size();
@@ -551,7 +551,7 @@ void Server::answer_fetch(const HeldFetch& f, TimePoint now) {
   msg::FetchRep rep;
   rep.cursor = job->collector.page(f.cursor, max, kMaxFetchBytes, rep.items);
   rep.cursor = std::max(rep.cursor, f.cursor);
-  rep.status = job->status(now);
+  rep.status = sched_.status(*job, now);
   reply(f.to, rep);
 }
 
@@ -698,7 +698,7 @@ void Server::on_timers(TimePoint now) {
       continue;
     }
     if (const Job* job = sched_.find_job(*it))
-      publish(proto::kTopicJob, msg::JobEvent{job->status(now)});
+      publish(proto::kTopicJob, msg::JobEvent{sched_.status(*job, now)});
     last_job_event_[*it] = now;
     it = progress_dirty_.erase(it);
   }

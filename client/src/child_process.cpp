@@ -1,6 +1,7 @@
 #include "child_process.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -52,7 +53,8 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
 // In the child, between fork and exec: only async-signal-safe calls (the parent may have
 // threads, e.g. ZeroMQ's).
 [[noreturn]] void exec_child(const char* path, char* const* argv, char* const* envp,
-                             const SpawnOptions& options, pid_t parent, int error_fd) {
+                             const SpawnOptions& options, pid_t parent, int error_fd,
+                             int out_fd) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -60,7 +62,9 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(127);  // the parent died before prctl took effect
   }
-  if (options.discard_stdout) {
+  if (out_fd >= 0) {
+    dup2(out_fd, STDOUT_FILENO);
+  } else if (options.discard_stdout) {
     const int null_fd = open("/dev/null", O_WRONLY);
     if (null_fd >= 0) dup2(null_fd, STDOUT_FILENO);
   } else if (options.stdout_to_stderr) {
@@ -75,17 +79,21 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
 }  // namespace
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
-    : pid_(other.pid_), path_(std::move(other.path_)), status_(other.status_) {
+    : pid_(other.pid_), out_fd_(other.out_fd_), path_(std::move(other.path_)),
+      status_(other.status_) {
   other.pid_ = -1;
+  other.out_fd_ = -1;
 }
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
   if (this != &other) {
     stop();
     pid_ = other.pid_;
+    out_fd_ = other.out_fd_;
     path_ = std::move(other.path_);
     status_ = other.status_;
     other.pid_ = -1;
+    other.out_fd_ = -1;
   }
   return *this;
 }
@@ -103,16 +111,32 @@ Result<ChildProcess> ChildProcess::spawn(const std::string& path,
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     return make_error(ErrorCode::kInternal, std::string("pipe: ") + std::strerror(errno));
   }
+  int out[2] = {-1, -1};
+  if (options.capture_stdout && ::pipe2(out, O_CLOEXEC) != 0) {
+    const int err = errno;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return make_error(ErrorCode::kInternal, std::string("pipe: ") + std::strerror(err));
+  }
+  auto close_out = [&] {
+    for (int& fd : out) {
+      if (fd >= 0) ::close(fd), fd = -1;
+    }
+  };
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int err = errno;
     ::close(fds[0]);
     ::close(fds[1]);
+    close_out();
     return make_error(ErrorCode::kInternal, "cannot start " + path + ": " + std::strerror(err));
   }
-  if (pid == 0) exec_child(path.c_str(), argv.data(), envp.data(), options, parent, fds[1]);
+  if (pid == 0) {
+    exec_child(path.c_str(), argv.data(), envp.data(), options, parent, fds[1], out[1]);
+  }
   ::close(fds[1]);
+  if (out[1] >= 0) ::close(out[1]), out[1] = -1;
   // The pipe closes on a successful exec (O_CLOEXEC) and carries errno on a failed one.
   int err = 0;
   ssize_t n;
@@ -123,10 +147,12 @@ Result<ChildProcess> ChildProcess::spawn(const std::string& path,
   if (n == static_cast<ssize_t>(sizeof err)) {
     int ignored;
     ::waitpid(pid, &ignored, 0);
+    close_out();
     return make_error(ErrorCode::kInternal, "cannot run " + path + ": " + std::strerror(err));
   }
   ChildProcess child;
   child.pid_ = pid;
+  child.out_fd_ = out[0];
   child.path_ = path;
   return child;
 }
@@ -177,13 +203,42 @@ int ChildProcess::wait() {
 }
 
 int ChildProcess::stop(std::chrono::milliseconds grace) {
-  if (!running()) return status_.value_or(-1);
-  ::kill(pid_, SIGTERM);
-  if (!wait_until(std::chrono::steady_clock::now() + grace)) {
-    ::kill(pid_, SIGKILL);
-    wait();
+  if (running()) {
+    ::kill(pid_, SIGTERM);
+    if (!wait_until(std::chrono::steady_clock::now() + grace)) {
+      ::kill(pid_, SIGKILL);
+      wait();
+    }
   }
+  close_output();
   return status_.value_or(-1);
+}
+
+void ChildProcess::close_output() {
+  if (out_fd_ >= 0) ::close(out_fd_);
+  out_fd_ = -1;
+}
+
+std::string ChildProcess::read_all(std::chrono::milliseconds timeout) {
+  std::string text;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[65536];
+  while (out_fd_ >= 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      stop();
+      break;
+    }
+    pollfd p{out_fd_, POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 1000)));
+    if (r <= 0) continue;  // EINTR or nothing yet: the deadline decides
+    const ssize_t n = ::read(out_fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  return text;
 }
 
 std::string ChildProcess::describe_exit() const {

@@ -17,6 +17,7 @@ struct SpawnOptions {
   std::vector<std::string> env;   // "NAME=VALUE" entries added to (or replacing in) our environment
   bool stdout_to_stderr = false;  // keep a library user's stdout free of the child's chatter
   bool discard_stdout = false;    // send the child's stdout to /dev/null (wins over the above)
+  bool capture_stdout = false;    // a pipe the parent reads with read_all() (wins over both)
   bool die_with_parent = true;    // SIGTERM the child if we die without cleaning up (even SIGKILL)
 };
 
@@ -54,10 +55,15 @@ class ChildProcess {
   int stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
   // "zwq-broker (pid 123) exited with status 1" / "... was killed by signal 9".
   std::string describe_exit() const;
+  // capture_stdout: reads the child's stdout until it closes it or `timeout` passes (then the
+  // child is stopped); the text read. Otherwise "".
+  std::string read_all(std::chrono::milliseconds timeout);
 
  private:
   void reap(int wait_status);
+  void close_output();
   pid_t pid_ = -1;
+  int out_fd_ = -1;  // capture_stdout: the read end of the child's stdout
   std::string path_;
   std::optional<int> status_;
 };

@@ -43,26 +43,6 @@ JournalOptions options_in(const TempDir& dir) {
   return o;
 }
 
-JobSpec sum_spec(const std::string& id, std::uint64_t slices) {
-  JobSpec spec;
-  spec.job_id = id;
-  spec.kernel = "sum";
-  spec.input.uri = "shm:x";
-  spec.input.dtype = DType::kF64;
-  spec.count = slices * 10;
-  spec.slice_size = 10;
-  return spec;
-}
-
-std::vector<double> random_values(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> mant(-1.0, 1.0);
-  std::uniform_int_distribution<int> expo(-40, 40);
-  std::vector<double> v(n);
-  for (auto& x : v) x = std::ldexp(mant(rng), expo(rng));
-  return v;
-}
-
 // Computes up to `limit` slices of job `id` as worker w1 would (the sum of slice s is values[s]).
 std::uint64_t compute(Harness& h, const std::string& id, const std::vector<double>& values,
                       std::uint64_t limit) {
@@ -74,13 +54,7 @@ std::uint64_t compute(Harness& h, const std::string& id, const std::vector<doubl
     for (const Dispatch& d : ds) {
       for (const SliceRun& r : d.runs) {
         for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s) {
-          SliceOutcome o;
-          o.slice = s;
-          o.attempt = r.attempt;
-          o.partial = identity_partial(Combiner::kSum);
-          o.partial.n = 10;
-          o.partial.hi = values[s];
-          h.report_one(d.worker_id, d.job->spec.job_id, o);
+          h.report_one(d.worker_id, d.job->spec.job_id, sum_outcome(s, r.attempt, values[s]));
           ++done;
         }
       }

@@ -76,27 +76,6 @@ struct FakeLog : JobLog {
   void finished(const Job& job) override { finished_ids.push_back(job.spec.job_id); }
 };
 
-JobSpec sum_spec(const std::string& id, std::uint64_t slices) {
-  JobSpec spec;
-  spec.job_id = id;
-  spec.kernel = "sum";
-  spec.input.uri = "shm:x";
-  spec.input.dtype = DType::kF64;
-  spec.count = slices * 10;
-  spec.slice_size = 10;
-  return spec;
-}
-
-SliceOutcome sum_outcome(std::uint64_t slice, std::uint32_t attempt, double value) {
-  SliceOutcome o;
-  o.slice = slice;
-  o.attempt = attempt;
-  o.partial = identity_partial(Combiner::kSum);
-  o.partial.n = 10;
-  o.partial.hi = value;
-  return o;
-}
-
 }  // namespace
 
 TEST_CASE("scheduler lease is lease_first until a slice finished, then follows the slowest slice",

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -140,7 +142,7 @@ struct Harness {
     return *j;
   }
 
-  JobStatus status(const std::string& id) const { return job(id).status(now); }
+  JobStatus status(const std::string& id) const { return sched.status(job(id), now); }
 
   WorkerStatus worker(const std::string& id) const {
     for (auto& w : sched.workers(now)) {
@@ -172,6 +174,40 @@ inline std::uint64_t slices_in(const std::vector<Dispatch>& ds, const std::strin
     for (const auto& r : d.runs) n += r.count;
   }
   return n;
+}
+
+
+// A job of `slices` slices of 10 f64 elements of the sum kernel (its dataset is never read).
+inline JobSpec sum_spec(const std::string& id, std::uint64_t slices) {
+  JobSpec spec;
+  spec.job_id = id;
+  spec.kernel = "sum";
+  spec.input.uri = "shm:x";
+  spec.input.dtype = DType::kF64;
+  spec.count = slices * 10;
+  spec.slice_size = 10;
+  return spec;
+}
+
+// A worker's outcome for slice `slice` of a sum_spec job whose sum is `value`.
+inline SliceOutcome sum_outcome(std::uint64_t slice, std::uint32_t attempt, double value) {
+  SliceOutcome o;
+  o.slice = slice;
+  o.attempt = attempt;
+  o.partial = identity_partial(Combiner::kSum);
+  o.partial.n = 10;
+  o.partial.hi = value;
+  return o;
+}
+
+// `n` doubles of random signs and magnitudes 2^-40 to 2^40: sums of them depend on the order.
+inline std::vector<double> random_values(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> mant(-1.0, 1.0);
+  std::uniform_int_distribution<int> expo(-40, 40);
+  std::vector<double> v(n);
+  for (auto& x : v) x = std::ldexp(mant(rng), expo(rng));
+  return v;
 }
 
 }  // namespace zwq::broker::test

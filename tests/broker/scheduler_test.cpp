@@ -171,22 +171,11 @@ TEST_CASE("scheduler completes a job only when every slice is covered exactly on
 
 TEST_CASE("scheduler result is identical for any number of workers and arrival order", "[broker]") {
   constexpr std::uint64_t kSlices = 64;
-  std::mt19937_64 rng(7);
-  std::uniform_real_distribution<double> mant(-1.0, 1.0);
-  std::uniform_int_distribution<int> expo(-40, 40);
-  std::vector<double> values(kSlices);
-  for (auto& v : values) v = std::ldexp(mant(rng), expo(rng));
+  const std::vector<double> values = random_values(kSlices, 7);
 
   auto run = [&](int n_workers, std::uint64_t seed) {
     Harness h;
-    JobSpec spec;
-    spec.job_id = "sum-job";
-    spec.kernel = "sum";
-    spec.input.uri = "shm:x";
-    spec.input.dtype = DType::kF64;
-    spec.count = kSlices * 10;
-    spec.slice_size = 10;
-    REQUIRE(h.sched.submit(spec, h.now).ok());
+    REQUIRE(h.sched.submit(sum_spec("sum-job", kSlices), h.now).ok());
     for (int w = 0; w < n_workers; ++w) h.hello(std::string("w").append(std::to_string(w)), 3);
     std::mt19937_64 order_rng(seed);
     while (h.status("sum-job").state != JobState::kDone) {
@@ -194,13 +183,7 @@ TEST_CASE("scheduler result is identical for any number of workers and arrival o
       for (const Dispatch& d : h.dispatch()) {
         for (const SliceRun& r : d.runs) {
           for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s) {
-            SliceOutcome o;
-            o.slice = s;
-            o.attempt = r.attempt;
-            o.partial = identity_partial(Combiner::kSum);
-            o.partial.n = 10;
-            o.partial.hi = values[s];
-            outcomes.emplace_back(d.worker_id, o);
+            outcomes.emplace_back(d.worker_id, sum_outcome(s, r.attempt, values[s]));
           }
         }
       }

@@ -126,6 +126,16 @@ std::optional<std::string> recv_frame(zmq::socket_t& s, std::chrono::millisecond
   return m.to_string();
 }
 
+// A job of `count` no-op slices of one element each.
+JobSpec noop_job(std::string id, std::uint64_t count = 1) {
+  JobSpec spec;
+  spec.job_id = std::move(id);
+  spec.kernel = "noop_range";
+  spec.count = count;
+  spec.slice_size = 1;
+  return spec;
+}
+
 }  // namespace
 
 TEST_CASE("server answers garbage and a wrong version on control with ErrorRep", "[broker]") {
@@ -323,11 +333,7 @@ TEST_CASE("server on stop refuses new jobs, finishes the running one, then retur
   HandWorker w(b.endpoints(), "w1", 100);
   REQUIRE(expect<msg::Welcome>(recv_frame(w.tasks)).epoch == b.epoch());
   test::RawControl control(b.endpoints().control);
-  JobSpec spec;
-  spec.job_id = "running";
-  spec.kernel = "noop_range";
-  spec.count = 10;
-  spec.slice_size = 1;
+  JobSpec spec = noop_job("running", 10);
   REQUIRE_FALSE(expect<msg::SubmitRep>(control.ask(msg::SubmitReq{spec})).existed);
   const auto tasks = expect<msg::Tasks>(recv_frame(w.tasks));
 
@@ -370,11 +376,7 @@ TEST_CASE("server with a journal resumes an unfinished job after a restart", "[b
     HandWorker w(b.endpoints(), "w1", 4);
     REQUIRE(expect<msg::Welcome>(recv_frame(w.tasks)).epoch == b.epoch());
     test::RawControl control(b.endpoints().control);
-    JobSpec spec;
-    spec.job_id = "resumed";
-    spec.kernel = "noop_range";
-    spec.count = 10;
-    spec.slice_size = 1;
+    JobSpec spec = noop_job("resumed", 10);
     REQUIRE_FALSE(expect<msg::SubmitRep>(control.ask(msg::SubmitReq{spec})).existed);
     // Some of the 10 slices (credit 4: never all), in whatever batches the broker sends.
     const auto t = expect<msg::Tasks>(recv_frame(w.tasks));
@@ -425,19 +427,6 @@ TEST_CASE("server with a journal resumes an unfinished job after a restart", "[b
   CHECK(done.result.value == 10);
   fs::remove_all(dir);
 }
-
-namespace {
-
-JobSpec noop_job(std::string id, std::uint64_t count = 1) {
-  JobSpec spec;
-  spec.job_id = std::move(id);
-  spec.kernel = "noop_range";
-  spec.count = count;
-  spec.slice_size = 1;
-  return spec;
-}
-
-}  // namespace
 
 TEST_CASE("server holds a waited SubmitReq until its job is done, in one round trip", "[broker]") {
   RunningBroker b;

@@ -75,3 +75,27 @@ TEST_CASE("ChildProcess destruction leaves no process behind", "[client]") {
   }
   CHECK_FALSE(pid_alive(pid));  // killed and reaped: not even a zombie
 }
+
+TEST_CASE("ChildProcess captures stdout until the child closes it", "[client]") {
+  zwq::detail::SpawnOptions options;
+  options.capture_stdout = true;
+  auto child = ChildProcess::spawn(sh(), {"-c", "echo one; echo two"}, options);
+  REQUIRE(child.ok());
+  CHECK(child.value().read_all(5s) == "one\ntwo\n");
+  CHECK(child.value().wait() == 0);
+  auto plain = ChildProcess::spawn(sh(), {"-c", "exit 0"});
+  REQUIRE(plain.ok());
+  CHECK(plain.value().read_all(1s).empty());  // nothing captured: nothing to read
+}
+
+TEST_CASE("ChildProcess read_all stops a child that outlasts its timeout", "[client]") {
+  zwq::detail::SpawnOptions options;
+  options.capture_stdout = true;
+  auto child = ChildProcess::spawn(sh(), {"-c", "echo early; exec sleep 30"}, options);
+  REQUIRE(child.ok());
+  const auto start = Clock::now();
+  CHECK(child.value().read_all(300ms) == "early\n");
+  CHECK(Clock::now() - start < 10s);
+  CHECK_FALSE(child.value().running());
+  CHECK(child.value().exit_status() == 128 + SIGTERM);
+}

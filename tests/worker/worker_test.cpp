@@ -236,6 +236,21 @@ bool eventually(F&& condition) {
   return false;
 }
 
+// A Tasks message of `slices` one-element slices of the sleep kernel, `ms` each, all leased at
+// attempt 1.
+msg::Tasks sleep_tasks(std::uint64_t epoch, const std::string& job_id, std::int64_t ms,
+                       std::uint32_t slices) {
+  msg::Tasks tasks;
+  tasks.epoch = epoch;
+  tasks.job.job_id = job_id;
+  tasks.job.kernel = "sleep";
+  tasks.job.params.set("ms", ms);
+  tasks.job.count = slices;
+  tasks.job.slice_size = 1;
+  tasks.runs = {zwq::SliceRun{0, slices, 1}};
+  return tasks;
+}
+
 }  // namespace
 
 TEST_CASE("worker registers with its credit, computes tasks and exits on shutdown", "[worker]") {
@@ -334,14 +349,7 @@ TEST_CASE("worker keeps heartbeating while one slice outlasts the broker's patie
   register_worker(broker, worker);
   REQUIRE(broker.expect_tasks<msg::WorkerHeartbeat>());
 
-  msg::Tasks tasks;
-  tasks.epoch = broker.epoch;
-  tasks.job.job_id = "long";
-  tasks.job.kernel = "sleep";
-  tasks.job.params.set("ms", std::int64_t{800});
-  tasks.job.count = 1;
-  tasks.job.slice_size = 1;
-  tasks.runs = {zwq::SliceRun{0, 1, 1}};
+  const msg::Tasks tasks = sleep_tasks(broker.epoch, "long", 800, 1);
   broker.send_tasks(worker.id(), tasks);
 
   int beats = 0, hellos = 0;
@@ -368,14 +376,7 @@ TEST_CASE("worker stop finishes the slice in hand, sends it, then says Bye", "[w
   register_worker(broker, worker);
   REQUIRE(broker.expect_tasks<msg::WorkerHeartbeat>());
 
-  msg::Tasks tasks;
-  tasks.epoch = broker.epoch;
-  tasks.job.job_id = "slow";
-  tasks.job.kernel = "sleep";
-  tasks.job.params.set("ms", std::int64_t{300});
-  tasks.job.count = 10;
-  tasks.job.slice_size = 1;
-  tasks.runs = {zwq::SliceRun{0, 10, 1}};
+  const msg::Tasks tasks = sleep_tasks(broker.epoch, "slow", 300, 10);
   broker.send_tasks(worker.id(), tasks);
   REQUIRE(broker.expect_results());  // slice 0 done: slice 1 is in hand
   worker.worker().stop();
@@ -426,14 +427,7 @@ TEST_CASE("worker drops the rest of a cancelled job", "[worker]") {
   register_worker(broker, worker);
   REQUIRE(broker.expect_tasks<msg::WorkerHeartbeat>());  // subscribed by now
 
-  msg::Tasks tasks;
-  tasks.epoch = broker.epoch;
-  tasks.job.job_id = "slow";
-  tasks.job.kernel = "sleep";
-  tasks.job.params.set("ms", std::int64_t{20});
-  tasks.job.count = 100;
-  tasks.job.slice_size = 1;
-  tasks.runs = {zwq::SliceRun{0, 100, 1}};  // 2 s of work
+  const msg::Tasks tasks = sleep_tasks(broker.epoch, "slow", 20, 100);  // 2 s of work
   broker.send_tasks(worker.id(), tasks);
   REQUIRE(broker.expect_results());
   broker.publish("cancel", msg::CancelEvent{"slow"});

@@ -77,15 +77,7 @@ Status PluginSet::load(const std::string& path) {
     if (k.name == nullptr || k.fn == nullptr) {
       return failed(path, "kernel entry " + std::to_string(i) + " has no name or no function");
     }
-    KernelInfo info;
-    info.name = k.name;
-    info.help = k.help ? k.help : "";
-    info.fn = k.fn;
-    info.validate = k.validate;
-    info.combiner = static_cast<Combiner>(k.combiner);
-    info.shape = static_cast<KernelShape>(k.shape);
-    info.input_dtype = static_cast<DType>(k.input_dtype);
-    info.output_dtype = static_cast<DType>(k.output_dtype);
+    KernelInfo info = kernel_info_of(k);
     if (auto clash = origins.find(info.name); clash != origins.end()) {
       return failed(path, "kernel '" + info.name + "' is already defined by " + clash->second);
     }

@@ -463,16 +463,7 @@ namespace detail __attribute__((visibility("hidden"))) {
 inline Result<KernelRegistry> registered_kernels() {
   KernelRegistry registry;
   for (const zwq_plugin_kernel& k : detail::table()) {
-    KernelInfo info;
-    info.name = k.name;
-    info.help = k.help ? k.help : "";
-    info.fn = k.fn;
-    info.validate = k.validate;
-    info.combiner = static_cast<Combiner>(k.combiner);
-    info.shape = static_cast<KernelShape>(k.shape);
-    info.input_dtype = static_cast<DType>(k.input_dtype);
-    info.output_dtype = static_cast<DType>(k.output_dtype);
-    if (Status s = registry.add(std::move(info)); !s.ok()) return s.error();
+    if (Status s = registry.add(kernel_info_of(k)); !s.ok()) return s.error();
   }
   return registry;
 }

@@ -50,3 +50,21 @@ using zwq_plugin_abi_version_fn = std::uint32_t (*)();
 using zwq_plugin_kernels_fn = const zwq_plugin_kernel* (*)(std::size_t* count);
 
 }  // extern "C"
+
+namespace zwq {
+
+// The KernelInfo of one table entry (name and fn are checked by the caller).
+inline KernelInfo kernel_info_of(const zwq_plugin_kernel& k) {
+  KernelInfo info;
+  info.name = k.name;
+  info.help = k.help ? k.help : "";
+  info.fn = k.fn;
+  info.validate = k.validate;
+  info.combiner = static_cast<Combiner>(k.combiner);
+  info.shape = static_cast<KernelShape>(k.shape);
+  info.input_dtype = static_cast<DType>(k.input_dtype);
+  info.output_dtype = static_cast<DType>(k.output_dtype);
+  return info;
+}
+
+}  // namespace zwq

@@ -13,14 +13,25 @@ namespace {
 const TimePoint t0 = TimePoint{} + 1000s;
 }
 
-TEST_CASE("heartbeats are due an interval after the last message sent", "[worker]") {
+TEST_CASE("heartbeats are due a quarter interval after the broker's would have come", "[worker]") {
   Heartbeats beats;
   beats.start(t0, 1000, 5);
-  CHECK_FALSE(beats.beat_due(t0 + 999ms));
-  CHECK(beats.beat_due(t0 + 1000ms));
-  beats.sent(t0 + 1100ms);
-  CHECK_FALSE(beats.beat_due(t0 + 2000ms));
-  CHECK(beats.beat_due(t0 + 2100ms));
+  CHECK_FALSE(beats.beat_due(t0 + 1249ms));
+  CHECK(beats.beat_due(t0 + 1250ms));
+  beats.sent(t0 + 1300ms);
+  CHECK_FALSE(beats.beat_due(t0 + 2500ms));
+  CHECK(beats.beat_due(t0 + 2550ms));
+}
+
+TEST_CASE("a broker heartbeat is answered after half an interval of silence, not sooner",
+          "[worker]") {
+  Heartbeats beats;
+  beats.start(t0, 1000, 5);
+  CHECK_FALSE(beats.answer_due(t0 + 499ms));  // we just spoke: no echo of every broker beat
+  CHECK(beats.answer_due(t0 + 500ms));
+  beats.sent(t0 + 1000ms);
+  CHECK_FALSE(beats.answer_due(t0 + 1010ms));
+  CHECK(beats.answer_due(t0 + 2000ms));
 }
 
 TEST_CASE("heartbeats declare the broker lost after liveness silent intervals", "[worker]") {
@@ -52,15 +63,15 @@ TEST_CASE("heartbeats adopt the broker's numbers without resetting the timers", 
   Heartbeats beats;
   beats.start(t0, 1000, 5);
   beats.configure(100, 2);
-  CHECK(beats.beat_due(t0 + 100ms));
+  CHECK(beats.beat_due(t0 + 125ms));
   CHECK(beats.broker_lost(t0 + 200ms));
 }
 
 TEST_CASE("heartbeats tell the time to the next deadline", "[worker]") {
   Heartbeats beats;
   beats.start(t0, 1000, 5);
-  CHECK(beats.until_next_deadline(t0) == 1000ms);
-  CHECK(beats.until_next_deadline(t0 + 400ms) == 600ms);
+  CHECK(beats.until_next_deadline(t0) == 1250ms);
+  CHECK(beats.until_next_deadline(t0 + 400ms) == 850ms);
   beats.sent(t0 + 4500ms);
   CHECK(beats.until_next_deadline(t0 + 4600ms) == 400ms);  // broker deadline at 5 s
   CHECK(beats.until_next_deadline(t0 + 6s) == 0ms);

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #include "endpoints.hpp"
 #include "zwq/codec.hpp"
@@ -336,7 +337,9 @@ Connection::End Connection::on_event(const zmq::message_t& topic, const zmq::mes
                 options_.worker_id, epoch_, hb.value().epoch);
       return End::kLost;
     }
-    beats_.broker_seen(Clock::now());
+    const TimePoint now = Clock::now();
+    beats_.broker_seen(now);
+    beat_asked_ = beats_.answer_due(now);  // keep_alive() answers it
   } else if (name == proto::kTopicCancel) {
     auto cancel = decode_body<msg::CancelEvent>(env.value());
     if (!cancel.ok()) {
@@ -413,7 +416,8 @@ Connection::End Connection::keep_alive(TimePoint now) {
               beats_.dead_after().count());
     return End::kLost;
   }
-  if (!beats_.beat_due(now)) return End::kNone;
+  if (!beats_.beat_due(now) && !std::exchange(beat_asked_, false)) return End::kNone;
+  beat_asked_ = false;
   if (welcomed_ && beats_.silent_too_long(now)) {
     // We did not run for longer than the broker's patience (SIGSTOP, a suspended machine): it
     // has likely forgotten us, and would ignore our heartbeats from now on. A new Hello makes

@@ -76,6 +76,7 @@ class Connection {
   // Per session.
   std::optional<zmq::socket_t> tasks_, results_, events_;
   Heartbeats beats_;
+  bool beat_asked_ = false;    // a BrokerHeartbeat came that our WorkerHeartbeat answers
   std::uint64_t session_ = 0;  // counts sessions; the compute thread's results carry theirs
   std::uint64_t epoch_ = 0;    // the broker's, from InfoRep, then Welcome
   bool welcomed_ = false;

@@ -26,7 +26,7 @@ void Heartbeats::configure(std::uint32_t interval_ms, std::uint32_t liveness) {
 }
 
 Ms Heartbeats::until_next_deadline(TimePoint now) const {
-  const auto next = std::min(last_sent_ + interval_, last_broker_ + dead_after());
+  const auto next = std::min(last_sent_ + overdue(), last_broker_ + dead_after());
   if (next <= now) return Ms(0);
   // Round up so that a wake-up at the deadline finds it passed.
   return std::chrono::ceil<Ms>(next - now);

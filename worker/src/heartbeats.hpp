@@ -30,8 +30,14 @@ class Heartbeats {
   // frozen worker would drop what it computed instead of sending it when it wakes up.
   void loop_ran(TimePoint now);
 
-  // A WorkerHeartbeat is due: an interval has passed since we last sent anything.
-  bool beat_due(TimePoint now) const { return now - last_sent_ >= interval_; }
+  // Workers answer the broker's heartbeat instead of keeping a phase of their own, so that an
+  // idle broker takes in all its workers' heartbeats in one burst a second rather than in one
+  // wake-up per worker. A BrokerHeartbeat that arrived at `now` is answered when we were silent
+  // for half an interval or more.
+  bool answer_due(TimePoint now) const { return now - last_sent_ >= interval_ / 2; }
+  // A WorkerHeartbeat is due without a BrokerHeartbeat to answer: a quarter interval later than
+  // the broker's would have come, so that the broker's, not our timer, sets the phase.
+  bool beat_due(TimePoint now) const { return now - last_sent_ >= overdue(); }
   // We were silent for interval * liveness (busy in one long slice, or stopped): the broker
   // has probably declared us dead and forgotten us, so we must say Hello again.
   bool silent_too_long(TimePoint now) const { return now - last_sent_ >= dead_after(); }
@@ -43,6 +49,7 @@ class Heartbeats {
   Ms until_next_deadline(TimePoint now) const;
 
   Ms interval() const { return interval_; }
+  Ms overdue() const { return interval_ + interval_ / 4; }
   Ms dead_after() const { return interval_ * liveness_; }
 
  private:

@@ -66,7 +66,8 @@ BenchCluster::~BenchCluster() {
 void BenchCluster::start_broker() {
   const std::string ready = temp_dir_ + "/ready";
   broker_ = spawn_child(options_.bin_dir + "/zwq-broker",
-                         {"--ready-file", ready, "--log-level", options_.log_level},
+                         {"--ready-file", ready, "--log-level", options_.log_level,
+                          "--max-batch", std::to_string(options_.max_batch)},
                          Output::kDiscard);
   const auto deadline = Clock::now() + milliseconds(10000);
   while (true) {

@@ -26,7 +26,7 @@ constexpr std::uint64_t KiB = 1024, MiB = KiB * KiB;
 
 void apply_mode(BenchOptions& o, int runs, std::uint64_t array_mib) {
   o.slice_bytes = {4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, 1 * MiB, 4 * MiB, 16 * MiB, 64 * MiB};
-  o.credits = {1, 4, 16, 64, 256, 1024, 4096};
+  o.batches = {1, 4, 16, 64, 256, 1024, 4096};
   if (o.quick) {
     o.runs = 1;
     o.array_bytes = 64 * MiB;

@@ -14,8 +14,8 @@ struct BenchOptions {
   std::uint64_t array_bytes = std::uint64_t{1} << 30;  // the f32 array summed everywhere
   int workers = 2;                            // the largest worker count (the machine's cores)
   std::vector<std::uint64_t> slice_bytes;     // slice sizes of the sum sweep
-  std::vector<std::uint32_t> credits;         // worker credits of the no-op sweep (batch sizes)
-  std::uint32_t default_credit = 4096;        // zwq-worker's default: the "batched" figure
+  std::vector<std::uint32_t> batches;  // no-op sweep: zwq-broker --max-batch (slices per message)
+  std::uint32_t default_credit = 4096;  // zwq-worker's default: the largest batch ("batched")
   std::uint64_t noop_slices = 1000000;        // slices of the no-op job
   std::uint64_t pushpull_messages = 2000000;  // raw PUSH/PULL messages per run
   int reqrep_samples = 20000;                 // raw REQ/REP round trips per run

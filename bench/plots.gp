@@ -24,9 +24,9 @@ plot dir."/gbps_vs_slice.dat" using 1:5 with lines dt 2 lw 2 lc rgb "#444444" ti
      ""                        using 1:7 with linespoints lw 1 pt 11 lc rgb "#ff7f0e" title "Pool.imap_unordered, 2 processes"
 
 set output dir."/slices_vs_batch.png"
-set title "No-op slices end to end: slices/s against batch size (worker credit)"
+set title "No-op slices end to end: slices/s against batch size (slices per Tasks message)"
 set logscale xy
-set xlabel "worker credit = most slices per Tasks message"
+set xlabel "most slices per Tasks message (zwq-broker --max-batch; worker credit 4096)"
 set ylabel "slices per second"
 set xtics auto
 set xrange [0.7:6000]

@@ -35,7 +35,7 @@ json run_cold_baseline(const BenchOptions& o);
 json run_zwq_sum(const BenchOptions& o, const SharedArray<float>& x, double expected);
 // zwq: the first pass over a freshly written array.
 json run_zwq_cold(const BenchOptions& o);
-// zwq: no-op slices per second end to end, over the credit sweep.
+// zwq: no-op slices per second end to end, over the --max-batch sweep (slices per message).
 json run_zwq_noop(const BenchOptions& o);
 // zwq: single-slice job latency, submit to result.
 json run_zwq_latency(const BenchOptions& o);

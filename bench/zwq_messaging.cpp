@@ -53,8 +53,12 @@ Usage usage_of(const std::vector<pid_t>& pids) {
 
 json run_zwq_noop(const BenchOptions& o) {
   json rows = json::array();
-  for (std::uint32_t credit : o.credits) {
-    BenchCluster cluster({.bin_dir = o.bin_dir, .workers = o.workers, .credit = credit});
+  for (std::uint32_t batch : o.batches) {
+    // The workers' default credit; the broker cuts what they hold into messages of at most
+    // `batch` slices (the largest is the default: no limit but the credit).
+    BenchCluster cluster({.bin_dir = o.bin_dir,
+                          .workers = o.workers,
+                          .max_batch = batch >= o.default_credit ? 0 : batch});
     const std::vector<pid_t> broker{cluster.broker_pid()};
     const std::vector<pid_t> workers = cluster.worker_pids();
     std::vector<double> rates, raw, b_cpu, w_cpu, b_sw, w_sw;
@@ -74,11 +78,12 @@ json run_zwq_noop(const BenchOptions& o) {
         w_sw.push_back((w1.switches - w0.switches) / n);
       }
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "  zwq no-op, credit %u: %s\n", credit, e.what());
-      rows.push_back({{"credit", credit}, {"error", e.what()}});
+      std::fprintf(stderr, "  zwq no-op, batch %u: %s\n", batch, e.what());
+      rows.push_back({{"max_batch", batch}, {"error", e.what()}});
       continue;
     }
-    rows.push_back({{"credit", credit},
+    rows.push_back({{"max_batch", batch},
+                    {"credit", o.default_credit},
                     {"workers", o.workers},
                     {"slices", o.noop_slices},
                     {"slices_per_s", to_json(summarize(rates))},
@@ -88,9 +93,9 @@ json run_zwq_noop(const BenchOptions& o) {
                     {"broker_switches_per_slice", to_json(summarize(b_sw))},
                     {"workers_switches_per_slice", to_json(summarize(w_sw))}});
     std::fprintf(stderr,
-                 "  zwq no-op, %d workers, credit %5u: %.0f slices/s; per slice: broker %.2f us "
+                 "  zwq no-op, %d workers, batch %5u: %.0f slices/s; per slice: broker %.2f us "
                  "CPU, %.2f switches; workers %.2f us CPU, %.2f switches\n",
-                 o.workers, credit, summarize(rates).median, summarize(b_cpu).median,
+                 o.workers, batch, summarize(rates).median, summarize(b_cpu).median,
                  summarize(b_sw).median, summarize(w_cpu).median, summarize(w_sw).median);
   }
   return rows;

@@ -48,6 +48,17 @@ int main(int argc, char** argv) {
                  "elements per slice for jobs that leave it to the broker")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--batch-target-us", options.batch_target_us,
+                 "a batch is about this much of a worker's observed work (µs)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 60000000u));
+  app.add_option("--pipeline-depth", options.pipeline_depth,
+                 "batches a worker holds at once (2: the next one waits while it computes one)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 64u));
+  app.add_option("--max-batch", options.max_batch,
+                 "most slices per Tasks message; 0 = the whole batch, 1 = one slice per message")
+      ->capture_default_str();
   app.add_option("--lease-floor-ms", options.lease_floor_ms,
                  "shortest lease: a worker holding slices must report at least this often")
       ->capture_default_str()

@@ -606,10 +606,13 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
       // so that a report of a few slices does not become a Tasks message of a few, and then a
       // Results of a few, cycle after cycle. When the credit is one batch (tiny slices) a
       // sixteenth will do: refilled in such steps, the worker's queue never runs dry.
-      const std::uint64_t least = batch < w.credit ? (batch + 1) / 2 : (batch + 15) / 16;
+      const std::uint64_t per_message =
+          options_.max_batch != 0 ? std::min<std::uint64_t>(batch, options_.max_batch) : batch;
+      const std::uint64_t least =
+          std::min(per_message, batch < w.credit ? (batch + 1) / 2 : (batch + 15) / 16);
       if (!alone && free < least && free < job->pending.size()) continue;
       const std::uint64_t target =
-          alone ? 1 : std::min({batch, free, share_for(w, *job, speeds(*job))});
+          alone ? 1 : std::min({per_message, free, share_for(w, *job, speeds(*job))});
       const bool was_idle = w.inflight == 0;
 
       fresh_.clear();
@@ -626,7 +629,7 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
       Dispatch* d = nullptr;
       for (auto it = out.rbegin(); it != out.rend(); ++it) {
         if (it->worker_id != w.id) continue;
-        if (it->job == job && slices_of(it->runs) + taken <= batch) d = &*it;
+        if (it->job == job && slices_of(it->runs) + taken <= per_message) d = &*it;
         break;
       }
       if (d == nullptr) {

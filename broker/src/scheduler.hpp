@@ -67,6 +67,10 @@ struct SchedulerOptions {
   // hoards little if slices turn out long; the first report tells their time, and batches then
   // grow to the target at once.
   std::uint32_t first_batch = 4;
+  // Most slices in one Tasks message (0: no limit but the batch). A limit below the batch does
+  // not shrink what a worker holds, only how it is cut into messages: 1 sends every slice in a
+  // message of its own, as the users' pyzmq programs PUSH one slice() per message.
+  std::uint32_t max_batch = 0;
 };
 
 // Writes down what must survive a broker restart (the journal). The scheduler calls it as jobs

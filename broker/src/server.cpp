@@ -43,6 +43,9 @@ SchedulerOptions scheduler_options(const BrokerOptions& o, std::uint64_t epoch) 
   s.heartbeat_ms = o.heartbeat_ms;
   s.liveness = o.liveness;
   s.limits.default_slice_size = o.default_slice_size;
+  s.batch_target_us = o.batch_target_us;
+  s.pipeline_depth = o.pipeline_depth;
+  s.max_batch = o.max_batch;
   s.limits.max_slices_per_job = o.max_slices_per_job;
   s.max_finished_jobs = o.max_finished_jobs;
   s.lease_floor_ms = o.lease_floor_ms;
@@ -56,6 +59,8 @@ const BrokerOptions& checked(const BrokerOptions& o) {
   if (o.heartbeat_ms == 0) throw SetupError("heartbeat_ms must be at least 1");
   if (o.liveness == 0) throw SetupError("liveness must be at least 1");
   if (o.default_slice_size == 0) throw SetupError("the default slice size must be at least 1");
+  if (o.batch_target_us == 0) throw SetupError("batch_target_us must be at least 1");
+  if (o.pipeline_depth == 0) throw SetupError("pipeline_depth must be at least 1");
   if (o.max_fetch_items == 0) throw SetupError("max_fetch_items must be at least 1");
   if (o.lease_floor_ms == 0) throw SetupError("lease_floor_ms must be at least 1");
   if (o.lease_factor == 0) throw SetupError("lease_factor must be at least 1");

@@ -67,6 +67,29 @@ TEST_CASE("scheduler sends the credit as one batch when its halves would be too 
   CHECK(batch_sizes(d, "w1") == std::vector<std::uint64_t>{64});
 }
 
+TEST_CASE("scheduler cuts batches into Tasks messages of at most max_batch slices, "
+          "holding the worker as full as without the limit",
+          "[broker]") {
+  SchedulerOptions o = dispatch_options();
+  o.max_batch = 1;
+  Harness h(o);
+  const std::string job = h.submit(100000);
+  h.hello("w1", 64);
+  pace(h, "w1", job, 1);  // tiny slices: the credit goes out at once
+  auto d = h.dispatch();
+  CHECK(batch_sizes(d, "w1") == std::vector<std::uint64_t>(64, 1));
+  CHECK(h.worker("w1").inflight == 64);
+
+  // Every report is its own Results; the freed slices go out again one per message.
+  h.report("w1", job, d[0].runs, 1);
+  h.report("w1", job, d[1].runs, 1);
+  h.report("w1", job, d[2].runs, 1);
+  h.report("w1", job, d[3].runs, 1);
+  auto refill = h.dispatch();
+  CHECK(batch_sizes(refill, "w1") == std::vector<std::uint64_t>(4, 1));
+  CHECK(h.worker("w1").inflight == 64);
+}
+
 TEST_CASE("scheduler sizes batches by the observed time per slice", "[broker]") {
   // {slowest_us reported, slices per batch}: batch_target_us (2 ms) of work, at least one
   // slice, at most credit / pipeline_depth.

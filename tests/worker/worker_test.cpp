@@ -412,7 +412,23 @@ TEST_CASE("worker drops garbage and stale messages and keeps serving", "[worker]
   broker.send_tasks(worker.id(), stale);
   broker.publish_raw("hb", "\xc1");
   broker.publish_raw("cancel", zwq::encode(msg::BrokerHeartbeat{broker.epoch}));
-  CHECK(eventually([&] { return worker.worker().stats().dropped_messages >= 5; }));
+  // A Tasks message of the right epoch whose job is not a JobSpec: the loop reads only the
+  // epoch, the compute thread finds the rest bad and drops it.
+  msgpack::sbuffer bad_job;
+  msgpack::packer<msgpack::sbuffer> pk(bad_job);
+  pk.pack_array(4);
+  pk.pack(zwq::proto::kVersion);
+  pk.pack(static_cast<int>(zwq::proto::MsgType::kTasks));
+  pk.pack(0);
+  pk.pack_map(3);
+  pk.pack(std::string("epoch"));
+  pk.pack(broker.epoch);
+  pk.pack(std::string("job"));
+  pk.pack(5);
+  pk.pack(std::string("runs"));
+  pk.pack_array(0);
+  broker.send_tasks_raw(worker.id(), std::string(bad_job.data(), bad_job.size()));
+  CHECK(eventually([&] { return worker.worker().stats().dropped_messages >= 6; }));
 
   broker.send_tasks(worker.id(), tasks);
   const auto results = broker.expect_results();

@@ -192,7 +192,13 @@ void ComputeThread::on_command(std::vector<zmq::message_t>& parts) {
   };
   if (cmd == kTasks && parts.size() == 3) {
     auto t = decode<msg::Tasks>(parts[2].data(), parts[2].size());
-    if (!t.ok()) return;  // the Connection decoded it already
+    if (!t.ok()) {  // the Connection read only its epoch
+      const auto n = counters_.dropped_messages.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (n <= 10 || n % 1000 == 0) {  // every drop is counted, a flood logged sparsely
+        log_.warn("worker {}: dropped Tasks: {}", worker_id_, t.error().to_string());
+      }
+      return;
+    }
     const std::uint64_t session = read_u64(parts[1]);
     if (session < min_session_) return;
     if (cancelled(t.value().job.job_id, now)) {

@@ -24,6 +24,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// The part of a Tasks message the loop reads: its epoch (the compute thread decodes the rest).
+struct TasksHead {
+  static constexpr proto::MsgType kType = proto::MsgType::kTasks;
+  std::uint64_t epoch = 0;
+  ZWQ_DEFINE_MAP(epoch)
+};
+
 // InfoReq is resent this often (on a new socket) until the broker answers.
 constexpr Ms kInfoRetry{1000};
 // On stop(), how long the slice in hand may take before Bye hands everything back anyway (its
@@ -391,12 +398,13 @@ Connection::End Connection::on_tasks_frame(const zmq::message_t& frame) {
     drop("tasks message", "unexpected type " + std::string(msg_type_name(env.value().type)));
     return End::kNone;
   }
-  auto tasks = decode_body<msg::Tasks>(env.value());
+  // Only the epoch is read here; the compute thread decodes the rest (and drops what is bad).
+  auto tasks = decode_body<TasksHead>(env.value());
   if (!tasks.ok()) {
     drop("Tasks", tasks.error().to_string());
     return End::kNone;
   }
-  const msg::Tasks& t = tasks.value();
+  const TasksHead& t = tasks.value();
   if (!welcomed_) {
     drop("Tasks", "before Welcome");
   } else if (t.epoch != epoch_) {

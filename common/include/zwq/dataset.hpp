@@ -13,6 +13,8 @@
 
 #include <msgpack.hpp>
 
+#include "zwq/msgpack_map.hpp"
+
 #include "zwq/dtype.hpp"
 #include "zwq/status.hpp"
 
@@ -29,7 +31,7 @@ struct DatasetRef {
 
   bool present() const { return !uri.empty(); }
   bool operator==(const DatasetRef&) const = default;
-  MSGPACK_DEFINE_MAP(uri, dtype, byte_offset, length)
+  ZWQ_DEFINE_MAP(uri, dtype, byte_offset, length)
 };
 
 // "shm:NAME" -> "/dev/shm/NAME"; "file:P" -> "P"; anything else is taken as a path.

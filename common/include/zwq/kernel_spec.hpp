@@ -9,6 +9,8 @@
 
 #include <cstdint>
 #include <msgpack.hpp>
+
+#include "zwq/msgpack_map.hpp"
 #include <string>
 #include <string_view>
 
@@ -72,7 +74,7 @@ struct KernelSpec {
   DType output_dtype = DType::kNone;  // the element type output must have; none: any
   std::string help;                   // one line for `zwq kernels`; not part of the definition
   bool operator==(const KernelSpec&) const = default;
-  MSGPACK_DEFINE_MAP(name, combiner, shape, input_dtype, output_dtype, help)
+  ZWQ_DEFINE_MAP(name, combiner, shape, input_dtype, output_dtype, help)
 };
 
 // Whether two specs define the same kernel: everything but the help text agrees.

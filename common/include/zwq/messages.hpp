@@ -9,6 +9,7 @@
 #include "zwq/dataset.hpp"
 #include "zwq/kernel_spec.hpp"
 #include "zwq/msgpack_adaptors.hpp"
+#include "zwq/msgpack_map.hpp"
 #include "zwq/params.hpp"
 #include "zwq/partial.hpp"
 #include "zwq/protocol.hpp"
@@ -37,7 +38,7 @@ struct JobSpec {
   // and a slice is a run of slice_size of them (Pool.starmap's chunksize).
   std::vector<Params> param_sets;
   bool operator==(const JobSpec&) const = default;
-  MSGPACK_DEFINE_MAP(job_id, kernel, input, input2, output, first, count, slice_size, params,
+  ZWQ_DEFINE_MAP(job_id, kernel, input, input2, output, first, count, slice_size, params,
                      param_sets)
 };
 
@@ -54,7 +55,7 @@ struct JobStatus {
   ErrorCode error_code = ErrorCode::kOk;
   std::string error;            // why the job failed or was cancelled
   std::uint64_t lease_ms = 0;   // how long a worker may hold its slices without a result now
-  MSGPACK_DEFINE_MAP(job_id, kernel, state, total, done, inflight, retried, discarded, elapsed_ms,
+  ZWQ_DEFINE_MAP(job_id, kernel, state, total, done, inflight, retried, discarded, elapsed_ms,
                      error_code, error, lease_ms)
 };
 
@@ -67,7 +68,7 @@ struct WorkerStatus {
   std::uint64_t inflight = 0;   // slices it holds now
   std::uint64_t slices_done = 0;
   std::uint64_t heartbeat_age_ms = 0;
-  MSGPACK_DEFINE_MAP(worker_id, host, pid, state, credit, inflight, slices_done, heartbeat_age_ms)
+  ZWQ_DEFINE_MAP(worker_id, host, pid, state, credit, inflight, slices_done, heartbeat_age_ms)
 };
 
 // One slice's partial, as streamed to clients (imap_unordered).
@@ -76,7 +77,7 @@ struct SliceResult {
   std::uint64_t first = 0;
   std::uint64_t count = 0;
   Partial partial;
-  MSGPACK_DEFINE_MAP(slice, first, count, partial)
+  ZWQ_DEFINE_MAP(slice, first, count, partial)
 };
 
 // A contiguous run of slices handed to one worker in one attempt.
@@ -102,18 +103,18 @@ namespace msg {
 using proto::MsgType;
 
 // ---- control: client -> broker ----
-struct InfoReq { static constexpr MsgType kType = MsgType::kInfoReq; int unused = 0; MSGPACK_DEFINE_MAP(unused) };
+struct InfoReq { static constexpr MsgType kType = MsgType::kInfoReq; int unused = 0; ZWQ_DEFINE_MAP(unused) };
 struct SubmitReq {
   static constexpr MsgType kType = MsgType::kSubmitReq;
   JobSpec job;
   std::uint32_t wait_ms = 0;  // hold the reply until the job is final, up to this long; 0 = now
-  MSGPACK_DEFINE_MAP(job, wait_ms)
+  ZWQ_DEFINE_MAP(job, wait_ms)
 };
 // Many jobs in one request; each is accepted or refused on its own (SubmitManyRep.items).
 struct SubmitManyReq {
   static constexpr MsgType kType = MsgType::kSubmitManyReq;
   std::vector<JobSpec> jobs;  // at most proto::kMaxBatchJobs
-  MSGPACK_DEFINE_MAP(jobs)
+  ZWQ_DEFINE_MAP(jobs)
 };
 // Waits for many jobs at once: answered when min_finished of them are final, or at timeout_ms.
 struct WaitManyReq {
@@ -121,14 +122,14 @@ struct WaitManyReq {
   std::vector<std::string> job_ids;  // at most proto::kMaxBatchJobs
   std::uint32_t timeout_ms = 0;      // how long the broker may hold the reply; 0 = answer now
   std::uint32_t min_finished = 0;    // final jobs that make the reply due; 0 = all listed
-  MSGPACK_DEFINE_MAP(job_ids, timeout_ms, min_finished)
+  ZWQ_DEFINE_MAP(job_ids, timeout_ms, min_finished)
 };
-struct StatusReq { static constexpr MsgType kType = MsgType::kStatusReq; std::string job_id; MSGPACK_DEFINE_MAP(job_id) };
+struct StatusReq { static constexpr MsgType kType = MsgType::kStatusReq; std::string job_id; ZWQ_DEFINE_MAP(job_id) };
 struct WaitReq {
   static constexpr MsgType kType = MsgType::kWaitReq;
   std::string job_id;
   std::uint32_t timeout_ms = 0;  // how long the broker may hold the reply; 0 = answer now
-  MSGPACK_DEFINE_MAP(job_id, timeout_ms)
+  ZWQ_DEFINE_MAP(job_id, timeout_ms)
 };
 struct FetchReq {
   static constexpr MsgType kType = MsgType::kFetchReq;
@@ -136,11 +137,11 @@ struct FetchReq {
   std::uint64_t cursor = 0;      // results already seen, in completion order
   std::uint32_t max_items = 0;   // 0 = the broker's limit
   std::uint32_t timeout_ms = 0;  // hold the reply up to this long when nothing is new
-  MSGPACK_DEFINE_MAP(job_id, cursor, max_items, timeout_ms)
+  ZWQ_DEFINE_MAP(job_id, cursor, max_items, timeout_ms)
 };
-struct CancelReq { static constexpr MsgType kType = MsgType::kCancelReq; std::string job_id; MSGPACK_DEFINE_MAP(job_id) };
-struct WorkersReq { static constexpr MsgType kType = MsgType::kWorkersReq; int unused = 0; MSGPACK_DEFINE_MAP(unused) };
-struct ShutdownReq { static constexpr MsgType kType = MsgType::kShutdownReq; int unused = 0; MSGPACK_DEFINE_MAP(unused) };
+struct CancelReq { static constexpr MsgType kType = MsgType::kCancelReq; std::string job_id; ZWQ_DEFINE_MAP(job_id) };
+struct WorkersReq { static constexpr MsgType kType = MsgType::kWorkersReq; int unused = 0; ZWQ_DEFINE_MAP(unused) };
+struct ShutdownReq { static constexpr MsgType kType = MsgType::kShutdownReq; int unused = 0; ZWQ_DEFINE_MAP(unused) };
 
 // ---- control: broker -> client ----
 struct InfoRep {
@@ -156,7 +157,7 @@ struct InfoRep {
   // The same kernels with their shape, combiner and dtypes (built-in ones and those live
   // workers announced); empty from a broker that predates the field.
   std::vector<KernelSpec> kernel_specs;
-  MSGPACK_DEFINE_MAP(version, epoch, control, tasks, results, events, host, pid, heartbeat_ms,
+  ZWQ_DEFINE_MAP(version, epoch, control, tasks, results, events, host, pid, heartbeat_ms,
                      liveness, kernels, kernel_specs)
 };
 struct SubmitRep {
@@ -170,7 +171,7 @@ struct SubmitRep {
   bool finished = false;
   JobStatus status;
   JobResult result;
-  MSGPACK_DEFINE_MAP(job_id, total_slices, slice_size, existed, finished, status, result)
+  ZWQ_DEFINE_MAP(job_id, total_slices, slice_size, existed, finished, status, result)
 };
 // One job of a SubmitManyReq: accepted (code kOk, as a SubmitRep would say) or refused.
 struct SubmitItem {
@@ -180,12 +181,12 @@ struct SubmitItem {
   std::uint64_t total_slices = 0;
   std::uint64_t slice_size = 0;
   bool existed = false;
-  MSGPACK_DEFINE_MAP(job_id, code, message, total_slices, slice_size, existed)
+  ZWQ_DEFINE_MAP(job_id, code, message, total_slices, slice_size, existed)
 };
 struct SubmitManyRep {
   static constexpr MsgType kType = MsgType::kSubmitManyRep;
   std::vector<SubmitItem> items;  // one per submitted job, in the same order
-  MSGPACK_DEFINE_MAP(items)
+  ZWQ_DEFINE_MAP(items)
 };
 // One job of a WaitManyReq that is final (or unknown: code kUnknownJob).
 struct WaitItem {
@@ -194,37 +195,37 @@ struct WaitItem {
   std::string message;
   JobStatus status;
   JobResult result;  // when status.state is kDone
-  MSGPACK_DEFINE_MAP(job_id, code, message, status, result)
+  ZWQ_DEFINE_MAP(job_id, code, message, status, result)
 };
 struct WaitManyRep {
   static constexpr MsgType kType = MsgType::kWaitManyRep;
   std::vector<WaitItem> items;  // the listed jobs that are final or unknown
   std::uint64_t left = 0;       // listed jobs not in items (still running, or left for the next)
-  MSGPACK_DEFINE_MAP(items, left)
+  ZWQ_DEFINE_MAP(items, left)
 };
-struct StatusRep { static constexpr MsgType kType = MsgType::kStatusRep; std::vector<JobStatus> jobs; MSGPACK_DEFINE_MAP(jobs) };
+struct StatusRep { static constexpr MsgType kType = MsgType::kStatusRep; std::vector<JobStatus> jobs; ZWQ_DEFINE_MAP(jobs) };
 struct WaitRep {
   static constexpr MsgType kType = MsgType::kWaitRep;
   JobStatus status;
   bool finished = false;  // status.state is final; result is set when it is kDone
   JobResult result;
-  MSGPACK_DEFINE_MAP(status, finished, result)
+  ZWQ_DEFINE_MAP(status, finished, result)
 };
 struct FetchRep {
   static constexpr MsgType kType = MsgType::kFetchRep;
   std::uint64_t cursor = 0;  // pass back to get the next items
   std::vector<SliceResult> items;
   JobStatus status;
-  MSGPACK_DEFINE_MAP(cursor, items, status)
+  ZWQ_DEFINE_MAP(cursor, items, status)
 };
-struct CancelRep { static constexpr MsgType kType = MsgType::kCancelRep; JobStatus status; MSGPACK_DEFINE_MAP(status) };
-struct WorkersRep { static constexpr MsgType kType = MsgType::kWorkersRep; std::vector<WorkerStatus> workers; MSGPACK_DEFINE_MAP(workers) };
-struct ShutdownRep { static constexpr MsgType kType = MsgType::kShutdownRep; int unused = 0; MSGPACK_DEFINE_MAP(unused) };
+struct CancelRep { static constexpr MsgType kType = MsgType::kCancelRep; JobStatus status; ZWQ_DEFINE_MAP(status) };
+struct WorkersRep { static constexpr MsgType kType = MsgType::kWorkersRep; std::vector<WorkerStatus> workers; ZWQ_DEFINE_MAP(workers) };
+struct ShutdownRep { static constexpr MsgType kType = MsgType::kShutdownRep; int unused = 0; ZWQ_DEFINE_MAP(unused) };
 struct ErrorRep {
   static constexpr MsgType kType = MsgType::kErrorRep;
   ErrorCode code = ErrorCode::kInternal;
   std::string message;
-  MSGPACK_DEFINE_MAP(code, message)
+  ZWQ_DEFINE_MAP(code, message)
 };
 
 // ---- tasks: worker <-> broker ----
@@ -238,33 +239,33 @@ struct Hello {
   // Every kernel it offers with its shape and combiner, so that the broker can validate, route
   // and merge a plugin's kernel without loading it. Empty from an older worker.
   std::vector<KernelSpec> kernel_specs;
-  MSGPACK_DEFINE_MAP(worker_id, host, pid, credit, kernels, kernel_specs)
+  ZWQ_DEFINE_MAP(worker_id, host, pid, credit, kernels, kernel_specs)
 };
 struct Welcome {
   static constexpr MsgType kType = MsgType::kWelcome;
   std::uint64_t epoch = 0;
   std::uint32_t heartbeat_ms = 0;
   std::uint32_t liveness = 0;
-  MSGPACK_DEFINE_MAP(epoch, heartbeat_ms, liveness)
+  ZWQ_DEFINE_MAP(epoch, heartbeat_ms, liveness)
 };
 struct Tasks {
   static constexpr MsgType kType = MsgType::kTasks;
   std::uint64_t epoch = 0;
   JobSpec job;
   std::vector<SliceRun> runs;
-  MSGPACK_DEFINE_MAP(epoch, job, runs)
+  ZWQ_DEFINE_MAP(epoch, job, runs)
 };
 struct WorkerHeartbeat {
   static constexpr MsgType kType = MsgType::kWorkerHeartbeat;
   std::string worker_id;
   std::uint64_t epoch = 0;
-  MSGPACK_DEFINE_MAP(worker_id, epoch)
+  ZWQ_DEFINE_MAP(worker_id, epoch)
 };
 struct Bye {
   static constexpr MsgType kType = MsgType::kBye;
   std::string worker_id;
   std::uint64_t epoch = 0;
-  MSGPACK_DEFINE_MAP(worker_id, epoch)
+  ZWQ_DEFINE_MAP(worker_id, epoch)
 };
 
 // ---- results: worker -> broker ----
@@ -277,18 +278,18 @@ struct Results {
   // The longest one of these slices took to compute, in microseconds (0: not measured); the
   // broker sizes its leases by it.
   std::uint64_t slowest_us = 0;
-  MSGPACK_DEFINE_MAP(epoch, worker_id, job_id, items, slowest_us)
+  ZWQ_DEFINE_MAP(epoch, worker_id, job_id, items, slowest_us)
 };
 
 // ---- events: broker -> subscribers ----
 struct BrokerHeartbeat {
   static constexpr MsgType kType = MsgType::kBrokerHeartbeat;
   std::uint64_t epoch = 0;
-  MSGPACK_DEFINE_MAP(epoch)
+  ZWQ_DEFINE_MAP(epoch)
 };
-struct JobEvent { static constexpr MsgType kType = MsgType::kJobEvent; JobStatus status; MSGPACK_DEFINE_MAP(status) };
-struct CancelEvent { static constexpr MsgType kType = MsgType::kCancelEvent; std::string job_id; MSGPACK_DEFINE_MAP(job_id) };
-struct ShutdownEvent { static constexpr MsgType kType = MsgType::kShutdownEvent; std::uint64_t epoch = 0; MSGPACK_DEFINE_MAP(epoch) };
+struct JobEvent { static constexpr MsgType kType = MsgType::kJobEvent; JobStatus status; ZWQ_DEFINE_MAP(status) };
+struct CancelEvent { static constexpr MsgType kType = MsgType::kCancelEvent; std::string job_id; ZWQ_DEFINE_MAP(job_id) };
+struct ShutdownEvent { static constexpr MsgType kType = MsgType::kShutdownEvent; std::uint64_t epoch = 0; ZWQ_DEFINE_MAP(epoch) };
 
 }  // namespace msg
 }  // namespace zwq

@@ -12,6 +12,8 @@
 
 #include <msgpack.hpp>
 
+#include "zwq/msgpack_map.hpp"
+
 #include "zwq/status.hpp"
 
 namespace zwq {
@@ -70,7 +72,7 @@ struct JobResult {
   Partial merged;           // everything merged, for callers that want the raw fields
   std::vector<std::string> gathered;  // kGather: each slice's bytes, in slice order
   bool operator==(const JobResult&) const = default;
-  MSGPACK_DEFINE_MAP(value, variance, merged, gathered)
+  ZWQ_DEFINE_MAP(value, variance, merged, gathered)
 };
 
 }  // namespace zwq

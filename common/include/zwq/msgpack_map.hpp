@@ -1,0 +1,87 @@
+// ZWQ_DEFINE_MAP: msgpack-c's MSGPACK_DEFINE_MAP with a decoder that does not allocate.
+//
+// The wire format is the same (a map from field names to values; packing is msgpack-c's own).
+// msgpack-c decodes such a map by first copying every key into a std::map<std::string, ...>,
+// one heap allocation per key of every struct of every message: for a Tasks message that is most
+// of a worker's time per message (docs/BENCHMARKS.md, "no-op slices"). This decoder matches the
+// keys against the field names in place instead. What it accepts is what MSGPACK_DEFINE_MAP
+// accepts: unknown keys are ignored, missing ones leave the field as it was, a key that is not a
+// string is a msgpack::type_error, and of repeated keys the first counts.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <msgpack.hpp>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace zwq::detail {
+
+// The (name, field) pairs of one struct, as MSGPACK_DEFINE_MAP_IMPL lists them.
+template <typename... Args>
+class FieldMap {
+ public:
+  static_assert(sizeof...(Args) % 2 == 0, "names and fields come in pairs");
+  static constexpr std::size_t kFields = sizeof...(Args) / 2;
+  static_assert(kFields <= 64, "at most 64 fields (one bit each)");
+
+  explicit FieldMap(Args&... args) : a_(args...) {}
+
+  void unpack(const msgpack::object& o) const {
+    if (o.type != msgpack::type::MAP) throw msgpack::type_error();
+    std::uint64_t seen = 0;
+    for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
+      const msgpack::object_kv& kv = o.via.map.ptr[i];
+      if (kv.key.type != msgpack::type::STR) throw msgpack::type_error();
+      match(kv.key.via.str, kv.val, seen, std::make_index_sequence<kFields>{});
+    }
+  }
+
+ private:
+  template <std::size_t... I>
+  void match(const msgpack::object_str& key, const msgpack::object& val, std::uint64_t& seen,
+             std::index_sequence<I...>) const {
+    (void)(... || field<I>(key, val, seen));
+  }
+
+  // True when `key` names field I (converted unless an earlier key named it already).
+  template <std::size_t I>
+  bool field(const msgpack::object_str& key, const msgpack::object& val,
+             std::uint64_t& seen) const {
+    using Name = std::remove_reference_t<std::tuple_element_t<2 * I, std::tuple<Args...>>>;
+    constexpr std::size_t len = std::extent_v<Name> - 1;  // a string literal's length
+    const auto& name = std::get<2 * I>(a_);
+    if (key.size != len || std::memcmp(key.ptr, name, len) != 0) return false;
+    constexpr std::uint64_t bit = std::uint64_t{1} << I;
+    if ((seen & bit) == 0) {
+      seen |= bit;
+      msgpack::v1::type::convert_helper(val, std::get<2 * I + 1>(a_));
+    }
+    return true;
+  }
+
+  std::tuple<Args&...> a_;
+};
+
+template <typename... Args>
+FieldMap<Args...> make_field_map(Args&... args) {
+  return FieldMap<Args...>(args...);
+}
+
+}  // namespace zwq::detail
+
+// Use in place of MSGPACK_DEFINE_MAP, with the same arguments.
+#define ZWQ_DEFINE_MAP(...)                                                                       \
+  template <typename Packer>                                                                      \
+  void msgpack_pack(Packer& msgpack_pk) const {                                                   \
+    msgpack::type::make_define_map MSGPACK_DEFINE_MAP_IMPL(__VA_ARGS__).msgpack_pack(msgpack_pk); \
+  }                                                                                               \
+  void msgpack_unpack(const msgpack::object& msgpack_o) {                                         \
+    ::zwq::detail::make_field_map MSGPACK_DEFINE_MAP_IMPL(__VA_ARGS__).unpack(msgpack_o);         \
+  }                                                                                               \
+  template <typename MSGPACK_OBJECT>                                                              \
+  void msgpack_object(MSGPACK_OBJECT* msgpack_o, msgpack::zone& msgpack_z) const {                \
+    msgpack::type::make_define_map MSGPACK_DEFINE_MAP_IMPL(__VA_ARGS__)                           \
+        .msgpack_object(msgpack_o, msgpack_z);                                                    \
+  }

@@ -31,6 +31,8 @@ struct TasksHead {
   ZWQ_DEFINE_MAP(epoch)
 };
 
+// Tasks-endpoint frames read per wake-up before the loop looks at its other sockets.
+constexpr int kTasksDrainBudget = 64;
 // InfoReq is resent this often (on a new socket) until the broker answers.
 constexpr Ms kInfoRetry{1000};
 // On stop(), how long the slice in hand may take before Bye hands everything back anyway (its
@@ -285,14 +287,14 @@ Connection::End Connection::poll_once() {
   if (End end = forward_results(); end != End::kNone) return end;
   // Events first, so a cancel queued before a Tasks message is known when it is read.
   if (End end = drain_events(); end != End::kNone) return end;
-  if (items[0].revents & ZMQ_POLLIN) {
+  // Every frame that is there, up to a budget: one poll per burst rather than per message.
+  for (int i = 0; (items[0].revents & ZMQ_POLLIN) && i < kTasksDrainBudget; ++i) {
     zmq::message_t frame;
-    if (tasks_->recv(frame, zmq::recv_flags::dontwait)) {
-      if (discard_more(*tasks_, frame)) {
-        drop("tasks message", "more than one frame");
-      } else if (End end = on_tasks_frame(frame); end != End::kNone) {
-        return end;
-      }
+    if (!tasks_->recv(frame, zmq::recv_flags::dontwait)) break;
+    if (discard_more(*tasks_, frame)) {
+      drop("tasks message", "more than one frame");
+    } else if (End end = on_tasks_frame(frame); end != End::kNone) {
+      return end;
     }
   }
   return keep_alive(Clock::now());

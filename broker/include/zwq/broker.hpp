@@ -66,7 +66,7 @@ struct BrokerOptions {
   // batch_target_us of its observed time per slice, pipeline_depth batches in flight (>= 1),
   // each batch in Tasks messages of at most max_batch slices (0: one message per batch).
   std::uint32_t batch_target_us = 4000;
-  std::uint32_t pipeline_depth = 2;
+  std::uint32_t pipeline_depth = 4;
   std::uint32_t max_batch = 0;
   // When non-empty: after binding, the control endpoint and "\n" are written to this file
   // atomically (temporary file + rename), so scripts can wait for it.

@@ -28,7 +28,7 @@ struct WorkerOptions {
   // The broker's control endpoint ("ipc://DIR/control", "tcp://host:port"); empty = $ZWQ_BROKER.
   std::string broker;
   // Slices the broker may lease to this worker at once (>= 1). The broker sends fewer when the
-  // slices are long: about 4 ms of work per batch, two batches in flight (docs/PROTOCOL.md,
+  // slices are long: about 4 ms of work per batch, four batches in flight (docs/PROTOCOL.md,
   // "Credit"), so the credit only binds for tiny slices, where more means fewer messages per
   // slice (no-op slices: ~0.3 µs each, so 4096 is ~1 ms of work per round trip).
   std::uint32_t credit = 4096;

@@ -58,7 +58,7 @@ inline SchedulerOptions test_options() {
 inline SchedulerOptions dispatch_options() {
   SchedulerOptions o = test_options();
   const SchedulerOptions defaults;
-  o.pipeline_depth = 2;      // the dispatch tests' numbers are worked out for double buffering
+  o.pipeline_depth = 2;  // the dispatch tests' numbers are worked out for double buffering
   o.first_batch = defaults.first_batch;
   o.batch_target_us = 2000;  // the dispatch tests' numbers are worked out for 2 ms batches
   o.min_batch_us = defaults.min_batch_us;
@@ -175,7 +175,6 @@ inline std::uint64_t slices_in(const std::vector<Dispatch>& ds, const std::strin
   }
   return n;
 }
-
 
 // A job of `slices` slices of 10 f64 elements of the sum kernel (its dataset is never read).
 inline JobSpec sum_spec(const std::string& id, std::uint64_t slices) {

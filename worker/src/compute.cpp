@@ -15,7 +15,13 @@ using namespace std::chrono_literals;
 
 // Commands and outputs on the pipe (first frame, one byte).
 constexpr char kTasks = 'T', kCancel = 'C', kDrop = 'D', kAbandon = 'A', kStop = 'S', kSync = 'Y';
-constexpr char kResults = 'R', kStopped = 'X', kSynced = 'Z';
+constexpr char kLost = 'L', kStopped = 'X', kSynced = 'Z';
+constexpr char kSession = 'N';
+// Close-time grace for the last Results.
+constexpr int kResultsLingerMs = 1000;
+// Results messages queued towards a broker that does not read them; beyond this the broker is
+// treated as lost (about 10 s of results at a high rate: the broker has long declared us dead).
+constexpr int kResultsHwm = 10000;
 
 // The pipe is read between slices after this many slices or this much time, whichever comes
 // first: a cancel or stop is seen within ~100 µs of work, at one clock read per slice and one
@@ -93,6 +99,10 @@ ComputeThread::~ComputeThread() {
   if (thread_.joinable()) thread_.join();
 }
 
+void ComputeThread::session(std::uint64_t session, const std::string& results_endpoint) {
+  send_parts(pipe_, {std::string_view(&kSession, 1), u64_bytes(session), results_endpoint});
+}
+
 void ComputeThread::tasks(std::uint64_t session, const zmq::message_t& frame) {
   send_parts(pipe_, {std::string_view(&kTasks, 1), u64_bytes(session),
                      std::string_view(static_cast<const char*>(frame.data()), frame.size())});
@@ -135,10 +145,11 @@ std::optional<ComputeThread::Output> ComputeThread::receive() {
     out.synced = read_u64(parts[1]);
     return out;
   }
-  if (parts.size() != 3) return std::nullopt;  // cannot happen: only we write to it
-  out.session = read_u64(parts[1]);
-  out.frame = std::move(parts[2]);
-  return out;
+  if (parts.size() == 2 && parts[0].size() == 1 && *parts[0].data<char>() == kLost) {
+    out.lost = read_u64(parts[1]);
+    return out;
+  }
+  return std::nullopt;  // cannot happen: only we write to it
 }
 
 // ---- 2. the thread's loop and commands ----
@@ -161,6 +172,7 @@ void ComputeThread::run() {
     send_parts(*own_, {std::string_view(&kStopped, 1)});
   } catch (...) {
   }
+  results_.reset();  // its linger lets the last Results leave
   own_.reset();
 }
 
@@ -208,6 +220,16 @@ void ComputeThread::on_command(std::vector<zmq::message_t>& parts) {
       return;
     }
     queue_.push_back(Queued{session, std::move(t).value()});
+  } else if (cmd == kSession && parts.size() == 3) {
+    results_.reset();
+    results_session_ = read_u64(parts[1]);
+    const std::string endpoint = parts[2].to_string();
+    if (!endpoint.empty()) {
+      results_.emplace(context_, zmq::socket_type::push);
+      results_->set(zmq::sockopt::linger, kResultsLingerMs);
+      results_->set(zmq::sockopt::sndhwm, kResultsHwm);
+      results_->connect(endpoint);
+    }
   } else if (cmd == kCancel && parts.size() == 2) {
     const std::string job_id = parts[1].to_string();
     std::erase_if(cancelled_, [&](const auto& kv) { return now - kv.second > kCancelMemory; });
@@ -341,8 +363,18 @@ void ComputeThread::flush(const Queued& q, TimePoint now) {
   emit(q.session, encode(results));
 }
 
+// Sends a Results message of `session` to the broker, unless the session is over (the broker it
+// was for is gone or has requeued the slices).
 void ComputeThread::emit(std::uint64_t session, const std::string& frame) {
-  send_parts(*own_, {std::string_view(&kResults, 1), u64_bytes(session), frame});
+  if (session != results_session_ || !results_) return;
+  // Never blocks: kResultsHwm messages queued means the broker reads nothing.
+  if (!results_->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+    log_.warn("worker {}: the broker takes no results ({} messages queued)", worker_id_,
+              kResultsHwm);
+    send_parts(*own_, {std::string_view(&kLost, 1), u64_bytes(session)});
+    return;
+  }
+  bump(counters_.results_sent);
 }
 
 }  // namespace zwq::worker

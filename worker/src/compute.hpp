@@ -1,10 +1,13 @@
-// ComputeThread: the worker's second thread. It computes the slices of Tasks messages while the
-// Connection's thread keeps talking to the broker — heartbeats, events, results — so that a long
-// slice never makes a healthy worker look dead; a hung kernel is found by the broker's lease
-// instead (docs/RELIABILITY.md).
+// ComputeThread: the worker's second thread. It computes the slices of Tasks messages and sends
+// their Results to the broker on a results socket of its own, while the Connection's thread keeps
+// talking to the broker — heartbeats, events, Tasks — so that a long slice never makes a healthy
+// worker look dead; a hung kernel is found by the broker's lease instead (docs/RELIABILITY.md).
+// Results leave from the thread that computed them: no hop back through the Connection's thread.
 //
 // The threads talk over one inproc PAIR pipe (a socket lives on one thread). To the compute
 // thread:
+//   Session [session, endpoint]  results of `session` go to the broker's results endpoint from
+//                           now on (an empty endpoint: the session ended, close the socket)
 //   Tasks [session, frame]  queue a Tasks message of that session
 //   Cancel [job id]         drop the job's slices: the one in hand ends after its slice, queued
 //                           ones are skipped, and so are its Tasks for a while (kCancelMemory)
@@ -16,7 +19,7 @@
 //                           dropped: the Connection registers (Hello) only then, so that the
 //                           broker never leases slices to a worker still stuck in old work
 // and back:
-//   Results [session, frame]  an encoded Results message for the broker
+//   Lost [session]            the broker takes no results (kResultsHwm queued): it is lost
 //   Synced [token]            see Sync
 //   Stopped                   the thread is about to exit
 //
@@ -49,9 +52,8 @@ class ComputeThread {
   // What the compute thread sent back.
   struct Output {
     bool stopped = false;                 // the Stopped message (no frame)
-    std::optional<std::uint64_t> synced;  // a Synced message and its token (no frame)
-    std::uint64_t session = 0;            // of the Tasks the results belong to
-    zmq::message_t frame;                 // an encoded Results message
+    std::optional<std::uint64_t> synced;  // a Synced message and its token
+    std::optional<std::uint64_t> lost;    // a Lost message and its session
   };
 
   // Starts the thread. All references must outlive the object. Throws zmq::error_t if the
@@ -65,6 +67,9 @@ class ComputeThread {
 
   // The Connection's end of the pipe: readable when output is waiting.
   zmq::socket_t& socket() { return pipe_; }
+  // Results of `session` go to `results_endpoint` (a PUSH socket connected there); an empty
+  // endpoint closes the socket (the session ended).
+  void session(std::uint64_t session, const std::string& results_endpoint);
   void tasks(std::uint64_t session, const zmq::message_t& frame);
   void cancel(const std::string& job_id);
   void drop_queued();
@@ -106,6 +111,8 @@ class ComputeThread {
   std::deque<Queued> queue_;
   std::map<std::string, TimePoint> cancelled_;  // job id -> when
   std::uint64_t min_session_ = 0;               // older sessions are abandoned
+  std::optional<zmq::socket_t> results_;        // to the broker of results_session_
+  std::uint64_t results_session_ = 0;
   std::string current_job_;
   std::uint64_t current_session_ = 0;
   Interrupt interrupt_ = Interrupt::kNone;

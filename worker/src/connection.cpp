@@ -1,11 +1,12 @@
 // The worker's poll loop. Parts, in order:
 //   1. run(): resolve, serve a session, back off and reconnect when the broker is lost.
 //   2. control: InfoReq/InfoRep on a fresh DEALER per attempt (Lazy Pirate).
-//   3. session: open the events SUB, results PUSH and tasks DEALER, Hello, poll until it ends.
+//   3. session: open the events SUB and tasks DEALER (the ComputeThread opens the results PUSH),
+//      Hello, poll until it ends.
 //   4. events: BrokerHeartbeat (liveness, epoch), CancelEvent, ShutdownEvent.
 //   5. tasks: Welcome, Tasks (handed to the ComputeThread, which computes them on its own
 //      thread, so that this loop keeps heartbeating however long a slice takes).
-//   6. output: Hello, WorkerHeartbeat, Results (from the ComputeThread), Bye.
+//   6. output: Hello, WorkerHeartbeat, Bye (the ComputeThread sends Results itself).
 #include "connection.hpp"
 
 #include <unistd.h>
@@ -38,12 +39,8 @@ constexpr Ms kInfoRetry{1000};
 // On stop(), how long the slice in hand may take before Bye hands everything back anyway (its
 // late outcome is then discarded by the broker).
 constexpr Ms kStopGrace{2000};
-// Close-time grace: a Bye may leave (tasks) and the last Results must (results).
+// Close-time grace: a Bye may leave (the compute thread's results socket has its own).
 constexpr int kTasksLingerMs = 100;
-constexpr int kResultsLingerMs = 1000;
-// Results messages queued towards a broker that does not read them; beyond this the broker is
-// treated as lost (its leases would never be released otherwise).
-constexpr int kResultsHwm = 10000;
 
 std::string host_name() {
   char buf[256] = {};
@@ -248,14 +245,7 @@ void Connection::open_sockets(const msg::InfoRep& info) {
   }
   events_->connect(info.events);
 
-  results_.emplace(context_, zmq::socket_type::push);
-  results_->set(zmq::sockopt::linger, kResultsLingerMs);
-  results_->set(zmq::sockopt::sndhwm, kResultsHwm);
-  // A broker that reads nothing for this long is as good as lost.
-  const std::uint32_t beat = info.heartbeat_ms ? info.heartbeat_ms : proto::kDefaultHeartbeatMs;
-  const std::uint32_t liveness = info.liveness ? info.liveness : proto::kDefaultLiveness;
-  results_->set(zmq::sockopt::sndtimeo, static_cast<int>(beat * liveness));
-  results_->connect(info.results);
+  compute_.session(session_, info.results);  // the compute thread sends the Results
 
   tasks_.emplace(context_, zmq::socket_type::dealer);
   tasks_->set(zmq::sockopt::routing_id, options_.worker_id);
@@ -265,8 +255,8 @@ void Connection::open_sockets(const msg::InfoRep& info) {
 
 void Connection::close_sockets() {
   tasks_.reset();
-  results_.reset();
   events_.reset();
+  compute_.session(session_, "");  // its results socket too
 }
 
 Connection::End Connection::poll_once() {
@@ -474,8 +464,7 @@ void Connection::send_on_tasks(const std::string& frame) {
   beats_.sent(Clock::now());
 }
 
-// Sends the compute thread's Results of this session to the broker (older sessions' are dropped:
-// the broker they were for is gone or has requeued them).
+// Reads what the compute thread reports (it sends the Results to the broker itself).
 Connection::End Connection::forward_results() {
   while (auto out = compute_.receive()) {
     if (out->stopped) {
@@ -487,14 +476,7 @@ Connection::End Connection::forward_results() {
       register_when_ready();
       continue;
     }
-    if (out->session != session_ || !results_) continue;
-    // Never blocks: kResultsHwm messages queued means the broker reads nothing.
-    if (!results_->send(out->frame, zmq::send_flags::dontwait)) {
-      log_.warn("worker {}: the broker takes no results ({} messages queued)", options_.worker_id,
-                kResultsHwm);
-      return End::kLost;
-    }
-    bump(counters_.results_sent);
+    if (out->lost && *out->lost == session_) return End::kLost;
   }
   return End::kNone;
 }

@@ -1,6 +1,6 @@
-// Connection: the worker's poll loop. It owns the ZeroMQ context and the sockets to the broker
-// and moves bytes; the computing is the ComputeThread's (a second thread, so that heartbeats
-// go on during a long slice), the timing the Heartbeats'.
+// Connection: the worker's poll loop. It owns the ZeroMQ context and the tasks and events sockets
+// and moves bytes; the computing and the Results are the ComputeThread's (a second thread, so
+// that heartbeats go on during a long slice), the timing the Heartbeats'.
 //
 // Thread safety: run() on one thread only. `stop` and `counters` are shared with other threads.
 #pragma once
@@ -74,7 +74,7 @@ class Connection {
   std::uint64_t sync_seen_ = 0;
 
   // Per session.
-  std::optional<zmq::socket_t> tasks_, results_, events_;
+  std::optional<zmq::socket_t> tasks_, events_;  // results: the compute thread's
   Heartbeats beats_;
   bool beat_asked_ = false;    // a BrokerHeartbeat came that our WorkerHeartbeat answers
   std::uint64_t session_ = 0;  // counts sessions; the compute thread's results carry theirs

@@ -3,10 +3,10 @@
 // Exit codes: 0 after a broker shutdown or SIGINT/SIGTERM, 2 on bad options, 1 on a fatal
 // set-up error (a --plugin that cannot be loaded, the broker never answered, refused us, ...),
 // with the reason on stderr.
-#include <sys/prctl.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -156,7 +156,9 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", level, "trace, debug, info, warn, error, critical or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
-  app.add_flag("--no-populate", no_populate, "do not pre-fault the chunks of dataset mappings that slices reach (MADV_POPULATE_READ)");
+  app.add_flag(
+      "--no-populate", no_populate,
+      "do not pre-fault the chunks of dataset mappings that slices reach (MADV_POPULATE_READ)");
   app.add_option("--plugin", plugins,
                  "a kernel plugin (shared library built with zwq_add_kernel_plugin) to load; "
                  "repeatable")
@@ -182,8 +184,7 @@ int main(int argc, char** argv) {
     return kExitSetup;
   }
   const std::shared_ptr<const zwq::worker::PluginSet> plugin_set = std::move(loaded).value();
-  options.kernels =
-      std::shared_ptr<const zwq::KernelRegistry>(plugin_set, &plugin_set->registry());
+  options.kernels = std::shared_ptr<const zwq::KernelRegistry>(plugin_set, &plugin_set->registry());
 
   auto log = spdlog::stderr_color_mt("zwq-worker");
   log->set_level(spdlog::level::from_str(level));

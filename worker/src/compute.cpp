@@ -100,6 +100,7 @@ ComputeThread::~ComputeThread() {
 }
 
 void ComputeThread::session(std::uint64_t session, const std::string& results_endpoint) {
+  if (stop_sent_) return;  // the thread closes its socket as it exits
   send_parts(pipe_, {std::string_view(&kSession, 1), u64_bytes(session), results_endpoint});
 }
 

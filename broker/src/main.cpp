@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 3600000u));
   app.add_option("--liveness", options.liveness, "missed heartbeats before a worker is dead")
       ->capture_default_str()
-      ->check(CLI::Range(1u, 1000u));
+      ->check(CLI::Range(2u, 1000u));
   app.add_option("--slice-size", options.default_slice_size,
                  "elements per slice for jobs that leave it to the broker")
       ->capture_default_str()

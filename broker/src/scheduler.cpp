@@ -624,7 +624,7 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
       w.inflight += taken;
       if (alone) w.isolating = true;
 
-      // One batch, one Tasks message; a share of this round joins the worker's batch of the round
+      // One batch (at most max_batch slices), one Tasks message; a share of this round joins the worker's batch of the round
       // before when both fit in one (they are computed back to back anyway).
       Dispatch* d = nullptr;
       for (auto it = out.rbegin(); it != out.rend(); ++it) {

@@ -61,7 +61,8 @@ struct SchedulerOptions {
   // 4 rather than 2: a worker running one-slice jobs then holds 16 of them, not 8, which took
   // asynchronous small jobs from 32 k to 42 k jobs/s (zwq-bench --only async); the tail of a
   // job stays short since a batch is at most half a worker's share of what is left (T6 same).
-  std::uint32_t pipeline_depth = 4;  // >= 2: the next batch waits while one is computed
+  // >= 2 lets the next batch wait at the worker while it computes one; 1 works, unpipelined.
+  std::uint32_t pipeline_depth = 4;
   // Splitting the credit into pipeline_depth batches pays only when each batch is at least this
   // much work: a message costs tens of µs of CPU on each side, which a batch of tiny slices
   // (no-ops) does not earn back. Below it, the credit goes out as one batch.
@@ -211,7 +212,8 @@ class Scheduler {
 
   // ---- dispatch ----
   // Hands pending slices to workers with room: oldest job first, in rounds so that every worker
-  // gets a share, one batch (one Dispatch, one Tasks message) per worker per round. A batch is
+  // gets a share, one batch per worker per round (one Dispatch, one Tasks message, unless
+  // max_batch cuts it into several). A batch is
   // the smallest of: about batch_target_us of the worker's observed time per slice (first_batch
   // while nothing is known of the job), ceil(credit / pipeline_depth), and the worker's share of
   // the job's pending slices, ceil(pending * its speed / (2 * the speed of all))  (guided

@@ -57,7 +57,9 @@ SchedulerOptions scheduler_options(const BrokerOptions& o, std::uint64_t epoch) 
 
 const BrokerOptions& checked(const BrokerOptions& o) {
   if (o.heartbeat_ms == 0) throw SetupError("heartbeat_ms must be at least 1");
-  if (o.liveness == 0) throw SetupError("liveness must be at least 1");
+  // A worker answers a BrokerHeartbeat only after half an interval of silence and beats on its
+  // own 1.25 intervals after its last message: one interval of patience is too little.
+  if (o.liveness < 2) throw SetupError("liveness must be at least 2");
   if (o.default_slice_size == 0) throw SetupError("the default slice size must be at least 1");
   if (o.batch_target_us == 0) throw SetupError("batch_target_us must be at least 1");
   if (o.pipeline_depth == 0) throw SetupError("pipeline_depth must be at least 1");

@@ -95,4 +95,26 @@ TEST_CASE("field map rejects a non-map, a key that is not a string and a field o
     pk.pack(std::string("many"));
   });
   CHECK_THROWS_AS(decoded<Ours>(wrong_type), msgpack::type_error);
+
+  auto late_int_key = map_of(2, [](auto& pk) {  // a good field first, then a bad key
+    pk.pack(std::string("count"));
+    pk.pack(3);
+    pk.pack(4);
+    pk.pack(5);
+  });
+  CHECK_THROWS_AS(decoded<Ours>(late_int_key), msgpack::type_error);
+  CHECK_THROWS_AS(decoded<Theirs>(late_int_key), msgpack::type_error);
+}
+
+TEST_CASE("field map ignores a repeated key's later value even when it has the wrong type, as "
+          "define_map does",
+          "[common][codec]") {
+  auto h = map_of(2, [](auto& pk) {
+    pk.pack(std::string("count"));
+    pk.pack(9);
+    pk.pack(std::string("count"));
+    pk.pack(std::string("not a number"));
+  });
+  CHECK(decoded<Theirs>(h).count == 9);
+  CHECK(decoded<Ours>(h).count == 9);
 }

@@ -39,6 +39,7 @@ class FakeBroker {
   std::uint64_t epoch = 42;
   std::uint32_t heartbeat_ms = 1000;
   std::uint32_t liveness = 10;
+  std::string results_override;  // announced instead of the real results endpoint when set
 
   FakeBroker() {
     char tmpl[] = "/tmp/zwq-worker-test-XXXXXX";
@@ -73,7 +74,7 @@ class FakeBroker {
     rep.epoch = epoch;
     rep.control = address("control");
     rep.tasks = address("tasks");
-    rep.results = address("results");
+    rep.results = results_override.empty() ? address("results") : results_override;
     rep.events = address("events");
     rep.heartbeat_ms = heartbeat_ms;
     rep.liveness = liveness;
@@ -341,6 +342,29 @@ TEST_CASE("worker stop sends Bye and returns", "[worker]") {
   CHECK(worker.exit() == Worker::Exit::kStopped);
 }
 
+TEST_CASE("worker answers a broker heartbeat at once after half an interval of silence, not "
+          "an interval after its last message",
+          "[worker]") {
+  FakeBroker broker;  // heartbeat 1000 ms: on its own the worker would beat 1250 ms after Hello
+  RunningWorker worker(broker);
+  REQUIRE(broker.answer_info());
+  REQUIRE(broker.expect_tasks<msg::Hello>());
+  const auto hello_seen = std::chrono::steady_clock::now();
+  broker.welcome(worker.id());
+  std::this_thread::sleep_for(600ms);  // past half an interval since the Hello
+  const auto beat_sent = std::chrono::steady_clock::now();
+  broker.beat();
+  std::optional<zwq::proto::MsgType> type;
+  do {
+    type = broker.next_tasks_type(kWait);
+  } while (type && *type != zwq::proto::MsgType::kWorkerHeartbeat);
+  REQUIRE(type);
+  const auto answered = std::chrono::steady_clock::now();
+  // Answered well before the worker's own 1250 ms: the broker's beat set the time.
+  CHECK(answered - hello_seen < 1100ms);
+  CHECK(answered - beat_sent < 400ms);
+}
+
 TEST_CASE("worker keeps heartbeating while one slice outlasts the broker's patience", "[worker]") {
   FakeBroker broker;
   broker.heartbeat_ms = 50;
@@ -435,6 +459,31 @@ TEST_CASE("worker drops garbage and stale messages and keeps serving", "[worker]
   REQUIRE(results);
   CHECK(results->items.at(0).partial.hi == 100.0);
   CHECK(worker.worker().stats().slices_done == 2);
+}
+
+TEST_CASE("worker told an unusable results endpoint starts another session, then computes "
+          "once the endpoint is usable",
+          "[worker]") {
+  zwq::test::ShmFile file("worker-bad-results");
+  file.write(std::vector<float>(100, 1.0f));
+  FakeBroker broker;
+  // Longer than an ipc path may be: the compute thread cannot connect its results socket.
+  broker.results_override = "ipc:///tmp/" + std::string(200, 'x');
+  RunningWorker worker(broker);
+  REQUIRE(broker.answer_info());
+  broker.results_override.clear();
+  REQUIRE(broker.answer_info());  // the worker gave that session up and asked again
+  REQUIRE(broker.expect_tasks<msg::Hello>());
+  broker.welcome(worker.id());
+
+  msg::Tasks tasks;
+  tasks.epoch = broker.epoch;
+  tasks.job = sum_job(file, 100, 100);
+  tasks.runs = {zwq::SliceRun{0, 1, 1}};
+  broker.send_tasks(worker.id(), tasks);
+  const auto results = broker.expect_results();
+  REQUIRE(results);
+  CHECK(results->items.at(0).partial.hi == 100.0);
 }
 
 TEST_CASE("worker drops the rest of a cancelled job", "[worker]") {

@@ -224,12 +224,22 @@ void ComputeThread::on_command(std::vector<zmq::message_t>& parts) {
   } else if (cmd == kSession && parts.size() == 3) {
     results_.reset();
     results_session_ = read_u64(parts[1]);
+    lost_reported_ = false;
     const std::string endpoint = parts[2].to_string();
     if (!endpoint.empty()) {
-      results_.emplace(context_, zmq::socket_type::push);
-      results_->set(zmq::sockopt::linger, kResultsLingerMs);
-      results_->set(zmq::sockopt::sndhwm, kResultsHwm);
-      results_->connect(endpoint);
+      try {
+        results_.emplace(context_, zmq::socket_type::push);
+        results_->set(zmq::sockopt::linger, kResultsLingerMs);
+        results_->set(zmq::sockopt::sndhwm, kResultsHwm);
+        results_->connect(endpoint);
+      } catch (const zmq::error_t& e) {
+        // An endpoint we cannot use (a path too long for ipc, a transport libzmq lacks): the
+        // session cannot deliver results, so the Connection starts another one.
+        results_.reset();
+        log_.error("worker {}: cannot connect to the results endpoint {}: {}", worker_id_,
+                   endpoint, e.what());
+        report_lost(results_session_);
+      }
     }
   } else if (cmd == kCancel && parts.size() == 2) {
     const std::string job_id = parts[1].to_string();
@@ -364,18 +374,27 @@ void ComputeThread::flush(const Queued& q, TimePoint now) {
   emit(q.session, encode(results));
 }
 
-// Sends a Results message of `session` to the broker, unless the session is over (the broker it
-// was for is gone or has requeued the slices).
+// Sends a Results message of `session` to the broker, unless that session's socket is closed.
+// (Results finished just as a session ends may still leave on its socket before the Session
+// command that closes it is read; the broker drops them by epoch or as duplicates.)
 void ComputeThread::emit(std::uint64_t session, const std::string& frame) {
   if (session != results_session_ || !results_) return;
   // Never blocks: kResultsHwm messages queued means the broker reads nothing.
   if (!results_->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
-    log_.warn("worker {}: the broker takes no results ({} messages queued)", worker_id_,
-              kResultsHwm);
-    send_parts(*own_, {std::string_view(&kLost, 1), u64_bytes(session)});
+    if (!lost_reported_) {
+      log_.warn("worker {}: the broker takes no results ({} messages queued)", worker_id_,
+                kResultsHwm);
+    }
+    report_lost(session);
     return;
   }
   bump(counters_.results_sent);
+}
+
+void ComputeThread::report_lost(std::uint64_t session) {
+  if (lost_reported_) return;  // once per session
+  lost_reported_ = true;
+  send_parts(*own_, {std::string_view(&kLost, 1), u64_bytes(session)});
 }
 
 }  // namespace zwq::worker

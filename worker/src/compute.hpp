@@ -19,13 +19,15 @@
 //                           dropped: the Connection registers (Hello) only then, so that the
 //                           broker never leases slices to a worker still stuck in old work
 // and back:
-//   Lost [session]            the broker takes no results (kResultsHwm queued): it is lost
+//   Lost [session]            the session cannot deliver results (the broker takes none,
+//                             kResultsHwm queued, or its endpoint is unusable): it is lost
 //   Synced [token]            see Sync
 //   Stopped                   the thread is about to exit
 //
 // Thread safety: the public methods are for the Connection's thread only; the compute thread
-// has its own socket and touches nothing else of the Connection's but the Executor (whose
-// mappings it alone uses), the counters (atomics) and the logger (thread-safe).
+// has its own sockets (its end of the pipe, the results PUSH) and touches nothing else of the
+// Connection's but the Executor (whose mappings it alone uses), the counters (atomics) and the
+// logger (thread-safe).
 #pragma once
 
 #include <spdlog/logger.h>
@@ -95,6 +97,7 @@ class ComputeThread {
   void process(const Queued& q);
   void flush(const Queued& q, TimePoint now);
   void emit(std::uint64_t session, const std::string& frame);
+  void report_lost(std::uint64_t session);
   bool cancelled(const std::string& job_id, TimePoint now);
 
   Executor& executor_;
@@ -113,6 +116,7 @@ class ComputeThread {
   std::uint64_t min_session_ = 0;               // older sessions are abandoned
   std::optional<zmq::socket_t> results_;        // to the broker of results_session_
   std::uint64_t results_session_ = 0;
+  bool lost_reported_ = false;  // Lost was sent for results_session_
   std::string current_job_;
   std::uint64_t current_session_ = 0;
   Interrupt interrupt_ = Interrupt::kNone;

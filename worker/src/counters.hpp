@@ -1,4 +1,4 @@
-// The worker's counters, shared between its loop (which bumps them) and Worker::stats().
+// The worker's counters, bumped by its loop and its compute thread, read by Worker::stats().
 #pragma once
 
 #include <atomic>

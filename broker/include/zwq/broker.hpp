@@ -34,7 +34,8 @@ struct BrokerOptions {
   // send theirs from a thread of their own, so a long slice does not silence them). Works down
   // to 50 ms; see docs/RELIABILITY.md for why 1000.
   std::uint32_t heartbeat_ms = 1000;
-  // Heartbeats a worker may miss before it is declared dead and its slices are requeued.
+  // Heartbeats a worker may miss before it is declared dead and its slices are requeued (>= 2:
+  // a worker's heartbeat may come up to 1.25 intervals after its last message).
   std::uint32_t liveness = 5;
   // Leases (docs/RELIABILITY.md): a worker holding slices must report an outcome at least once
   // per lease, else its slices are requeued and it gets no more until it reports again (a hung

@@ -50,6 +50,7 @@ class FieldMap {
   bool field(const msgpack::object_str& key, const msgpack::object& val,
              std::uint64_t& seen) const {
     using Name = std::remove_reference_t<std::tuple_element_t<2 * I, std::tuple<Args...>>>;
+    static_assert(std::is_array_v<Name>, "field names are string literals");
     constexpr std::size_t len = std::extent_v<Name> - 1;  // a string literal's length
     const auto& name = std::get<2 * I>(a_);
     if (key.size != len || std::memcmp(key.ptr, name, len) != 0) return false;

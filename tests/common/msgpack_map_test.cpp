@@ -1,10 +1,10 @@
 // ZWQ_DEFINE_MAP decodes what MSGPACK_DEFINE_MAP decodes, the same way, without its key copies.
+#include "zwq/msgpack_map.hpp"
+
 #include <catch2/catch.hpp>
 #include <msgpack.hpp>
 #include <string>
 #include <vector>
-
-#include "zwq/msgpack_map.hpp"
 
 namespace {
 
@@ -55,9 +55,10 @@ TEST_CASE("field map decodes what msgpack's define_map packed, and msgpack's rea
   CHECK(back.values == std::vector<int>{1, 2});
 }
 
-TEST_CASE("field map ignores unknown keys, keeps missing fields and takes the first of a repeated "
-          "key, as define_map does",
-          "[common][codec]") {
+TEST_CASE(
+    "field map ignores unknown keys, keeps missing fields and takes the first of a repeated "
+    "key, as define_map does",
+    "[common][codec]") {
   auto h = map_of(4, [](auto& pk) {
     pk.pack(std::string("count"));
     pk.pack(11);
@@ -106,9 +107,10 @@ TEST_CASE("field map rejects a non-map, a key that is not a string and a field o
   CHECK_THROWS_AS(decoded<Theirs>(late_int_key), msgpack::type_error);
 }
 
-TEST_CASE("field map ignores a repeated key's later value even when it has the wrong type, as "
-          "define_map does",
-          "[common][codec]") {
+TEST_CASE(
+    "field map ignores a repeated key's later value even when it has the wrong type, as "
+    "define_map does",
+    "[common][codec]") {
   auto h = map_of(2, [](auto& pk) {
     pk.pack(std::string("count"));
     pk.pack(9);

@@ -342,9 +342,10 @@ TEST_CASE("worker stop sends Bye and returns", "[worker]") {
   CHECK(worker.exit() == Worker::Exit::kStopped);
 }
 
-TEST_CASE("worker answers a broker heartbeat at once after half an interval of silence, not "
-          "an interval after its last message",
-          "[worker]") {
+TEST_CASE(
+    "worker answers a broker heartbeat at once after half an interval of silence, not "
+    "an interval after its last message",
+    "[worker]") {
   FakeBroker broker;  // heartbeat 1000 ms: on its own the worker would beat 1250 ms after Hello
   RunningWorker worker(broker);
   REQUIRE(broker.answer_info());
@@ -461,9 +462,10 @@ TEST_CASE("worker drops garbage and stale messages and keeps serving", "[worker]
   CHECK(worker.worker().stats().slices_done == 2);
 }
 
-TEST_CASE("worker told an unusable results endpoint starts another session, then computes "
-          "once the endpoint is usable",
-          "[worker]") {
+TEST_CASE(
+    "worker told an unusable results endpoint starts another session, then computes "
+    "once the endpoint is usable",
+    "[worker]") {
   zwq::test::ShmFile file("worker-bad-results");
   file.write(std::vector<float>(100, 1.0f));
   FakeBroker broker;

@@ -6,9 +6,10 @@
 // hides heartbeats, cancellation and reconnects (after a broker restart or a lost broker)
 // behind one call, run().
 //
-// Thread safety: run() is called once, from one thread; it owns every socket and starts one more
-// thread that computes the slices (so that heartbeats go on during a long slice). stop() and
-// stats() may be called from any thread, and stop() from a signal handler.
+// Thread safety: run() is called once, from one thread; it owns the control, tasks and events
+// sockets and starts one more thread that computes the slices and sends their Results on a
+// socket of its own (so that heartbeats go on during a long slice). stop() and stats() may be
+// called from any thread, and stop() from a signal handler.
 #pragma once
 
 #include <cstddef>

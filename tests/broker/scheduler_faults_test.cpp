@@ -249,7 +249,8 @@ TEST_CASE("scheduler with max_lost_attempts 0 never fails a job for lost workers
   Harness h(o);
   const std::string job = h.submit(10);
   for (int i = 0; i < 5; ++i) {
-    const std::string w = "w" + std::to_string(i);
+    std::string w = "w";  // not "w" + to_string(i): GCC 12 warns (-Wrestrict) on that, wrongly
+    w += std::to_string(i);
     h.hello(w, 1);
     REQUIRE(slices_in(h.dispatch(), w) == 1);
     h.sched.lose_worker(w, h.now);

@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <map>
 #include <thread>
 #include <vector>
 #include <zmq.hpp>
@@ -486,6 +487,35 @@ TEST_CASE(
   const auto results = broker.expect_results();
   REQUIRE(results);
   CHECK(results->items.at(0).partial.hi == 100.0);
+}
+
+TEST_CASE("worker answers queued one-slice Tasks messages of a job with fewer Results, every "
+          "outcome once",
+          "[worker]") {
+  FakeBroker broker;
+  RunningWorker worker(broker, 64);
+  register_worker(broker, worker);
+  // A slow slice of another job first, so that the 20 one-slice messages queue up behind it.
+  broker.send_tasks(worker.id(), sleep_tasks(broker.epoch, "block", 150, 1));
+  msg::Tasks one = sleep_tasks(broker.epoch, "quick", 0, 20);
+  for (std::uint32_t i = 0; i < 20; ++i) {
+    one.runs = {zwq::SliceRun{i, 1, 1}};
+    broker.send_tasks(worker.id(), one);
+  }
+  std::map<std::uint64_t, int> seen;
+  int quick_messages = 0, outcomes = 0;
+  while (outcomes < 20) {
+    const auto r = broker.expect_results();
+    REQUIRE(r);  // nothing stays held back: all 20 arrive
+    if (r->job_id != "quick") continue;
+    ++quick_messages;
+    for (const auto& item : r->items) ++seen[item.slice], ++outcomes;
+  }
+  CHECK(outcomes == 20);
+  CHECK(seen.size() == 20);
+  for (const auto& [slice, times] : seen) CHECK(times == 1);
+  CHECK(quick_messages < 10);  // one per message would be 20
+  CHECK_FALSE(broker.expect_results(100ms));  // and nothing more
 }
 
 TEST_CASE("worker drops the rest of a cancelled job", "[worker]") {

@@ -160,6 +160,10 @@ void ComputeThread::run() {
     while (!stopping_) {
       if (queue_.empty() && !wait_for_command()) continue;
       read_commands();
+      // Deferred outcomes wait only for the Tasks message they were deferred for.
+      if (deferred_ && (stopping_ || queue_.empty() || !same(*deferred_, queue_.front()))) {
+        flush_deferred(Clock::now());
+      }
       if (stopping_ || queue_.empty()) continue;
       const Queued q = std::move(queue_.front());
       queue_.pop_front();
@@ -268,6 +272,8 @@ void ComputeThread::on_command(std::vector<zmq::message_t>& parts) {
   } else if (cmd == kSync && parts.size() == 2) {
     // Read between slices or while idle: the slice before is done. Whatever is still in hand
     // was abandoned or dropped by the commands before this one (it stops before its next slice).
+    // Outcomes held back go out first: Synced means everything before it was sent.
+    flush_deferred(now);
     send_parts(*own_, {std::string_view(&kSynced, 1), u64_bytes(read_u64(parts[1]))});
   } else if (cmd == kStop) {
     stopping_ = true;
@@ -296,6 +302,8 @@ void ComputeThread::process(const Queued& q) {
   }
   log_.debug("worker {}: job {}: {} slices in {} runs", worker_id_, job_id, slices_in(t),
              t.runs.size());
+  const TimePoint started = Clock::now();
+  if (deferred_ && !same(*deferred_, q)) flush_deferred(started);
   current_job_ = job_id;
   current_session_ = q.session;
   interrupt_ = Interrupt::kNone;
@@ -331,7 +339,7 @@ void ComputeThread::process(const Queued& q) {
         }
       }
       batch_.add(std::move(o));
-      if (batch_.flush_due(now)) flush(q, now);
+      if (batch_.flush_due(now)) flush(owner_of(q), now);
       if (++since_check >= kCheckEverySlices || now - last_check >= kCheckEvery) {
         since_check = 0;
         last_check = now;
@@ -342,11 +350,17 @@ void ComputeThread::process(const Queued& q) {
 
   // Finished, stopping or re-registering: what was computed goes out (after a re-registration
   // the broker counts it as discarded). Cancelled or abandoned: nobody wants it.
+  // A short Tasks message followed by another of its job (one slice per message, say) sends its
+  // outcomes with that one's: one Results for several Tasks messages.
+  const TimePoint finished = Clock::now();
   if (interrupt_ == Interrupt::kCancelled || interrupt_ == Interrupt::kAbandoned) {
     batch_.clear();
     slowest_us_ = 0;
+    deferred_.reset();
+  } else if (may_defer(q, started, finished)) {
+    deferred_ = owner_of(q);
   } else {
-    flush(q, Clock::now());
+    flush(owner_of(q), finished);
   }
   const std::uint64_t skipped = slices_in(t) - computed;
   if (skipped != 0) {
@@ -362,16 +376,39 @@ void ComputeThread::process(const Queued& q) {
   interrupt_ = Interrupt::kNone;
 }
 
-void ComputeThread::flush(const Queued& q, TimePoint now) {
+ComputeThread::Owner ComputeThread::owner_of(const Queued& q) {
+  return Owner{q.session, q.tasks.epoch, q.tasks.job.job_id};
+}
+
+bool ComputeThread::same(const Owner& owner, const Queued& q) {
+  return owner.session == q.session && owner.epoch == q.tasks.epoch &&
+         owner.job_id == q.tasks.job.job_id;
+}
+
+// Only a Tasks message that took less than half the batch's delay, finished uninterrupted, and
+// whose job's next Tasks message is already queued: its outcomes then wait at most about as
+// long as that one takes (the batch's delay still bounds them between slices).
+bool ComputeThread::may_defer(const Queued& q, TimePoint started, TimePoint now) const {
+  return interrupt_ == Interrupt::kNone && !stopping_ && !queue_.empty() &&
+         same(owner_of(q), queue_.front()) && now - started < OutcomeBatch::kMaxDelay / 2 &&
+         !batch_.flush_due(now);
+}
+
+void ComputeThread::flush(const Owner& owner, TimePoint now) {
+  deferred_.reset();
   if (batch_.empty()) return;
   msg::Results results;
-  results.epoch = q.tasks.epoch;
+  results.epoch = owner.epoch;
   results.worker_id = worker_id_;
-  results.job_id = q.tasks.job.job_id;
+  results.job_id = owner.job_id;
   results.items = batch_.take(now);
   results.slowest_us = slowest_us_;
   slowest_us_ = 0;
-  emit(q.session, encode(results));
+  emit(owner.session, encode(results));
+}
+
+void ComputeThread::flush_deferred(TimePoint now) {
+  if (deferred_) flush(*deferred_, now);
 }
 
 // Sends a Results message of `session` to the broker, unless that session's socket is closed.

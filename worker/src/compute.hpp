@@ -3,6 +3,8 @@
 // talking to the broker — heartbeats, events, Tasks — so that a long slice never makes a healthy
 // worker look dead; a hung kernel is found by the broker's lease instead (docs/RELIABILITY.md).
 // Results leave from the thread that computed them: no hop back through the Connection's thread.
+// One Results per Tasks message, or fewer: see OutcomeBatch for the batching within one, and
+// process() for short Tasks messages of one job sharing a Results.
 //
 // The threads talk over one inproc PAIR pipe (a socket lives on one thread). To the compute
 // thread:
@@ -87,6 +89,12 @@ class ComputeThread {
     std::uint64_t session = 0;
     msg::Tasks tasks;
   };
+  // Whose outcomes the batch holds: what a Results message names.
+  struct Owner {
+    std::uint64_t session = 0;
+    std::uint64_t epoch = 0;
+    std::string job_id;
+  };
   // Why the Tasks message in hand stopped early.
   enum class Interrupt { kNone, kCancelled, kDropped, kAbandoned, kStopped };
 
@@ -95,7 +103,12 @@ class ComputeThread {
   void read_commands();
   void on_command(std::vector<zmq::message_t>& parts);
   void process(const Queued& q);
-  void flush(const Queued& q, TimePoint now);
+  static Owner owner_of(const Queued& q);
+  static bool same(const Owner& owner, const Queued& q);
+  void flush(const Owner& owner, TimePoint now);
+  void flush_deferred(TimePoint now);
+  // True when the batch may wait for the next queued Tasks message (see process()).
+  bool may_defer(const Queued& q, TimePoint started, TimePoint now) const;
   void emit(std::uint64_t session, const std::string& frame);
   void report_lost(std::uint64_t session);
   bool cancelled(const std::string& job_id, TimePoint now);
@@ -122,6 +135,9 @@ class ComputeThread {
   Interrupt interrupt_ = Interrupt::kNone;
   bool stopping_ = false;
   OutcomeBatch batch_;
+  // Set when the batch holds the outcomes of a short Tasks message whose job's next Tasks
+  // message is queued: they go out with that one's (or when anything else comes first).
+  std::optional<Owner> deferred_;
   std::uint64_t slowest_us_ = 0;  // in the batch
 
   std::thread thread_;  // last: started once everything above exists

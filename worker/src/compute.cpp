@@ -240,8 +240,8 @@ void ComputeThread::on_command(std::vector<zmq::message_t>& parts) {
         // An endpoint we cannot use (a path too long for ipc, a transport libzmq lacks): the
         // session cannot deliver results, so the Connection starts another one.
         results_.reset();
-        log_.error("worker {}: cannot connect to the results endpoint {}: {}", worker_id_,
-                   endpoint, e.what());
+        log_.error("worker {}: cannot connect to the results endpoint {}: {}", worker_id_, endpoint,
+                   e.what());
         report_lost(results_session_);
       }
     }

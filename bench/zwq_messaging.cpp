@@ -154,13 +154,17 @@ json run_zwq_latency(const BenchOptions& o) {
 // batches (Client::submit_many, one SubmitManyReq per window) and collected in batches
 // (Client::wait_all, WaitManyReq), the next window submitted before the previous one is
 // collected so that the workers never wait for the client — what Client::run_many does, spelled
-// out here to time the submitting apart. Every job's own result is checked. Windows are bounded
-// because the broker keeps the results of only its latest 10000 finished jobs
+// out here to time the submitting apart, in windows of the size run_many uses
+// (Client::run_many_window). Every job's own result is checked. Windows are also bounded by
+// o.async_window, because the broker keeps the results of only its latest 10000 finished jobs
 // (BrokerOptions::max_finished_jobs): two windows of o.async_window stay below that.
 json run_zwq_async(const BenchOptions& o) {
   LocalCluster cluster({.workers = o.workers, .bin_dir = o.bin_dir});
   Client& client = cluster.client();
-  const std::uint64_t window_size = std::min<std::uint64_t>(o.async_window, 4096);
+  // The window Client::run_many() would use with this many workers.
+  auto registered = client.workers();
+  const std::uint64_t window_size = std::min<std::uint64_t>(
+      o.async_window, Client::run_many_window(registered.ok() ? registered.value().size() : 0));
   std::vector<double> rates, submit_share;
   std::uint64_t failures = 0;
   for (int r = 0; r < o.runs; ++r) {

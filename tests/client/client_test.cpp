@@ -766,9 +766,23 @@ TEST_CASE("Client wait_all gives timeout for the jobs still running", "[client]"
   }
 }
 
+TEST_CASE("Client run_many windows hold 64 jobs per worker, at least 128 and at most 4096",
+          "[client]") {
+  CHECK(zwq::Client::run_many_window(0) == 128);
+  CHECK(zwq::Client::run_many_window(2) == 128);
+  CHECK(zwq::Client::run_many_window(3) == 192);
+  CHECK(zwq::Client::run_many_window(64) == 4096);
+  CHECK(zwq::Client::run_many_window(1000) == 4096);
+}
+
 TEST_CASE("Client run_many returns one result per request, refused ones included", "[client]") {
   FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
     if (accept_submit_many(env, reply)) return;
+    if (env.type == zwq::proto::MsgType::kWorkersReq) {  // run_many sizes its windows by them
+      reply(
+          zwq::encode(zwq::msg::WorkersRep{{zwq::WorkerStatus{}, zwq::WorkerStatus{}}}, env.corr));
+      return;
+    }
     auto req = zwq::decode_body<zwq::msg::WaitManyReq>(env);
     if (!req.ok()) return;
     zwq::msg::WaitManyRep rep;

@@ -354,6 +354,10 @@ class Client {
   std::vector<Result<JobResult>> run_many(
       const std::vector<JobRequest>& requests,
       std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // The jobs per window run_many() uses with `workers` registered workers: 64 per worker, at
+  // least 128 and at most 4096 (small windows keep the broker's turns short; it asks for the
+  // worker count once per call).
+  static std::size_t run_many_window(std::size_t workers);
 
   // Status of one job (kUnknownJob if there is none), or of all jobs the broker knows (empty id).
   Result<std::vector<JobStatus>> status(const std::string& job_id = "");

@@ -702,6 +702,34 @@ TEST_CASE("Client submit_many retried after a lost reply reuses its job ids", "[
   CHECK(seen[0] == seen[1]);
 }
 
+TEST_CASE("Client submit_many sends a big batch as requests of 128 jobs and answers in order",
+          "[client]") {
+  std::mutex mu;
+  std::vector<std::size_t> sizes;  // jobs per SubmitManyReq, as they came
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type != MsgType::kSubmitManyReq) return;
+    auto req = zwq::decode_body<zwq::msg::SubmitManyReq>(env);
+    REQUIRE(req.ok());
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      sizes.push_back(req.value().jobs.size());
+    }
+    accept_submit_many(env, reply);
+  }));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  auto requests = noop_requests(300);
+  for (std::size_t i = 0; i < requests.size(); ++i) requests[i].job_id = "j" + std::to_string(i);
+  auto jobs = c.value().submit_many(requests);
+  REQUIRE(jobs.size() == 300);
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    REQUIRE(jobs[i].ok());
+    CHECK(jobs[i].value().id() == requests[i].job_id);
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  CHECK(sizes == std::vector<std::size_t>{128, 128, 44});
+}
+
 TEST_CASE("Client wait_all collects every job over several WaitMany rounds, in order", "[client]") {
   std::atomic<int> rounds{0};
   FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {

@@ -38,8 +38,10 @@ struct Cluster {
   }
 };
 
-// ~30 ms slices of pi: with credit 2 (one slice in hand, one queued) a frozen worker is always
-// caught mid-slice, so it has a late result to send when it wakes up.
+// ~30 ms slices of pi: with credit 4 (one slice in hand, three queued) a frozen worker is caught
+// mid-slice, so it has a late result to send when it wakes up. (With credit 2 the broker had one
+// slice's time to refill a worker's queue, and on a loaded machine it once did not: the worker
+// was frozen idle and had nothing late.)
 constexpr std::uint64_t kFrozenSlices = 150;
 JobRequest pi_job(const std::string& id) {
   JobRequest req = JobRequest::range("pi", 0, kFrozenSlices * 30'000'000);
@@ -54,7 +56,7 @@ TEST_CASE(
     "fault: a worker frozen by SIGSTOP for five leases: its slices run elsewhere, the "
     "result is exact, its late results are discarded and counted",
     "[integration][fault]") {
-  Cluster c(3, kBrokerArgs, {"--credit", "2"});
+  Cluster c(3, kBrokerArgs, {"--credit", "4"});
   auto reference = c.client->run(pi_job("reference"), kJobTimeout);
   REQUIRE(reference.ok());
 

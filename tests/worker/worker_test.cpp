@@ -12,10 +12,10 @@
 #include <chrono>
 #include <cstdio>
 #include <future>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
-#include <map>
 #include <thread>
 #include <vector>
 #include <zmq.hpp>
@@ -490,9 +490,10 @@ TEST_CASE(
   CHECK(results->items.at(0).partial.hi == 100.0);
 }
 
-TEST_CASE("worker answers queued one-slice Tasks messages of a job with fewer Results, every "
-          "outcome once",
-          "[worker]") {
+TEST_CASE(
+    "worker answers queued one-slice Tasks messages of a job with fewer Results, every "
+    "outcome once",
+    "[worker]") {
   FakeBroker broker;
   RunningWorker worker(broker, 64);
   register_worker(broker, worker);
@@ -515,7 +516,7 @@ TEST_CASE("worker answers queued one-slice Tasks messages of a job with fewer Re
   CHECK(outcomes == 20);
   CHECK(seen.size() == 20);
   for (const auto& [slice, times] : seen) CHECK(times == 1);
-  CHECK(quick_messages < 10);  // one per message would be 20
+  CHECK(quick_messages < 10);                 // one per message would be 20
   CHECK_FALSE(broker.expect_results(100ms));  // and nothing more
 }
 

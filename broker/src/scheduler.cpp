@@ -624,8 +624,9 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
       w.inflight += taken;
       if (alone) w.isolating = true;
 
-      // One batch (at most max_batch slices), one Tasks message; a share of this round joins the worker's batch of the round
-      // before when both fit in one (they are computed back to back anyway).
+      // One batch (at most max_batch slices), one Tasks message; a share of this round joins the
+      // worker's batch of the round before when both fit in one (they are computed back to back
+      // anyway).
       Dispatch* d = nullptr;
       for (auto it = out.rbegin(); it != out.rend(); ++it) {
         if (it->worker_id != w.id) continue;
@@ -643,8 +644,6 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
         } else {
           d->runs.push_back(run);
         }
-      }
-      for (const SliceRun& run : fresh_) {
         Lease* last = w.leases.empty() ? nullptr : &w.leases.back();
         if (last != nullptr && last->job_serial == job->serial && last->attempt == run.attempt &&
             last->first + last->count == run.first_slice) {

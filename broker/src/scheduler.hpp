@@ -213,14 +213,13 @@ class Scheduler {
   // ---- dispatch ----
   // Hands pending slices to workers with room: oldest job first, in rounds so that every worker
   // gets a share, one batch per worker per round (one Dispatch, one Tasks message, unless
-  // max_batch cuts it into several). A batch is
-  // the smallest of: about batch_target_us of the worker's observed time per slice (first_batch
-  // while nothing is known of the job), ceil(credit / pipeline_depth), and the worker's share of
-  // the job's pending slices, ceil(pending * its speed / (2 * the speed of all))  (guided
-  // self-scheduling weighted by speed). A worker holds at most pipeline_depth batches and never
-  // more than its credit. A suspect slice goes alone to a worker that holds nothing, and that
-  // worker gets nothing else until it is back; stalled workers get nothing. Replaces the
-  // contents of `out`.
+  // max_batch cuts it into several). A batch is the smallest of: about batch_target_us of the
+  // worker's observed time per slice (first_batch while nothing is known of the job), ceil(credit /
+  // pipeline_depth), and the worker's share of the job's pending slices, ceil(pending * its speed /
+  // (2 * the speed of all))  (guided self-scheduling weighted by speed). A worker holds at most
+  // pipeline_depth batches and never more than its credit. A suspect slice goes alone to a worker
+  // that holds nothing, and that worker gets nothing else until it is back; stalled workers get
+  // nothing. Replaces the contents of `out`.
   void dispatch(std::vector<Dispatch>& out, TimePoint now);
   // The time per slice the scheduler expects of `worker` on `job` (its own observed pace, else
   // what the job's other workers showed), in µs; 0 when nothing is known. For tests and status.

@@ -121,7 +121,7 @@ Result<JobResult> Client::run(const JobRequest& request, std::optional<milliseco
   msg::SubmitReq req;
   req.job = spec.value();
   const milliseconds hold = timeout ? std::min(detail::kMaxHold, *timeout) : detail::kMaxHold;
-  req.wait_ms = static_cast<std::uint32_t>(std::max<std::int64_t>(1, hold.count()));
+  req.wait_ms = std::max<std::uint32_t>(1, hold_ms(hold));  // 0 would answer at once
   auto rep = conn_->call<msg::SubmitRep>(req, milliseconds(req.wait_ms));
   if (!rep.ok()) return rep.error();
   Job job(conn_, std::move(spec).value(), rep.value());

@@ -302,8 +302,7 @@ void ComputeThread::process(const Queued& q) {
   }
   log_.debug("worker {}: job {}: {} slices in {} runs", worker_id_, job_id, slices_in(t),
              t.runs.size());
-  const TimePoint started = Clock::now();
-  if (deferred_ && !same(*deferred_, q)) flush_deferred(started);
+  const TimePoint started = Clock::now();  // (run() sent any deferred outcomes of another job)
   current_job_ = job_id;
   current_session_ = q.session;
   interrupt_ = Interrupt::kNone;

@@ -416,8 +416,8 @@ Connection::End Connection::keep_alive(TimePoint now) {
               beats_.dead_after().count());
     return End::kLost;
   }
-  if (!beats_.beat_due(now) && !std::exchange(beat_asked_, false)) return End::kNone;
-  beat_asked_ = false;
+  const bool asked = std::exchange(beat_asked_, false);
+  if (!asked && !beats_.beat_due(now)) return End::kNone;
   if (welcomed_ && beats_.silent_too_long(now)) {
     // We did not run for longer than the broker's patience (SIGSTOP, a suspended machine): it
     // has likely forgotten us, and would ignore our heartbeats from now on. A new Hello makes

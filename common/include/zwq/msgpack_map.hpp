@@ -2,11 +2,11 @@
 //
 // The wire format is the same (a map from field names to values; packing is msgpack-c's own).
 // msgpack-c decodes such a map by first copying every key into a std::map<std::string, ...>,
-// one heap allocation per key of every struct of every message: for a Tasks message that is most
-// of a worker's time per message (docs/BENCHMARKS.md, "no-op slices"). This decoder matches the
-// keys against the field names in place instead. What it accepts is what MSGPACK_DEFINE_MAP
-// accepts: unknown keys are ignored, missing ones leave the field as it was, a key that is not a
-// string is a msgpack::type_error, and of repeated keys the first counts.
+// one heap allocation per key of every struct of every message; for workers taking one-slice Tasks
+// messages that was the largest cost (docs/BENCHMARKS.md, "What got zwq here"). This decoder
+// matches the keys against the field names in place instead. What it accepts is what
+// MSGPACK_DEFINE_MAP accepts: unknown keys are ignored, missing ones leave the field as it was, a
+// key that is not a string is a msgpack::type_error, and of repeated keys the first counts.
 #pragma once
 
 #include <cstdint>

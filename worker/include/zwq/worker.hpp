@@ -38,7 +38,8 @@ struct WorkerOptions {
   std::string worker_id;
   // How long run() waits for the broker's first InfoRep before failing; 0 = forever.
   std::uint32_t connect_timeout_ms = 10000;
-  // Pre-fault new mappings (MAP_POPULATE): a slower first map, no page fault per 4 KiB later.
+  // Pre-fault the page tables of each 2 MiB chunk of a dataset the first time a slice reaches it
+  // (MADV_POPULATE_READ/WRITE): one call per chunk instead of a page fault per 4 KiB.
   bool populate = true;
   // Dataset mappings kept open; the least recently used beyond this are unmapped.
   std::size_t max_mappings = 64;

@@ -652,11 +652,26 @@ void Server::drain_results(TimePoint now) {
       continue;
     }
     const std::string_view frame = in_.view(0);
-    auto m = decode<msg::Results>(frame.data(), frame.size());
-    if (!m.ok()) {
+    auto bad = [&](const Error& e) {
       if (++results_count_.bad <= kLoudBadMessages) {
-        log_->warn("results: dropped a bad message: {}", m.error().to_string());
+        log_->warn("results: dropped a bad message: {}", e.to_string());
       }
+    };
+    auto env = decode_envelope(frame.data(), frame.size());
+    if (!env.ok()) {
+      bad(env.error());
+      continue;
+    }
+    if (env.value().type != proto::MsgType::kResults) {
+      // A worker's loop sends its WorkerHeartbeat and Bye here, beside its compute thread's
+      // Results (docs/PROTOCOL.md).
+      on_worker_note(env.value(), now);
+      after_changes(now);
+      continue;
+    }
+    auto m = decode_body<msg::Results>(env.value());
+    if (!m.ok()) {
+      bad(m.error());
       continue;
     }
     const ResultsTally tally = sched_.results(m.value(), now);
@@ -667,6 +682,36 @@ void Server::drain_results(TimePoint now) {
     }
     after_changes(now);
   }
+}
+
+// WorkerHeartbeat or Bye on the results endpoint: the worker is named in the body, and a note
+// of another epoch (from before a restart) is dropped.
+void Server::on_worker_note(const Envelope& e, TimePoint now) {
+  auto bad = [&](const Error& err) {
+    if (++results_count_.bad <= kLoudBadMessages) {
+      log_->warn("results: dropped a bad message: {}", err.to_string());
+    }
+  };
+  if (e.type == proto::MsgType::kWorkerHeartbeat) {
+    auto m = decode_body<msg::WorkerHeartbeat>(e);
+    if (!m.ok()) return bad(m.error());
+    if (m.value().epoch != epoch_ || !sched_.heartbeat(m.value().worker_id, now)) {
+      ++results_count_.dropped;
+    }
+    return;
+  }
+  if (e.type == proto::MsgType::kBye) {
+    auto m = decode_body<msg::Bye>(e);
+    if (!m.ok()) return bad(m.error());
+    if (m.value().epoch == epoch_ && sched_.bye(m.value().worker_id, now)) {
+      log_->info("worker {} left", m.value().worker_id);
+    } else {
+      ++results_count_.dropped;
+    }
+    return;
+  }
+  bad(make_error(ErrorCode::kUnknownType, std::string(proto::msg_type_name(e.type)) +
+                                              " does not belong on the results endpoint"));
 }
 
 // ---- 7. events and timers ----

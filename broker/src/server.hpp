@@ -84,8 +84,9 @@ class Server {
   void answer_fetch(const HeldFetch& f, TimePoint now);
   msg::InfoRep info() const;
 
-  // tasks
+  // tasks, and a worker's notes on the results endpoint
   void handle_task(std::string_view identity, std::string_view frame, TimePoint now);
+  void on_worker_note(const Envelope& e, TimePoint now);
   void send_welcome(const std::string& worker_id, TimePoint now);
 
   // events

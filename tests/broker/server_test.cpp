@@ -2,6 +2,7 @@
 // hand-made worker, deferred replies, shutdown and clean-up.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -187,6 +188,51 @@ TEST_CASE("server survives garbage on the tasks and results endpoints", "[broker
   auto info = expect<msg::InfoRep>(control.ask(msg::InfoReq{}));
   CHECK(info.version == proto::kVersion);
   CHECK_FALSE(info.kernels.empty());
+}
+
+// A worker's loop sends WorkerHeartbeat and Bye on the results endpoint (its tasks socket is its
+// compute thread's): without them there, a worker busy in a long slice would be declared dead.
+TEST_CASE(
+    "server takes WorkerHeartbeat and Bye on the results endpoint, and ignores them from "
+    "another epoch",
+    "[broker]") {
+  RunningBroker b;  // heartbeat 200 ms, liveness 5: silent for 1 s is dead
+  test::RawControl control(b.endpoints().control);
+  auto registered = [&](const std::string& id) {
+    auto rep = expect<msg::WorkersRep>(control.ask(msg::WorkersReq{}));
+    return std::any_of(rep.workers.begin(), rep.workers.end(),
+                       [&](const WorkerStatus& w) { return w.worker_id == id; });
+  };
+  HandWorker w1(b.endpoints(), "w1", 1);
+  (void)expect<msg::Welcome>(recv_frame(w1.tasks));
+  // 1.6 s of heartbeats on the results endpoint only, the last one stale.
+  for (int i = 0; i < 16; ++i) {
+    w1.results.send(zmq::buffer(encode(msg::WorkerHeartbeat{"w1", b.epoch()})),
+                    zmq::send_flags::none);
+    std::this_thread::sleep_for(100ms);
+  }
+  CHECK(registered("w1"));
+
+  auto submitted = expect<msg::SubmitRep>(control.ask(msg::SubmitReq{noop_job("held")}));
+  CHECK(submitted.total_slices == 1);
+  auto leased = expect<msg::Tasks>(recv_frame(w1.tasks));
+  CHECK(leased.job.job_id == "held");
+
+  w1.results.send(zmq::buffer(encode(msg::Bye{"w1", b.epoch() + 1})), zmq::send_flags::none);
+  w1.results.send(zmq::buffer(encode(msg::WorkerHeartbeat{"w1", b.epoch()})),
+                  zmq::send_flags::none);  // after the stale Bye: it was read and ignored
+  std::this_thread::sleep_for(100ms);
+  CHECK(registered("w1"));
+
+  // A Bye of this epoch hands the slice back: the next worker gets it, as a new lease.
+  w1.results.send(zmq::buffer(encode(msg::Bye{"w1", b.epoch()})), zmq::send_flags::none);
+  HandWorker w2(b.endpoints(), "w2", 1);
+  (void)expect<msg::Welcome>(recv_frame(w2.tasks));
+  auto again = expect<msg::Tasks>(recv_frame(w2.tasks));
+  CHECK(again.job.job_id == "held");
+  REQUIRE(again.runs.size() == 1);
+  CHECK(again.runs[0].attempt > leased.runs[0].attempt);
+  CHECK_FALSE(registered("w1"));
 }
 
 TEST_CASE("server runs a job with a hand-made worker and answers Wait and Fetch", "[broker]") {

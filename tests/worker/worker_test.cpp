@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <future>
 #include <map>
 #include <optional>
@@ -85,35 +86,48 @@ class FakeBroker {
     return true;
   }
 
-  // The next tasks message of type M from a worker (others, e.g. heartbeats, are skipped).
+  // What a worker sent, on either endpoint: Hello on tasks; Results, WorkerHeartbeat and Bye on
+  // results.
+  struct FromWorker {
+    zwq::proto::MsgType type{};
+    std::string frame;
+    std::string routing_id;  // tasks endpoint only
+  };
+
+  // The next message of type M from a worker within `wait`. Others are skipped, except Results
+  // and Bye, which are kept for a later expect() of theirs.
   template <typename M>
-  std::optional<M> expect_tasks(std::string* routing_id = nullptr) {
-    const auto deadline = std::chrono::steady_clock::now() + kWait;
-    while (std::chrono::steady_clock::now() < deadline) {
-      zmq::pollitem_t item{tasks_.handle(), 0, ZMQ_POLLIN, 0};
-      if (zmq::poll(&item, 1, 100ms) == 0) continue;
-      std::vector<zmq::message_t> parts = recv_all(tasks_);
-      REQUIRE(parts.size() == 2);
-      auto env = zwq::decode_envelope(parts[1].data(), parts[1].size());
-      REQUIRE(env.ok());
-      if (env.value().type != M::kType) continue;
-      auto m = zwq::decode_body<M>(env.value());
-      REQUIRE(m.ok());
-      if (routing_id) *routing_id = parts[0].to_string();
-      return std::move(m).value();
+  std::optional<M> expect(std::chrono::milliseconds wait = kWait,
+                          std::string* routing_id = nullptr) {
+    for (auto it = kept_.begin(); it != kept_.end(); ++it) {
+      if (it->type != M::kType) continue;
+      FromWorker m = std::move(*it);
+      kept_.erase(it);
+      return decoded<M>(m, routing_id);
     }
-    return std::nullopt;
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left < 0ms) return std::nullopt;
+      auto m = next(left);
+      if (!m) return std::nullopt;
+      if (m->type == M::kType) return decoded<M>(*m, routing_id);
+      keep(std::move(*m));
+    }
+  }
+  std::optional<msg::Results> expect_results(std::chrono::milliseconds wait = kWait) {
+    return expect<msg::Results>(wait);
   }
 
-  // The type of the next message on the tasks endpoint within `wait`, if any.
-  std::optional<zwq::proto::MsgType> next_tasks_type(std::chrono::milliseconds wait) {
-    zmq::pollitem_t item{tasks_.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, wait) == 0) return std::nullopt;
-    std::vector<zmq::message_t> parts = recv_all(tasks_);
-    REQUIRE(parts.size() == 2);
-    auto env = zwq::decode_envelope(parts[1].data(), parts[1].size());
-    REQUIRE(env.ok());
-    return env.value().type;
+  // The type of the next message from a worker within `wait`, if any (Results and Bye are kept
+  // for expect()).
+  std::optional<zwq::proto::MsgType> next_type(std::chrono::milliseconds wait) {
+    auto m = next(wait);
+    if (!m) return std::nullopt;
+    const auto type = m->type;
+    keep(std::move(*m));
+    return type;
   }
 
   template <typename M>
@@ -128,16 +142,6 @@ class FakeBroker {
     send_tasks(worker_id, msg::Welcome{epoch, heartbeat_ms, liveness});
   }
 
-  std::optional<msg::Results> expect_results(std::chrono::milliseconds wait = kWait) {
-    zmq::pollitem_t item{results_.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, wait) == 0) return std::nullopt;
-    zmq::message_t frame;
-    REQUIRE(results_.recv(frame));
-    auto r = zwq::decode<msg::Results>(frame.data(), frame.size());
-    REQUIRE(r.ok());
-    return std::move(r).value();
-  }
-
   void publish_raw(const std::string& topic, const std::string& frame) {
     events_.send(zmq::buffer(topic), zmq::send_flags::sndmore);
     events_.send(zmq::buffer(frame), zmq::send_flags::none);
@@ -149,6 +153,40 @@ class FakeBroker {
   void beat() { publish("hb", msg::BrokerHeartbeat{epoch}); }
 
  private:
+  // One message from either endpoint within `wait`.
+  std::optional<FromWorker> next(std::chrono::milliseconds wait) {
+    zmq::pollitem_t items[] = {{tasks_.handle(), 0, ZMQ_POLLIN, 0},
+                               {results_.handle(), 0, ZMQ_POLLIN, 0}};
+    if (zmq::poll(items, 2, wait) == 0) return std::nullopt;
+    FromWorker m;
+    if (items[0].revents & ZMQ_POLLIN) {
+      std::vector<zmq::message_t> parts = recv_all(tasks_);
+      REQUIRE(parts.size() == 2);
+      m.routing_id = parts[0].to_string();
+      m.frame = parts[1].to_string();
+    } else {
+      std::vector<zmq::message_t> parts = recv_all(results_);
+      REQUIRE(parts.size() == 1);
+      m.frame = parts[0].to_string();
+    }
+    auto env = zwq::decode_envelope(m.frame.data(), m.frame.size());
+    REQUIRE(env.ok());
+    m.type = env.value().type;
+    return m;
+  }
+  void keep(FromWorker m) {
+    if (m.type == zwq::proto::MsgType::kResults || m.type == zwq::proto::MsgType::kBye) {
+      kept_.push_back(std::move(m));
+    }
+  }
+  template <typename M>
+  static std::optional<M> decoded(const FromWorker& m, std::string* routing_id) {
+    auto d = zwq::decode<M>(m.frame.data(), m.frame.size());
+    REQUIRE(d.ok());
+    if (routing_id) *routing_id = m.routing_id;
+    return std::move(d).value();
+  }
+
   static std::vector<zmq::message_t> recv_all(zmq::socket_t& s) {
     std::vector<zmq::message_t> parts;
     do {
@@ -159,6 +197,7 @@ class FakeBroker {
   }
 
   std::string dir_;
+  std::deque<FromWorker> kept_;
   zmq::context_t ctx_;
   zmq::socket_t control_{ctx_, zmq::socket_type::router};
   zmq::socket_t tasks_{ctx_, zmq::socket_type::router};
@@ -204,7 +243,7 @@ class RunningWorker {
 // Starts a worker and takes it through InfoReq, Hello and Welcome.
 void register_worker(FakeBroker& broker, RunningWorker& worker) {
   REQUIRE(broker.answer_info());
-  REQUIRE(broker.expect_tasks<msg::Hello>());
+  REQUIRE(broker.expect<msg::Hello>());
   broker.welcome(worker.id());
 }
 
@@ -265,7 +304,7 @@ TEST_CASE("worker registers with its credit, computes tasks and exits on shutdow
 
   REQUIRE(broker.answer_info());
   std::string routing_id;
-  const auto hello = broker.expect_tasks<msg::Hello>(&routing_id);
+  const auto hello = broker.expect<msg::Hello>(kWait, &routing_id);
   REQUIRE(hello);
   CHECK(hello->worker_id == worker.id());
   CHECK(routing_id == worker.id());
@@ -332,10 +371,10 @@ TEST_CASE("worker stop sends Bye and returns", "[worker]") {
   RunningWorker worker(broker);
   register_worker(broker, worker);
   // The first heartbeat shows the Welcome was taken in.
-  REQUIRE(broker.expect_tasks<msg::WorkerHeartbeat>());
+  REQUIRE(broker.expect<msg::WorkerHeartbeat>());
 
   worker.worker().stop();
-  const auto bye = broker.expect_tasks<msg::Bye>();
+  const auto bye = broker.expect<msg::Bye>();
   REQUIRE(bye);
   CHECK(bye->worker_id == worker.id());
   CHECK(bye->epoch == broker.epoch);
@@ -351,7 +390,7 @@ TEST_CASE(
   broker.heartbeat_ms = 2000;  // on its own the worker would beat 2500 ms after its Hello
   RunningWorker worker(broker);
   REQUIRE(broker.answer_info());
-  REQUIRE(broker.expect_tasks<msg::Hello>());
+  REQUIRE(broker.expect<msg::Hello>());
   const auto hello_seen = std::chrono::steady_clock::now();
   broker.welcome(worker.id());
   std::this_thread::sleep_for(1100ms);  // past half an interval since the Hello
@@ -359,7 +398,7 @@ TEST_CASE(
   broker.beat();
   std::optional<zwq::proto::MsgType> type;
   do {
-    type = broker.next_tasks_type(kWait);
+    type = broker.next_type(kWait);
   } while (type && *type != zwq::proto::MsgType::kWorkerHeartbeat);
   REQUIRE(type);
   const auto answered = std::chrono::steady_clock::now();
@@ -374,7 +413,7 @@ TEST_CASE("worker keeps heartbeating while one slice outlasts the broker's patie
   broker.liveness = 3;  // 150 ms of silence would be death
   RunningWorker worker(broker);
   register_worker(broker, worker);
-  REQUIRE(broker.expect_tasks<msg::WorkerHeartbeat>());
+  REQUIRE(broker.expect<msg::WorkerHeartbeat>());
 
   const msg::Tasks tasks = sleep_tasks(broker.epoch, "long", 800, 1);
   broker.send_tasks(worker.id(), tasks);
@@ -384,7 +423,7 @@ TEST_CASE("worker keeps heartbeating while one slice outlasts the broker's patie
   const auto deadline = std::chrono::steady_clock::now() + kWait;
   while (!results && std::chrono::steady_clock::now() < deadline) {
     broker.beat();
-    if (auto type = broker.next_tasks_type(25ms)) {
+    if (auto type = broker.next_type(25ms)) {
       beats += *type == zwq::proto::MsgType::kWorkerHeartbeat;
       hellos += *type == zwq::proto::MsgType::kHello;
     }
@@ -401,7 +440,7 @@ TEST_CASE("worker stop finishes the slice in hand, sends it, then says Bye", "[w
   FakeBroker broker;
   RunningWorker worker(broker);
   register_worker(broker, worker);
-  REQUIRE(broker.expect_tasks<msg::WorkerHeartbeat>());
+  REQUIRE(broker.expect<msg::WorkerHeartbeat>());
 
   const msg::Tasks tasks = sleep_tasks(broker.epoch, "slow", 300, 10);
   broker.send_tasks(worker.id(), tasks);
@@ -411,7 +450,7 @@ TEST_CASE("worker stop finishes the slice in hand, sends it, then says Bye", "[w
   REQUIRE(last);
   REQUIRE(last->items.size() == 1);
   CHECK(last->items[0].slice == 1);
-  const auto bye = broker.expect_tasks<msg::Bye>();
+  const auto bye = broker.expect<msg::Bye>();
   REQUIRE(bye);
   REQUIRE(worker.finished(kWait));
   CHECK(worker.worker().stats().slices_done == 2);
@@ -477,7 +516,7 @@ TEST_CASE(
   REQUIRE(broker.answer_info());
   broker.results_override.clear();
   REQUIRE(broker.answer_info());  // the worker gave that session up and asked again
-  REQUIRE(broker.expect_tasks<msg::Hello>());
+  REQUIRE(broker.expect<msg::Hello>());
   broker.welcome(worker.id());
 
   msg::Tasks tasks;
@@ -524,7 +563,7 @@ TEST_CASE("worker drops the rest of a cancelled job", "[worker]") {
   FakeBroker broker;
   RunningWorker worker(broker);
   register_worker(broker, worker);
-  REQUIRE(broker.expect_tasks<msg::WorkerHeartbeat>());  // subscribed by now
+  REQUIRE(broker.expect<msg::WorkerHeartbeat>());  // subscribed by now
 
   const msg::Tasks tasks = sleep_tasks(broker.epoch, "slow", 20, 100);  // 2 s of work
   broker.send_tasks(worker.id(), tasks);
@@ -551,7 +590,7 @@ TEST_CASE("worker reconnects when the broker's heartbeats stop", "[worker]") {
   register_worker(broker, worker);
   // No BrokerHeartbeat: after 300 ms the worker asks the control endpoint again.
   REQUIRE(broker.answer_info());
-  REQUIRE(broker.expect_tasks<msg::Hello>());
+  REQUIRE(broker.expect<msg::Hello>());
   CHECK(worker.worker().stats().reconnects == 1);
 }
 
@@ -559,7 +598,7 @@ TEST_CASE("worker registers again when the broker's epoch changes", "[worker]") 
   FakeBroker broker;
   RunningWorker worker(broker);
   register_worker(broker, worker);
-  REQUIRE(broker.expect_tasks<msg::WorkerHeartbeat>());
+  REQUIRE(broker.expect<msg::WorkerHeartbeat>());
 
   broker.epoch = 43;  // "restarted"
   for (int i = 0; i < 100 && worker.worker().stats().reconnects == 0; ++i) {
@@ -568,10 +607,10 @@ TEST_CASE("worker registers again when the broker's epoch changes", "[worker]") 
   }
   REQUIRE(worker.worker().stats().reconnects == 1);
   REQUIRE(broker.answer_info());
-  const auto hello = broker.expect_tasks<msg::Hello>();
+  const auto hello = broker.expect<msg::Hello>();
   REQUIRE(hello);
   broker.welcome(worker.id());
-  const auto beat = broker.expect_tasks<msg::WorkerHeartbeat>();
+  const auto beat = broker.expect<msg::WorkerHeartbeat>();
   REQUIRE(beat);
   CHECK(beat->epoch == 43);
 }

@@ -14,11 +14,15 @@ namespace {
 using namespace std::chrono_literals;
 
 // Commands and outputs on the pipe (first frame, one byte).
-constexpr char kTasks = 'T', kCancel = 'C', kDrop = 'D', kAbandon = 'A', kStop = 'S', kSync = 'Y';
-constexpr char kLost = 'L', kStopped = 'X', kSynced = 'Z';
+constexpr char kHello = 'H', kCancel = 'C', kDrop = 'D', kAbandon = 'A', kStop = 'S', kSync = 'Y';
+constexpr char kLost = 'L', kStopped = 'X', kSynced = 'Z', kWelcome = 'W';
 constexpr char kSession = 'N';
 // Close-time grace for the last Results.
 constexpr int kResultsLingerMs = 1000;
+// Close-time grace on the tasks socket (nothing there needs to outlive the session long).
+constexpr int kTasksLingerMs = 100;
+// Tasks-endpoint frames read per call of read_tasks(): the credit bounds them anyway.
+constexpr int kTasksReadBudget = 64;
 // Results messages queued towards a broker that does not read them; beyond this the broker is
 // treated as lost (about 10 s of results at a high rate: the broker has long declared us dead).
 constexpr int kResultsHwm = 10000;
@@ -99,14 +103,15 @@ ComputeThread::~ComputeThread() {
   if (thread_.joinable()) thread_.join();
 }
 
-void ComputeThread::session(std::uint64_t session, const std::string& results_endpoint) {
-  if (stop_sent_) return;  // the thread closes its socket as it exits
-  send_parts(pipe_, {std::string_view(&kSession, 1), u64_bytes(session), results_endpoint});
+void ComputeThread::session(std::uint64_t session, const std::string& tasks_endpoint,
+                            const std::string& results_endpoint) {
+  if (stop_sent_) return;  // the thread closes its sockets as it exits
+  send_parts(pipe_, {std::string_view(&kSession, 1), u64_bytes(session), tasks_endpoint,
+                     results_endpoint});
 }
 
-void ComputeThread::tasks(std::uint64_t session, const zmq::message_t& frame) {
-  send_parts(pipe_, {std::string_view(&kTasks, 1), u64_bytes(session),
-                     std::string_view(static_cast<const char*>(frame.data()), frame.size())});
+void ComputeThread::hello(const std::string& frame) {
+  send_parts(pipe_, {std::string_view(&kHello, 1), frame});
 }
 
 void ComputeThread::cancel(const std::string& job_id) {
@@ -150,6 +155,10 @@ std::optional<ComputeThread::Output> ComputeThread::receive() {
     out.lost = read_u64(parts[1]);
     return out;
   }
+  if (parts.size() == 2 && parts[0].size() == 1 && *parts[0].data<char>() == kWelcome) {
+    out.welcome = parts[1].to_string();
+    return out;
+  }
   return std::nullopt;  // cannot happen: only we write to it
 }
 
@@ -158,8 +167,11 @@ std::optional<ComputeThread::Output> ComputeThread::receive() {
 void ComputeThread::run() {
   try {
     while (!stopping_) {
-      if (queue_.empty() && !wait_for_command()) continue;
+      if (queue_.empty() && !wait_for_input()) continue;
+      // Commands first, so that a cancel that came before a Tasks message is known when it is
+      // read.
       read_commands();
+      if (!stopping_) read_tasks();
       // Deferred outcomes wait only for the Tasks message they were deferred for.
       if (deferred_ && (stopping_ || queue_.empty() || !same(*deferred_, queue_.front()))) {
         flush_deferred(Clock::now());
@@ -177,15 +189,17 @@ void ComputeThread::run() {
     send_parts(*own_, {std::string_view(&kStopped, 1)});
   } catch (...) {
   }
+  tasks_.reset();
   results_.reset();  // its linger lets the last Results leave
   own_.reset();
 }
 
-// Blocks until a command arrives; false on an interrupted wait.
-bool ComputeThread::wait_for_command() {
-  zmq::pollitem_t item{own_->handle(), 0, ZMQ_POLLIN, 0};
+// Blocks until a command or a message from the broker arrives; false on an interrupted wait.
+bool ComputeThread::wait_for_input() {
+  zmq::pollitem_t items[] = {{own_->handle(), 0, ZMQ_POLLIN, 0},
+                             {tasks_ ? tasks_->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
   try {
-    zmq::poll(&item, 1, std::chrono::milliseconds(-1));
+    zmq::poll(items, tasks_ ? 2 : 1, std::chrono::milliseconds(-1));
   } catch (const zmq::error_t& e) {
     if (e.num() == EINTR) return false;
     throw;
@@ -207,44 +221,13 @@ void ComputeThread::on_command(std::vector<zmq::message_t>& parts) {
   auto interrupt = [&](Interrupt why) {
     if (!current_job_.empty() && interrupt_ == Interrupt::kNone) interrupt_ = why;
   };
-  if (cmd == kTasks && parts.size() == 3) {
-    auto t = decode<msg::Tasks>(parts[2].data(), parts[2].size());
-    if (!t.ok()) {  // the Connection read only its epoch
-      const auto n = counters_.dropped_messages.fetch_add(1, std::memory_order_relaxed) + 1;
-      if (n <= 10 || n % 1000 == 0) {  // every drop is counted, a flood logged sparsely
-        log_.warn("worker {}: dropped Tasks: {}", worker_id_, t.error().to_string());
-      }
-      return;
-    }
-    const std::uint64_t session = read_u64(parts[1]);
-    if (session < min_session_) return;
-    if (cancelled(t.value().job.job_id, now)) {
-      bump(counters_.slices_dropped, slices_in(t.value()));
-      log_.debug("worker {}: job {}: skipped {} slices of a cancelled job", worker_id_,
-                 t.value().job.job_id, slices_in(t.value()));
-      return;
-    }
-    queue_.push_back(Queued{session, std::move(t).value()});
-  } else if (cmd == kSession && parts.size() == 3) {
-    results_.reset();
-    results_session_ = read_u64(parts[1]);
-    lost_reported_ = false;
-    const std::string endpoint = parts[2].to_string();
-    if (!endpoint.empty()) {
-      try {
-        results_.emplace(context_, zmq::socket_type::push);
-        results_->set(zmq::sockopt::linger, kResultsLingerMs);
-        results_->set(zmq::sockopt::sndhwm, kResultsHwm);
-        results_->connect(endpoint);
-      } catch (const zmq::error_t& e) {
-        // An endpoint we cannot use (a path too long for ipc, a transport libzmq lacks): the
-        // session cannot deliver results, so the Connection starts another one.
-        results_.reset();
-        log_.error("worker {}: cannot connect to the results endpoint {}: {}", worker_id_, endpoint,
-                   e.what());
-        report_lost(results_session_);
-      }
-    }
+  if (cmd == kSession && parts.size() == 4) {
+    open_session(read_u64(parts[1]), parts[2].to_string(), parts[3].to_string());
+  } else if (cmd == kHello && parts.size() == 2) {
+    // Read between slices or while idle, after the Sync that cleared the way: what was held
+    // back goes out first.
+    flush_deferred(now);
+    if (tasks_) (void)tasks_->send(parts[1], zmq::send_flags::dontwait);  // lost: sent again
   } else if (cmd == kCancel && parts.size() == 2) {
     const std::string job_id = parts[1].to_string();
     std::erase_if(cancelled_, [&](const auto& kv) { return now - kv.second > kCancelMemory; });
@@ -260,6 +243,7 @@ void ComputeThread::on_command(std::vector<zmq::message_t>& parts) {
   } else if (cmd == kDrop) {
     for (const Queued& q : queue_) bump(counters_.slices_dropped, slices_in(q.tasks));
     queue_.clear();
+    welcomed_ = false;  // what comes before the next Welcome was leased to the old registration
     interrupt(Interrupt::kDropped);
   } else if (cmd == kAbandon && parts.size() == 2) {
     min_session_ = std::max(min_session_, read_u64(parts[1]));
@@ -280,6 +264,93 @@ void ComputeThread::on_command(std::vector<zmq::message_t>& parts) {
     for (const Queued& q : queue_) bump(counters_.slices_dropped, slices_in(q.tasks));
     queue_.clear();
     interrupt(Interrupt::kStopped);
+  }
+}
+
+// Opens the session's sockets (closing the last session's). An endpoint we cannot use (a path
+// too long for ipc, a transport libzmq lacks) means the session cannot work: Lost, so that the
+// Connection starts another one.
+void ComputeThread::open_session(std::uint64_t session, const std::string& tasks_endpoint,
+                                 const std::string& results_endpoint) {
+  tasks_.reset();
+  results_.reset();
+  results_session_ = session;
+  lost_reported_ = false;
+  welcomed_ = false;
+  if (tasks_endpoint.empty() && results_endpoint.empty()) return;
+  try {
+    results_.emplace(context_, zmq::socket_type::push);
+    results_->set(zmq::sockopt::linger, kResultsLingerMs);
+    results_->set(zmq::sockopt::sndhwm, kResultsHwm);
+    results_->connect(results_endpoint);
+    tasks_.emplace(context_, zmq::socket_type::dealer);
+    tasks_->set(zmq::sockopt::routing_id, worker_id_);
+    tasks_->set(zmq::sockopt::linger, kTasksLingerMs);
+    tasks_->connect(tasks_endpoint);
+  } catch (const zmq::error_t& e) {
+    tasks_.reset();
+    results_.reset();
+    log_.error(
+        "worker {}: cannot connect to the broker's tasks endpoint {} or results endpoint "
+        "{}: {}",
+        worker_id_, tasks_endpoint, results_endpoint, e.what());
+    report_lost(session);
+  }
+}
+
+void ComputeThread::read_tasks() {
+  if (!tasks_) return;
+  for (int i = 0; i < kTasksReadBudget; ++i) {
+    zmq::message_t frame;
+    if (!tasks_->recv(frame, zmq::recv_flags::dontwait)) return;
+    bool more = frame.more();
+    if (more) {
+      drop("tasks message", "more than one frame");
+      while (more) {
+        zmq::message_t part;
+        if (!tasks_->recv(part, zmq::recv_flags::dontwait)) break;
+        more = part.more();
+      }
+      continue;
+    }
+    on_tasks_frame(frame);
+  }
+}
+
+void ComputeThread::on_tasks_frame(const zmq::message_t& frame) {
+  auto env = decode_envelope(frame.data(), frame.size());
+  if (!env.ok()) return drop("tasks message", env.error().to_string());
+  if (env.value().type == proto::MsgType::kWelcome) {
+    auto welcome = decode_body<msg::Welcome>(env.value());
+    if (!welcome.ok()) return drop("Welcome", welcome.error().to_string());
+    welcomed_ = true;
+    epoch_ = welcome.value().epoch;
+    send_parts(*own_, {std::string_view(&kWelcome, 1),
+                       std::string_view(static_cast<const char*>(frame.data()), frame.size())});
+    return;
+  }
+  if (env.value().type != proto::MsgType::kTasks) {
+    return drop("tasks message", "unexpected type " + std::string(msg_type_name(env.value().type)));
+  }
+  auto t = decode_body<msg::Tasks>(env.value());
+  if (!t.ok()) return drop("Tasks", t.error().to_string());
+  if (!welcomed_) return drop("Tasks", "before Welcome");
+  if (t.value().epoch != epoch_)
+    return drop("Tasks", "of epoch " + std::to_string(t.value().epoch));
+  if (cancelled(t.value().job.job_id, Clock::now())) {
+    bump(counters_.slices_dropped, slices_in(t.value()));
+    log_.debug("worker {}: job {}: skipped {} slices of a cancelled job", worker_id_,
+               t.value().job.job_id, slices_in(t.value()));
+    return;
+  }
+  queue_.push_back(Queued{results_session_, std::move(t).value()});
+}
+
+void ComputeThread::drop(const char* what, const std::string& why) {
+  const auto n = counters_.dropped_messages.fetch_add(1, std::memory_order_relaxed) + 1;
+  // Every drop is counted; a flood of them is logged sparsely.
+  if (n <= 10 || n % 1000 == 0) {
+    log_.warn("worker {}: dropped {}: {} ({} dropped so far)", worker_id_, what, why, n);
   }
 }
 
@@ -352,6 +423,7 @@ void ComputeThread::process(const Queued& q) {
   // A short Tasks message followed by another of its job (one slice per message, say) sends its
   // outcomes with that one's: one Results for several Tasks messages.
   const TimePoint finished = Clock::now();
+  if (interrupt_ == Interrupt::kNone && !stopping_) read_tasks();  // is its next one there?
   if (interrupt_ == Interrupt::kCancelled || interrupt_ == Interrupt::kAbandoned) {
     batch_.clear();
     slowest_us_ = 0;

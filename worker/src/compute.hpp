@@ -1,35 +1,42 @@
-// ComputeThread: the worker's second thread. It computes the slices of Tasks messages and sends
-// their Results to the broker on a results socket of its own, while the Connection's thread keeps
-// talking to the broker — heartbeats, events, Tasks — so that a long slice never makes a healthy
-// worker look dead; a hung kernel is found by the broker's lease instead (docs/RELIABILITY.md).
-// Results leave from the thread that computed them: no hop back through the Connection's thread.
+// ComputeThread: the worker's second thread. It owns the worker's tasks DEALER: it says Hello,
+// takes Welcome and Tasks straight from the broker, computes the slices and sends their Results
+// on a results PUSH of its own. The Connection's thread meanwhile keeps talking to the broker on
+// its own sockets (BrokerHeartbeat and events in, WorkerHeartbeat and Bye out on the results
+// endpoint), so that a long slice never makes a healthy worker look dead; a hung kernel is found
+// by the broker's lease instead (docs/RELIABILITY.md). A Tasks message goes from the broker to
+// the thread that computes it, and its Results from that thread back: no hop through another
+// thread on the way (a wake-up of a thread on the other core costs tens of µs on a VM).
 // One Results per Tasks message, or fewer: see OutcomeBatch for the batching within one, and
 // process() for short Tasks messages of one job sharing a Results.
 //
 // The threads talk over one inproc PAIR pipe (a socket lives on one thread). To the compute
 // thread:
-//   Session [session, endpoint]  results of `session` go to the broker's results endpoint from
-//                           now on (an empty endpoint: the session ended, close the socket)
-//   Tasks [session, frame]  queue a Tasks message of that session
+//   Session [session, tasks, results]  open a tasks DEALER and a results PUSH to these broker
+//                           endpoints for `session` (both empty: the session ended, close them)
+//   Hello [frame]           send this Hello on the tasks socket (see Sync: the Connection sends
+//                           it once the thread is free)
 //   Cancel [job id]         drop the job's slices: the one in hand ends after its slice, queued
 //                           ones are skipped, and so are its Tasks for a while (kCancelMemory)
 //   Drop                    re-registering: finish the slice in hand, send what was computed,
-//                           drop the rest and everything queued (the broker requeued it all)
+//                           drop the rest and everything queued (the broker requeued it all),
+//                           and every Tasks message until the next Welcome
 //   Abandon [session]       a new session: drop everything of older sessions, unsent
 //   Stop                    finish the slice in hand, send what was computed, then exit
 //   Sync [token]            answered with Synced once everything sent before it is done or
 //                           dropped: the Connection registers (Hello) only then, so that the
 //                           broker never leases slices to a worker still stuck in old work
 // and back:
+//   Welcome [frame]           the broker's Welcome, as it came (the Connection adopts its
+//                             heartbeat numbers; the thread takes Tasks of its epoch from now on)
 //   Lost [session]            the session cannot deliver results (the broker takes none,
-//                             kResultsHwm queued, or its endpoint is unusable): it is lost
+//                             kResultsHwm queued, or an endpoint is unusable): it is lost
 //   Synced [token]            see Sync
 //   Stopped                   the thread is about to exit
 //
 // Thread safety: the public methods are for the Connection's thread only; the compute thread
-// has its own sockets (its end of the pipe, the results PUSH) and touches nothing else of the
-// Connection's but the Executor (whose mappings it alone uses), the counters (atomics) and the
-// logger (thread-safe).
+// has its own sockets (its end of the pipe, the tasks DEALER, the results PUSH) and touches
+// nothing else of the Connection's but the Executor (whose mappings it alone uses), the
+// counters (atomics) and the logger (thread-safe).
 #pragma once
 
 #include <spdlog/logger.h>
@@ -58,6 +65,7 @@ class ComputeThread {
     bool stopped = false;                 // the Stopped message (no frame)
     std::optional<std::uint64_t> synced;  // a Synced message and its token
     std::optional<std::uint64_t> lost;    // a Lost message and its session
+    std::optional<std::string> welcome;   // a Welcome frame from the broker
   };
 
   // Starts the thread. All references must outlive the object. Throws zmq::error_t if the
@@ -71,10 +79,13 @@ class ComputeThread {
 
   // The Connection's end of the pipe: readable when output is waiting.
   zmq::socket_t& socket() { return pipe_; }
-  // Results of `session` go to `results_endpoint` (a PUSH socket connected there); an empty
-  // endpoint closes the socket (the session ended).
-  void session(std::uint64_t session, const std::string& results_endpoint);
-  void tasks(std::uint64_t session, const zmq::message_t& frame);
+  // Session `session` takes Tasks from the broker's `tasks_endpoint` (a DEALER with the worker's
+  // id as routing id) and sends Results to its `results_endpoint` (a PUSH); empty endpoints
+  // close both sockets (the session ended).
+  void session(std::uint64_t session, const std::string& tasks_endpoint,
+               const std::string& results_endpoint);
+  // Sends an encoded Hello on the tasks socket of the current session.
+  void hello(const std::string& frame);
   void cancel(const std::string& job_id);
   void drop_queued();
   void abandon_before(std::uint64_t session);
@@ -99,9 +110,15 @@ class ComputeThread {
   enum class Interrupt { kNone, kCancelled, kDropped, kAbandoned, kStopped };
 
   void run();
-  bool wait_for_command();
+  bool wait_for_input();
   void read_commands();
   void on_command(std::vector<zmq::message_t>& parts);
+  void open_session(std::uint64_t session, const std::string& tasks_endpoint,
+                    const std::string& results_endpoint);
+  // Reads what the tasks socket holds (a bounded number of frames) into the queue.
+  void read_tasks();
+  void on_tasks_frame(const zmq::message_t& frame);
+  void drop(const char* what, const std::string& why);
   void process(const Queued& q);
   static Owner owner_of(const Queued& q);
   static bool same(const Owner& owner, const Queued& q);
@@ -127,8 +144,11 @@ class ComputeThread {
   std::deque<Queued> queue_;
   std::map<std::string, TimePoint> cancelled_;  // job id -> when
   std::uint64_t min_session_ = 0;               // older sessions are abandoned
+  std::optional<zmq::socket_t> tasks_;          // from the broker of results_session_
   std::optional<zmq::socket_t> results_;        // to the broker of results_session_
   std::uint64_t results_session_ = 0;
+  bool welcomed_ = false;       // a Welcome came since the session began or Drop
+  std::uint64_t epoch_ = 0;     // that Welcome's: Tasks of another epoch are dropped
   bool lost_reported_ = false;  // Lost was sent for results_session_
   std::string current_job_;
   std::uint64_t current_session_ = 0;

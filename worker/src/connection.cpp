@@ -1,12 +1,13 @@
 // The worker's poll loop. Parts, in order:
 //   1. run(): resolve, serve a session, back off and reconnect when the broker is lost.
 //   2. control: InfoReq/InfoRep on a fresh DEALER per attempt (Lazy Pirate).
-//   3. session: open the events SUB and tasks DEALER (the ComputeThread opens the results PUSH),
-//      Hello, poll until it ends.
+//   3. session: open the events SUB and a PUSH to the results endpoint (the ComputeThread opens
+//      the tasks DEALER and its own results PUSH), Hello, poll until it ends.
 //   4. events: BrokerHeartbeat (liveness, epoch), CancelEvent, ShutdownEvent.
-//   5. tasks: Welcome, Tasks (handed to the ComputeThread, which computes them on its own
-//      thread, so that this loop keeps heartbeating however long a slice takes).
-//   6. output: Hello, WorkerHeartbeat, Bye (the ComputeThread sends Results itself).
+//   5. from the ComputeThread: Welcome (the broker's, which the thread takes with the Tasks it
+//      computes), Synced, Lost, Stopped.
+//   6. output: Hello (sent by the ComputeThread on its tasks socket), WorkerHeartbeat and Bye
+//      (on this loop's PUSH, so that they go out however long a slice takes).
 #include "connection.hpp"
 
 #include <unistd.h>
@@ -25,22 +26,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The part of a Tasks message the loop reads: its epoch (the compute thread decodes the rest).
-struct TasksHead {
-  static constexpr proto::MsgType kType = proto::MsgType::kTasks;
-  std::uint64_t epoch = 0;
-  ZWQ_DEFINE_MAP(epoch)
-};
-
-// Tasks-endpoint frames read per wake-up before the loop looks at its other sockets.
-constexpr int kTasksDrainBudget = 64;
 // InfoReq is resent this often (on a new socket) until the broker answers.
 constexpr Ms kInfoRetry{1000};
 // On stop(), how long the slice in hand may take before Bye hands everything back anyway (its
 // late outcome is then discarded by the broker).
 constexpr Ms kStopGrace{2000};
-// Close-time grace: a Bye may leave (the compute thread's results socket has its own).
-constexpr int kTasksLingerMs = 100;
+// Close-time grace: a Bye may leave (the compute thread's sockets have their own).
+constexpr int kByeLingerMs = 100;
 
 std::string host_name() {
   char buf[256] = {};
@@ -245,29 +237,28 @@ void Connection::open_sockets(const msg::InfoRep& info) {
   }
   events_->connect(info.events);
 
-  compute_.session(session_, info.results);  // the compute thread sends the Results
+  to_broker_.emplace(context_, zmq::socket_type::push);
+  to_broker_->set(zmq::sockopt::linger, kByeLingerMs);
+  to_broker_->connect(info.results);
 
-  tasks_.emplace(context_, zmq::socket_type::dealer);
-  tasks_->set(zmq::sockopt::routing_id, options_.worker_id);
-  tasks_->set(zmq::sockopt::linger, kTasksLingerMs);
-  tasks_->connect(info.tasks);
+  // The compute thread takes the Tasks and sends the Results.
+  compute_.session(session_, info.tasks, info.results);
 }
 
 void Connection::close_sockets() {
-  tasks_.reset();
+  to_broker_.reset();
   events_.reset();
-  compute_.session(session_, "");  // its results socket too
+  compute_.session(session_, "", "");  // its sockets too
 }
 
 Connection::End Connection::poll_once() {
   if (stop_.requested()) return End::kStopped;
   const Ms timeout = std::min(beats_.until_next_deadline(Clock::now()), beats_.interval() / 2);
-  zmq::pollitem_t items[] = {{tasks_->handle(), 0, ZMQ_POLLIN, 0},
-                             {events_->handle(), 0, ZMQ_POLLIN, 0},
+  zmq::pollitem_t items[] = {{events_->handle(), 0, ZMQ_POLLIN, 0},
                              {compute_.socket().handle(), 0, ZMQ_POLLIN, 0},
                              {nullptr, stop_.fd(), ZMQ_POLLIN, 0}};
   try {
-    zmq::poll(items, 4, timeout);
+    zmq::poll(items, 3, timeout);
   } catch (const zmq::error_t& e) {
     if (e.num() != EINTR) throw;
     return End::kNone;  // a signal: the next round checks the stop flag
@@ -275,18 +266,7 @@ Connection::End Connection::poll_once() {
   if (stop_.requested()) return End::kStopped;
   beats_.loop_ran(Clock::now());  // after a SIGSTOP: before anything looks at the timers
   if (End end = forward_results(); end != End::kNone) return end;
-  // Events first, so a cancel queued before a Tasks message is known when it is read.
   if (End end = drain_events(); end != End::kNone) return end;
-  // Every frame that is there, up to a budget: one poll per burst rather than per message.
-  for (int i = 0; (items[0].revents & ZMQ_POLLIN) && i < kTasksDrainBudget; ++i) {
-    zmq::message_t frame;
-    if (!tasks_->recv(frame, zmq::recv_flags::dontwait)) break;
-    if (discard_more(*tasks_, frame)) {
-      drop("tasks message", "more than one frame");
-    } else if (End end = on_tasks_frame(frame); end != End::kNone) {
-      return end;
-    }
-  }
   return keep_alive(Clock::now());
 }
 
@@ -360,51 +340,22 @@ Connection::End Connection::on_event(const zmq::message_t& topic, const zmq::mes
   return End::kNone;
 }
 
-// ---- 5. tasks -----------------------------------------------------------------------------
+// ---- 5. from the compute thread ----------------------------------------------------------
 
-Connection::End Connection::on_tasks_frame(const zmq::message_t& frame) {
-  auto env = decode_envelope(frame.data(), frame.size());
-  if (!env.ok()) {
-    drop("tasks message", env.error().to_string());
-    return End::kNone;
-  }
-  if (env.value().type == proto::MsgType::kWelcome) {
-    auto welcome = decode_body<msg::Welcome>(env.value());
-    if (!welcome.ok()) {
-      drop("Welcome", welcome.error().to_string());
-      return End::kNone;
-    }
-    const msg::Welcome& w = welcome.value();
-    if (!welcomed_) {
-      log_.info("worker {}: registered (epoch {:016x}, credit {}, heartbeat {} ms, liveness {})",
-                options_.worker_id, w.epoch, options_.credit, w.heartbeat_ms, w.liveness);
-    }
-    welcomed_ = true;
-    session_welcomed_ = true;
-    epoch_ = w.epoch;
-    beats_.configure(w.heartbeat_ms, w.liveness);
-    beats_.broker_seen(Clock::now());
-    return End::kNone;
-  }
-  if (env.value().type != proto::MsgType::kTasks) {
-    drop("tasks message", "unexpected type " + std::string(msg_type_name(env.value().type)));
-    return End::kNone;
-  }
-  // Only the epoch is read here; the compute thread decodes the rest (and drops what is bad).
-  auto tasks = decode_body<TasksHead>(env.value());
-  if (!tasks.ok()) {
-    drop("Tasks", tasks.error().to_string());
-    return End::kNone;
-  }
-  const TasksHead& t = tasks.value();
+// The broker's Welcome, which the compute thread took on the tasks socket (and checked).
+void Connection::on_welcome(const std::string& frame) {
+  auto welcome = decode<msg::Welcome>(frame.data(), frame.size());
+  if (!welcome.ok()) return drop("Welcome", welcome.error().to_string());
+  const msg::Welcome& w = welcome.value();
   if (!welcomed_) {
-    drop("Tasks", "before Welcome");
-  } else if (t.epoch != epoch_) {
-    drop("Tasks", "of epoch " + std::to_string(t.epoch));
-  } else {
-    compute_.tasks(session_, frame);  // a cancelled job's Tasks are skipped there
+    log_.info("worker {}: registered (epoch {:016x}, credit {}, heartbeat {} ms, liveness {})",
+              options_.worker_id, w.epoch, options_.credit, w.heartbeat_ms, w.liveness);
   }
-  return End::kNone;
+  welcomed_ = true;
+  session_welcomed_ = true;
+  epoch_ = w.epoch;
+  beats_.configure(w.heartbeat_ms, w.liveness);
+  beats_.broker_seen(Clock::now());
 }
 
 // ---- 6. output ----------------------------------------------------------------------------
@@ -432,7 +383,7 @@ Connection::End Connection::keep_alive(TimePoint now) {
   if (!welcomed_) {
     register_when_ready();
   } else {
-    send_on_tasks(encode(msg::WorkerHeartbeat{options_.worker_id, epoch_}));
+    send_to_broker(encode(msg::WorkerHeartbeat{options_.worker_id, epoch_}));
   }
   return End::kNone;
 }
@@ -441,7 +392,7 @@ Connection::End Connection::keep_alive(TimePoint now) {
 // stuck in an abandoned slice registers only once it is free, so that the broker never blames a
 // fresh lease for the old slice's delay.
 void Connection::register_when_ready() {
-  if (welcomed_ || !tasks_ || stop_.requested() || sync_seen_ < sync_sent_) return;
+  if (welcomed_ || !to_broker_ || stop_.requested() || sync_seen_ < sync_sent_) return;
   send_hello();
 }
 
@@ -454,13 +405,14 @@ void Connection::send_hello() {
   hello.credit = options_.credit;
   hello.kernels = executor_.registry().names();
   hello.kernel_specs = executor_.registry().specs();
-  send_on_tasks(encode(hello));
+  compute_.hello(encode(hello));  // free by now (Synced): it sends it at once
+  beats_.sent(Clock::now());
 }
 
-void Connection::send_on_tasks(const std::string& frame) {
-  // Never blocks: a full pipe means the broker is away, and a lost heartbeat or Hello is
-  // repeated at the next beat. The attempt counts as sent so that it is not retried in a loop.
-  (void)tasks_->send(zmq::buffer(frame), zmq::send_flags::dontwait);
+void Connection::send_to_broker(const std::string& frame) {
+  // Never blocks: a full pipe means the broker is away, and a lost heartbeat is repeated at
+  // the next beat. The attempt counts as sent so that it is not retried in a loop.
+  (void)to_broker_->send(zmq::buffer(frame), zmq::send_flags::dontwait);
   beats_.sent(Clock::now());
 }
 
@@ -474,6 +426,10 @@ Connection::End Connection::forward_results() {
     if (out->synced) {
       sync_seen_ = std::max(sync_seen_, *out->synced);
       register_when_ready();
+      continue;
+    }
+    if (out->welcome) {
+      on_welcome(*out->welcome);
       continue;
     }
     if (out->lost && *out->lost == session_) return End::kLost;
@@ -502,7 +458,7 @@ void Connection::finish_and_say_bye() {
     }
     if (forward_results() != End::kNone) break;
     if (welcomed_ && beats_.beat_due(Clock::now())) {
-      send_on_tasks(encode(msg::WorkerHeartbeat{options_.worker_id, epoch_}));
+      send_to_broker(encode(msg::WorkerHeartbeat{options_.worker_id, epoch_}));
     }
   }
   say_bye();
@@ -510,7 +466,7 @@ void Connection::finish_and_say_bye() {
 
 void Connection::say_bye() {
   if (!welcomed_) return;
-  send_on_tasks(encode(msg::Bye{options_.worker_id, epoch_}));
+  send_to_broker(encode(msg::Bye{options_.worker_id, epoch_}));
   log_.info("worker {}: stopping (Bye sent)", options_.worker_id);
 }
 

@@ -1,6 +1,7 @@
-// Connection: the worker's poll loop. It owns the ZeroMQ context and the tasks and events sockets
-// and moves bytes; the computing and the Results are the ComputeThread's (a second thread, so
-// that heartbeats go on during a long slice), the timing the Heartbeats'.
+// Connection: the worker's poll loop. It owns the ZeroMQ context, the events SUB and a PUSH for
+// WorkerHeartbeat and Bye, and keeps the session alive; the Tasks, the computing and the Results
+// are the ComputeThread's (a second thread, so that heartbeats go on during a long slice), the
+// timing the Heartbeats'.
 //
 // Thread safety: run() on one thread only. `stop` and `counters` are shared with other threads.
 #pragma once
@@ -46,16 +47,16 @@ class Connection {
   void open_sockets(const msg::InfoRep& info);
   void close_sockets();
   End poll_once();
-  // 3. events and tasks input
+  // 3. events, and what the compute thread reports
   End drain_events();
   End on_event(const zmq::message_t& topic, const zmq::message_t& frame);
-  End on_tasks_frame(const zmq::message_t& frame);
+  void on_welcome(const std::string& frame);
   void drop(const char* what, const std::string& why);
   // 4. output
   End keep_alive(TimePoint now);
   void send_hello();
   void register_when_ready();
-  void send_on_tasks(const std::string& frame);
+  void send_to_broker(const std::string& frame);
   End forward_results();
   void finish_and_say_bye();
   void say_bye();
@@ -74,7 +75,7 @@ class Connection {
   std::uint64_t sync_seen_ = 0;
 
   // Per session.
-  std::optional<zmq::socket_t> tasks_, events_;  // results: the compute thread's
+  std::optional<zmq::socket_t> to_broker_, events_;  // tasks: the compute thread's
   Heartbeats beats_;
   bool beat_asked_ = false;    // a BrokerHeartbeat came that our WorkerHeartbeat answers
   std::uint64_t session_ = 0;  // counts sessions; the compute thread's results carry theirs

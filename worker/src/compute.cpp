@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <utility>
 #include <zmq_addon.hpp>
 
 #include "zwq/codec.hpp"
@@ -167,11 +168,16 @@ std::optional<ComputeThread::Output> ComputeThread::receive() {
 void ComputeThread::run() {
   try {
     while (!stopping_) {
-      if (queue_.empty() && !wait_for_input()) continue;
+      // Between Tasks messages the pipe is read at the same pace as between slices (every
+      // kCheckEvery), and the tasks socket only if the last message's end did not read it: each
+      // look at an empty socket costs libzmq two system calls.
+      const bool waited = queue_.empty();
+      if (waited && !wait_for_input()) continue;
+      const bool tasks_fresh = std::exchange(tasks_read_, false) && !waited;
       // Commands first, so that a cancel that came before a Tasks message is known when it is
       // read.
-      read_commands();
-      if (!stopping_) read_tasks();
+      if (waited || Clock::now() - last_command_check_ >= kCheckEvery) read_commands();
+      if (!stopping_ && !tasks_fresh) read_tasks();
       // Deferred outcomes wait only for the Tasks message they were deferred for.
       if (deferred_ && (stopping_ || queue_.empty() || !same(*deferred_, queue_.front()))) {
         flush_deferred(Clock::now());
@@ -208,6 +214,7 @@ bool ComputeThread::wait_for_input() {
 }
 
 void ComputeThread::read_commands() {
+  last_command_check_ = Clock::now();
   for (;;) {
     std::vector<zmq::message_t> parts;
     if (!zmq::recv_multipart(*own_, std::back_inserter(parts), zmq::recv_flags::dontwait)) return;
@@ -423,7 +430,10 @@ void ComputeThread::process(const Queued& q) {
   // A short Tasks message followed by another of its job (one slice per message, say) sends its
   // outcomes with that one's: one Results for several Tasks messages.
   const TimePoint finished = Clock::now();
-  if (interrupt_ == Interrupt::kNone && !stopping_) read_tasks();  // is its next one there?
+  if (interrupt_ == Interrupt::kNone && !stopping_) {
+    read_tasks();  // is its next one there?
+    tasks_read_ = true;
+  }
   if (interrupt_ == Interrupt::kCancelled || interrupt_ == Interrupt::kAbandoned) {
     batch_.clear();
     slowest_us_ = 0;

@@ -147,6 +147,8 @@ class ComputeThread {
   std::optional<zmq::socket_t> tasks_;          // from the broker of results_session_
   std::optional<zmq::socket_t> results_;        // to the broker of results_session_
   std::uint64_t results_session_ = 0;
+  bool tasks_read_ = false;  // the last Tasks message's end read the tasks socket
+  TimePoint last_command_check_{};
   bool welcomed_ = false;       // a Welcome came since the session began or Drop
   std::uint64_t epoch_ = 0;     // that Welcome's: Tasks of another epoch are dropped
   bool lost_reported_ = false;  // Lost was sent for results_session_

@@ -611,8 +611,17 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
       const std::uint64_t least =
           std::min(per_message, batch < w.credit ? (batch + 1) / 2 : (batch + 15) / 16);
       if (!alone && free < least && free < job->pending.size()) continue;
-      const std::uint64_t target =
+      std::uint64_t target =
           alone ? 1 : std::min({per_message, free, share_for(w, *job, speeds(*job))});
+      if (!alone && pace_of(w, *job) <= 0) {
+        // Nothing is known of the job's time per slice yet: one batch of it per worker until
+        // the first report says, however deep the pipeline. Slices may be long, and a worker
+        // that took several batches of a short job would hold most of it: its tail would then
+        // follow that worker's speed rather than be shared by speed.
+        const std::uint64_t held = held_of(w, job->serial);
+        if (held >= options_.first_batch) continue;
+        target = std::min<std::uint64_t>(target, options_.first_batch - held);
+      }
       const bool was_idle = w.inflight == 0;
 
       fresh_.clear();
@@ -662,6 +671,15 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
     }
   }
   rotate_ = (rotate_ + 1) % n_workers;
+}
+
+// Slices of the job `serial` that `w` holds now (its leases are few runs).
+std::uint64_t Scheduler::held_of(const Worker& w, std::uint64_t serial) {
+  std::uint64_t n = 0;
+  for (const Lease& l : w.leases) {
+    if (l.job_serial == serial) n += l.outstanding;
+  }
+  return n;
 }
 
 // The expected µs per slice of `w` on `job`: its own pace on it, else the job's (0: unknown).

@@ -69,7 +69,8 @@ struct SchedulerOptions {
   std::uint32_t min_batch_us = 1000;
   // Slices per batch while nothing is known of a job's time per slice: few, so that a worker
   // hoards little if slices turn out long; the first report tells their time, and batches then
-  // grow to the target at once.
+  // grow to the target at once. Until then a worker holds one such batch of the job, whatever
+  // pipeline_depth (other jobs' slices do not count).
   std::uint32_t first_batch = 4;
   // Most slices in one Tasks message (0: no limit but the batch). A limit below the batch does
   // not shrink what a worker holds, only how it is cut into messages: 1 sends every slice in a
@@ -214,7 +215,8 @@ class Scheduler {
   // Hands pending slices to workers with room: oldest job first, in rounds so that every worker
   // gets a share, one batch per worker per round (one Dispatch, one Tasks message, unless
   // max_batch cuts it into several). A batch is the smallest of: about batch_target_us of the
-  // worker's observed time per slice (first_batch while nothing is known of the job), ceil(credit /
+  // worker's observed time per slice (first_batch while nothing is known of the job, and then
+  // only one batch of it in flight per worker), ceil(credit /
   // pipeline_depth), and the worker's share of the job's pending slices, ceil(pending * its speed /
   // (2 * the speed of all))  (guided self-scheduling weighted by speed). A worker holds at most
   // pipeline_depth batches and never more than its credit. A suspect slice goes alone to a worker
@@ -285,6 +287,7 @@ class Scheduler {
   double pace_of(const Worker& w, const Job& job) const;
   Speeds speeds(const Job& job);
   std::uint64_t batch_for(const Worker& w, const Job& job) const;
+  static std::uint64_t held_of(const Worker& w, std::uint64_t serial);
   std::uint64_t share_for(const Worker& w, const Job& job, const Speeds& speeds) const;
   std::string new_job_id();
 

@@ -18,6 +18,7 @@ Scheduler::Scheduler(SchedulerOptions options, const KernelRegistry& kernels)
   options_.max_finished_jobs = std::max<std::size_t>(options_.max_finished_jobs, 1);
   if (options_.limits.default_slice_size == 0) options_.limits.default_slice_size = 1;
   options_.pipeline_depth = std::max<std::uint32_t>(options_.pipeline_depth, 1);
+  options_.first_batch = std::max<std::uint32_t>(options_.first_batch, 1);
   options_.batch_target_us = std::max<std::uint32_t>(options_.batch_target_us, 1);
 }
 
@@ -529,7 +530,12 @@ void Scheduler::observe_pace(Worker& w, Job& job, std::uint64_t slices, std::uin
   w.pace_slices += slices;
   double sample = static_cast<double>(slowest_us);  // 0: not said
   const double window_us = std::chrono::duration<double, std::micro>(now - w.pace_mark).count();
-  if (window_us >= kWindowUs) {
+  // While nothing is known of the job's pace, a worker holds one batch of it (dispatch()) and
+  // idles between reports, so its window restarts with every batch and may never reach
+  // kWindowUs: a short window then counts too, and its estimate (which includes the round
+  // trip, so errs high) is enough to let batches grow until longer windows correct it.
+  const bool unknown = w.pace_us == 0 && job.pace_us == 0;
+  if (window_us >= kWindowUs || (unknown && window_us > 0)) {
     const double arrival = window_us / static_cast<double>(w.pace_slices);
     sample = sample > 0 ? std::min(sample, arrival) : arrival;
     w.pace_mark = now;

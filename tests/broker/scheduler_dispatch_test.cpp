@@ -244,3 +244,27 @@ TEST_CASE("scheduler spreads a short tail over workers of unknown pace", "[broke
   CHECK(slices_in(d, "w1") == 2);
   CHECK(slices_in(d, "w2") == 2);
 }
+
+// A job of unknown pace has one batch per worker in flight, so the worker idles between reports
+// and its timing window restarts with each batch; slices too short for the worker to time (it
+// says 0 µs) gave no sample at all, and the job went on at 4 slices per round trip forever.
+TEST_CASE(
+    "scheduler learns the pace of a job whose slices are too short to time, although one batch "
+    "at a time is in flight",
+    "[broker]") {
+  Harness h(dispatch_options());
+  const std::string job = h.submit(100000);  // 10,000 slices
+  h.hello("w1", 1024);
+  std::uint64_t largest = 0;
+  int steps = 0;
+  for (; !h.job(job).final() && steps < 2000; ++steps) {
+    const auto d = h.dispatch();
+    for (std::uint64_t n : batch_sizes(d, "w1")) largest = std::max(largest, n);
+    h.now += std::chrono::microseconds(100);  // a round trip, the slices taking no time
+    for (const Dispatch& x : d) h.report("w1", job, x.runs, 0);
+  }
+  CHECK(h.job(job).final());
+  CHECK(largest > 4);
+  CHECK(steps < 200);
+  CHECK(h.sched.slice_us("w1", h.job(job)) > 0);
+}

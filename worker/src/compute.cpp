@@ -156,8 +156,9 @@ std::optional<ComputeThread::Output> ComputeThread::receive() {
     out.lost = read_u64(parts[1]);
     return out;
   }
-  if (parts.size() == 2 && parts[0].size() == 1 && *parts[0].data<char>() == kWelcome) {
-    out.welcome = parts[1].to_string();
+  if (parts.size() == 3 && parts[0].size() == 1 && *parts[0].data<char>() == kWelcome) {
+    out.welcome = parts[2].to_string();
+    out.welcome_session = read_u64(parts[1]);
     return out;
   }
   return std::nullopt;  // cannot happen: only we write to it
@@ -174,9 +175,12 @@ void ComputeThread::run() {
       const bool waited = queue_.empty();
       if (waited && !wait_for_input()) continue;
       const bool tasks_fresh = std::exchange(tasks_read_, false) && !waited;
-      // Commands first, so that a cancel that came before a Tasks message is known when it is
-      // read.
-      if (waited || Clock::now() - last_command_check_ >= kCheckEvery) read_commands();
+      // Commands first (when due), so that a cancel read with them is known before the Tasks
+      // messages that follow; a cancel still in the pipe may let one short Tasks message of its
+      // job run, whose outcomes the broker then discards.
+      if (const TimePoint now = Clock::now(); waited || now - last_command_check_ >= kCheckEvery) {
+        read_commands(now);
+      }
       if (!stopping_ && !tasks_fresh) read_tasks();
       // Deferred outcomes wait only for the Tasks message they were deferred for.
       if (deferred_ && (stopping_ || queue_.empty() || !same(*deferred_, queue_.front()))) {
@@ -213,8 +217,8 @@ bool ComputeThread::wait_for_input() {
   return true;
 }
 
-void ComputeThread::read_commands() {
-  last_command_check_ = Clock::now();
+void ComputeThread::read_commands(TimePoint now) {
+  last_command_check_ = now;
   for (;;) {
     std::vector<zmq::message_t> parts;
     if (!zmq::recv_multipart(*own_, std::back_inserter(parts), zmq::recv_flags::dontwait)) return;
@@ -232,9 +236,11 @@ void ComputeThread::on_command(std::vector<zmq::message_t>& parts) {
     open_session(read_u64(parts[1]), parts[2].to_string(), parts[3].to_string());
   } else if (cmd == kHello && parts.size() == 2) {
     // Read between slices or while idle, after the Sync that cleared the way: what was held
-    // back goes out first.
+    // back goes out first. A Hello the Connection repeated before it saw our Welcome is
+    // dropped once we are welcomed: read late (after a long slice), the broker would take it
+    // for a re-registration and requeue what we hold.
     flush_deferred(now);
-    if (tasks_) (void)tasks_->send(parts[1], zmq::send_flags::dontwait);  // lost: sent again
+    if (tasks_ && !welcomed_) (void)tasks_->send(parts[1], zmq::send_flags::dontwait);
   } else if (cmd == kCancel && parts.size() == 2) {
     const std::string job_id = parts[1].to_string();
     std::erase_if(cancelled_, [&](const auto& kv) { return now - kv.second > kCancelMemory; });
@@ -332,7 +338,7 @@ void ComputeThread::on_tasks_frame(const zmq::message_t& frame) {
     if (!welcome.ok()) return drop("Welcome", welcome.error().to_string());
     welcomed_ = true;
     epoch_ = welcome.value().epoch;
-    send_parts(*own_, {std::string_view(&kWelcome, 1),
+    send_parts(*own_, {std::string_view(&kWelcome, 1), u64_bytes(results_session_),
                        std::string_view(static_cast<const char*>(frame.data()), frame.size())});
     return;
   }
@@ -344,7 +350,7 @@ void ComputeThread::on_tasks_frame(const zmq::message_t& frame) {
   if (!welcomed_) return drop("Tasks", "before Welcome");
   if (t.value().epoch != epoch_)
     return drop("Tasks", "of epoch " + std::to_string(t.value().epoch));
-  if (cancelled(t.value().job.job_id, Clock::now())) {
+  if (!cancelled_.empty() && cancelled(t.value().job.job_id, Clock::now())) {
     bump(counters_.slices_dropped, slices_in(t.value()));
     log_.debug("worker {}: job {}: skipped {} slices of a cancelled job", worker_id_,
                t.value().job.job_id, slices_in(t.value()));
@@ -386,12 +392,14 @@ void ComputeThread::process(const Queued& q) {
   interrupt_ = Interrupt::kNone;
   std::uint64_t computed = 0;
   bool logged_error = false;
-  auto last_check = Clock::now();
+  auto last_check = started;
   unsigned since_check = 0;
+  // One clock read per slice: a slice starts when the one before it ended, unless sending or
+  // reading commands came between (then the clock is read again).
+  TimePoint start = started;
 
   for (const SliceRun& run : t.runs) {
     for (std::uint32_t i = 0; i < run.count && interrupt_ == Interrupt::kNone; ++i) {
-      const auto start = Clock::now();
       SliceOutcome o = job.run(run.first_slice + i, run.attempt);
       const auto now = Clock::now();
       ++computed;
@@ -416,11 +424,16 @@ void ComputeThread::process(const Queued& q) {
         }
       }
       batch_.add(std::move(o));
-      if (batch_.flush_due(now)) flush(owner_of(q), now);
+      start = now;
+      if (batch_.flush_due(now)) {
+        flush(owner_of(q), now);
+        start = Clock::now();
+      }
       if (++since_check >= kCheckEverySlices || now - last_check >= kCheckEvery) {
         since_check = 0;
         last_check = now;
-        read_commands();
+        read_commands(now);
+        start = Clock::now();
       }
     }
   }

@@ -14,7 +14,8 @@
 //   Session [session, tasks, results]  open a tasks DEALER and a results PUSH to these broker
 //                           endpoints for `session` (both empty: the session ended, close them)
 //   Hello [frame]           send this Hello on the tasks socket (see Sync: the Connection sends
-//                           it once the thread is free)
+//                           it once the thread is free), unless a Welcome came since the session
+//                           began or the last Drop (then it is a stale repeat)
 //   Cancel [job id]         drop the job's slices: the one in hand ends after its slice, queued
 //                           ones are skipped, and so are its Tasks for a while (kCancelMemory)
 //   Drop                    re-registering: finish the slice in hand, send what was computed,
@@ -26,8 +27,9 @@
 //                           dropped: the Connection registers (Hello) only then, so that the
 //                           broker never leases slices to a worker still stuck in old work
 // and back:
-//   Welcome [frame]           the broker's Welcome, as it came (the Connection adopts its
-//                             heartbeat numbers; the thread takes Tasks of its epoch from now on)
+//   Welcome [session, frame]  the broker's Welcome, as it came on that session's tasks socket
+//                             (the Connection adopts its heartbeat numbers unless its session
+//                             has ended since; the thread takes Tasks of its epoch from now on)
 //   Lost [session]            the session cannot deliver results (the broker takes none,
 //                             kResultsHwm queued, or an endpoint is unusable): it is lost
 //   Synced [token]            see Sync
@@ -66,6 +68,7 @@ class ComputeThread {
     std::optional<std::uint64_t> synced;  // a Synced message and its token
     std::optional<std::uint64_t> lost;    // a Lost message and its session
     std::optional<std::string> welcome;   // a Welcome frame from the broker
+    std::uint64_t welcome_session = 0;    // the session whose tasks socket it came on
   };
 
   // Starts the thread. All references must outlive the object. Throws zmq::error_t if the
@@ -111,7 +114,7 @@ class ComputeThread {
 
   void run();
   bool wait_for_input();
-  void read_commands();
+  void read_commands(TimePoint now);
   void on_command(std::vector<zmq::message_t>& parts);
   void open_session(std::uint64_t session, const std::string& tasks_endpoint,
                     const std::string& results_endpoint);

@@ -429,7 +429,8 @@ Connection::End Connection::forward_results() {
       continue;
     }
     if (out->welcome) {
-      on_welcome(*out->welcome);
+      // One read late, from a session that has ended, is not this session's registration.
+      if (out->welcome_session == session_) on_welcome(*out->welcome);
       continue;
     }
     if (out->lost && *out->lost == session_) return End::kLost;

@@ -20,7 +20,7 @@ class Heartbeats {
   // Adopts the broker's numbers (from Welcome) without resetting the timers.
   void configure(std::uint32_t interval_ms, std::uint32_t liveness);
 
-  // We sent a message on the tasks socket.
+  // We sent the broker something (Hello, WorkerHeartbeat or Bye).
   void sent(TimePoint now) { last_sent_ = now; }
   // A BrokerHeartbeat of our epoch arrived.
   void broker_seen(TimePoint now) { last_broker_ = now; }

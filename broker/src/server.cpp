@@ -652,14 +652,9 @@ void Server::drain_results(TimePoint now) {
       continue;
     }
     const std::string_view frame = in_.view(0);
-    auto bad = [&](const Error& e) {
-      if (++results_count_.bad <= kLoudBadMessages) {
-        log_->warn("results: dropped a bad message: {}", e.to_string());
-      }
-    };
     auto env = decode_envelope(frame.data(), frame.size());
     if (!env.ok()) {
-      bad(env.error());
+      bad_result(env.error());
       continue;
     }
     if (env.value().type != proto::MsgType::kResults) {
@@ -671,7 +666,7 @@ void Server::drain_results(TimePoint now) {
     }
     auto m = decode_body<msg::Results>(env.value());
     if (!m.ok()) {
-      bad(m.error());
+      bad_result(m.error());
       continue;
     }
     const ResultsTally tally = sched_.results(m.value(), now);
@@ -687,14 +682,9 @@ void Server::drain_results(TimePoint now) {
 // WorkerHeartbeat or Bye on the results endpoint: the worker is named in the body, and a note
 // of another epoch (from before a restart) is dropped.
 void Server::on_worker_note(const Envelope& e, TimePoint now) {
-  auto bad = [&](const Error& err) {
-    if (++results_count_.bad <= kLoudBadMessages) {
-      log_->warn("results: dropped a bad message: {}", err.to_string());
-    }
-  };
   if (e.type == proto::MsgType::kWorkerHeartbeat) {
     auto m = decode_body<msg::WorkerHeartbeat>(e);
-    if (!m.ok()) return bad(m.error());
+    if (!m.ok()) return bad_result(m.error());
     if (m.value().epoch != epoch_ || !sched_.heartbeat(m.value().worker_id, now)) {
       ++results_count_.dropped;
     }
@@ -702,7 +692,7 @@ void Server::on_worker_note(const Envelope& e, TimePoint now) {
   }
   if (e.type == proto::MsgType::kBye) {
     auto m = decode_body<msg::Bye>(e);
-    if (!m.ok()) return bad(m.error());
+    if (!m.ok()) return bad_result(m.error());
     if (m.value().epoch == epoch_ && sched_.bye(m.value().worker_id, now)) {
       log_->info("worker {} left", m.value().worker_id);
     } else {
@@ -710,8 +700,15 @@ void Server::on_worker_note(const Envelope& e, TimePoint now) {
     }
     return;
   }
-  bad(make_error(ErrorCode::kUnknownType, std::string(proto::msg_type_name(e.type)) +
-                                              " does not belong on the results endpoint"));
+  bad_result(make_error(ErrorCode::kUnknownType, std::string(proto::msg_type_name(e.type)) +
+                                                     " does not belong on the results endpoint"));
+}
+
+// Counts a bad message on the results endpoint; the first few are logged.
+void Server::bad_result(const Error& e) {
+  if (++results_count_.bad <= kLoudBadMessages) {
+    log_->warn("results: dropped a bad message: {}", e.to_string());
+  }
 }
 
 // ---- 7. events and timers ----

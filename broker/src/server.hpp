@@ -87,6 +87,7 @@ class Server {
   // tasks, and a worker's notes on the results endpoint
   void handle_task(std::string_view identity, std::string_view frame, TimePoint now);
   void on_worker_note(const Envelope& e, TimePoint now);
+  void bad_result(const Error& e);
   void send_welcome(const std::string& worker_id, TimePoint now);
 
   // events

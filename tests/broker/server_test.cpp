@@ -171,6 +171,8 @@ TEST_CASE("server survives garbage on the tasks and results endpoints", "[broker
   RunningBroker b;
   test::send_raw(b.endpoints().results, zmq::socket_type::push, "\xc1\xc1 not a frame");
   test::send_raw(b.endpoints().results, zmq::socket_type::push, raw_frame(1, 61, 0));
+  test::send_raw(b.endpoints().results, zmq::socket_type::push,
+                 encode(msg::Hello{}));  // a type that does not belong there
   test::send_raw(b.endpoints().tasks, zmq::socket_type::dealer, "\x93 garbage");
   test::send_raw(b.endpoints().tasks, zmq::socket_type::dealer,
                  encode(msg::WorkerHeartbeat{"ghost", 1}));

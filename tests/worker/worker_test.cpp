@@ -49,6 +49,7 @@ class FakeBroker {
     dir_ = tmpl;
     for (auto* s : {&control_, &tasks_, &results_, &events_}) s->set(zmq::sockopt::linger, 0);
     tasks_.set(zmq::sockopt::router_handover, 1);  // a re-registering worker takes over its id
+    tasks_.set(zmq::sockopt::sndhwm, 0);  // a test may queue more Tasks than the default 1000
     control_.bind(address("control"));
     tasks_.bind(address("tasks"));
     results_.bind(address("results"));
@@ -580,6 +581,31 @@ TEST_CASE("worker drops the rest of a cancelled job", "[worker]") {
   broker.send_tasks(worker.id(), tasks);
   CHECK_FALSE(broker.expect_results(300ms));
   CHECK(eventually([&] { return worker.worker().stats().slices_dropped == dropped + 100; }));
+}
+
+// A broker that reads no Results would keep the worker's leases for ever: once kResultsHwm
+// (10,000) Results wait on the results socket, the session is lost and the worker starts another.
+TEST_CASE("worker whose broker takes no Results gives up the session and registers again",
+          "[worker]") {
+  FakeBroker broker;
+  RunningWorker worker(broker, 64);
+  register_worker(broker, worker);
+  // 25,000 one-slice no-op messages of two alternating jobs (so that no two share a Results):
+  // more Results than the worker's queue, libzmq's pipes and the socket buffers hold together.
+  msg::Tasks t;
+  t.epoch = broker.epoch;
+  t.job.kernel = "noop_range";
+  t.job.count = 25000;
+  t.job.slice_size = 1;
+  for (std::uint32_t i = 0; i < 25000; ++i) {
+    t.job.job_id = i % 2 == 0 ? "even" : "odd";
+    t.runs = {zwq::SliceRun{i, 1, 1}};
+    broker.send_tasks(worker.id(), t);
+  }
+  REQUIRE(broker.answer_info());  // the results endpoint is never read: a new session
+  REQUIRE(broker.expect<msg::Hello>());
+  CHECK(worker.worker().stats().reconnects == 1);
+  CHECK(worker.worker().stats().results_sent >= 10000);
 }
 
 TEST_CASE("worker reconnects when the broker's heartbeats stop", "[worker]") {

@@ -6,6 +6,7 @@
 #include <utility>
 #include <zmq_addon.hpp>
 
+#include "drops.hpp"
 #include "zwq/codec.hpp"
 #include "zwq/protocol.hpp"
 
@@ -15,7 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // Commands and outputs on the pipe (first frame, one byte).
-constexpr char kHello = 'H', kCancel = 'C', kDrop = 'D', kAbandon = 'A', kStop = 'S', kSync = 'Y';
+constexpr char kHello = 'H', kCancel = 'C', kDrop = 'D', kStop = 'S', kSync = 'Y';
 constexpr char kLost = 'L', kStopped = 'X', kSynced = 'Z', kWelcome = 'W';
 constexpr char kSession = 'N';
 // Close-time grace for the last Results.
@@ -121,10 +122,6 @@ void ComputeThread::cancel(const std::string& job_id) {
 
 void ComputeThread::drop_queued() {
   send_parts(pipe_, {std::string_view(&kDrop, 1)});
-}
-
-void ComputeThread::abandon_before(std::uint64_t session) {
-  send_parts(pipe_, {std::string_view(&kAbandon, 1), u64_bytes(session)});
 }
 
 void ComputeThread::sync(std::uint64_t token) {
@@ -233,6 +230,11 @@ void ComputeThread::on_command(std::vector<zmq::message_t>& parts) {
     if (!current_job_.empty() && interrupt_ == Interrupt::kNone) interrupt_ = why;
   };
   if (cmd == kSession && parts.size() == 4) {
+    // A new session or the end of this one: what is queued or in hand was for a broker that is
+    // gone or has requeued it, and its Results could no longer be sent.
+    for (const Queued& q : queue_) bump(counters_.slices_dropped, slices_in(q.tasks));
+    queue_.clear();
+    interrupt(Interrupt::kAbandoned);
     open_session(read_u64(parts[1]), parts[2].to_string(), parts[3].to_string());
   } else if (cmd == kHello && parts.size() == 2) {
     // Read between slices or while idle, after the Sync that cleared the way: what was held
@@ -258,14 +260,6 @@ void ComputeThread::on_command(std::vector<zmq::message_t>& parts) {
     queue_.clear();
     welcomed_ = false;  // what comes before the next Welcome was leased to the old registration
     interrupt(Interrupt::kDropped);
-  } else if (cmd == kAbandon && parts.size() == 2) {
-    min_session_ = std::max(min_session_, read_u64(parts[1]));
-    std::erase_if(queue_, [&](const Queued& q) {
-      if (q.session >= min_session_) return false;
-      bump(counters_.slices_dropped, slices_in(q.tasks));
-      return true;
-    });
-    if (current_session_ < min_session_) interrupt(Interrupt::kAbandoned);
   } else if (cmd == kSync && parts.size() == 2) {
     // Read between slices or while idle: the slice before is done. Whatever is still in hand
     // was abandoned or dropped by the commands before this one (it stops before its next slice).
@@ -316,17 +310,11 @@ void ComputeThread::read_tasks() {
   for (int i = 0; i < kTasksReadBudget; ++i) {
     zmq::message_t frame;
     if (!tasks_->recv(frame, zmq::recv_flags::dontwait)) return;
-    bool more = frame.more();
-    if (more) {
+    if (discard_more(*tasks_, frame)) {
       drop("tasks message", "more than one frame");
-      while (more) {
-        zmq::message_t part;
-        if (!tasks_->recv(part, zmq::recv_flags::dontwait)) break;
-        more = part.more();
-      }
-      continue;
+    } else {
+      on_tasks_frame(frame);
     }
-    on_tasks_frame(frame);
   }
 }
 
@@ -360,11 +348,7 @@ void ComputeThread::on_tasks_frame(const zmq::message_t& frame) {
 }
 
 void ComputeThread::drop(const char* what, const std::string& why) {
-  const auto n = counters_.dropped_messages.fetch_add(1, std::memory_order_relaxed) + 1;
-  // Every drop is counted; a flood of them is logged sparsely.
-  if (n <= 10 || n % 1000 == 0) {
-    log_.warn("worker {}: dropped {}: {} ({} dropped so far)", worker_id_, what, why, n);
-  }
+  note_drop(counters_, log_, worker_id_, what, why);
 }
 
 bool ComputeThread::cancelled(const std::string& job_id, TimePoint now) {
@@ -388,7 +372,6 @@ void ComputeThread::process(const Queued& q) {
              t.runs.size());
   const TimePoint started = Clock::now();  // (run() sent any deferred outcomes of another job)
   current_job_ = job_id;
-  current_session_ = q.session;
   interrupt_ = Interrupt::kNone;
   std::uint64_t computed = 0;
   bool logged_error = false;

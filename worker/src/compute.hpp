@@ -11,8 +11,9 @@
 //
 // The threads talk over one inproc PAIR pipe (a socket lives on one thread). To the compute
 // thread:
-//   Session [session, tasks, results]  open a tasks DEALER and a results PUSH to these broker
-//                           endpoints for `session` (both empty: the session ended, close them)
+//   Session [session, tasks, results]  drop everything queued or in hand (it was the last
+//                           session's), then open a tasks DEALER and a results PUSH to these
+//                           broker endpoints for `session` (both empty: the session ended)
 //   Hello [frame]           send this Hello on the tasks socket (see Sync: the Connection sends
 //                           it once the thread is free), unless a Welcome came since the session
 //                           began or the last Drop (then it is a stale repeat)
@@ -21,7 +22,6 @@
 //   Drop                    re-registering: finish the slice in hand, send what was computed,
 //                           drop the rest and everything queued (the broker requeued it all),
 //                           and every Tasks message until the next Welcome
-//   Abandon [session]       a new session: drop everything of older sessions, unsent
 //   Stop                    finish the slice in hand, send what was computed, then exit
 //   Sync [token]            answered with Synced once everything sent before it is done or
 //                           dropped: the Connection registers (Hello) only then, so that the
@@ -82,16 +82,15 @@ class ComputeThread {
 
   // The Connection's end of the pipe: readable when output is waiting.
   zmq::socket_t& socket() { return pipe_; }
-  // Session `session` takes Tasks from the broker's `tasks_endpoint` (a DEALER with the worker's
-  // id as routing id) and sends Results to its `results_endpoint` (a PUSH); empty endpoints
-  // close both sockets (the session ended).
+  // Drops what the thread holds of the last session; then session `session` takes Tasks from
+  // the broker's `tasks_endpoint` (a DEALER with the worker's id as routing id) and sends
+  // Results to its `results_endpoint` (a PUSH). Empty endpoints: the session ended.
   void session(std::uint64_t session, const std::string& tasks_endpoint,
                const std::string& results_endpoint);
   // Sends an encoded Hello on the tasks socket of the current session.
   void hello(const std::string& frame);
   void cancel(const std::string& job_id);
   void drop_queued();
-  void abandon_before(std::uint64_t session);
   void sync(std::uint64_t token);
   // Idempotent; nothing may be sent after it.
   void stop();
@@ -146,7 +145,6 @@ class ComputeThread {
   std::optional<zmq::socket_t> own_;  // its end of the pipe, used on the thread only
   std::deque<Queued> queue_;
   std::map<std::string, TimePoint> cancelled_;  // job id -> when
-  std::uint64_t min_session_ = 0;               // older sessions are abandoned
   std::optional<zmq::socket_t> tasks_;          // from the broker of results_session_
   std::optional<zmq::socket_t> results_;        // to the broker of results_session_
   std::uint64_t results_session_ = 0;
@@ -156,7 +154,6 @@ class ComputeThread {
   std::uint64_t epoch_ = 0;     // that Welcome's: Tasks of another epoch are dropped
   bool lost_reported_ = false;  // Lost was sent for results_session_
   std::string current_job_;
-  std::uint64_t current_session_ = 0;
   Interrupt interrupt_ = Interrupt::kNone;
   bool stopping_ = false;
   OutcomeBatch batch_;

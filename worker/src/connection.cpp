@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <utility>
 
+#include "drops.hpp"
 #include "endpoints.hpp"
 #include "zwq/codec.hpp"
 #include "zwq/kernel.hpp"
@@ -42,18 +43,6 @@ std::string host_name() {
 
 std::string_view view(const zmq::message_t& m) {
   return {static_cast<const char*>(m.data()), m.size()};
-}
-
-// Receives the rest of a multipart message; true if there was any (a malformed envelope).
-bool discard_more(zmq::socket_t& s, const zmq::message_t& last) {
-  bool any = false;
-  for (bool more = last.more(); more;) {
-    zmq::message_t part;
-    if (!s.recv(part, zmq::recv_flags::dontwait)) break;
-    more = part.more();
-    any = true;
-  }
-  return any;
 }
 
 }  // namespace
@@ -208,8 +197,9 @@ Connection::End Connection::serve(const msg::InfoRep& info) {
             info.results, info.events);
   epoch_ = info.epoch;
   welcomed_ = false;
-  // Whatever the compute thread holds of an earlier session is nobody's any more.
-  compute_.abandon_before(++session_);
+  // The compute thread drops whatever it holds of the last session when it opens this one's
+  // sockets (open_sockets()).
+  ++session_;
   End end = End::kLost;
   try {
     open_sockets(info);
@@ -271,11 +261,7 @@ Connection::End Connection::poll_once() {
 }
 
 void Connection::drop(const char* what, const std::string& why) {
-  const auto n = counters_.dropped_messages.fetch_add(1, std::memory_order_relaxed) + 1;
-  // Every drop is counted; a flood of them is logged sparsely.
-  if (n <= 10 || n % 1000 == 0) {
-    log_.warn("worker {}: dropped {}: {} ({} dropped so far)", options_.worker_id, what, why, n);
-  }
+  note_drop(counters_, log_, options_.worker_id, what, why);
 }
 
 // ---- 4. events ----------------------------------------------------------------------------

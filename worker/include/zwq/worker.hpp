@@ -6,9 +6,10 @@
 // hides heartbeats, cancellation and reconnects (after a broker restart or a lost broker)
 // behind one call, run().
 //
-// Thread safety: run() is called once, from one thread; it owns the control, tasks and events
-// sockets and starts one more thread that computes the slices and sends their Results on a
-// socket of its own (so that heartbeats go on during a long slice). stop() and stats() may be
+// Thread safety: run() is called once, from one thread; it owns the control and events sockets
+// and a PUSH for heartbeats, and starts one more thread that owns the tasks socket, computes the
+// slices and sends their Results on a socket of its own (so that heartbeats go on during a long
+// slice). stop() and stats() may be
 // called from any thread, and stop() from a signal handler.
 #pragma once
 

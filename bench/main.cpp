@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -95,6 +96,10 @@ void section(const BenchOptions& o, const std::string& name, json& slot,
 }
 
 int run(BenchOptions& o) {
+  // Made first: a report written into a directory that does not exist would be lost silently.
+  std::error_code ec;
+  std::filesystem::create_directories(o.out_dir, ec);
+  if (ec) throw std::runtime_error("cannot create " + o.out_dir + ": " + ec.message());
   install_signal_cleanup();
   json r;
   r["meta"] = {{"date", now_text()},

@@ -20,6 +20,15 @@ constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
 
 // ---- 1. lookups (NaN when a figure was not measured) ----
 
+// j[key], or null when j is not an object or lacks the key (a section that did not run):
+// nlohmann's const operator[] must not be asked for a missing key.
+const json& field(const json& j, const char* key) {
+  static const json null_value;
+  if (!j.is_object()) return null_value;
+  const auto it = j.find(key);
+  return it == j.end() ? null_value : *it;
+}
+
 double med(const json& j, const std::initializer_list<const char*> path) {
   const json* p = &j;
   for (const char* k : path) {
@@ -36,7 +45,7 @@ double sum_gbps(const json& rows, int workers, std::uint64_t slice_bytes) {
   for (const auto& r : rows) {
     if (r.value("workers", 0) == workers &&
         r.value("slice_bytes", std::uint64_t{0}) == slice_bytes && r.contains("gbps")) {
-      return median_of(r["gbps"]);
+      return median_of(field(r, "gbps"));
     }
   }
   return kNaN;
@@ -46,7 +55,7 @@ double peer_gbps(const json& rows, std::uint64_t slice_bytes) {
   if (!rows.is_array()) return kNaN;
   for (const auto& r : rows) {
     if (r.value("slice_bytes", std::uint64_t{0}) == slice_bytes && r.contains("gbps")) {
-      return median_of(r["gbps"]);
+      return median_of(field(r, "gbps"));
     }
   }
   return kNaN;
@@ -56,7 +65,7 @@ double noop_rate(const json& rows, std::uint32_t batch) {
   if (!rows.is_array()) return kNaN;
   for (const auto& r : rows) {
     if (r.value("max_batch", 0u) == batch && r.contains("slices_per_s")) {
-      return median_of(r["slices_per_s"]);
+      return median_of(field(r, "slices_per_s"));
     }
   }
   return kNaN;
@@ -73,14 +82,15 @@ json noop_row(const json& rows, std::uint32_t batch) {
 
 // The raw PUSH/PULL ipc rate measured beside a no-op row, else the limits section's.
 double noop_baseline(const json& r, std::uint32_t batch) {
-  const double beside = med(noop_row(r["zwq"]["noop"], batch), {"raw_pushpull_ipc_msgs_per_s"});
-  return std::isnan(beside) ? med(r["limits"], {"pushpull", "ipc", "msgs_per_s"}) : beside;
+  const double beside =
+      med(noop_row(field(field(r, "zwq"), "noop"), batch), {"raw_pushpull_ipc_msgs_per_s"});
+  return std::isnan(beside) ? med(field(r, "limits"), {"pushpull", "ipc", "msgs_per_s"}) : beside;
 }
 
 // The raw REQ/REP ipc p50 measured beside the latency runs, else the limits section's.
 double latency_baseline(const json& r) {
-  const double beside = med(r["zwq"], {"latency", "raw_reqrep_ipc_p50_us"});
-  return std::isnan(beside) ? med(r["limits"], {"reqrep", "ipc", "p50_us"}) : beside;
+  const double beside = med(field(r, "zwq"), {"latency", "raw_reqrep_ipc_p50_us"});
+  return std::isnan(beside) ? med(field(r, "limits"), {"reqrep", "ipc", "p50_us"}) : beside;
 }
 
 double cold_first(const json& rows, int workers) {
@@ -139,9 +149,9 @@ std::string verdict(const Check& c) {
 
 std::vector<Check> targets(const BenchOptions& o, const json& r) {
   std::vector<Check> out;
-  const json& zwq = r["zwq"];
-  const json& lim = r["limits"];
-  const json& peers = r["peers"];
+  const json& zwq = field(r, "zwq");
+  const json& lim = field(r, "limits");
+  const json& peers = field(r, "peers");
   const double bw1 = med(lim, {"bw", "bw1_gbps"});
   const double bw2 = med(lim, {"bw", "bw2_gbps"});
 
@@ -152,29 +162,29 @@ std::vector<Check> targets(const BenchOptions& o, const json& r) {
     std::uint64_t at = 0;
     for (std::uint64_t sb : o.slice_bytes) {
       if (sb < kMiB) continue;
-      const double x = sum_gbps(zwq["sum"], w, sb) / bw;
+      const double x = sum_gbps(field(zwq, "sum"), w, sb) / bw;
       if (std::isnan(worst) || x < worst) worst = x, at = sb;
     }
     out.push_back(
         {"T1",
          std::to_string(w) + " worker(s), warm sum, slices ≥ 1 MiB, vs BW" + std::to_string(w),
          worst, ">=", w == 1 ? 0.95 : 0.90,
-         "worst at " + bytes_text(at) + ": " + num(sum_gbps(zwq["sum"], w, at)) + " GB/s vs " +
-             num(bw) + " GB/s"});
+         "worst at " + bytes_text(at) + ": " + num(sum_gbps(field(zwq, "sum"), w, at)) +
+             " GB/s vs " + num(bw) + " GB/s"});
   }
   // T2: cold first pass vs MAP_POPULATE + warm pass (same thread count as workers).
   for (int w : o.worker_counts()) {
     const double base =
         med(lim, {"cold", w == 1 ? "populate_plus_warm1_s" : "populate_plus_warm2_s"});
-    const double first = cold_first(zwq["cold"], w);
+    const double first = cold_first(field(zwq, "cold"), w);
     out.push_back({"T2", std::to_string(w) + " worker(s), cold first pass vs populate + warm pass",
                    first / base, "<=", 1.2, num(first) + " s vs " + num(base) + " s"});
   }
   // T3: no-op slices vs raw PUSH/PULL over ipc.
   const double raw = noop_baseline(r, o.default_credit);
   const double raw1 = noop_baseline(r, 1);
-  const double batched = noop_rate(zwq["noop"], o.default_credit);
-  const double single = noop_rate(zwq["noop"], 1);
+  const double batched = noop_rate(field(zwq, "noop"), o.default_credit);
+  const double single = noop_rate(field(zwq, "noop"), 1);
   out.push_back({"T3",
                  "no-op slices, batched (up to the credit, " + std::to_string(o.default_credit) +
                      ") vs raw PUSH/PULL ipc",
@@ -190,9 +200,9 @@ std::vector<Check> targets(const BenchOptions& o, const json& r) {
   out.push_back({"T4", "single-slice job p99 vs raw REQ/REP p50 (ipc)", p99 / rtt, "<=", 5,
                  num(p99) + " µs vs " + num(rtt) + " µs"});
   // T5: against the Python peers.
-  const double z1m = sum_gbps(zwq["sum"], o.workers, kMiB);
-  const double seed = peer_gbps(peers["seed_pyzmq"], kMiB);
-  const double pool = peer_gbps(peers["pool_imap_unordered"], kMiB);
+  const double z1m = sum_gbps(field(zwq, "sum"), o.workers, kMiB);
+  const double seed = peer_gbps(field(peers, "seed_pyzmq"), kMiB);
+  const double pool = peer_gbps(field(peers, "pool_imap_unordered"), kMiB);
   out.push_back({"T5", "1 GiB sum, 1 MiB slices, vs the seed's pyzmq program", z1m / seed, ">=", 2,
                  num(z1m) + " GB/s vs " + num(seed) + " GB/s"});
   out.push_back({"T5", "1 GiB sum, 1 MiB slices, vs Pool.imap_unordered", z1m / pool, ">=", 2,
@@ -205,7 +215,7 @@ std::vector<Check> targets(const BenchOptions& o, const json& r) {
   out.push_back({"T5", "asynchronous small jobs vs Pool.apply_async", async / apply, ">=", 5,
                  num(async) + " jobs/s vs " + num(apply) + " jobs/s"});
   // T6.
-  const json& un = r["uneven"];
+  const json& un = field(r, "uneven");
   out.push_back({"T6", "makespan with one worker 4× slower vs ideal balanced makespan",
                  un.value("measured", false) ? un.value("ratio", kNaN) : kNaN, "<=", 1.15,
                  un.value("measured", false)
@@ -214,7 +224,7 @@ std::vector<Check> targets(const BenchOptions& o, const json& r) {
                            "× slower)"
                      : un.value("reason", std::string("not run"))});
   // T7.
-  const json& bc = r["broker"];
+  const json& bc = field(r, "broker");
   const double idle = med(bc, {"idle", "cpu_percent"});
   out.push_back(
       {"T7", "idle broker CPU with " + std::to_string(o.idle_workers) + " workers (% of a core)",
@@ -231,21 +241,22 @@ std::vector<Check> targets(const BenchOptions& o, const json& r) {
 
 std::string markdown(const BenchOptions& o, const json& r, const std::vector<Check>& checks) {
   std::ostringstream md;
-  const json& lim = r["limits"];
-  const json& zwq = r["zwq"];
-  const json& peers = r["peers"];
+  const json& lim = field(r, "limits");
+  const json& zwq = field(r, "zwq");
+  const json& peers = field(r, "peers");
   const double bw1 = med(lim, {"bw", "bw1_gbps"});
   const double bw2 = med(lim, {"bw", "bw2_gbps"});
   const double raw = med(lim, {"pushpull", "ipc", "msgs_per_s"});
   const double rtt = med(lim, {"reqrep", "ipc", "p50_us"});
 
-  md << "Machine: " << r["meta"]["machine"].value("line", std::string()) << "  \n";
-  md << "Run: " << r["meta"].value("date", std::string()) << ", " << o.runs
+  md << "Machine: " << field(field(r, "meta"), "machine").value("line", std::string()) << "  \n";
+  md << "Run: " << field(r, "meta").value("date", std::string()) << ", " << o.runs
      << " run(s) per figure (median; min–max in latest.json), array " << bytes_text(o.array_bytes)
      << " f32, " << o.workers << " workers max" << (o.quick ? ", QUICK MODE" : "") << "  \n";
   md << "Command: `" << o.command << "`" << (o.revision.empty() ? "" : ", revision " + o.revision)
-     << "  \nLoad average at start / end: " << r["meta"].value("load_at_start", std::string())
-     << " / " << r["meta"].value("load_at_end", std::string()) << "\n\n";
+     << "  \nLoad average at start / end: "
+     << field(r, "meta").value("load_at_start", std::string()) << " / "
+     << field(r, "meta").value("load_at_end", std::string()) << "\n\n";
 
   md << "### Limits (our own code, same run)\n\n| figure | ipc | tcp (127.0.0.1) "
         "|\n|---|---|---|\n";
@@ -272,9 +283,10 @@ std::string markdown(const BenchOptions& o, const json& r, const std::vector<Che
         "|\n|---|---|---|---|---|---|---|---|---|\n";
   const double bwn = o.workers == 1 ? bw1 : bw2;
   for (std::uint64_t sb : o.slice_bytes) {
-    const double z1 = sum_gbps(zwq["sum"], 1, sb), zn = sum_gbps(zwq["sum"], o.workers, sb);
-    const double s = peer_gbps(peers["seed_pyzmq"], sb),
-                 p = peer_gbps(peers["pool_imap_unordered"], sb);
+    const double z1 = sum_gbps(field(zwq, "sum"), 1, sb),
+                 zn = sum_gbps(field(zwq, "sum"), o.workers, sb);
+    const double s = peer_gbps(field(peers, "seed_pyzmq"), sb),
+                 p = peer_gbps(field(peers, "pool_imap_unordered"), sb);
     md << "| " << bytes_text(sb) << " | " << num(z1) << " | " << ratio_text(z1 / bw1) << " | "
        << num(zn) << " | " << ratio_text(zn / bwn) << " | " << num(s) << " | " << num(p) << " | "
        << ratio_text(zn / s) << " | " << ratio_text(zn / p) << " |\n";
@@ -282,7 +294,7 @@ std::string markdown(const BenchOptions& o, const json& r, const std::vector<Che
   md << "\n| cold first pass (1 MiB slices) | zwq | MAP_POPULATE + warm pass | ratio "
         "|\n|---|---|---|---|\n";
   for (int w : o.worker_counts()) {
-    const double first = cold_first(zwq["cold"], w);
+    const double first = cold_first(field(zwq, "cold"), w);
     const double base =
         med(lim, {"cold", w == 1 ? "populate_plus_warm1_s" : "populate_plus_warm2_s"});
     md << "| " << w << " worker(s) | " << num(first) << " s | " << num(base) << " s | "
@@ -295,14 +307,13 @@ std::string markdown(const BenchOptions& o, const json& r, const std::vector<Che
      << ") | slices/s | raw PUSH/PULL ipc, measured beside it | ratio | broker CPU µs/slice | "
         "workers CPU µs/slice | context switches/slice |\n|---|---|---|---|---|---|---|\n";
   for (std::uint32_t c : o.batches) {
-    const double x = noop_rate(zwq["noop"], c);
-    const json row = noop_row(zwq["noop"], c);
+    const double x = noop_rate(field(zwq, "noop"), c);
+    const json row = noop_row(field(zwq, "noop"), c);
     const double base = noop_baseline(r, c);
     md << "| " << c << (c == o.default_credit ? " (default: the whole batch)" : "")
        << (c == 1 ? " (one slice per message)" : "") << " | " << num(x) << " | " << num(base)
-       << " | " << ratio_text(x / base) << " | "
-       << num(med(row, {"broker_cpu_us_per_slice"})) << " | "
-       << num(med(row, {"workers_cpu_us_per_slice"})) << " | "
+       << " | " << ratio_text(x / base) << " | " << num(med(row, {"broker_cpu_us_per_slice"}))
+       << " | " << num(med(row, {"workers_cpu_us_per_slice"})) << " | "
        << num(med(row, {"broker_switches_per_slice"}) + med(row, {"workers_switches_per_slice"}))
        << " |\n";
   }
@@ -336,8 +347,8 @@ std::string markdown(const BenchOptions& o, const json& r, const std::vector<Che
   md << "| (breakdown) share of that time spent in submit_many() | "
      << num(100 * med(zwq, {"async", "submit_time_share"})) << " % | | |\n";
 
-  const json& un = r["uneven"];
-  const json& bc = r["broker"];
+  const json& un = field(r, "uneven");
+  const json& bc = field(r, "broker");
   md << "\n### Broker cost and uneven workers\n\n| figure | value |\n|---|---|\n";
   if (un.value("measured", false)) {
     md << "| T6: fast worker alone / slow worker alone / both | " << num(med(un, {"fast_alone_s"}))
@@ -372,23 +383,23 @@ std::string dat(double x) {
 }
 
 void write_plot_data(const BenchOptions& o, const json& r) {
-  const json& zwq = r["zwq"];
-  const json& peers = r["peers"];
+  const json& zwq = field(r, "zwq");
+  const json& peers = field(r, "peers");
   std::ofstream g(o.out_dir + "/gbps_vs_slice.dat");
   g << "# slice_bytes zwq_1w zwq_" << o.workers << "w bw1 bw2 seed_pyzmq pool_imap_unordered\n";
-  const double bw1 = med(r["limits"], {"bw", "bw1_gbps"}),
-               bw2 = med(r["limits"], {"bw", "bw2_gbps"});
+  const double bw1 = med(field(r, "limits"), {"bw", "bw1_gbps"}),
+               bw2 = med(field(r, "limits"), {"bw", "bw2_gbps"});
   for (std::uint64_t sb : o.slice_bytes) {
-    g << sb << " " << dat(sum_gbps(zwq["sum"], 1, sb)) << " "
-      << dat(sum_gbps(zwq["sum"], o.workers, sb)) << " " << dat(bw1) << " " << dat(bw2) << " "
-      << dat(peer_gbps(peers["seed_pyzmq"], sb)) << " "
-      << dat(peer_gbps(peers["pool_imap_unordered"], sb)) << "\n";
+    g << sb << " " << dat(sum_gbps(field(zwq, "sum"), 1, sb)) << " "
+      << dat(sum_gbps(field(zwq, "sum"), o.workers, sb)) << " " << dat(bw1) << " " << dat(bw2)
+      << " " << dat(peer_gbps(field(peers, "seed_pyzmq"), sb)) << " "
+      << dat(peer_gbps(field(peers, "pool_imap_unordered"), sb)) << "\n";
   }
   std::ofstream s(o.out_dir + "/slices_vs_batch.dat");
   s << "# max_batch zwq_slices_per_s raw_pushpull_ipc pool_chunksize1\n";
   for (std::uint32_t c : o.batches) {
-    s << c << " " << dat(noop_rate(zwq["noop"], c)) << " "
-      << dat(med(r["limits"], {"pushpull", "ipc", "msgs_per_s"})) << " "
+    s << c << " " << dat(noop_rate(field(zwq, "noop"), c)) << " "
+      << dat(med(field(r, "limits"), {"pushpull", "ipc", "msgs_per_s"})) << " "
       << dat(med(peers, {"pool_noop_chunksize1", "per_s"})) << "\n";
   }
 }

@@ -560,6 +560,48 @@ TEST_CASE(
   CHECK_FALSE(broker.expect_results(100ms));  // and nothing more
 }
 
+// Until a job's first report the broker lets a worker hold one small batch of it: the worker
+// reports the first slice of a job new to it at once, so that the next batches come while the
+// rest of that batch computes. A job it has seen gets no such early report.
+TEST_CASE("worker reports the first slice of a new job at once, and only of a new job",
+          "[worker]") {
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+  // Each Tasks message of "fresh" follows one of another job sent with it, whose Results leave
+  // just before: the batch's delay (OutcomeBatch::kMaxDelay) then cannot be what sends the
+  // first slice of "fresh" alone.
+  auto send_after_other = [&](const msg::Tasks& tasks) {
+    broker.send_tasks(worker.id(), sleep_tasks(broker.epoch, "other", 0, 1));
+    broker.send_tasks(worker.id(), tasks);
+    const auto other = broker.expect_results();
+    REQUIRE(other);
+    CHECK(other->job_id == "other");
+  };
+  msg::Tasks tasks = sleep_tasks(broker.epoch, "fresh", 0, 8);
+  tasks.runs = {zwq::SliceRun{0, 4, 1}};
+  send_after_other(tasks);
+  const auto first = broker.expect_results();
+  REQUIRE(first);
+  CHECK(first->job_id == "fresh");
+  REQUIRE(first->items.size() == 1);  // without the early report: all 4 in one Results
+  CHECK(first->items[0].slice == 0);
+  std::set<std::uint64_t> seen{first->items[0].slice};
+  while (seen.size() < 4) {
+    const auto more = broker.expect_results();
+    REQUIRE(more);
+    for (const auto& item : more->items) CHECK(seen.insert(item.slice).second);
+  }
+
+  // Its next Tasks message: no early report (its 4 zero-length slices leave together).
+  tasks.runs = {zwq::SliceRun{4, 4, 1}};
+  send_after_other(tasks);
+  const auto next = broker.expect_results();
+  REQUIRE(next);
+  CHECK(next->job_id == "fresh");
+  CHECK(next->items.size() == 4);
+}
+
 TEST_CASE("worker drops the rest of a cancelled job", "[worker]") {
   FakeBroker broker;
   RunningWorker worker(broker);

@@ -1,6 +1,7 @@
 // Parts: 1. the Connection's side  2. the thread's loop and commands  3. computing a Tasks message
 #include "compute.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -377,6 +378,11 @@ void ComputeThread::process(const Queued& q) {
   bool logged_error = false;
   auto last_check = started;
   unsigned since_check = 0;
+  // The first Tasks message of a job here reports its first slice at once: until a report says
+  // how long the job's slices take, the broker lets a worker hold one small batch of it
+  // (docs/PROTOCOL.md, "Batches"); told early, it sends the next batches while the rest of this
+  // one computes, rather than the worker waiting a round trip for them after it.
+  bool report_first = slices_in(t) > 1 && first_sight(job_id);
   // One clock read per slice: a slice starts when the one before it ended, unless sending or
   // reading commands came between (then the clock is read again).
   TimePoint start = started;
@@ -408,7 +414,7 @@ void ComputeThread::process(const Queued& q) {
       }
       batch_.add(std::move(o));
       start = now;
-      if (batch_.flush_due(now)) {
+      if (batch_.flush_due(now) || std::exchange(report_first, false)) {
         flush(owner_of(q), now);
         start = Clock::now();
       }
@@ -451,6 +457,15 @@ void ComputeThread::process(const Queued& q) {
   }
   current_job_.clear();
   interrupt_ = Interrupt::kNone;
+}
+
+bool ComputeThread::first_sight(const std::string& job_id) {
+  if (std::find(recent_jobs_.begin(), recent_jobs_.end(), job_id) != recent_jobs_.end()) {
+    return false;
+  }
+  recent_jobs_.push_back(job_id);
+  if (recent_jobs_.size() > kRecentJobs) recent_jobs_.pop_front();
+  return true;
 }
 
 ComputeThread::Owner ComputeThread::owner_of(const Queued& q) {

@@ -122,6 +122,8 @@ class ComputeThread {
   void on_tasks_frame(const zmq::message_t& frame);
   void drop(const char* what, const std::string& why);
   void process(const Queued& q);
+  // True the first time `job_id` is seen among the last kRecentJobs jobs of multi-slice Tasks.
+  bool first_sight(const std::string& job_id);
   static Owner owner_of(const Queued& q);
   static bool same(const Owner& owner, const Queued& q);
   void flush(const Owner& owner, TimePoint now);
@@ -161,6 +163,8 @@ class ComputeThread {
   // message is queued: they go out with that one's (or when anything else comes first).
   std::optional<Owner> deferred_;
   std::uint64_t slowest_us_ = 0;  // in the batch
+  static constexpr std::size_t kRecentJobs = 16;
+  std::deque<std::string> recent_jobs_;  // of multi-slice Tasks messages, newest last
 
   std::thread thread_;  // last: started once everything above exists
 };

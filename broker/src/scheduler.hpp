@@ -55,11 +55,11 @@ struct SchedulerOptions {
   // (and never more than its credit), so that the next batch already waits at the worker when it
   // finishes one. Longer batches cost fewer messages per slice; shorter ones leave less with a
   // dead or slow worker and end a job's tail sooner.
-  // 16 ms: every Tasks message costs its worker tens of µs (a wake-up of a thread on the other
-  // core on a VM), which 4 ms batches of 1 MiB slices paid 30-odd times a 1 GiB sum, 3 % of
-  // it. With 2 ms, tiny slices (whose pace, learnt from arrivals, includes the round trip)
-  // were held to too little in flight: no-op throughput fell by a fifth.
-  std::uint32_t batch_target_us = 16000;
+  // 4 ms: with 2 ms, tiny slices (whose pace, learnt from arrivals, includes the round trip)
+  // were held to too little in flight: no-op throughput fell by a fifth. 16 ms (fewer Tasks
+  // messages) gained a 1 GiB sum in 1 MiB slices 4 % with one worker but lost it 8 % with two.
+  // BrokerOptions::batch_target_us is the broker's default; the two agree (a test checks).
+  std::uint32_t batch_target_us = 4000;
   // 4 rather than 2: a worker running one-slice jobs then holds 16 of them, not 8, which took
   // asynchronous small jobs from 32 k to 42 k jobs/s (zwq-bench --only async); the tail of a
   // job stays short since a batch is at most half a worker's share of what is left (T6 same).

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "scheduler.hpp"
 #include "zwq/broker.hpp"
 #include "zwq/status.hpp"
 
@@ -37,4 +38,23 @@ TEST_CASE("broker refuses a zero pipeline depth or batch target", "[broker]") {
   BrokerOptions target;
   target.batch_target_us = 0;
   CHECK(refusal(target).find("batch_target_us") != std::string::npos);
+}
+
+// The broker builds its scheduler's options from BrokerOptions; the scheduler's own defaults are
+// what its tests and docs describe. A default changed in one place only would go unnoticed.
+TEST_CASE("broker options and scheduler options have the same defaults", "[broker]") {
+  const BrokerOptions b;
+  const zwq::broker::SchedulerOptions s;
+  CHECK(b.heartbeat_ms == s.heartbeat_ms);
+  CHECK(b.liveness == s.liveness);
+  CHECK(b.default_slice_size == s.limits.default_slice_size);
+  CHECK(b.max_slices_per_job == s.limits.max_slices_per_job);
+  CHECK(b.max_finished_jobs == s.max_finished_jobs);
+  CHECK(b.lease_floor_ms == s.lease_floor_ms);
+  CHECK(b.lease_factor == s.lease_factor);
+  CHECK(b.lease_first_ms == s.lease_first_ms);
+  CHECK(b.max_lost_attempts == s.max_lost_attempts);
+  CHECK(b.batch_target_us == s.batch_target_us);
+  CHECK(b.pipeline_depth == s.pipeline_depth);
+  CHECK(b.max_batch == s.max_batch);
 }

@@ -88,6 +88,9 @@ int main(int argc, char** argv) {
                  "on SIGTERM/SIGINT, how long running jobs may finish (a second signal stops at "
                  "once)")
       ->capture_default_str();
+  app.add_option("--spin-us", options.spin_us,
+                 "after a request or results, poll this long before sleeping (0: never)")
+      ->capture_default_str();
   app.add_option("--ready-file", options.ready_file,
                  "write the control endpoint to this file once bound");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")

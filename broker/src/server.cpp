@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <random>
+#include <thread>
 
 #include "wire.hpp"
 
@@ -180,7 +181,7 @@ void Server::run() {
                                {tasks_.handle(), 0, ZMQ_POLLIN, 0},
                                {control_.handle(), 0, ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(items, 3, poll_timeout(now));
+      if (!spin(items, 3)) zmq::poll(items, 3, poll_timeout(now));
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) log_->error("poll failed: {}", e.what());
     }
@@ -199,6 +200,15 @@ void Server::run() {
     dispatch_and_send(now);
   }
   close();
+}
+
+// Polls without sleeping until something is ready (true) or spin_until_ passes (false).
+bool Server::spin(zmq::pollitem_t* items, int n) {
+  while (Clock::now() < spin_until_) {
+    if (zmq::poll(items, n, Millis(0)) > 0) return true;
+    std::this_thread::yield();
+  }
+  return false;
 }
 
 // False once the loop should end: a ShutdownReq or a second stop() end it at once; a first
@@ -245,6 +255,7 @@ void Server::after_changes(TimePoint now) {
                l.removed ? "lost" : "stalled (kept, given nothing until it reports again)", l.cause,
                l.requeued);
   }
+  if (!changes_.finished.empty()) spin_until_ = now + std::chrono::microseconds(options_.spin_us);
   for (const std::string& id : changes_.finished) {
     progress_dirty_.erase(id);
     last_job_event_.erase(id);
@@ -292,6 +303,7 @@ void Server::drain_control(TimePoint now) {
     }
     handle_control(std::string(in_.view(0)), in_.view(2), now);
     after_changes(now);
+    spin_until_ = now + std::chrono::microseconds(options_.spin_us);
   }
 }
 

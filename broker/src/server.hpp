@@ -61,6 +61,7 @@ class Server {
   void after_changes(TimePoint now);
   void on_timers(TimePoint now);
   void dispatch_and_send(TimePoint now);
+  bool spin(zmq::pollitem_t* items, int n);
   bool keep_serving(TimePoint now);
   void open_journal(TimePoint now);
   void close() noexcept;
@@ -128,6 +129,8 @@ class Server {
   std::uint64_t events_send_failed_ = 0;
 
   TimePoint next_heartbeat_{};
+  // Until then the loop polls without sleeping (BrokerOptions::spin_us).
+  TimePoint spin_until_{};
   // Running jobs with results not yet announced, and when each was last announced.
   std::unordered_set<std::string> progress_dirty_;
   std::unordered_map<std::string, TimePoint> last_job_event_;

@@ -1,5 +1,6 @@
 // The broker's poll loop with real sockets: bad input on every endpoint, a job run by a
 // hand-made worker, deferred replies, shutdown and clean-up.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -165,6 +166,33 @@ TEST_CASE("server answers garbage and a wrong version on control with ErrorRep",
   auto info = expect<msg::InfoRep>(control.ask(msg::InfoReq{}));
   CHECK(info.epoch == b.epoch());
   CHECK(info.tasks == b.endpoints().tasks);
+}
+
+// After a control request the broker keeps polling instead of sleeping for spin_us, so that what
+// answers it (a Results, the client's next request) finds it awake; with 0 it sleeps at once.
+// Seen from outside as the CPU time of this process in the 300 ms after one request.
+TEST_CASE("server polls without sleeping for spin_us after a request, and not with 0", "[broker]") {
+  auto cpu_seconds = [] {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  };
+  auto cpu_after_one_request = [&](std::uint32_t spin_us) {
+    BrokerOptions o = RunningBroker::tcp_options();
+    o.heartbeat_ms = 60000;  // no heartbeat in the window
+    o.spin_us = spin_us;
+    RunningBroker b(o);
+    test::RawControl control(b.endpoints().control);
+    (void)expect<msg::InfoRep>(control.ask(msg::InfoReq{}));
+    const double before = cpu_seconds();
+    std::this_thread::sleep_for(300ms);
+    return cpu_seconds() - before;
+  };
+  // 200 ms of spinning from the request on: most of it falls in the window, even on a busy
+  // machine; without it the broker's thread sleeps through the window.
+  CHECK(cpu_after_one_request(200000) > 0.05);
+  CHECK(cpu_after_one_request(0) < 0.05);
 }
 
 TEST_CASE("server survives garbage on the tasks and results endpoints", "[broker]") {

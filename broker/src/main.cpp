@@ -89,7 +89,8 @@ int main(int argc, char** argv) {
                  "once)")
       ->capture_default_str();
   app.add_option("--spin-us", options.spin_us,
-                 "after a request or results, poll this long before sleeping (0: never)")
+                 "after a request or a finished job, poll this long before sleeping (0: never)")
+      ->check(CLI::Range(0, 100000))
       ->capture_default_str();
   app.add_option("--ready-file", options.ready_file,
                  "write the control endpoint to this file once bound");

@@ -181,7 +181,8 @@ void Server::run() {
                                {tasks_.handle(), 0, ZMQ_POLLIN, 0},
                                {control_.handle(), 0, ZMQ_POLLIN, 0}};
     try {
-      if (!spin(items, 3)) zmq::poll(items, 3, poll_timeout(now));
+      const Millis timeout = poll_timeout(now);
+      if (!spin(items, 3, now + timeout)) zmq::poll(items, 3, timeout);
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) log_->error("poll failed: {}", e.what());
     }
@@ -202,9 +203,11 @@ void Server::run() {
   close();
 }
 
-// Polls without sleeping until something is ready (true) or spin_until_ passes (false).
-bool Server::spin(zmq::pollitem_t* items, int n) {
-  while (Clock::now() < spin_until_) {
+// Polls without sleeping until something is ready (true), or spin_until_ or `due` (the next
+// timer) passes (false): a long --spin-us must not hold back heartbeats or a stop.
+bool Server::spin(zmq::pollitem_t* items, int n, TimePoint due) {
+  const TimePoint until = std::min(spin_until_, due);
+  while (Clock::now() < until && stop_.load(std::memory_order_relaxed) == 0) {
     if (zmq::poll(items, n, Millis(0)) > 0) return true;
     std::this_thread::yield();
   }

@@ -61,7 +61,7 @@ class Server {
   void after_changes(TimePoint now);
   void on_timers(TimePoint now);
   void dispatch_and_send(TimePoint now);
-  bool spin(zmq::pollitem_t* items, int n);
+  bool spin(zmq::pollitem_t* items, int n, TimePoint due);
   bool keep_serving(TimePoint now);
   void open_journal(TimePoint now);
   void close() noexcept;

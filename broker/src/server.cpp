@@ -181,8 +181,10 @@ void Server::run() {
                                {tasks_.handle(), 0, ZMQ_POLLIN, 0},
                                {control_.handle(), 0, ZMQ_POLLIN, 0}};
     try {
-      const Millis timeout = poll_timeout(now);
-      if (!spin(items, 3, now + timeout)) zmq::poll(items, 3, timeout);
+      const TimePoint due = now + poll_timeout(now);
+      if (!spin(items, 3, due)) {
+        zmq::poll(items, 3, std::max(Millis(0), std::chrono::ceil<Millis>(due - Clock::now())));
+      }
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) log_->error("poll failed: {}", e.what());
     }

@@ -414,7 +414,9 @@ void ComputeThread::process(const Queued& q) {
       }
       batch_.add(std::move(o));
       start = now;
-      if (batch_.flush_due(now) || std::exchange(report_first, false)) {
+      // (Read first: the early report is for the first slice only, whatever flush_due says.)
+      const bool first = std::exchange(report_first, false);
+      if (first || batch_.flush_due(now)) {
         flush(owner_of(q), now);
         start = Clock::now();
       }

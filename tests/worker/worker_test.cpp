@@ -602,6 +602,21 @@ TEST_CASE("worker reports the first slice of a new job at once, and only of a ne
   CHECK(next->items.size() == 4);
 }
 
+// A worker's very first slice also finds the batch's delay due (nothing was sent yet): the early
+// report must still be that slice alone, and the rest of the message then go together.
+TEST_CASE("worker's first job reports its first slice alone and the rest together", "[worker]") {
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+  broker.send_tasks(worker.id(), sleep_tasks(broker.epoch, "first", 0, 4));
+  const auto one = broker.expect_results();
+  REQUIRE(one);
+  CHECK(one->items.size() == 1);
+  const auto rest = broker.expect_results();
+  REQUIRE(rest);
+  CHECK(rest->items.size() == 3);  // not the second slice alone, then two
+}
+
 TEST_CASE("worker drops the rest of a cancelled job", "[worker]") {
   FakeBroker broker;
   RunningWorker worker(broker);

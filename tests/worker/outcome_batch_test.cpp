@@ -56,3 +56,17 @@ TEST_CASE("outcome batch clear drops what it holds", "[worker]") {
   CHECK(batch.empty());
   CHECK(batch.take(t0).empty());
 }
+
+// The broker leases more slices only as outcomes come back: a worker of credit 16 holding its
+// 16 outcomes until its Tasks message ends would wait a round trip for more work every time.
+TEST_CASE("outcome batch of a small credit is due at half the credit", "[worker]") {
+  OutcomeBatch batch(16);
+  CHECK(batch.max_items() == 8);
+  (void)batch.take(t0);
+  for (std::uint64_t i = 0; i < 7; ++i) batch.add(outcome(i));
+  CHECK_FALSE(batch.flush_due(t0 + 1ms));
+  batch.add(outcome(7));
+  CHECK(batch.flush_due(t0 + 1ms));
+  CHECK(OutcomeBatch(1).max_items() == 1);
+  CHECK(OutcomeBatch(4096).max_items() == OutcomeBatch::kMaxItems);
+}

@@ -74,13 +74,15 @@ void send_parts(zmq::socket_t& s, std::initializer_list<std::string_view> parts)
 // ---- 1. the Connection's side ----
 
 ComputeThread::ComputeThread(zmq::context_t& context, Executor& executor,
-                             const std::string& worker_id, spdlog::logger& log, Counters& counters)
+                             const std::string& worker_id, std::uint32_t credit,
+                             spdlog::logger& log, Counters& counters)
     : executor_(executor),
       worker_id_(worker_id),
       log_(log),
       counters_(counters),
       pipe_(context, zmq::socket_type::pair),
-      context_(context) {
+      context_(context),
+      batch_(credit) {
   char address[64];
   std::snprintf(address, sizeof address, "inproc://zwq-compute-%p", static_cast<void*>(this));
   address_ = address;

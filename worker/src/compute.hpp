@@ -74,7 +74,7 @@ class ComputeThread {
   // Starts the thread. All references must outlive the object. Throws zmq::error_t if the
   // pipe cannot be made.
   ComputeThread(zmq::context_t& context, Executor& executor, const std::string& worker_id,
-                spdlog::logger& log, Counters& counters);
+                std::uint32_t credit, spdlog::logger& log, Counters& counters);
   // Stops the thread (after the slice in hand) and joins it.
   ~ComputeThread();
   ComputeThread(const ComputeThread&) = delete;

@@ -55,7 +55,7 @@ Connection::Connection(const WorkerOptions& options, spdlog::logger& log, const 
       counters_(counters),
       cache_(options.max_mappings, options.populate),
       executor_(cache_, options.kernels ? *options.kernels : KernelRegistry::builtin()),
-      compute_(context_, executor_, options.worker_id, log, counters) {}
+      compute_(context_, executor_, options.worker_id, options.credit, log, counters) {}
 
 // ---- 1. run ------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ void OutcomeBatch::add(SliceOutcome outcome) {
 
 bool OutcomeBatch::flush_due(TimePoint now) const {
   if (items_.empty()) return false;
-  return items_.size() >= kMaxItems || bytes_ >= kMaxBytes || now - last_flush_ >= kMaxDelay;
+  return items_.size() >= max_items_ || bytes_ >= kMaxBytes || now - last_flush_ >= kMaxDelay;
 }
 
 std::vector<SliceOutcome> OutcomeBatch::take(TimePoint now) {

@@ -4,7 +4,9 @@
 // slice; one per Tasks message would hold early results back while a long run computes.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "heartbeats.hpp"
@@ -16,6 +18,12 @@ class OutcomeBatch {
  public:
   // Enough outcomes to make a message worth its overhead (~30 bytes each, ~8 KiB a batch).
   static constexpr std::size_t kMaxItems = 256;
+
+  // A worker of `credit` sends its outcomes once half its credit waits in the batch (or
+  // kMaxItems, if fewer): the broker leases more only as outcomes come back, and a worker that
+  // held its whole credit until the end of a Tasks message would run dry for a round trip.
+  explicit OutcomeBatch(std::uint32_t credit = 2 * kMaxItems)
+      : max_items_(std::clamp<std::size_t>(credit / 2, 1, kMaxItems)) {}
   // Gathered bytes per batch: far below the 64 MiB frame limit (kMaxFrameBytes).
   static constexpr std::size_t kMaxBytes = 16u << 20;
   // How long an outcome may wait for company: keeps the broker's view (and a client's
@@ -25,17 +33,19 @@ class OutcomeBatch {
   static constexpr Ms kMaxDelay{8};
 
   void add(SliceOutcome outcome);
-  // A flush is due: kMaxItems or kMaxBytes reached, or kMaxDelay since the last flush.
+  // A flush is due: max_items() or kMaxBytes reached, or kMaxDelay since the last flush.
   bool flush_due(TimePoint now) const;
   // Hands out the outcomes and restarts the batch (and the delay) at `now`.
   std::vector<SliceOutcome> take(TimePoint now);
   // Drops what is held (the job was cancelled or the broker lost).
   void clear() { items_.clear(), bytes_ = 0; }
 
+  std::size_t max_items() const { return max_items_; }
   bool empty() const { return items_.empty(); }
   std::size_t size() const { return items_.size(); }
 
  private:
+  std::size_t max_items_;
   std::vector<SliceOutcome> items_;
   std::size_t bytes_ = 0;
   TimePoint last_flush_{};

@@ -195,6 +195,29 @@ TEST_CASE("server polls without sleeping for spin_us after a request, and not wi
   CHECK(cpu_after_one_request(0) < 0.05);
 }
 
+// A spin ends at the loop's next timer: however long spin_us, the broker's heartbeats go on
+// (a broker spinning past them would look dead to its workers).
+TEST_CASE("server keeps publishing heartbeats while it spins", "[broker]") {
+  BrokerOptions o = RunningBroker::tcp_options();
+  o.heartbeat_ms = 50;
+  o.spin_us = 5'000'000;  // 5 s of polling after a request (the CLI allows at most 0.1 s)
+  RunningBroker b(o);
+  zmq::context_t ctx;
+  zmq::socket_t events(ctx, zmq::socket_type::sub);
+  events.set(zmq::sockopt::linger, 0);
+  events.set(zmq::sockopt::subscribe, proto::kTopicHeartbeat);
+  events.connect(b.endpoints().events);
+  REQUIRE(recv_frame(events, 2s));  // subscribed: the first heartbeat arrives
+  test::RawControl control(b.endpoints().control);
+  (void)expect<msg::InfoRep>(control.ask(msg::InfoReq{}));  // the spin starts
+  int beats = 0;
+  const auto until = std::chrono::steady_clock::now() + 600ms;
+  while (std::chrono::steady_clock::now() < until) {
+    if (recv_frame(events, 100ms)) ++beats;  // each heartbeat is [topic, body]: two frames
+  }
+  CHECK(beats >= 6);  // ~12 frames in 600 ms at 50 ms; none if the spin held back the timers
+}
+
 TEST_CASE("server survives garbage on the tasks and results endpoints", "[broker]") {
   RunningBroker b;
   test::send_raw(b.endpoints().results, zmq::socket_type::push, "\xc1\xc1 not a frame");

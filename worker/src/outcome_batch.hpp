@@ -18,19 +18,18 @@ class OutcomeBatch {
  public:
   // Enough outcomes to make a message worth its overhead (~30 bytes each, ~8 KiB a batch).
   static constexpr std::size_t kMaxItems = 256;
+  // Gathered bytes per batch: far below the 64 MiB frame limit (kMaxFrameBytes).
+  static constexpr std::size_t kMaxBytes = 16u << 20;
+  // How long an outcome may wait for company: keeps the broker's view (and a client's
+  // imap_unordered stream) current while a long run of slices costs at most 125 messages a
+  // second. Each costs the compute thread tens of µs (it wakes the I/O thread on the other core).
+  static constexpr Ms kMaxDelay{8};
 
   // A worker of `credit` sends its outcomes once half its credit waits in the batch (or
   // kMaxItems, if fewer): the broker leases more only as outcomes come back, and a worker that
   // held its whole credit until the end of a Tasks message would run dry for a round trip.
   explicit OutcomeBatch(std::uint32_t credit = 2 * kMaxItems)
       : max_items_(std::clamp<std::size_t>(credit / 2, 1, kMaxItems)) {}
-  // Gathered bytes per batch: far below the 64 MiB frame limit (kMaxFrameBytes).
-  static constexpr std::size_t kMaxBytes = 16u << 20;
-  // How long an outcome may wait for company: keeps the broker's view (and a client's
-  // imap_unordered stream) current while costing at most 125 messages a second. Each costs the
-  // compute thread tens of µs (it wakes the I/O thread on the other core): at 2 ms, a
-  // 1 MiB-slice sum lost 2-3 % to them.
-  static constexpr Ms kMaxDelay{8};
 
   void add(SliceOutcome outcome);
   // A flush is due: max_items() or kMaxBytes reached, or kMaxDelay since the last flush.

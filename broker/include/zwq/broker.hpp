@@ -69,11 +69,11 @@ struct BrokerOptions {
   std::uint32_t batch_target_us = 4000;
   std::uint32_t pipeline_depth = 4;
   std::uint32_t max_batch = 0;
-  // After a control request or a Results message the loop keeps polling, without sleeping, for
-  // up to spin_us before it blocks, yielding its core to any other runnable thread between
-  // polls; 0 never spins. A request's answer (a Results for the job it started, the next
-  // request of a client) then finds it awake: on a VM, waking a thread whose core went idle
-  // costs tens of µs, several times per round trip.
+  // After a control request, or a Results that finished a job, the loop keeps polling without
+  // sleeping for up to spin_us (never past its next timer or a stop) before it blocks, yielding
+  // its core to any other runnable thread between polls; 0 never spins. What answers the
+  // request (the Results of the job it started, the client's next request) then finds it awake:
+  // on a VM, waking a thread whose core went idle costs tens of µs, several times per round trip.
   std::uint32_t spin_us = 100;
   // When non-empty: after binding, the control endpoint and "\n" are written to this file
   // atomically (temporary file + rename), so scripts can wait for it.

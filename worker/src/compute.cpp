@@ -53,7 +53,7 @@ std::uint64_t read_u64(const zmq::message_t& m) {
   return v;
 }
 
-std::uint64_t slices_in(const msg::Tasks& t) {
+std::uint64_t slices_in(const TasksFrame& t) {
   std::uint64_t n = 0;
   for (const SliceRun& r : t.runs) n += r.count;
   return n;
@@ -170,18 +170,26 @@ void ComputeThread::run() {
   try {
     while (!stopping_) {
       // Between Tasks messages the pipe is read at the same pace as between slices (every
-      // kCheckEvery), and the tasks socket only if the last message's end did not read it: each
-      // look at an empty socket costs libzmq two system calls.
+      // kCheckEvery), and so is the tasks socket while Tasks messages are queued; an empty
+      // queue reads it at once, unless the last message's end just did. Each look at an empty
+      // socket costs libzmq two system calls (and the broker's I/O thread one more to wake the
+      // reader after it): reading the messages that wait in one go, rather than one at a time
+      // as they come, took a job of 10^6 one-slice Tasks messages from 1.1 s to 0.8 s.
       const bool waited = queue_.empty();
-      if (waited && !wait_for_input()) continue;
+      if (waited) {
+        prepared_.reset();
+        prepared_for_.reset();
+        if (!wait_for_input()) continue;
+      }
       const bool tasks_fresh = std::exchange(tasks_read_, false) && !waited;
       // Commands first (when due), so that a cancel read with them is known before the Tasks
       // messages that follow; a cancel still in the pipe may let one short Tasks message of its
       // job run, whose outcomes the broker then discards.
-      if (const TimePoint now = Clock::now(); waited || now - last_command_check_ >= kCheckEvery) {
-        read_commands(now);
+      const TimePoint now = Clock::now();
+      if (waited || now - last_command_check_ >= kCheckEvery) read_commands(now);
+      if (!stopping_ && !tasks_fresh && (queue_.empty() || now - last_tasks_read_ >= kCheckEvery)) {
+        read_tasks(now);
       }
-      if (!stopping_ && !tasks_fresh) read_tasks();
       // Deferred outcomes wait only for the Tasks message they were deferred for.
       if (deferred_ && (stopping_ || queue_.empty() || !same(*deferred_, queue_.front()))) {
         flush_deferred(Clock::now());
@@ -252,7 +260,7 @@ void ComputeThread::on_command(std::vector<zmq::message_t>& parts) {
     cancelled_[job_id] = now;
     std::uint64_t skipped = 0;
     std::erase_if(queue_, [&](const Queued& q) {
-      if (q.tasks.job.job_id != job_id) return false;
+      if (q.tasks.job->job_id != job_id) return false;
       skipped += slices_in(q.tasks);
       return true;
     });
@@ -308,7 +316,8 @@ void ComputeThread::open_session(std::uint64_t session, const std::string& tasks
   }
 }
 
-void ComputeThread::read_tasks() {
+void ComputeThread::read_tasks(TimePoint now) {
+  last_tasks_read_ = now;
   if (!tasks_) return;
   for (int i = 0; i < kTasksReadBudget; ++i) {
     zmq::message_t frame;
@@ -322,6 +331,8 @@ void ComputeThread::read_tasks() {
 }
 
 void ComputeThread::on_tasks_frame(const zmq::message_t& frame) {
+  // Tasks messages the usual way only when the decoder cannot take them (see TasksDecoder).
+  if (auto fast = decoder_.read(frame.data(), frame.size())) return accept(std::move(*fast));
   auto env = decode_envelope(frame.data(), frame.size());
   if (!env.ok()) return drop("tasks message", env.error().to_string());
   if (env.value().type == proto::MsgType::kWelcome) {
@@ -338,16 +349,19 @@ void ComputeThread::on_tasks_frame(const zmq::message_t& frame) {
   }
   auto t = decode_body<msg::Tasks>(env.value());
   if (!t.ok()) return drop("Tasks", t.error().to_string());
+  accept(TasksFrame::from(std::move(t).value()));
+}
+
+void ComputeThread::accept(TasksFrame t) {
   if (!welcomed_) return drop("Tasks", "before Welcome");
-  if (t.value().epoch != epoch_)
-    return drop("Tasks", "of epoch " + std::to_string(t.value().epoch));
-  if (!cancelled_.empty() && cancelled(t.value().job.job_id, Clock::now())) {
-    bump(counters_.slices_dropped, slices_in(t.value()));
-    log_.debug("worker {}: job {}: skipped {} slices of a cancelled job", worker_id_,
-               t.value().job.job_id, slices_in(t.value()));
+  if (t.epoch != epoch_) return drop("Tasks", "of epoch " + std::to_string(t.epoch));
+  if (!cancelled_.empty() && cancelled(t.job->job_id, Clock::now())) {
+    bump(counters_.slices_dropped, slices_in(t));
+    log_.debug("worker {}: job {}: skipped {} slices of a cancelled job", worker_id_, t.job->job_id,
+               slices_in(t));
     return;
   }
-  queue_.push_back(Queued{results_session_, std::move(t).value()});
+  queue_.push_back(Queued{results_session_, std::move(t)});
 }
 
 void ComputeThread::drop(const char* what, const std::string& why) {
@@ -364,10 +378,18 @@ bool ComputeThread::cancelled(const std::string& job_id, TimePoint now) {
 
 // ---- 3. computing a Tasks message ----
 
+const PreparedJob& ComputeThread::prepared(const Queued& q) {
+  if (!prepared_ || prepared_for_ != q.tasks.job) {
+    prepared_ = executor_.prepare(*q.tasks.job);
+    prepared_for_ = q.tasks.job;
+  }
+  return *prepared_;
+}
+
 void ComputeThread::process(const Queued& q) {
-  const msg::Tasks& t = q.tasks;
-  const std::string& job_id = t.job.job_id;
-  const PreparedJob job = executor_.prepare(t.job);
+  const TasksFrame& t = q.tasks;
+  const std::string& job_id = t.job->job_id;
+  const PreparedJob& job = prepared(q);
   if (job.setup_error()) {
     log_.warn("worker {}: job {}: {}", worker_id_, job_id, job.setup_error()->to_string());
   }
@@ -435,9 +457,10 @@ void ComputeThread::process(const Queued& q) {
   // the broker counts it as discarded). Cancelled or abandoned: nobody wants it.
   // A short Tasks message followed by another of its job (one slice per message, say) sends its
   // outcomes with that one's: one Results for several Tasks messages.
-  const TimePoint finished = Clock::now();
-  if (interrupt_ == Interrupt::kNone && !stopping_) {
-    read_tasks();  // is its next one there?
+  // (`start` is the last clock reading: the end of the last slice, or of what came after it.)
+  const TimePoint finished = start;
+  if (interrupt_ == Interrupt::kNone && !stopping_ && queue_.empty()) {
+    read_tasks(finished);  // is its next one there?
     tasks_read_ = true;
   }
   if (interrupt_ == Interrupt::kCancelled || interrupt_ == Interrupt::kAbandoned) {
@@ -473,12 +496,12 @@ bool ComputeThread::first_sight(const std::string& job_id) {
 }
 
 ComputeThread::Owner ComputeThread::owner_of(const Queued& q) {
-  return Owner{q.session, q.tasks.epoch, q.tasks.job.job_id};
+  return Owner{q.session, q.tasks.epoch, q.tasks.job->job_id};
 }
 
 bool ComputeThread::same(const Owner& owner, const Queued& q) {
   return owner.session == q.session && owner.epoch == q.tasks.epoch &&
-         owner.job_id == q.tasks.job.job_id;
+         owner.job_id == q.tasks.job->job_id;
 }
 
 // Only a Tasks message that took less than half the batch's delay, finished uninterrupted, and

@@ -56,6 +56,7 @@
 #include "executor.hpp"
 #include "heartbeats.hpp"
 #include "outcome_batch.hpp"
+#include "tasks_decoder.hpp"
 #include "zwq/messages.hpp"
 
 namespace zwq::worker {
@@ -100,7 +101,7 @@ class ComputeThread {
  private:
   struct Queued {
     std::uint64_t session = 0;
-    msg::Tasks tasks;
+    TasksFrame tasks;
   };
   // Whose outcomes the batch holds: what a Results message names.
   struct Owner {
@@ -118,10 +119,13 @@ class ComputeThread {
   void open_session(std::uint64_t session, const std::string& tasks_endpoint,
                     const std::string& results_endpoint);
   // Reads what the tasks socket holds (a bounded number of frames) into the queue.
-  void read_tasks();
+  void read_tasks(TimePoint now);
   void on_tasks_frame(const zmq::message_t& frame);
+  void accept(TasksFrame t);
   void drop(const char* what, const std::string& why);
   void process(const Queued& q);
+  // The job of `q` made ready to run: the last one again while the thread stays busy with it.
+  const PreparedJob& prepared(const Queued& q);
   // True the first time `job_id` is seen among the last kRecentJobs jobs of multi-slice Tasks.
   bool first_sight(const std::string& job_id);
   static Owner owner_of(const Queued& q);
@@ -146,11 +150,17 @@ class ComputeThread {
   std::string address_;
   std::optional<zmq::socket_t> own_;  // its end of the pipe, used on the thread only
   std::deque<Queued> queue_;
+  TasksDecoder decoder_;
+  // The last job prepared, kept while Tasks messages of it follow one another without the
+  // thread going idle (idle, it forgets it: the next message maps its datasets afresh).
+  std::shared_ptr<const JobSpec> prepared_for_;
+  std::optional<PreparedJob> prepared_;
   std::map<std::string, TimePoint> cancelled_;  // job id -> when
   std::optional<zmq::socket_t> tasks_;          // from the broker of results_session_
   std::optional<zmq::socket_t> results_;        // to the broker of results_session_
   std::uint64_t results_session_ = 0;
   bool tasks_read_ = false;  // the last Tasks message's end read the tasks socket
+  TimePoint last_tasks_read_{};
   TimePoint last_command_check_{};
   bool welcomed_ = false;       // a Welcome came since the session began or Drop
   std::uint64_t epoch_ = 0;     // that Welcome's: Tasks of another epoch are dropped

@@ -1,0 +1,183 @@
+// TasksDecoder: Tasks messages read as decode<msg::Tasks> reads them, the job decoded once for
+// the messages that repeat it, and anything else left to the usual decoding.
+#include "tasks_decoder.hpp"
+
+#include <catch2/catch.hpp>
+#include <msgpack.hpp>
+
+#include "zwq/codec.hpp"
+
+using namespace zwq;
+using zwq::worker::TasksDecoder;
+
+namespace {
+
+JobSpec job_named(const std::string& id) {
+  JobSpec j;
+  j.job_id = id;
+  j.kernel = "sum";
+  j.input = DatasetRef{"shm:data", DType::kF32, 128, 1000};
+  j.first = 5;
+  j.count = 900;
+  j.slice_size = 64;
+  j.params.set("mode", std::string("fast"));
+  return j;
+}
+
+std::string tasks_frame(const JobSpec& job, std::vector<SliceRun> runs, std::uint64_t epoch = 7) {
+  return encode(msg::Tasks{.epoch = epoch, .job = job, .runs = std::move(runs)});
+}
+
+// A Tasks frame written by hand: `body` packs the body map's entries (`entries` of them).
+template <typename Body>
+std::string hand_frame(std::uint32_t entries, Body body, std::uint32_t version = 1) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(4);
+  pk.pack(version);
+  pk.pack(static_cast<unsigned>(proto::MsgType::kTasks));
+  pk.pack(0u);
+  pk.pack_map(entries);
+  body(pk);
+  return std::string(buf.data(), buf.size());
+}
+
+}  // namespace
+
+TEST_CASE("tasks decoder reads a Tasks message as decode does", "[worker]") {
+  TasksDecoder d;
+  const std::string f = tasks_frame(job_named("j1"), {{0, 4, 1}, {10, 2, 3}}, 99);
+  auto fast = d.read(f.data(), f.size());
+  auto slow = decode<msg::Tasks>(f.data(), f.size());
+  REQUIRE(fast);
+  REQUIRE(slow.ok());
+  CHECK(fast->epoch == slow.value().epoch);
+  CHECK(fast->runs == slow.value().runs);
+  CHECK(*fast->job == slow.value().job);
+}
+
+TEST_CASE("tasks decoder decodes a job once for the messages that repeat it", "[worker]") {
+  TasksDecoder d;
+  const std::string a = tasks_frame(job_named("j1"), {{0, 1, 1}});
+  const std::string b = tasks_frame(job_named("j1"), {{1, 1, 1}});
+  auto first = d.read(a.data(), a.size());
+  auto second = d.read(b.data(), b.size());
+  REQUIRE(first);
+  REQUIRE(second);
+  CHECK(first->job == second->job);  // the same JobSpec, shared
+  CHECK(second->runs == std::vector<SliceRun>{{1, 1, 1}});
+  CHECK(d.decoded() == 1);
+  CHECK(d.reused() == 1);
+}
+
+TEST_CASE("tasks decoder decodes again a job that differs from the last one", "[worker]") {
+  TasksDecoder d;
+  JobSpec longer = job_named("j1");
+  longer.params.set("zz", std::int64_t{1});  // the last job's bytes are a prefix of its bytes
+  for (const JobSpec& j : {job_named("j1"), job_named("j2"), longer, job_named("j1")}) {
+    const std::string f = tasks_frame(j, {{0, 1, 1}});
+    auto t = d.read(f.data(), f.size());
+    REQUIRE(t);
+    CHECK(*t->job == j);
+  }
+  CHECK(d.decoded() == 4);
+  CHECK(d.reused() == 0);
+}
+
+TEST_CASE("tasks decoder leaves to decode what it cannot take", "[worker]") {
+  TasksDecoder d;
+  const JobSpec job = job_named("j1");
+  const std::string good = tasks_frame(job, {{0, 1, 1}});
+  REQUIRE(d.read(good.data(), good.size()));  // the job is now the cached one
+
+  auto pack_job = [&](msgpack::packer<msgpack::sbuffer>& pk) {
+    pk.pack(std::string("job"));
+    pk.pack(job);
+  };
+  auto pack_epoch = [](msgpack::packer<msgpack::sbuffer>& pk) {
+    pk.pack(std::string("epoch"));
+    pk.pack(7u);
+  };
+  struct Case {
+    const char* what;
+    std::string frame;
+    bool decode_accepts;  // what decode<msg::Tasks> says of it
+  };
+  const std::vector<Case> cases = {
+      {"another message type", encode(msg::Welcome{.epoch = 7}), false},
+      {"an unknown key",
+       hand_frame(4,
+                  [&](auto& pk) {
+                    pack_epoch(pk);
+                    pack_job(pk);
+                    pk.pack(std::string("runs"));
+                    pk.pack(std::vector<SliceRun>{{0, 1, 1}});
+                    pk.pack(std::string("extra"));
+                    pk.pack(1u);
+                  }),
+       true},
+      {"a missing key",
+       hand_frame(2,
+                  [&](auto& pk) {
+                    pack_epoch(pk);
+                    pack_job(pk);
+                  }),
+       true},
+      {"an empty run", tasks_frame(job, {{0, 0, 1}}), false},
+      {"a run of two fields",
+       hand_frame(3,
+                  [&](auto& pk) {
+                    pack_epoch(pk);
+                    pack_job(pk);
+                    pk.pack(std::string("runs"));
+                    pk.pack_array(1);
+                    pk.pack_array(2);
+                    pk.pack(0u);
+                    pk.pack(1u);
+                  }),
+       true},
+      {"a count beyond 32 bits",
+       hand_frame(3,
+                  [&](auto& pk) {
+                    pack_epoch(pk);
+                    pack_job(pk);
+                    pk.pack(std::string("runs"));
+                    pk.pack_array(1);
+                    pk.pack_array(3);
+                    pk.pack(0u);
+                    pk.pack(std::uint64_t{1} << 32);
+                    pk.pack(1u);
+                  }),
+       false},
+      {"a job with a bad id", tasks_frame(job_named("no spaces"), {{0, 1, 1}}), false},
+      {"a job that is not a map",
+       hand_frame(3,
+                  [&](auto& pk) {
+                    pack_epoch(pk);
+                    pk.pack(std::string("job"));
+                    pk.pack(3u);
+                    pk.pack(std::string("runs"));
+                    pk.pack(std::vector<SliceRun>{{0, 1, 1}});
+                  }),
+       false},
+      {"another version",
+       hand_frame(
+           3,
+           [&](auto& pk) {
+             pack_epoch(pk);
+             pack_job(pk);
+             pk.pack(std::string("runs"));
+             pk.pack(std::vector<SliceRun>{{0, 1, 1}});
+           },
+           2),
+       false},
+      {"trailing bytes", good + std::string(1, '\0'), false},
+      {"a cut frame", good.substr(0, good.size() - 1), false},
+      {"a cut frame within the job", good.substr(0, 20), false},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    CHECK_FALSE(d.read(c.frame.data(), c.frame.size()));
+    CHECK(decode<msg::Tasks>(c.frame.data(), c.frame.size()).ok() == c.decode_accepts);
+  }
+}

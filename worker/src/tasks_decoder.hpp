@@ -1,0 +1,57 @@
+// TasksDecoder: reads the Tasks messages of the compute thread without decoding again the job
+// they name when it is the one the message before named.
+//
+// Every Tasks message carries its JobSpec whole (docs/PROTOCOL.md), and a job's slices come in
+// many messages: one slice each with `--max-batch 1`. Decoding that map again for every message
+// (its strings, its datasets, a check) was about a quarter of a worker's time on tiny slices.
+// The decoder keeps the bytes of the last job it decoded; a message whose job value starts with
+// those bytes names that very job (msgpack is read front to back, so a complete value that is a
+// prefix of another is that value), and gets the JobSpec decoded then, shared.
+//
+// Error model: read() never fails. It takes only a well-formed Tasks message of the shape our
+// broker writes (the body's keys epoch, job and runs, each once, in any order). For anything else
+// — another message type, an unknown key, a bad value — it returns nothing, and the caller
+// decodes the frame the usual way (decode_envelope, decode_body), which also gives the error of
+// a bad one. So both ways accept the same messages and agree on what they say.
+//
+// Not thread-safe: one per compute thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "zwq/messages.hpp"
+
+namespace zwq::worker {
+
+// A Tasks message with its job shared between the messages that name it.
+struct TasksFrame {
+  std::uint64_t epoch = 0;
+  std::shared_ptr<const JobSpec> job;  // never null
+  std::vector<SliceRun> runs;
+
+  // The same, from a Tasks message decoded the usual way.
+  static TasksFrame from(msg::Tasks t);
+};
+
+class TasksDecoder {
+ public:
+  // The Tasks message in `data`, or nothing (see the error model above).
+  std::optional<TasksFrame> read(const void* data, std::size_t size);
+
+  // How many messages reused the last job's JobSpec, and how many decoded one (for tests).
+  std::uint64_t reused() const { return reused_; }
+  std::uint64_t decoded() const { return decoded_; }
+
+ private:
+  std::string job_bytes_;  // the encoded JobSpec of job_
+  std::shared_ptr<const JobSpec> job_;
+  std::uint64_t reused_ = 0;
+  std::uint64_t decoded_ = 0;
+};
+
+}  // namespace zwq::worker

@@ -256,7 +256,7 @@ class Scheduler {
     std::uint64_t slices_done = 0;
     std::vector<std::string> kernels;  // empty: all
     TimePoint last_seen{};
-    std::vector<Lease> leases;   // in dispatch order, which is the order it computes them in
+    std::deque<Lease> leases;    // in dispatch order, which is the order it computes them in
     TimePoint lease_deadline{};  // while inflight > 0: an outcome is due before this
     std::uint64_t lease_ms = 0;  // the lease that deadline came from
     bool stalled = false;        // its lease ran out; it gets nothing until it reports again

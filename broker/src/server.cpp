@@ -780,7 +780,8 @@ void Server::dispatch_and_send(TimePoint now) {
     bool lost = false;
     for (const Dispatch& d : dispatch_) {
       if (!sched_.has_worker(d.worker_id)) continue;  // lost earlier in this batch
-      const std::string frame = encode_tasks(epoch_, d.job->spec_bytes, d.runs);
+      encode_tasks(tasks_frame_, epoch_, d.job->spec_bytes, d.runs);
+      const std::string_view frame(tasks_frame_.data(), tasks_frame_.size());
       if (send_frames(tasks_, {d.worker_id, frame}) == SendResult::kSent) continue;
       ++tasks_count_.send_failed;
       log_->warn("worker {} unreachable; its slices are requeued", d.worker_id);

@@ -139,6 +139,7 @@ class Server {
   Incoming in_;
   Changes changes_;
   std::vector<Dispatch> dispatch_;
+  msgpack::sbuffer tasks_frame_;  // dispatch_and_send()'s scratch
   std::vector<HeldWait> waits_;
   std::vector<HeldFetch> fetches_;
   std::vector<HeldWaitMany> many_;

@@ -16,10 +16,10 @@ void pack_key(msgpack::packer<msgpack::sbuffer>& pk, std::string_view key) {
 
 }  // namespace
 
-std::string encode_tasks(std::uint64_t epoch, const std::string& spec_bytes,
-                         const std::vector<SliceRun>& runs) {
-  msgpack::sbuffer buf(spec_bytes.size() + 64 + 16 * runs.size());
-  msgpack::packer<msgpack::sbuffer> pk(buf);
+void encode_tasks(msgpack::sbuffer& out, std::uint64_t epoch, const std::string& spec_bytes,
+                  const std::vector<SliceRun>& runs) {
+  out.clear();
+  msgpack::packer<msgpack::sbuffer> pk(out);
   pk.pack_array(4);
   pk.pack(proto::kVersion);
   pk.pack(static_cast<std::uint8_t>(proto::MsgType::kTasks));
@@ -28,9 +28,15 @@ std::string encode_tasks(std::uint64_t epoch, const std::string& spec_bytes,
   pack_key(pk, "epoch");
   pk.pack(epoch);
   pack_key(pk, "job");
-  buf.write(spec_bytes.data(), spec_bytes.size());  // already one msgpack object
+  out.write(spec_bytes.data(), spec_bytes.size());  // already one msgpack object
   pack_key(pk, "runs");
   pk.pack(runs);
+}
+
+std::string encode_tasks(std::uint64_t epoch, const std::string& spec_bytes,
+                         const std::vector<SliceRun>& runs) {
+  msgpack::sbuffer buf(spec_bytes.size() + 64 + 16 * runs.size());
+  encode_tasks(buf, epoch, spec_bytes, runs);
   return std::string(buf.data(), buf.size());
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <msgpack.hpp>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,10 @@ namespace zwq::broker {
 // so that dispatching does not re-encode the spec for every run.
 std::string encode_tasks(std::uint64_t epoch, const std::string& spec_bytes,
                          const std::vector<SliceRun>& runs);
+// The same into `out` (cleared first), a buffer the caller reuses: dispatching many small Tasks
+// messages then allocates nothing for them.
+void encode_tasks(msgpack::sbuffer& out, std::uint64_t epoch, const std::string& spec_bytes,
+                  const std::vector<SliceRun>& runs);
 
 // The `corr` of a frame that decode_envelope() refused (wrong version, unknown type, bad body),
 // so that the ErrorRep can still be matched to its request. 0 when it cannot be read.

@@ -49,6 +49,24 @@ TEST_CASE("wire tasks frame decodes as the Tasks message", "[broker]") {
   CHECK(decoded.value().epoch == expected.epoch);
 }
 
+TEST_CASE("wire tasks frame in a reused buffer holds only the last message", "[broker]") {
+  msg::Tasks big{.epoch = 9, .job = {}, .runs = {}};
+  big.job.job_id = "a-rather-long-job-id-to-fill-the-buffer";
+  big.job.kernel = "sum";
+  for (std::uint64_t i = 0; i < 50; ++i) big.runs.push_back(SliceRun{i * 10, 2, 1});
+  msg::Tasks small{.epoch = 3, .job = {}, .runs = {SliceRun{5, 1, 2}}};
+  small.job.job_id = "j";
+  small.job.kernel = "noop_range";
+
+  msgpack::sbuffer buf;
+  for (const msg::Tasks* t : {&big, &small}) {
+    msgpack::sbuffer spec;
+    msgpack::pack(spec, t->job);
+    encode_tasks(buf, t->epoch, std::string(spec.data(), spec.size()), t->runs);
+    CHECK(std::string(buf.data(), buf.size()) == encode(*t));
+  }
+}
+
 TEST_CASE("wire peek_corr reads corr from a frame of another version", "[broker]") {
   const std::string f = raw_frame(2, 1, 4242);
   REQUIRE(decode_envelope(f.data(), f.size()).error().code == ErrorCode::kVersionMismatch);

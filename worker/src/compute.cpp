@@ -185,19 +185,27 @@ void ComputeThread::run() {
       // Commands first (when due), so that a cancel read with them is known before the Tasks
       // messages that follow; a cancel still in the pipe may let one short Tasks message of its
       // job run, whose outcomes the broker then discards.
+      // One clock reading per message when nothing else is due: it is also when the message
+      // starts (a reading costs more than a no-op slice).
       const TimePoint now = Clock::now();
-      if (waited || now - last_command_check_ >= kCheckEvery) read_commands(now);
+      bool stale = false;  // something since `now` took time
+      if (waited || now - last_command_check_ >= kCheckEvery) {
+        read_commands(now);
+        stale = true;
+      }
       if (!stopping_ && !tasks_fresh && (queue_.empty() || now - last_tasks_read_ >= kCheckEvery)) {
         read_tasks(now);
+        stale = true;
       }
       // Deferred outcomes wait only for the Tasks message they were deferred for.
       if (deferred_ && (stopping_ || queue_.empty() || !same(*deferred_, queue_.front()))) {
         flush_deferred(Clock::now());
+        stale = true;
       }
       if (stopping_ || queue_.empty()) continue;
       const Queued q = std::move(queue_.front());
       queue_.pop_front();
-      process(q);
+      process(q, stale ? Clock::now() : now);
     }
   } catch (const std::exception& e) {
     // Only our own pipe can throw here (the context is going away): nothing more to do.
@@ -386,16 +394,18 @@ const PreparedJob& ComputeThread::prepared(const Queued& q) {
   return *prepared_;
 }
 
-void ComputeThread::process(const Queued& q) {
+void ComputeThread::process(const Queued& q, TimePoint at) {
   const TasksFrame& t = q.tasks;
   const std::string& job_id = t.job->job_id;
+  const bool preparing = !prepared_ || prepared_for_ != t.job;
   const PreparedJob& job = prepared(q);
   if (job.setup_error()) {
     log_.warn("worker {}: job {}: {}", worker_id_, job_id, job.setup_error()->to_string());
   }
   log_.debug("worker {}: job {}: {} slices in {} runs", worker_id_, job_id, slices_in(t),
              t.runs.size());
-  const TimePoint started = Clock::now();  // (run() sent any deferred outcomes of another job)
+  // (run() sent any deferred outcomes of another job.)
+  const TimePoint started = preparing ? Clock::now() : at;
   current_job_ = job_id;
   interrupt_ = Interrupt::kNone;
   std::uint64_t computed = 0;

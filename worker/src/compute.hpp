@@ -123,7 +123,8 @@ class ComputeThread {
   void on_tasks_frame(const zmq::message_t& frame);
   void accept(TasksFrame t);
   void drop(const char* what, const std::string& why);
-  void process(const Queued& q);
+  // Computes `q`'s slices; `at` is a clock reading taken just before.
+  void process(const Queued& q, TimePoint at);
   // The job of `q` made ready to run: the last one again while the thread stays busy with it.
   const PreparedJob& prepared(const Queued& q);
   // True the first time `job_id` is seen among the last kRecentJobs jobs of multi-slice Tasks.

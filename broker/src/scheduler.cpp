@@ -617,8 +617,7 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
       const std::uint64_t least =
           std::min(per_message, batch < w.credit ? (batch + 1) / 2 : (batch + 15) / 16);
       if (!alone && free < least && free < job->pending.size()) continue;
-      std::uint64_t target =
-          alone ? 1 : std::min({per_message, free, share_for(w, *job, speeds(*job))});
+      std::uint64_t target = alone ? 1 : std::min({batch, free, share_for(w, *job, speeds(*job))});
       if (!alone && pace_of(w, *job) <= 0) {
         // Nothing is known of the job's time per slice yet: one batch of it per worker until
         // the first report says, however deep the pipeline. Slices may be long, and a worker
@@ -639,25 +638,34 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
       w.inflight += taken;
       if (alone) w.isolating = true;
 
-      // One batch (at most max_batch slices), one Tasks message; a share of this round joins the
-      // worker's batch of the round before when both fit in one (they are computed back to back
-      // anyway).
+      // One batch, one Tasks message (or several of at most max_batch slices); a share of this
+      // round joins the worker's message of the round before when it fits in it whole (they are
+      // computed back to back anyway).
       Dispatch* d = nullptr;
       for (auto it = out.rbegin(); it != out.rend(); ++it) {
         if (it->worker_id != w.id) continue;
         if (it->job == job && slices_of(it->runs) + taken <= per_message) d = &*it;
         break;
       }
-      if (d == nullptr) {
-        out.push_back(Dispatch{w.id, job, {}});
-        d = &out.back();
-      }
+      std::uint64_t in_d = d == nullptr ? 0 : slices_of(d->runs);
       for (const SliceRun& run : fresh_) {
-        if (!d->runs.empty() && d->runs.back().attempt == run.attempt &&
-            d->runs.back().first_slice + d->runs.back().count == run.first_slice) {
-          d->runs.back().count += run.count;
-        } else {
-          d->runs.push_back(run);
+        for (SliceRun rest = run; rest.count > 0;) {
+          if (d == nullptr || in_d == per_message) {
+            out.push_back(Dispatch{w.id, job, {}});
+            d = &out.back();
+            in_d = 0;
+          }
+          const auto piece =
+              static_cast<std::uint32_t>(std::min<std::uint64_t>(rest.count, per_message - in_d));
+          if (!d->runs.empty() && d->runs.back().attempt == rest.attempt &&
+              d->runs.back().first_slice + d->runs.back().count == rest.first_slice) {
+            d->runs.back().count += piece;
+          } else {
+            d->runs.push_back(SliceRun{rest.first_slice, piece, rest.attempt});
+          }
+          in_d += piece;
+          rest.first_slice += piece;
+          rest.count -= piece;
         }
         Lease* last = w.leases.empty() ? nullptr : &w.leases.back();
         if (last != nullptr && last->job_serial == job->serial && last->attempt == run.attempt &&

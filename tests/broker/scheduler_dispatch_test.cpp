@@ -1,6 +1,7 @@
 // Scheduler dispatch: pipelined batches sized by each worker's observed pace, and tails shared by
 // speed (docs/PROTOCOL.md, "Credit"). Socket-free; time is passed in.
 #include <catch2/catch.hpp>
+#include <optional>
 
 #include "scheduler.hpp"
 #include "scheduler_harness.hpp"
@@ -119,6 +120,35 @@ TEST_CASE(
   auto refill = h.dispatch();
   CHECK(batch_sizes(refill, "w1") == std::vector<std::uint64_t>(4, 1));
   CHECK(h.worker("w1").inflight == 64);
+}
+
+TEST_CASE(
+    "scheduler cuts each worker's batch into max_batch messages of neighbouring slices, not "
+    "interleaved with the other workers'",
+    "[broker]") {
+  SchedulerOptions o = dispatch_options();
+  o.max_batch = 4;
+  Harness h(o);
+  const std::string job = h.submit(100000);
+  h.hello("w1", 64);
+  h.hello("w2", 64);
+  auto first = h.dispatch();
+  h.report("w1", job, runs_of(first, "w1"), 1);  // tiny slices: the credit goes out at once
+  h.report("w2", job, runs_of(first, "w2"), 1);
+  auto d = h.dispatch();
+  for (const std::string w : {"w1", "w2"}) {
+    INFO(w);
+    CHECK(h.worker(w).inflight == 64);
+    std::optional<std::uint64_t> next;  // where the worker's next message should start
+    for (const Dispatch& x : d) {
+      if (x.worker_id != w) continue;
+      CHECK(slices_in({x}) <= 4);
+      for (const SliceRun& r : x.runs) {
+        if (next) CHECK(r.first_slice == *next);
+        next = r.first_slice + r.count;
+      }
+    }
+  }
 }
 
 TEST_CASE("scheduler sizes batches by the observed time per slice", "[broker]") {

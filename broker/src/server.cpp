@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "results_decoder.hpp"
 #include "wire.hpp"
 
 namespace zwq::broker {
@@ -669,6 +670,11 @@ void Server::drain_results(TimePoint now) {
       continue;
     }
     const std::string_view frame = in_.view(0);
+    // Results the usual way only when the fast reading cannot take them (results_decoder.hpp).
+    if (auto fast = read_results(frame.data(), frame.size())) {
+      on_results(*fast, now);
+      continue;
+    }
     auto env = decode_envelope(frame.data(), frame.size());
     if (!env.ok()) {
       bad_result(env.error());
@@ -686,14 +692,18 @@ void Server::drain_results(TimePoint now) {
       bad_result(m.error());
       continue;
     }
-    const ResultsTally tally = sched_.results(m.value(), now);
-    if (tally.stale_epoch) ++results_count_.dropped;
-    if (tally.discarded > 0) {
-      log_->debug("results: {} outcomes of job {} from worker {} discarded", tally.discarded,
-                  m.value().job_id, m.value().worker_id);
-    }
-    after_changes(now);
+    on_results(m.value(), now);
   }
+}
+
+void Server::on_results(msg::Results& m, TimePoint now) {
+  const ResultsTally tally = sched_.results(m, now);
+  if (tally.stale_epoch) ++results_count_.dropped;
+  if (tally.discarded > 0) {
+    log_->debug("results: {} outcomes of job {} from worker {} discarded", tally.discarded,
+                m.job_id, m.worker_id);
+  }
+  after_changes(now);
 }
 
 // WorkerHeartbeat or Bye on the results endpoint: the worker is named in the body, and a note

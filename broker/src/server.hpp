@@ -56,6 +56,7 @@ class Server {
   // loop
   std::chrono::milliseconds poll_timeout(TimePoint now) const;
   void drain_results(TimePoint now);
+  void on_results(msg::Results& m, TimePoint now);
   void drain_tasks(TimePoint now);
   void drain_control(TimePoint now);
   void after_changes(TimePoint now);

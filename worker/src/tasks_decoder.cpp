@@ -6,82 +6,15 @@
 #include <string_view>
 
 #include "zwq/codec.hpp"
+#include "zwq/msgpack_reader.hpp"
 #include "zwq/protocol.hpp"
 
 namespace zwq::worker {
 namespace {
 
-// Reads msgpack values of a few kinds at `p`, moving past them; false (p unspecified) when the
-// bytes there are not of that kind or run past the end.
-class Reader {
- public:
-  Reader(const char* data, std::size_t size)
-      : p_(reinterpret_cast<const unsigned char*>(data)), end_(p_ + size) {}
-
-  bool uint(std::uint64_t& v) {
-    if (p_ == end_) return false;
-    const unsigned char b = *p_++;
-    if (b <= 0x7f) {
-      v = b;
-      return true;
-    }
-    if (b < 0xcc || b > 0xcf) return false;
-    return big_endian(std::size_t{1} << (b - 0xcc), v);
-  }
-  bool array(std::uint32_t& n) { return header(0x90, 0xdc, n); }
-  bool map(std::uint32_t& n) { return header(0x80, 0xde, n); }
-  bool str(std::string_view& s) {
-    if (p_ == end_) return false;
-    const unsigned char b = *p_++;
-    std::uint64_t n = 0;
-    if ((b & 0xe0) == 0xa0) {
-      n = b & 0x1f;
-    } else if (b >= 0xd9 && b <= 0xdb) {
-      if (!big_endian(std::size_t{1} << (b - 0xd9), n)) return false;
-    } else {
-      return false;
-    }
-    if (left() < n) return false;
-    s = std::string_view(reinterpret_cast<const char*>(p_), n);
-    p_ += n;
-    return true;
-  }
-  // The bytes left, and skipping `n` of them (n <= left()).
-  std::size_t left() const { return static_cast<std::size_t>(end_ - p_); }
-  const char* here() const { return reinterpret_cast<const char*>(p_); }
-  void skip(std::size_t n) { p_ += n; }
-
- private:
-  // fix: the kind's fix-format byte (its top four bits); wide: its 16-bit format (32-bit next).
-  bool header(unsigned char fix, unsigned char wide, std::uint32_t& n) {
-    if (p_ == end_) return false;
-    const unsigned char b = *p_++;
-    std::uint64_t v = 0;
-    if ((b & 0xf0) == fix) {
-      v = b & 0x0f;
-    } else if (b == wide || b == wide + 1) {
-      if (!big_endian(b == wide ? 2 : 4, v)) return false;
-    } else {
-      return false;
-    }
-    n = static_cast<std::uint32_t>(v);
-    return true;
-  }
-  bool big_endian(std::size_t bytes, std::uint64_t& v) {
-    if (left() < bytes) return false;
-    v = 0;
-    for (std::size_t i = 0; i < bytes; ++i) v = v << 8 | p_[i];
-    p_ += bytes;
-    return true;
-  }
-
-  const unsigned char* p_;
-  const unsigned char* end_;
-};
-
 // Runs as decode_body would take them: [first_slice, count, attempt], count and attempt within
 // uint32, no empty run.
-bool read_runs(Reader& r, std::vector<SliceRun>& runs) {
+bool read_runs(MsgpackReader& r, std::vector<SliceRun>& runs) {
   std::uint32_t n = 0;
   if (!r.array(n) || n > proto::kMaxContainer) return false;
   runs.resize(n);
@@ -107,7 +40,7 @@ TasksFrame TasksFrame::from(msg::Tasks t) {
 std::optional<TasksFrame> TasksDecoder::read(const void* data, std::size_t size) {
   if (size > proto::kMaxFrameBytes) return std::nullopt;
   const char* base = static_cast<const char*>(data);
-  Reader r(base, size);
+  MsgpackReader r(base, size);
   std::uint32_t n = 0;
   std::uint64_t version = 0, type = 0, corr = 0;
   if (!r.array(n) || n != 4 || !r.uint(version) || version != proto::kVersion || !r.uint(type) ||

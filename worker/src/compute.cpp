@@ -111,31 +111,35 @@ ComputeThread::~ComputeThread() {
 void ComputeThread::session(std::uint64_t session, const std::string& tasks_endpoint,
                             const std::string& results_endpoint) {
   if (stop_sent_) return;  // the thread closes its sockets as it exits
-  send_parts(pipe_, {std::string_view(&kSession, 1), u64_bytes(session), tasks_endpoint,
-                     results_endpoint});
+  command({std::string_view(&kSession, 1), u64_bytes(session), tasks_endpoint, results_endpoint});
 }
 
 void ComputeThread::hello(const std::string& frame) {
-  send_parts(pipe_, {std::string_view(&kHello, 1), frame});
+  command({std::string_view(&kHello, 1), frame});
 }
 
 void ComputeThread::cancel(const std::string& job_id) {
-  send_parts(pipe_, {std::string_view(&kCancel, 1), job_id});
+  command({std::string_view(&kCancel, 1), job_id});
 }
 
 void ComputeThread::drop_queued() {
-  send_parts(pipe_, {std::string_view(&kDrop, 1)});
+  command({std::string_view(&kDrop, 1)});
 }
 
 void ComputeThread::sync(std::uint64_t token) {
-  send_parts(pipe_, {std::string_view(&kSync, 1), u64_bytes(token)});
+  command({std::string_view(&kSync, 1), u64_bytes(token)});
 }
 
 void ComputeThread::stop() {
   // Once: after Stop the thread ends, and a PAIR with no peer would block the next send.
   if (stop_sent_) return;
   stop_sent_ = true;
-  send_parts(pipe_, {std::string_view(&kStop, 1)});
+  command({std::string_view(&kStop, 1)});
+}
+
+void ComputeThread::command(std::initializer_list<std::string_view> parts) {
+  send_parts(pipe_, parts);
+  commands_sent_.fetch_add(1, std::memory_order_release);  // after the send: see check_commands()
 }
 
 std::optional<ComputeThread::Output> ComputeThread::receive() {
@@ -189,9 +193,11 @@ void ComputeThread::run() {
       // starts (a reading costs more than a no-op slice).
       const TimePoint now = Clock::now();
       bool stale = false;  // something since `now` took time
-      if (waited || now - last_command_check_ >= kCheckEvery) {
+      if (waited) {
         read_commands(now);
         stale = true;
+      } else if (now - last_command_check_ >= kCheckEvery) {
+        stale = check_commands(now);
       }
       if (!stopping_ && !tasks_fresh && (queue_.empty() || now - last_tasks_read_ >= kCheckEvery)) {
         read_tasks(now);
@@ -235,11 +241,20 @@ bool ComputeThread::wait_for_input() {
 
 void ComputeThread::read_commands(TimePoint now) {
   last_command_check_ = now;
+  // Commands sent before this reading are in the pipe now, and read below.
+  commands_read_ = commands_sent_.load(std::memory_order_acquire);
   for (;;) {
     std::vector<zmq::message_t> parts;
     if (!zmq::recv_multipart(*own_, std::back_inserter(parts), zmq::recv_flags::dontwait)) return;
     if (!parts.empty() && parts[0].size() == 1) on_command(parts);
   }
+}
+
+bool ComputeThread::check_commands(TimePoint now) {
+  last_command_check_ = now;
+  if (commands_sent_.load(std::memory_order_acquire) == commands_read_) return false;
+  read_commands(now);
+  return true;
 }
 
 void ComputeThread::on_command(std::vector<zmq::message_t>& parts) {
@@ -457,8 +472,7 @@ void ComputeThread::process(const Queued& q, TimePoint at) {
       if (++since_check >= kCheckEverySlices || now - last_check >= kCheckEvery) {
         since_check = 0;
         last_check = now;
-        read_commands(now);
-        start = Clock::now();
+        if (check_commands(now)) start = Clock::now();
       }
     }
   }

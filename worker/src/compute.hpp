@@ -38,17 +38,21 @@
 // Thread safety: the public methods are for the Connection's thread only; the compute thread
 // has its own sockets (its end of the pipe, the tasks DEALER, the results PUSH) and touches
 // nothing else of the Connection's but the Executor (whose mappings it alone uses), the
-// counters (atomics) and the logger (thread-safe).
+// counters (atomics), the count of commands sent (an atomic: it reads the pipe only when that
+// moved) and the logger (thread-safe).
 #pragma once
 
 #include <spdlog/logger.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <zmq.hpp>
 
@@ -114,7 +118,11 @@ class ComputeThread {
 
   void run();
   bool wait_for_input();
+  // Reads every command waiting in the pipe.
   void read_commands(TimePoint now);
+  // The same, but only when the Connection sent one since the last read (true then): a look at
+  // an empty pipe costs libzmq a system call, and a busy thread looks every kCheckEvery.
+  bool check_commands(TimePoint now);
   void on_command(std::vector<zmq::message_t>& parts);
   void open_session(std::uint64_t session, const std::string& tasks_endpoint,
                     const std::string& results_endpoint);
@@ -145,6 +153,9 @@ class ComputeThread {
   Counters& counters_;
   zmq::socket_t pipe_;  // the Connection's end
   bool stop_sent_ = false;
+  // Sends a command on the pipe and counts it.
+  void command(std::initializer_list<std::string_view> parts);
+  std::atomic<std::uint64_t> commands_sent_{0};  // by the Connection's thread
 
   // The compute thread's own state.
   zmq::context_t& context_;
@@ -163,9 +174,10 @@ class ComputeThread {
   bool tasks_read_ = false;  // the last Tasks message's end read the tasks socket
   TimePoint last_tasks_read_{};
   TimePoint last_command_check_{};
-  bool welcomed_ = false;       // a Welcome came since the session began or Drop
-  std::uint64_t epoch_ = 0;     // that Welcome's: Tasks of another epoch are dropped
-  bool lost_reported_ = false;  // Lost was sent for results_session_
+  std::uint64_t commands_read_ = 0;  // commands_sent_ when the pipe was last read
+  bool welcomed_ = false;            // a Welcome came since the session began or Drop
+  std::uint64_t epoch_ = 0;          // that Welcome's: Tasks of another epoch are dropped
+  bool lost_reported_ = false;       // Lost was sent for results_session_
   std::string current_job_;
   Interrupt interrupt_ = Interrupt::kNone;
   bool stopping_ = false;

@@ -2,7 +2,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <limits>
 #include <optional>
 #include <random>
@@ -174,10 +173,15 @@ std::string random_job_id() {
     engine.seed(seed);
     seeded_in = ::getpid();
   }
-  const std::uint64_t bits = engine();
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(bits));
-  return buf;
+  // 15 characters of [0-9A-Za-z], about 89 random bits: more than the 64 of 16 hex digits,
+  // and short enough for std::string to keep inline (no heap allocation for each of the many
+  // copies a job's id makes in the client and the broker). Never a leading '-', so an id can be
+  // passed to the CLI as it is.
+  static constexpr char kDigits[] =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  std::string id(kJobIdChars, '\0');
+  for (char& c : id) c = kDigits[engine() % 62];
+  return id;
 }
 
 namespace {

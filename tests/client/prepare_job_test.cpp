@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "shm_file.hpp"
@@ -57,8 +58,25 @@ TEST_CASE("prepare_job fills dtype, length, count and a job id from the sidecar"
   CHECK(spec.value().input.length == 100);
   CHECK(spec.value().first == 10);
   CHECK(spec.value().count == 90);
-  CHECK(spec.value().job_id.size() == 16);
-  CHECK(spec.value().job_id.find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(spec.value().job_id.size() == zwq::kJobIdChars);
+}
+
+TEST_CASE("random job ids are 15 letters and digits, valid, and do not repeat", "[client]") {
+  const std::string alnum = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  std::unordered_set<std::string> seen;
+  std::unordered_set<char> used;
+  for (int i = 0; i < 100000; ++i) {
+    const std::string id = zwq::random_job_id();
+    REQUIRE(id.size() == 15);
+    REQUIRE(id.find_first_not_of(alnum) == std::string::npos);
+    used.insert(id.begin(), id.end());
+    seen.insert(id);
+  }
+  CHECK(seen.size() == 100000);
+  CHECK(used.size() == alnum.size());  // every character turns up: the whole alphabet is drawn
+  JobRequest r = JobRequest::range("noop_range", 1);
+  r.job_id = zwq::random_job_id();
+  CHECK(zwq::prepare_job(r).ok());  // a valid job id
 }
 
 TEST_CASE("prepare_job keeps a given job id and rejects a malformed one", "[client]") {

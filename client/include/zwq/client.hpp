@@ -67,7 +67,7 @@ struct JobRequest {
   Params params;                       // kernel parameters, e.g. histogram's lo, hi, bins
   std::vector<Params> param_sets;      // params kernels: one independent set per task (starmap);
                                        // the count defaults to their number - first
-  std::string job_id;          // empty = 16 random hex characters, chosen once by prepare_job()
+  std::string job_id;          // empty = random_job_id(), chosen once by prepare_job()
   bool check_datasets = true;  // probe the files before submitting (see prepare_job)
 
   // A one-input reduction ("sum", "min", "mean", "histogram", ...) over all of `in`.
@@ -179,7 +179,8 @@ Result<JobSpec> prepare_job(const JobRequest& request,
 Result<JobSpec> prepare_job(const JobRequest& request,
                             const std::vector<KernelSpec>& remote_kernels);
 
-// A random job id: 16 lowercase hex characters.
+// A random job id: kJobIdChars characters of [0-9A-Za-z].
+inline constexpr std::size_t kJobIdChars = 15;
 std::string random_job_id();
 
 class Job;

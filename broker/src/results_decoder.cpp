@@ -13,13 +13,16 @@ namespace {
 constexpr std::uint64_t kMax8 = std::numeric_limits<std::uint8_t>::max();
 constexpr std::uint64_t kMax32 = std::numeric_limits<std::uint32_t>::max();
 
+// An array's length is checked before anything is sized by it: at most kMaxContainer, as the
+// generic codec allows, and at most the bytes left (every element takes one at least), so a
+// bad length is refused without allocating for it.
 bool read_partial(MsgpackReader& r, Partial& p) {
   std::uint32_t fields = 0, bins = 0;
   std::uint64_t combiner = 0;
   std::string_view bytes;
   if (!r.array(fields) || fields != 7 || !r.uint(combiner) || combiner > kMax8 || !r.uint(p.n) ||
       !r.real(p.hi) || !r.real(p.lo) || !r.uint(p.count) || !r.array(bins) ||
-      bins > proto::kMaxContainer) {
+      bins > proto::kMaxContainer || bins > r.left()) {
     return false;
   }
   p.combiner = static_cast<Combiner>(combiner);
@@ -34,7 +37,7 @@ bool read_partial(MsgpackReader& r, Partial& p) {
 
 bool read_items(MsgpackReader& r, std::vector<SliceOutcome>& items) {
   std::uint32_t n = 0;
-  if (!r.array(n) || n > proto::kMaxContainer) return false;
+  if (!r.array(n) || n > proto::kMaxContainer || n > r.left()) return false;
   items.resize(n);
   for (SliceOutcome& o : items) {
     std::uint32_t fields = 0;

@@ -5,10 +5,12 @@
 #include <catch2/catch.hpp>
 #include <msgpack.hpp>
 
+#include "hand_frame.hpp"
 #include "zwq/codec.hpp"
 
 using namespace zwq;
 using zwq::broker::read_results;
+using zwq::test::hand_frame;
 
 namespace {
 
@@ -53,20 +55,6 @@ void check_same(const msg::Results& a, const msg::Results& b) {
   }
 }
 
-// A Results frame whose body map `body` packs (`entries` entries), with `version`.
-template <typename Body>
-std::string frame_of(std::uint32_t entries, Body body, std::uint32_t version = 1) {
-  msgpack::sbuffer buf;
-  msgpack::packer<msgpack::sbuffer> pk(buf);
-  pk.pack_array(4);
-  pk.pack(version);
-  pk.pack(static_cast<unsigned>(proto::MsgType::kResults));
-  pk.pack(0u);
-  pk.pack_map(entries);
-  body(pk);
-  return std::string(buf.data(), buf.size());
-}
-
 // The four keys of sample() other than items, packed.
 void pack_head(msgpack::packer<msgpack::sbuffer>& pk) {
   const msg::Results m = sample();
@@ -83,7 +71,7 @@ void pack_head(msgpack::packer<msgpack::sbuffer>& pk) {
 // A frame of sample()'s head and one item that `item` packs.
 template <typename Item>
 std::string one_item(Item item) {
-  return frame_of(5, [&](auto& pk) {
+  return hand_frame(proto::MsgType::kResults, 5, [&](auto& pk) {
     pack_head(pk);
     pk.pack(std::string("items"));
     pk.pack_array(1);
@@ -135,7 +123,17 @@ TEST_CASE("results decoder reads an empty Results message", "[broker]") {
 TEST_CASE("results decoder leaves to decode what it cannot take", "[broker]") {
   const std::string good = encode(sample());
   REQUIRE(read_results(good.data(), good.size()));
-  auto partial_of = [](auto& pk, unsigned combiner) {
+  // An item's first four fields: [7, attempt, code, ""], in an array of `fields`.
+  auto item_head = [](auto& pk, std::uint32_t fields, std::uint64_t attempt = 1,
+                      unsigned code = 0) {
+    pk.pack_array(fields);
+    pk.pack(7u);
+    pk.pack(attempt);
+    pk.pack(code);
+    pk.pack(std::string());
+  };
+  auto item_of = [&](auto& pk, std::uint64_t attempt, unsigned code, unsigned combiner) {
+    item_head(pk, 5, attempt, code);
     pk.pack_array(7);
     pk.pack(combiner);
     pk.pack(1u);
@@ -145,14 +143,19 @@ TEST_CASE("results decoder leaves to decode what it cannot take", "[broker]") {
     pk.pack_array(0);
     pk.pack(std::string());
   };
-  auto item_of = [&](auto& pk, std::uint64_t attempt, unsigned code, unsigned combiner) {
-    pk.pack_array(5);
-    pk.pack(7u);
-    pk.pack(attempt);
-    pk.pack(code);
-    pk.pack(std::string());
-    partial_of(pk, combiner);
+  // sample()'s head, items as `pack_items` packs them and, with `extra`, one key more.
+  auto with_items = [&](auto pack_items, const char* extra = nullptr) {
+    return hand_frame(proto::MsgType::kResults, extra ? 6 : 5, [&](auto& pk) {
+      pack_head(pk);
+      pk.pack(std::string("items"));
+      pack_items(pk);
+      if (extra) {
+        pk.pack(std::string(extra));
+        pk.pack(1u);
+      }
+    });
   };
+  auto no_items = [](auto& pk) { pk.pack_array(0); };
   struct Case {
     const char* what;
     std::string frame;
@@ -160,41 +163,13 @@ TEST_CASE("results decoder leaves to decode what it cannot take", "[broker]") {
   };
   const std::vector<Case> cases = {
       {"another message type", encode(msg::WorkerHeartbeat{.worker_id = "w", .epoch = 1}), false},
-      {"an unknown key",
-       frame_of(6,
-                [&](auto& pk) {
-                  pack_head(pk);
-                  pk.pack(std::string("items"));
-                  pk.pack_array(0);
-                  pk.pack(std::string("extra"));
-                  pk.pack(1u);
-                }),
+      {"an unknown key", with_items(no_items, "extra"), true},
+      {"a missing key", hand_frame(proto::MsgType::kResults, 4, [&](auto& pk) { pack_head(pk); }),
        true},
-      {"a missing key", frame_of(4, [&](auto& pk) { pack_head(pk); }), true},
-      {"a repeated key",
-       frame_of(6,
-                [&](auto& pk) {
-                  pack_head(pk);
-                  pk.pack(std::string("items"));
-                  pk.pack_array(0);
-                  pk.pack(std::string("epoch"));
-                  pk.pack(1u);
-                }),
-       true},
-      {"an item of four fields", one_item([&](auto& pk) {
-         pk.pack_array(4);
-         pk.pack(7u);
-         pk.pack(1u);
-         pk.pack(0u);
-         pk.pack(std::string());
-       }),
-       true},
+      {"a repeated key", with_items(no_items, "epoch"), true},
+      {"an item of four fields", one_item([&](auto& pk) { item_head(pk, 4); }), true},
       {"a partial of six fields", one_item([&](auto& pk) {
-         pk.pack_array(5);
-         pk.pack(7u);
-         pk.pack(1u);
-         pk.pack(0u);
-         pk.pack(std::string());
+         item_head(pk, 5);
          pk.pack_array(6);
          for (int i = 0; i < 6; ++i) pk.pack(1u);
        }),
@@ -203,9 +178,18 @@ TEST_CASE("results decoder leaves to decode what it cannot take", "[broker]") {
       {"an unknown combiner", one_item([&](auto& pk) { item_of(pk, 1, 0, 0); }), false},
       {"an attempt beyond 32 bits",
        one_item([&](auto& pk) { item_of(pk, std::uint64_t{1} << 32, 0, 1); }), false},
+      {"more items than the frame has bytes",
+       with_items([](auto& pk) { pk.pack_array(std::uint32_t{1} << 20); }), false},
+      {"more bins than the frame has bytes", one_item([&](auto& pk) {
+         item_head(pk, 5);
+         pk.pack_array(7);
+         for (int i = 0; i < 5; ++i) pk.pack(1u);
+         pk.pack_array(std::uint32_t{1} << 20);
+       }),
+       false},
       {"another version",
-       frame_of(
-           4, [&](auto& pk) { pack_head(pk); }, 2),
+       hand_frame(
+           proto::MsgType::kResults, 4, [&](auto& pk) { pack_head(pk); }, 2),
        false},
       {"trailing bytes", good + std::string(1, '\0'), false},
       {"a cut frame", good.substr(0, good.size() - 1), false},

@@ -5,9 +5,11 @@
 #include <catch2/catch.hpp>
 #include <msgpack.hpp>
 
+#include "hand_frame.hpp"
 #include "zwq/codec.hpp"
 
 using namespace zwq;
+using zwq::test::hand_frame;
 using zwq::worker::TasksDecoder;
 
 namespace {
@@ -26,20 +28,6 @@ JobSpec job_named(const std::string& id) {
 
 std::string tasks_frame(const JobSpec& job, std::vector<SliceRun> runs, std::uint64_t epoch = 7) {
   return encode(msg::Tasks{.epoch = epoch, .job = job, .runs = std::move(runs)});
-}
-
-// A Tasks frame written by hand: `body` packs the body map's entries (`entries` of them).
-template <typename Body>
-std::string hand_frame(std::uint32_t entries, Body body, std::uint32_t version = 1) {
-  msgpack::sbuffer buf;
-  msgpack::packer<msgpack::sbuffer> pk(buf);
-  pk.pack_array(4);
-  pk.pack(version);
-  pk.pack(static_cast<unsigned>(proto::MsgType::kTasks));
-  pk.pack(0u);
-  pk.pack_map(entries);
-  body(pk);
-  return std::string(buf.data(), buf.size());
 }
 
 }  // namespace
@@ -98,6 +86,34 @@ TEST_CASE("tasks decoder leaves to decode what it cannot take", "[worker]") {
     pk.pack(std::string("epoch"));
     pk.pack(7u);
   };
+  // epoch, the job, and runs as `pack_runs` packs them; with `extra_key`, one key more.
+  auto with_runs = [&](auto pack_runs, bool extra_key = false,
+                       std::uint32_t version = proto::kVersion) {
+    return hand_frame(
+        proto::MsgType::kTasks, extra_key ? 4 : 3,
+        [&](auto& pk) {
+          pack_epoch(pk);
+          pack_job(pk);
+          pk.pack(std::string("runs"));
+          pack_runs(pk);
+          if (extra_key) {
+            pk.pack(std::string("extra"));
+            pk.pack(1u);
+          }
+        },
+        version);
+  };
+  auto one_run = [](auto& pk) { pk.pack(std::vector<SliceRun>{{0, 1, 1}}); };
+  // One run of the three values packed as given.
+  auto run_of = [](auto first, auto count, auto attempt) {
+    return [=](auto& pk) {
+      pk.pack_array(1);
+      pk.pack_array(3);
+      pk.pack(first);
+      pk.pack(count);
+      pk.pack(attempt);
+    };
+  };
   struct Case {
     const char* what;
     std::string frame;
@@ -105,72 +121,37 @@ TEST_CASE("tasks decoder leaves to decode what it cannot take", "[worker]") {
   };
   const std::vector<Case> cases = {
       {"another message type", encode(msg::Welcome{.epoch = 7}), false},
-      {"an unknown key",
-       hand_frame(4,
-                  [&](auto& pk) {
-                    pack_epoch(pk);
-                    pack_job(pk);
-                    pk.pack(std::string("runs"));
-                    pk.pack(std::vector<SliceRun>{{0, 1, 1}});
-                    pk.pack(std::string("extra"));
-                    pk.pack(1u);
-                  }),
-       true},
+      {"an unknown key", with_runs(one_run, true), true},
       {"a missing key",
-       hand_frame(2,
+       hand_frame(proto::MsgType::kTasks, 2,
                   [&](auto& pk) {
                     pack_epoch(pk);
                     pack_job(pk);
                   }),
        true},
       {"an empty run", tasks_frame(job, {{0, 0, 1}}), false},
-      {"a run of two fields",
-       hand_frame(3,
-                  [&](auto& pk) {
-                    pack_epoch(pk);
-                    pack_job(pk);
-                    pk.pack(std::string("runs"));
-                    pk.pack_array(1);
-                    pk.pack_array(2);
-                    pk.pack(0u);
-                    pk.pack(1u);
-                  }),
+      {"a run of two fields", with_runs([](auto& pk) {
+         pk.pack_array(1);
+         pk.pack_array(2);
+         pk.pack(0u);
+         pk.pack(1u);
+       }),
        true},
-      {"a count beyond 32 bits",
-       hand_frame(3,
-                  [&](auto& pk) {
-                    pack_epoch(pk);
-                    pack_job(pk);
-                    pk.pack(std::string("runs"));
-                    pk.pack_array(1);
-                    pk.pack_array(3);
-                    pk.pack(0u);
-                    pk.pack(std::uint64_t{1} << 32);
-                    pk.pack(1u);
-                  }),
-       false},
+      {"a count beyond 32 bits", with_runs(run_of(0u, std::uint64_t{1} << 32, 1u)), false},
+      {"more runs than the frame has bytes",
+       with_runs([](auto& pk) { pk.pack_array(std::uint32_t{1} << 20); }), false},
       {"a job with a bad id", tasks_frame(job_named("no spaces"), {{0, 1, 1}}), false},
       {"a job that is not a map",
-       hand_frame(3,
+       hand_frame(proto::MsgType::kTasks, 3,
                   [&](auto& pk) {
                     pack_epoch(pk);
                     pk.pack(std::string("job"));
                     pk.pack(3u);
                     pk.pack(std::string("runs"));
-                    pk.pack(std::vector<SliceRun>{{0, 1, 1}});
+                    one_run(pk);
                   }),
        false},
-      {"another version",
-       hand_frame(
-           3,
-           [&](auto& pk) {
-             pack_epoch(pk);
-             pack_job(pk);
-             pk.pack(std::string("runs"));
-             pk.pack(std::vector<SliceRun>{{0, 1, 1}});
-           },
-           2),
-       false},
+      {"another version", with_runs(one_run, false, 2), false},
       {"trailing bytes", good + std::string(1, '\0'), false},
       {"a cut frame", good.substr(0, good.size() - 1), false},
       {"a cut frame within the job", good.substr(0, 20), false},

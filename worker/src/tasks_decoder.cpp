@@ -16,7 +16,8 @@ namespace {
 // uint32, no empty run.
 bool read_runs(MsgpackReader& r, std::vector<SliceRun>& runs) {
   std::uint32_t n = 0;
-  if (!r.array(n) || n > proto::kMaxContainer) return false;
+  // (Each run takes four bytes at least: a bad length is refused before anything is sized by it.)
+  if (!r.array(n) || n > proto::kMaxContainer || n > r.left() / 4) return false;
   runs.resize(n);
   constexpr std::uint64_t kMax32 = std::numeric_limits<std::uint32_t>::max();
   for (SliceRun& run : runs) {

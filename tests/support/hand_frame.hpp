@@ -1,0 +1,28 @@
+// hand_frame(): a message frame [version, type, 0, {body}] written by hand, for the tests of what
+// the decoders accept and refuse (shapes our own encoders never write).
+#pragma once
+
+#include <cstdint>
+#include <msgpack.hpp>
+#include <string>
+
+#include "zwq/protocol.hpp"
+
+namespace zwq::test {
+
+// `body(packer)` packs the body map's `entries` key/value pairs.
+template <typename Body>
+std::string hand_frame(proto::MsgType type, std::uint32_t entries, Body body,
+                       std::uint32_t version = proto::kVersion) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(4);
+  pk.pack(version);
+  pk.pack(static_cast<unsigned>(type));
+  pk.pack(0u);
+  pk.pack_map(entries);
+  body(pk);
+  return std::string(buf.data(), buf.size());
+}
+
+}  // namespace zwq::test

@@ -33,13 +33,6 @@ void encode_tasks(msgpack::sbuffer& out, std::uint64_t epoch, const std::string&
   pk.pack(runs);
 }
 
-std::string encode_tasks(std::uint64_t epoch, const std::string& spec_bytes,
-                         const std::vector<SliceRun>& runs) {
-  msgpack::sbuffer buf(spec_bytes.size() + 64 + 16 * runs.size());
-  encode_tasks(buf, epoch, spec_bytes, runs);
-  return std::string(buf.data(), buf.size());
-}
-
 std::uint64_t peek_corr(const void* data, std::size_t size) {
   if (size > proto::kMaxFrameBytes) return 0;
   try {

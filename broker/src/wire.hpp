@@ -14,11 +14,8 @@
 namespace zwq::broker {
 
 // A Tasks frame (decodes as msg::Tasks) built from a job spec that was msgpack-encoded once,
-// so that dispatching does not re-encode the spec for every run.
-std::string encode_tasks(std::uint64_t epoch, const std::string& spec_bytes,
-                         const std::vector<SliceRun>& runs);
-// The same into `out` (cleared first), a buffer the caller reuses: dispatching many small Tasks
-// messages then allocates nothing for them.
+// so that dispatching does not re-encode the spec for every run. It is written into `out`
+// (cleared first), a buffer the caller reuses: many small Tasks messages then allocate nothing.
 void encode_tasks(msgpack::sbuffer& out, std::uint64_t epoch, const std::string& spec_bytes,
                   const std::vector<SliceRun>& runs);
 

@@ -37,10 +37,10 @@ TEST_CASE("wire tasks frame decodes as the Tasks message", "[broker]") {
   expected.job.params.set("k", 2.5);
   expected.runs = {SliceRun{0, 3, 1}, SliceRun{7, 2, 4}};
 
-  msgpack::sbuffer spec;
+  msgpack::sbuffer spec, buf;
   msgpack::pack(spec, expected.job);
-  const std::string frame =
-      encode_tasks(expected.epoch, std::string(spec.data(), spec.size()), expected.runs);
+  encode_tasks(buf, expected.epoch, std::string(spec.data(), spec.size()), expected.runs);
+  const std::string frame(buf.data(), buf.size());
   CHECK(frame == encode(expected));
   auto decoded = decode<msg::Tasks>(frame.data(), frame.size());
   REQUIRE(decoded.ok());
@@ -50,13 +50,11 @@ TEST_CASE("wire tasks frame decodes as the Tasks message", "[broker]") {
 }
 
 TEST_CASE("wire tasks frame in a reused buffer holds only the last message", "[broker]") {
-  msg::Tasks big{.epoch = 9, .job = {}, .runs = {}};
-  big.job.job_id = std::string(40, 'j');  // longer than the second message
-  big.job.kernel = "sum";
+  // The first message is the longer one.
+  msg::Tasks big{.epoch = 9, .job = {.job_id = std::string(40, 'j'), .kernel = "sum"}, .runs = {}};
   for (std::uint64_t i = 0; i < 50; ++i) big.runs.push_back(SliceRun{i * 10, 2, 1});
-  msg::Tasks small{.epoch = 3, .job = {}, .runs = {SliceRun{5, 1, 2}}};
-  small.job.job_id = "j";
-  small.job.kernel = "noop_range";
+  msg::Tasks small{
+      .epoch = 3, .job = {.job_id = "j", .kernel = "noop_range"}, .runs = {SliceRun{5, 1, 2}}};
 
   msgpack::sbuffer buf;
   for (const msg::Tasks* t : {&big, &small}) {

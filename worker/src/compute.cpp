@@ -401,19 +401,16 @@ bool ComputeThread::cancelled(const std::string& job_id, TimePoint now) {
 
 // ---- 3. computing a Tasks message ----
 
-const PreparedJob& ComputeThread::prepared(const Queued& q) {
-  if (!prepared_ || prepared_for_ != q.tasks.job) {
-    prepared_ = executor_.prepare(*q.tasks.job);
-    prepared_for_ = q.tasks.job;
-  }
-  return *prepared_;
-}
-
 void ComputeThread::process(const Queued& q, TimePoint at) {
   const TasksFrame& t = q.tasks;
   const std::string& job_id = t.job->job_id;
+  // The job made ready to run: the last one again while the thread stays busy with it.
   const bool preparing = !prepared_ || prepared_for_ != t.job;
-  const PreparedJob& job = prepared(q);
+  if (preparing) {
+    prepared_ = executor_.prepare(*t.job);
+    prepared_for_ = t.job;
+  }
+  const PreparedJob& job = *prepared_;
   if (job.setup_error()) {
     log_.warn("worker {}: job {}: {}", worker_id_, job_id, job.setup_error()->to_string());
   }

@@ -116,6 +116,9 @@ class ComputeThread {
   // Why the Tasks message in hand stopped early.
   enum class Interrupt { kNone, kCancelled, kDropped, kAbandoned, kStopped };
 
+  // The Connection's side: sends a command on the pipe and counts it.
+  void command(std::initializer_list<std::string_view> parts);
+
   void run();
   bool wait_for_input();
   // Reads every command waiting in the pipe.
@@ -133,8 +136,6 @@ class ComputeThread {
   void drop(const char* what, const std::string& why);
   // Computes `q`'s slices; `at` is a clock reading taken just before.
   void process(const Queued& q, TimePoint at);
-  // The job of `q` made ready to run: the last one again while the thread stays busy with it.
-  const PreparedJob& prepared(const Queued& q);
   // True the first time `job_id` is seen among the last kRecentJobs jobs of multi-slice Tasks.
   bool first_sight(const std::string& job_id);
   static Owner owner_of(const Queued& q);
@@ -153,8 +154,6 @@ class ComputeThread {
   Counters& counters_;
   zmq::socket_t pipe_;  // the Connection's end
   bool stop_sent_ = false;
-  // Sends a command on the pipe and counts it.
-  void command(std::initializer_list<std::string_view> parts);
   std::atomic<std::uint64_t> commands_sent_{0};  // by the Connection's thread
 
   // The compute thread's own state.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "collector.hpp"
@@ -12,6 +13,24 @@
 #include "zwq/messages.hpp"
 
 namespace zwq::broker {
+
+// What jobs that differ only in their id, their range (first, count) and their parameter sets have
+// in common: the same kernel, slice size, parameters and datasets, so about the same time per
+// slice. The scheduler keeps the pace such jobs showed, for the next one of the shape to start
+// from (docs/PROTOCOL.md, "Credit").
+struct JobShape {
+  std::string kernel;
+  std::uint64_t slice_size = 0;
+  Params params;
+  DatasetRef input, input2, output;
+  double pace_us = 0;  // moving average of µs per slice over the shape's jobs; 0: unknown
+
+  // True if `spec` (slice_size filled in) has this shape.
+  bool matches(const JobSpec& spec) const {
+    return spec.kernel == kernel && spec.slice_size == slice_size && spec.params == params &&
+           spec.input == input && spec.input2 == input2 && spec.output == output;
+  }
+};
 
 struct Job {
   std::uint64_t serial = 0;            // submission order: lower runs first
@@ -24,6 +43,7 @@ struct Job {
   std::uint64_t retried = 0;     // slices handed out again after a lease was lost
   std::uint64_t slowest_us = 0;  // the slowest slice workers reported (sets its lease)
   double pace_us = 0;  // moving average of µs per slice over its workers; 0: unknown (dispatch)
+  std::shared_ptr<JobShape> shape;  // shared with the jobs of its shape the scheduler recalls
   TimePoint submitted{};
   TimePoint finished{};  // when the state became final
   ErrorCode error_code = ErrorCode::kOk;

@@ -68,6 +68,7 @@ std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel,
   job->serial = next_serial_++;
   spec.slice_size = effective_slice_size(spec, options_.limits);
   job->spec = std::move(spec);
+  job->shape = shape_for(job->spec);
   job->kernel = kernel;
   msgpack::sbuffer buf;
   msgpack::pack(buf, job->spec);
@@ -84,6 +85,22 @@ std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel,
   job->collector = JobCollector(geo, job->kernel->combiner, bins);
   job->pending.reset(job->collector.total());
   return job;
+}
+
+std::shared_ptr<JobShape> Scheduler::shape_for(const JobSpec& spec) {
+  if (options_.recalled_shapes == 0) return nullptr;
+  for (auto it = shapes_.rbegin(); it != shapes_.rend(); ++it) {
+    if ((*it)->matches(spec)) return *it;
+  }
+  auto shape = std::make_shared<JobShape>(JobShape{.kernel = spec.kernel,
+                                                   .slice_size = spec.slice_size,
+                                                   .params = spec.params,
+                                                   .input = spec.input,
+                                                   .input2 = spec.input2,
+                                                   .output = spec.output});
+  shapes_.push_back(shape);
+  if (shapes_.size() > options_.recalled_shapes) shapes_.pop_front();
+  return shape;
 }
 
 Status Scheduler::restore(RecoveredJob r, TimePoint now) {
@@ -545,6 +562,7 @@ void Scheduler::observe_pace(Worker& w, Job& job, std::uint64_t slices, std::uin
   auto blend = [&](double& avg) { avg = avg == 0 ? sample : avg + kWeight * (sample - avg); };
   blend(w.pace_us);
   blend(job.pace_us);
+  if (job.shape) blend(job.shape->pace_us);
 }
 
 // ---- 6. dispatch ----
@@ -619,10 +637,10 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
       if (!alone && free < least && free < job->pending.size()) continue;
       std::uint64_t target = alone ? 1 : std::min({batch, free, share_for(w, *job, speeds(*job))});
       if (!alone && pace_of(w, *job) <= 0) {
-        // Nothing is known of the job's time per slice yet: one batch of it per worker until
-        // the first report says, however deep the pipeline. Slices may be long, and a worker
-        // that took several batches of a short job would hold most of it: its tail would then
-        // follow that worker's speed rather than be shared by speed.
+        // Nothing is known of the job's time per slice yet (nor of its shape's): one batch of it
+        // per worker until the first report says, however deep the pipeline. Slices may be long,
+        // and a worker that took several batches of a short job would hold most of it: its tail
+        // would then follow that worker's speed rather than be shared by speed.
         const std::uint64_t held = held_of(w, job->serial);
         if (held >= options_.first_batch) continue;
         target = std::min<std::uint64_t>(target, options_.first_batch - held);
@@ -696,10 +714,12 @@ std::uint64_t Scheduler::held_of(const Worker& w, std::uint64_t serial) {
   return n;
 }
 
-// The expected µs per slice of `w` on `job`: its own pace on it, else the job's (0: unknown).
+// The expected µs per slice of `w` on `job`: its own pace on it, else the job's, else that of the
+// job's shape (0: unknown).
 double Scheduler::pace_of(const Worker& w, const Job& job) const {
   if (w.pace_job == job.serial && w.pace_us > 0) return w.pace_us;
-  return job.pace_us;
+  if (job.pace_us > 0 || !job.shape) return job.pace_us;
+  return job.shape->pace_us;
 }
 
 double Scheduler::slice_us(const std::string& worker_id, const Job& job) const {

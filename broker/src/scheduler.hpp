@@ -75,6 +75,12 @@ struct SchedulerOptions {
   // grow to the target at once. Until then a worker holds one such batch of the job, whatever
   // pipeline_depth (other jobs' slices do not count).
   std::uint32_t first_batch = 4;
+  // A new job whose shape (JobShape: kernel, slice size, parameters, datasets) one of the last
+  // `recalled_shapes` shapes had starts from the pace those jobs showed, as Dask starts a task
+  // from the duration of its prefix: it skips first_batch and goes out in paced batches at once.
+  // Without it, 10^5 one-slice jobs each count as unknown, and a worker holds only
+  // pipeline_depth * first_batch of them. 0: every job starts unknown.
+  std::uint32_t recalled_shapes = 16;
   // Most slices in one Tasks message (0: no limit but the batch). A limit below the batch does
   // not shrink what a worker holds, only how it is cut into messages: 1 sends every slice in a
   // message of its own, as the users' pyzmq programs PUSH one slice() per message.
@@ -269,6 +275,7 @@ class Scheduler {
   };
 
   std::unique_ptr<Job> make_job(JobSpec spec, const KernelInfo* kernel, TimePoint now);
+  std::shared_ptr<JobShape> shape_for(const JobSpec& spec);
   Worker* find_worker(const std::string& id);
   void remove_worker(const std::string& id);
   void requeue_leases(Worker& w, const std::string* loss_cause, TimePoint now);
@@ -307,9 +314,10 @@ class Scheduler {
   std::uint64_t next_serial_ = 1;
 
   std::unordered_map<std::string, std::unique_ptr<Job>> jobs_;
-  std::map<std::uint64_t, Job*> by_serial_;  // every job, in submission order
-  std::map<std::uint64_t, Job*> runnable_;   // jobs with pending slices, oldest first
-  std::deque<std::string> finished_order_;   // final jobs, oldest first (for forgetting)
+  std::map<std::uint64_t, Job*> by_serial_;       // every job, in submission order
+  std::map<std::uint64_t, Job*> runnable_;        // jobs with pending slices, oldest first
+  std::deque<std::string> finished_order_;        // final jobs, oldest first (for forgetting)
+  std::deque<std::shared_ptr<JobShape>> shapes_;  // the last recalled_shapes shapes, newest last
 
   std::vector<std::unique_ptr<Worker>> workers_;  // registration order; dispatch rotates over it
   std::unordered_map<std::string, Worker*> worker_index_;

@@ -14,13 +14,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// Jobs in one window of run_many(): kWindowPerWorker per registered worker (each holds up to 16
-// one-slice jobs at once, so the window keeps them fed with room to spare), at least
+// Jobs in one window of run_many(): kWindowPerWorker per registered worker, at least
 // kMinRunManyWindow and at most kMaxRunManyWindow (two windows may be finished and not yet
-// collected, and the broker remembers 10000 finished jobs by default). Small windows keep the
-// broker's turns short: with 2 workers, 10^5 one-slice jobs ran at 42 k jobs/s in windows of 4096
-// and 57 k in windows of 128 (zwq-bench --only async, two runs each).
-constexpr std::size_t kWindowPerWorker = 64;
+// collected, and the broker remembers 10000 finished jobs by default). A worker holds as many
+// one-slice jobs of a known pace as its credit allows (docs/PROTOCOL.md, "Batches"), so a small
+// window runs dry before the client sends the next; a large one makes long broker turns. With 2
+// workers, 10^5 one-slice jobs (zwq-bench --only async, two runs of 3 each) ran at 91/90 k jobs/s
+// in windows of 128, 98/99 k in windows of 512 and 89/85 k in windows of 2048.
+constexpr std::size_t kWindowPerWorker = 256;
 constexpr std::size_t kMinRunManyWindow = 128;
 constexpr std::size_t kMaxRunManyWindow = 4096;
 // Jobs per SubmitManyReq (at most proto::kMaxBatchJobs). The broker submits a request's jobs in

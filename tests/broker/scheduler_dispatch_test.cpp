@@ -218,17 +218,79 @@ TEST_CASE("scheduler learns the pace from the time between reports when one slic
   CHECK(g.sched.slice_us("w1", g.job(job2)) == Approx(50000));
 }
 
-TEST_CASE("scheduler starts a new job with small batches whatever the last job's pace",
+TEST_CASE("scheduler starts a job of another shape with small batches whatever the last pace",
           "[broker]") {
   Harness h(dispatch_options());
   const std::string a = h.submit(100000);
   h.hello("w1", 64);
   pace(h, "w1", a, 1);  // job a: tiny slices
   REQUIRE(h.sched.cancel(a, h.now).ok());
+  SECTION("another slice size") {
+    const std::string b = h.submit(100000, 20);
+    CHECK(batch_sizes(h.dispatch(), "w1") == std::vector<std::uint64_t>{4});
+    CHECK(h.sched.slice_us("w1", h.job(b)) == 0);
+  }
+  SECTION("another kernel") {
+    const std::string b = h.submit(100000, 10, {}, "other_range");
+    CHECK(batch_sizes(h.dispatch(), "w1") == std::vector<std::uint64_t>{4});
+    CHECK(h.sched.slice_us("w1", h.job(b)) == 0);
+  }
+  SECTION("other parameters") {
+    JobSpec spec;
+    spec.kernel = "count_range";
+    spec.count = 100000;
+    spec.slice_size = 10;
+    spec.params.set("iterations", std::int64_t{1000});
+    auto b = h.sched.submit(spec, h.now);
+    REQUIRE(b.ok());
+    CHECK(batch_sizes(h.dispatch(), "w1") == std::vector<std::uint64_t>{4});
+    CHECK(h.sched.slice_us("w1", h.job(b.value().job_id)) == 0);
+  }
+}
+
+TEST_CASE("scheduler starts a job of a shape it recalls in batches paced as that shape ran",
+          "[broker]") {
+  Harness h(dispatch_options());
+  const std::string a = h.submit(100000);
+  h.hello("w1", 64);
+  pace(h, "w1", a, 100);  // job a: 100 µs a slice
+  REQUIRE(h.sched.cancel(a, h.now).ok());
+  // Same kernel, slice size, parameters and datasets; another range: no first small batch, but
+  // the paced batches of 20 (2 ms), pipeline_depth of them.
+  const std::string b = h.submit(50000);
+  CHECK(h.sched.slice_us("w1", h.job(b)) == Approx(100));
+  CHECK(batch_sizes(h.dispatch(), "w1") == std::vector<std::uint64_t>{20, 20});
+}
+
+TEST_CASE("scheduler hands one-slice jobs of a known shape out beyond the first batches",
+          "[broker]") {
+  // Many one-slice jobs (Pool.apply_async's pattern): while their shape is unknown a worker holds
+  // pipeline_depth * first_batch of them (2 * 4); once one reported, as many as its pace allows.
+  Harness h(dispatch_options());
+  h.hello("w1", 64);
+  std::vector<std::string> jobs;
+  for (int i = 0; i < 100; ++i) jobs.push_back(h.submit(1, 1));
+  auto first = h.dispatch();
+  CHECK(slices_in(first, "w1") == 8);
+  h.report("w1", first.at(0).job->spec.job_id, first.at(0).runs, 50);  // 50 µs a job
+  // 50 µs a slice: batches of half the credit (32, 1.6 ms), two of them in flight: the credit.
+  h.dispatch();
+  CHECK(h.worker("w1").inflight == 64);
+}
+
+TEST_CASE("scheduler forgets the pace of a shape after recalled_shapes newer ones", "[broker]") {
+  SchedulerOptions o = dispatch_options();
+  o.recalled_shapes = 1;
+  Harness h(o);
+  h.hello("w1", 64);
+  const std::string a = h.submit(100000);
+  pace(h, "w1", a, 100);
+  REQUIRE(h.sched.cancel(a, h.now).ok());
+  const std::string other = h.submit(100000, 20);  // a new shape pushes a's out
+  REQUIRE(h.sched.cancel(other, h.now).ok());
   const std::string b = h.submit(100000);
-  auto d = h.dispatch();
-  CHECK(batch_sizes(d, "w1") == std::vector<std::uint64_t>{4});
   CHECK(h.sched.slice_us("w1", h.job(b)) == 0);
+  CHECK(batch_sizes(h.dispatch(), "w1") == std::vector<std::uint64_t>{4});
 }
 
 TEST_CASE("scheduler sizes a newcomer's batches by the pace the job's other workers showed",

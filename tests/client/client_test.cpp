@@ -794,12 +794,12 @@ TEST_CASE("Client wait_all gives timeout for the jobs still running", "[client]"
   }
 }
 
-TEST_CASE("Client run_many windows hold 64 jobs per worker, at least 128 and at most 4096",
+TEST_CASE("Client run_many windows hold 256 jobs per worker, at least 128 and at most 4096",
           "[client]") {
   CHECK(zwq::Client::run_many_window(0) == 128);
-  CHECK(zwq::Client::run_many_window(2) == 128);
-  CHECK(zwq::Client::run_many_window(3) == 192);
-  CHECK(zwq::Client::run_many_window(64) == 4096);
+  CHECK(zwq::Client::run_many_window(2) == 512);
+  CHECK(zwq::Client::run_many_window(3) == 768);
+  CHECK(zwq::Client::run_many_window(16) == 4096);
   CHECK(zwq::Client::run_many_window(1000) == 4096);
 }
 

@@ -355,7 +355,7 @@ class Client {
   std::vector<Result<JobResult>> run_many(
       const std::vector<JobRequest>& requests,
       std::optional<std::chrono::milliseconds> timeout = std::nullopt);
-  // The jobs per window run_many() uses with `workers` registered workers: 64 per worker, at
+  // The jobs per window run_many() uses with `workers` registered workers: 256 per worker, at
   // least 128 and at most 4096 (small windows keep the broker's turns short; it asks for the
   // worker count once per call).
   static std::size_t run_many_window(std::size_t workers);

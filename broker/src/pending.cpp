@@ -13,38 +13,38 @@ void PendingRanges::reset(std::uint64_t total) {
 
 void PendingRanges::push_front(std::uint64_t first, std::uint64_t last) {
   if (first >= last) return;
-  ranges_.push_front({first, last});
+  ranges_.push_back({first, last});
   size_ += last - first;
 }
 
 void PendingRanges::push_back(std::uint64_t first, std::uint64_t last) {
   if (first >= last) return;
-  ranges_.push_back({first, last});
+  ranges_.insert(ranges_.begin(), Range{first, last});
   size_ += last - first;
 }
 
 void PendingRanges::clear() {
-  ranges_.clear();
+  std::vector<Range>().swap(ranges_);
   size_ = 0;
 }
 
 // Drops covered or leased slices (nothing to hand out) from the front.
 void PendingRanges::skip_unavailable(const JobCollector& book) {
   while (!ranges_.empty()) {
-    Range& r = ranges_.front();
+    Range& r = ranges_.back();
     while (r.first < r.last && book.state(r.first) != SliceState::kPending) {
       ++r.first;
       --size_;
     }
     if (r.first < r.last) return;
-    ranges_.pop_front();
+    ranges_.pop_back();
   }
 }
 
 std::optional<std::uint64_t> PendingRanges::front(const JobCollector& book) {
   skip_unavailable(book);
   if (ranges_.empty()) return std::nullopt;
-  return ranges_.front().first;
+  return ranges_.back().first;
 }
 
 std::uint64_t PendingRanges::take(std::uint64_t max, JobCollector& book,
@@ -54,7 +54,7 @@ std::uint64_t PendingRanges::take(std::uint64_t max, JobCollector& book,
   while (taken < max) {
     skip_unavailable(book);
     if (ranges_.empty()) break;
-    Range& r = ranges_.front();
+    Range& r = ranges_.back();
     const bool alone = book.suspect(r.first);
     if (alone && taken > 0) break;  // the suspect waits for a dispatch of its own
     const std::uint32_t attempt = book.attempt(r.first);
@@ -75,7 +75,7 @@ std::uint64_t PendingRanges::take(std::uint64_t max, JobCollector& book,
     } else {
       runs.push_back(SliceRun{start, static_cast<std::uint32_t>(n), attempt});
     }
-    if (r.first == r.last) ranges_.pop_front();
+    if (r.first == r.last) ranges_.pop_back();
     if (alone || (r.first < r.last && book.suspect(r.first))) break;
   }
   return taken;

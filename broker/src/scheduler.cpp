@@ -38,21 +38,29 @@ std::string Scheduler::new_job_id() {
 // ---- 2. submit, cancel, status ----
 
 Result<msg::SubmitRep> Scheduler::submit(JobSpec spec, TimePoint now) {
-  if (!spec.job_id.empty()) {
-    if (const Job* old = find_job(spec.job_id)) {
-      return msg::SubmitRep{old->spec.job_id, old->collector.total(), old->spec.slice_size, true};
-    }
+  if (spec.job_id.empty()) spec.job_id = new_job_id();
+  // One lookup for both the known id and the new job's place; the place is given up if the job
+  // is refused.
+  auto [slot, fresh] = jobs_.try_emplace(spec.job_id);
+  if (!fresh) {
+    const Job& old = *slot->second;
+    return msg::SubmitRep{old.spec.job_id, old.collector.total(), old.spec.slice_size, true};
   }
   auto kernel = validate_job(spec, catalog_, options_.limits);
-  if (!kernel.ok()) return kernel.error();
-  if (spec.job_id.empty()) spec.job_id = new_job_id();
+  if (!kernel.ok()) {
+    jobs_.erase(slot);
+    return kernel.error();
+  }
   auto job = make_job(std::move(spec), kernel.value(), now);
   if (log_ != nullptr) {
-    if (Status st = log_->submitted(*job); !st.ok()) return st.error();
+    if (Status st = log_->submitted(*job); !st.ok()) {
+      jobs_.erase(slot);
+      return st.error();
+    }
   }
 
   Job& j = *job;
-  jobs_.emplace(j.spec.job_id, std::move(job));
+  slot->second = std::move(job);
   by_serial_.emplace(j.serial, &j);
   msg::SubmitRep rep{j.spec.job_id, j.collector.total(), j.spec.slice_size, false};
   if (j.collector.total() == 0) {
@@ -70,9 +78,13 @@ std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel,
   job->spec = std::move(spec);
   job->shape = shape_for(job->spec);
   job->kernel = kernel;
-  msgpack::sbuffer buf;
-  msgpack::pack(buf, job->spec);
-  job->spec_bytes.assign(buf.data(), buf.size());
+  // Packed straight into the string: an sbuffer would allocate its 8 KiB first, and a copy.
+  struct Appender {
+    std::string& out;
+    void write(const char* data, std::size_t n) { out.append(data, n); }
+  } appender{job->spec_bytes};
+  job->spec_bytes.reserve(256);
+  msgpack::pack(appender, job->spec);
   job->submitted = now;
 
   const SliceGeometry geo{job->spec.first, job->spec.count, job->spec.slice_size};

@@ -1,6 +1,5 @@
 // Scheduler: dispatch, credit, leases, heartbeats and job life cycles, without sockets and
 // without sleeping (time is passed in: "5.1 s passed").
-#include "scheduler_harness.hpp"
 #include "scheduler.hpp"
 
 #include <algorithm>
@@ -10,11 +9,12 @@
 #include <random>
 #include <set>
 
+#include "scheduler_harness.hpp"
+
 using namespace zwq;
 using namespace zwq::broker;
 using namespace std::chrono_literals;
 using namespace zwq::broker::test;
-
 
 TEST_CASE("scheduler dispatch respects credit", "[broker]") {
   Harness h;
@@ -289,6 +289,25 @@ TEST_CASE("scheduler answers an existing job id with existed", "[broker]") {
   CHECK(rep.value().job_id == "same");
   CHECK(rep.value().total_slices == 10);
   CHECK(h.sched.all_status(h.now).size() == 1);
+}
+
+TEST_CASE("scheduler keeps no trace of a refused job: its id is free for a valid one", "[broker]") {
+  Harness h;
+  JobSpec bad;
+  bad.job_id = "retry-me";
+  bad.kernel = "no_such_kernel";
+  bad.count = 100;
+  REQUIRE_FALSE(h.sched.submit(bad, h.now).ok());
+  CHECK(h.sched.find_job("retry-me") == nullptr);
+  CHECK(h.sched.all_status(h.now).empty());
+
+  JobSpec good = bad;
+  good.kernel = "count_range";
+  auto rep = h.sched.submit(good, h.now);
+  REQUIRE(rep.ok());
+  CHECK_FALSE(rep.value().existed);
+  CHECK(rep.value().total_slices == 10);
+  CHECK(h.job("retry-me").spec.kernel == "count_range");
 }
 
 TEST_CASE("scheduler generates a job id when none is given", "[broker]") {

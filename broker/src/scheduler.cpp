@@ -61,7 +61,6 @@ Result<msg::SubmitRep> Scheduler::submit(JobSpec spec, TimePoint now) {
 
   Job& j = *job;
   slot->second = std::move(job);
-  by_serial_.emplace(j.serial, &j);
   msg::SubmitRep rep{j.spec.job_id, j.collector.total(), j.spec.slice_size, false};
   if (j.collector.total() == 0) {
     complete_job(j, now);
@@ -152,7 +151,6 @@ Status Scheduler::restore(RecoveredJob r, TimePoint now) {
 
   Job& j = *job;
   jobs_.emplace(id, std::move(job));
-  by_serial_.emplace(j.serial, &j);
   if (job_state_final(r.state)) {
     // Already journaled as final: no log call, the record is there.
     j.state = r.state;
@@ -173,7 +171,7 @@ Status Scheduler::restore(RecoveredJob r, TimePoint now) {
 }
 
 bool Scheduler::has_unfinished_jobs() const {
-  return std::any_of(by_serial_.begin(), by_serial_.end(),
+  return std::any_of(jobs_.begin(), jobs_.end(),
                      [](const auto& kv) { return !kv.second->final(); });
 }
 
@@ -203,9 +201,14 @@ const Job* Scheduler::find_job(const std::string& job_id) const {
 }
 
 std::vector<JobStatus> Scheduler::all_status(TimePoint now) const {
+  std::vector<const Job*> ordered;
+  ordered.reserve(jobs_.size());
+  for (const auto& [id, job] : jobs_) ordered.push_back(job.get());
+  std::sort(ordered.begin(), ordered.end(),
+            [](const Job* a, const Job* b) { return a->serial < b->serial; });
   std::vector<JobStatus> out;
-  out.reserve(by_serial_.size());
-  for (const auto& [serial, job] : by_serial_) out.push_back(status(*job, now));
+  out.reserve(ordered.size());
+  for (const Job* job : ordered) out.push_back(status(*job, now));
   return out;
 }
 
@@ -341,9 +344,8 @@ std::vector<WorkerStatus> Scheduler::workers(TimePoint now) const {
 void Scheduler::requeue_leases(Worker& w, const std::string* loss_cause, TimePoint now) {
   std::vector<std::pair<Job*, std::uint64_t>> poisoned;
   for (auto lease = w.leases.rbegin(); lease != w.leases.rend(); ++lease) {
-    auto it = by_serial_.find(lease->job_serial);
-    if (it == by_serial_.end() || it->second->final()) continue;
-    Job& job = *it->second;
+    Job& job = *lease->job;
+    if (job.final()) continue;
     std::uint64_t requeued = 0;
     std::uint64_t hi = 0;  // exclusive end of the range being built, 0: none
     for (std::uint64_t s = lease->first + lease->count; s-- > lease->first;) {
@@ -407,9 +409,7 @@ void Scheduler::lose(Worker& w, std::string cause, bool remove, TimePoint now) {
 // The worker showed progress (or got work while idle): its head slice has a lease from now.
 void Scheduler::renew_lease(Worker& w, TimePoint now) {
   if (w.inflight == 0 || w.leases.empty()) return;
-  auto it = by_serial_.find(w.leases.front().job_serial);
-  const Millis lease =
-      it == by_serial_.end() ? Millis(options_.lease_floor_ms) : lease_for(*it->second);
+  const Millis lease = lease_for(*w.leases.front().job);
   w.lease_deadline = now + lease;
   w.lease_ms = static_cast<std::uint64_t>(lease.count());
 }
@@ -704,7 +704,7 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
           last->outstanding += run.count;
         } else {
           w.leases.push_back(
-              Lease{job->serial, run.first_slice, run.count, run.attempt, run.count});
+              Lease{job, job->serial, run.first_slice, run.count, run.attempt, run.count});
         }
       }
       if (was_idle) {
@@ -834,7 +834,6 @@ void Scheduler::finalize_job(Job& job, JobState state, TimePoint now) {
     auto it = jobs_.find(finished_order_.front());
     finished_order_.pop_front();
     if (it == jobs_.end()) continue;
-    by_serial_.erase(it->second->serial);
     jobs_.erase(it);
   }
 }

@@ -246,7 +246,10 @@ class Scheduler {
   const SchedulerOptions& options() const { return options_; }
 
  private:
+  // A lease never outlives its job: finalize_job() drops the job's leases before it can be
+  // forgotten.
   struct Lease {
+    Job* job = nullptr;
     std::uint64_t job_serial = 0;
     std::uint64_t first = 0;
     std::uint32_t count = 0;
@@ -314,7 +317,6 @@ class Scheduler {
   std::uint64_t next_serial_ = 1;
 
   std::unordered_map<std::string, std::unique_ptr<Job>> jobs_;
-  std::map<std::uint64_t, Job*> by_serial_;       // every job, in submission order
   std::map<std::uint64_t, Job*> runnable_;        // jobs with pending slices, oldest first
   std::deque<std::string> finished_order_;        // final jobs, oldest first (for forgetting)
   std::deque<std::shared_ptr<JobShape>> shapes_;  // the last recalled_shapes shapes, newest last

@@ -103,7 +103,7 @@ Server::Server(const BrokerOptions& options, std::shared_ptr<spdlog::logger> log
       control_(ctx_, zmq::socket_type::router),
       tasks_(ctx_, zmq::socket_type::router),
       results_(ctx_, zmq::socket_type::pull),
-      events_(ctx_, zmq::socket_type::pub),
+      events_(ctx_, zmq::socket_type::xpub),
       kernels_(KernelRegistry::builtin()),
       sched_(scheduler_options(options_, epoch_), kernels_) {
   const std::int64_t max_frame = proto::kMaxFrameBytes + 1024;  // the codec rejects the rest
@@ -180,11 +180,12 @@ void Server::run() {
   while (keep_serving(now)) {
     zmq::pollitem_t items[] = {{results_.handle(), 0, ZMQ_POLLIN, 0},
                                {tasks_.handle(), 0, ZMQ_POLLIN, 0},
-                               {control_.handle(), 0, ZMQ_POLLIN, 0}};
+                               {control_.handle(), 0, ZMQ_POLLIN, 0},
+                               {events_.handle(), 0, ZMQ_POLLIN, 0}};
     try {
       const TimePoint due = now + poll_timeout(now);
-      if (!spin(items, 3, due)) {
-        zmq::poll(items, 3, std::max(Millis(0), std::chrono::ceil<Millis>(due - Clock::now())));
+      if (!spin(items, 4, due)) {
+        zmq::poll(items, 4, std::max(Millis(0), std::chrono::ceil<Millis>(due - Clock::now())));
       }
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) log_->error("poll failed: {}", e.what());
@@ -200,6 +201,7 @@ void Server::run() {
     if (items[0].revents & ZMQ_POLLIN) drain_results(now);
     if (items[1].revents & ZMQ_POLLIN) drain_tasks(now);
     if (items[2].revents & ZMQ_POLLIN) drain_control(now);
+    if (items[3].revents & ZMQ_POLLIN) drain_subscriptions();
     on_timers(now);
     dispatch_and_send(now);
   }
@@ -276,20 +278,23 @@ void Server::after_changes(TimePoint now) {
     for (const auto& w : many_) answer_wait_many(w, now);
     const Job* job = sched_.find_job(id);
     if (job == nullptr) continue;
-    const JobStatus st = sched_.status(*job, now);
     if (job->state == JobState::kDone) {
-      log_->info("job {} done: {} slices in {} ms, value {}, {} retried, {} discarded", id,
-                 st.total, st.elapsed_ms, job->result.value, st.retried, st.discarded);
-    } else {
-      log_->warn("job {} {}: {}", id, job_state_name(job->state), job->error);
+      if (log_->should_log(spdlog::level::info) || job_events_) {
+        const JobStatus st = sched_.status(*job, now);
+        log_->info("job {} done: {} slices in {} ms, value {}, {} retried, {} discarded", id,
+                   st.total, st.elapsed_ms, job->result.value, st.retried, st.discarded);
+        if (job_events_) publish(proto::kTopicJob, msg::JobEvent{st});
+      }
+      continue;
     }
-    publish(proto::kTopicJob, msg::JobEvent{st});
-    if (job->state != JobState::kDone) publish(proto::kTopicCancel, msg::CancelEvent{id});
+    log_->warn("job {} {}: {}", id, job_state_name(job->state), job->error);
+    if (job_events_) publish(proto::kTopicJob, msg::JobEvent{sched_.status(*job, now)});
+    publish(proto::kTopicCancel, msg::CancelEvent{id});
   }
   for (const std::string& id : changes_.progressed) {
     const Job* job = sched_.find_job(id);
     if (job == nullptr || job->final()) continue;
-    progress_dirty_.insert(id);
+    if (job_events_) progress_dirty_.insert(id);
     fetches_.clear();
     held_.take_fetches(id, job->collector.completion_order().size(), false, fetches_);
     for (const auto& f : fetches_) answer_fetch(f, now);
@@ -739,6 +744,23 @@ void Server::bad_result(const Error& e) {
 }
 
 // ---- 7. events and timers ----
+
+void Server::drain_subscriptions() {
+  for (int i = 0; i < kDrainBudget && receive(events_, in_); ++i) {
+    if (in_.parts != 1) continue;
+    const std::string_view frame = in_.view(0);
+    if (frame.empty() || (frame[0] != 0 && frame[0] != 1)) continue;
+    std::string topic(frame.substr(1));
+    if (frame[0] == 1) {
+      subscriptions_.insert(std::move(topic));
+    } else {
+      subscriptions_.erase(topic);
+    }
+  }
+  // A subscription takes every topic it is a prefix of (the empty one takes all).
+  job_events_ = std::any_of(subscriptions_.begin(), subscriptions_.end(),
+                            [](const std::string& t) { return proto::kTopicJob.starts_with(t); });
+}
 
 template <typename M>
 void Server::publish(std::string_view topic, const M& m) {

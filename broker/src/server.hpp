@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -59,6 +60,8 @@ class Server {
   void on_results(msg::Results& m, TimePoint now);
   void drain_tasks(TimePoint now);
   void drain_control(TimePoint now);
+  // Reads the subscriptions the events socket (XPUB) passed up and sets job_events_.
+  void drain_subscriptions();
   void after_changes(TimePoint now);
   void on_timers(TimePoint now);
   void dispatch_and_send(TimePoint now);
@@ -128,6 +131,10 @@ class Server {
 
   EndpointCounters control_count_, tasks_count_, results_count_;
   std::uint64_t events_send_failed_ = 0;
+  // Topics subscribed to on the events endpoint (XPUB passes each up once, and its end once).
+  std::set<std::string, std::less<>> subscriptions_;
+  // Some subscription takes the job topic: JobEvents are built and sent only then.
+  bool job_events_ = false;
 
   TimePoint next_heartbeat_{};
   // Until then the loop polls without sleeping (BrokerOptions::spin_us).

@@ -288,6 +288,44 @@ TEST_CASE(
   CHECK_FALSE(registered("w1"));
 }
 
+TEST_CASE("server publishes a job's final JobEvent to a subscriber of the job topic", "[broker]") {
+  BrokerOptions o = RunningBroker::tcp_options();
+  o.heartbeat_ms = 50;
+  RunningBroker b(o);
+  zmq::context_t ctx;
+  zmq::socket_t events(ctx, zmq::socket_type::sub);
+  events.set(zmq::sockopt::linger, 0);
+  // The job subscription travels before the heartbeat one: a heartbeat means both arrived.
+  events.set(zmq::sockopt::subscribe, proto::kTopicJob);
+  events.set(zmq::sockopt::subscribe, proto::kTopicHeartbeat);
+  events.connect(b.endpoints().events);
+  REQUIRE(recv_frame(events, 2s));
+  events.set(zmq::sockopt::unsubscribe, proto::kTopicHeartbeat);
+
+  HandWorker w(b.endpoints(), "w1", 8);
+  (void)expect<msg::Welcome>(recv_frame(w.tasks));
+  test::RawControl control(b.endpoints().control);
+  (void)expect<msg::SubmitRep>(control.ask(msg::SubmitReq{noop_job("announced", 3)}));
+  std::uint64_t answered = 0;
+  while (answered < 3) {
+    for (const SliceRun& r : w.answer(expect<msg::Tasks>(recv_frame(w.tasks))).runs) {
+      answered += r.count;
+    }
+  }
+  // [topic, JobEvent] pairs (heartbeats already queued may come first) until the final one.
+  std::optional<msg::JobEvent> final_event;
+  for (int frames = 0; frames < 200 && !final_event; ++frames) {
+    auto topic = recv_frame(events, 2s);
+    REQUIRE(topic);
+    if (*topic != proto::kTopicJob) continue;
+    auto e = expect<msg::JobEvent>(recv_frame(events, 2s));
+    if (e.status.job_id == "announced" && job_state_final(e.status.state)) final_event = e;
+  }
+  REQUIRE(final_event);
+  CHECK(final_event->status.state == JobState::kDone);
+  CHECK(final_event->status.done == 3);
+}
+
 TEST_CASE("server runs a job with a hand-made worker and answers Wait and Fetch", "[broker]") {
   RunningBroker b;
   zmq::context_t ctx;

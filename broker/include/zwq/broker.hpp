@@ -81,6 +81,7 @@ struct BrokerOptions {
   // Most SliceResults in one FetchRep (also the limit when a client asks for 0).
   std::uint32_t max_fetch_items = 4096;
   // Least time between two JobEvents of one running job (a final JobEvent is always sent).
+  // JobEvents are built only while some subscriber takes the job topic.
   std::uint32_t progress_interval_ms = 100;
   // Jobs larger than this many slices are refused: per-slice bookkeeping costs ~40 bytes.
   std::uint64_t max_slices_per_job = std::uint64_t{1} << 24;

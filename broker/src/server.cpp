@@ -810,14 +810,34 @@ void Server::dispatch_and_send(TimePoint now) {
   for (int round = 0; round < 4; ++round) {
     sched_.dispatch(dispatch_, now);
     bool lost = false;
-    for (const Dispatch& d : dispatch_) {
-      if (!sched_.has_worker(d.worker_id)) continue;  // lost earlier in this batch
-      encode_tasks(tasks_frame_, epoch_, d.job->spec_bytes, d.runs);
-      const std::string_view frame(tasks_frame_.data(), tasks_frame_.size());
-      if (send_frames(tasks_, {d.worker_id, frame}) == SendResult::kSent) continue;
+    // What one dispatch gives a worker travels as one message, a Tasks frame per Dispatch in
+    // their order (docs/PROTOCOL.md): one send and one wake-up of the worker for many one-slice
+    // jobs, instead of one each. Not with --max-batch, whose point is a message per Tasks.
+    const bool grouped = options_.max_batch == 0;
+    sent_.assign(dispatch_.size(), false);
+    for (std::size_t i = 0; i < dispatch_.size(); ++i) {
+      if (sent_[i]) continue;
+      const std::string& worker = dispatch_[i].worker_id;
+      std::size_t frames = 1;
+      for (std::size_t k = i + 1; grouped && k < dispatch_.size(); ++k) {
+        if (dispatch_[k].worker_id == worker) ++frames;
+      }
+      if (send_frame(tasks_, worker, true) == SendResult::kSent) {
+        for (std::size_t k = i; frames > 0; ++k) {
+          if (dispatch_[k].worker_id != worker) continue;
+          sent_[k] = true;
+          encode_tasks(tasks_frame_, epoch_, dispatch_[k].job->spec_bytes, dispatch_[k].runs);
+          // The identity went: the rest of the message cannot fail for want of a peer.
+          (void)send_frame(tasks_, {tasks_frame_.data(), tasks_frame_.size()}, --frames > 0);
+        }
+        continue;
+      }
+      for (std::size_t k = i; k < dispatch_.size(); ++k) {
+        if (dispatch_[k].worker_id == worker) sent_[k] = true;  // lost with the worker
+      }
       ++tasks_count_.send_failed;
-      log_->warn("worker {} unreachable; its slices are requeued", d.worker_id);
-      sched_.lose_worker(d.worker_id, now);
+      log_->warn("worker {} unreachable; its slices are requeued", worker);
+      sched_.lose_worker(worker, now);
       lost = true;
     }
     if (!lost) return;

@@ -148,6 +148,7 @@ class Server {
   Changes changes_;
   std::vector<Dispatch> dispatch_;
   msgpack::sbuffer tasks_frame_;  // dispatch_and_send()'s scratch
+  std::vector<bool> sent_;        // dispatch_and_send()'s scratch: which of dispatch_ went
   std::vector<HeldWait> waits_;
   std::vector<HeldFetch> fetches_;
   std::vector<HeldWaitMany> many_;

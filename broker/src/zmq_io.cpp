@@ -26,20 +26,26 @@ bool receive(zmq::socket_t& socket, Incoming& in) {
   }
 }
 
-SendResult send_frames(zmq::socket_t& socket, std::initializer_list<std::string_view> frames) {
-  std::size_t i = 0;
+SendResult send_frame(zmq::socket_t& socket, std::string_view frame, bool more) {
   try {
-    for (std::string_view f : frames) {
-      auto flags = zmq::send_flags::dontwait;
-      if (++i < frames.size()) flags = flags | zmq::send_flags::sndmore;
-      if (!socket.send(zmq::const_buffer(f.data(), f.size()), flags)) {
-        return SendResult::kWouldBlock;
-      }
+    auto flags = zmq::send_flags::dontwait;
+    if (more) flags = flags | zmq::send_flags::sndmore;
+    if (!socket.send(zmq::const_buffer(frame.data(), frame.size()), flags)) {
+      return SendResult::kWouldBlock;
     }
     return SendResult::kSent;
   } catch (const zmq::error_t& e) {
     return e.num() == EHOSTUNREACH ? SendResult::kUnreachable : SendResult::kFailed;
   }
+}
+
+SendResult send_frames(zmq::socket_t& socket, std::initializer_list<std::string_view> frames) {
+  std::size_t i = 0;
+  for (std::string_view f : frames) {
+    const SendResult r = send_frame(socket, f, ++i < frames.size());
+    if (r != SendResult::kSent) return r;
+  }
+  return SendResult::kSent;
 }
 
 }  // namespace zwq::broker

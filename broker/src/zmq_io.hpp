@@ -27,6 +27,9 @@ bool receive(zmq::socket_t& socket, Incoming& in);
 
 enum class SendResult { kSent, kWouldBlock, kUnreachable, kFailed };
 
+// Sends one frame without blocking, `more` of the message to follow. Same results as send_frames.
+SendResult send_frame(zmq::socket_t& socket, std::string_view frame, bool more);
+
 // Sends the frames as one message without blocking. kUnreachable: a ROUTER_MANDATORY socket
 // has no peer of that identity.
 SendResult send_frames(zmq::socket_t& socket, std::initializer_list<std::string_view> frames);

@@ -326,6 +326,45 @@ TEST_CASE("server publishes a job's final JobEvent to a subscriber of the job to
   CHECK(final_event->status.done == 3);
 }
 
+// The frames of the next message on `s` within 5 s (none: nothing came).
+std::vector<std::string> recv_message(zmq::socket_t& s) {
+  std::vector<std::string> frames;
+  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+  if (zmq::poll(&item, 1, 5s) == 0) return frames;
+  zmq::message_t m;
+  do {
+    REQUIRE(s.recv(m));
+    frames.push_back(m.to_string());
+  } while (m.more());
+  return frames;
+}
+
+TEST_CASE("server sends the Tasks of several jobs for one worker as one message of frames",
+          "[broker]") {
+  const std::uint32_t max_batch = GENERATE(0u, 1u);
+  BrokerOptions o = RunningBroker::tcp_options();
+  o.max_batch = max_batch;
+  RunningBroker b(o);
+  test::RawControl control(b.endpoints().control);
+  for (const char* id : {"one", "two", "three"}) {
+    (void)expect<msg::SubmitRep>(control.ask(msg::SubmitReq{noop_job(id)}));
+  }
+  HandWorker w(b.endpoints(), "w1", 8);
+  (void)expect<msg::Welcome>(recv_frame(w.tasks));
+  // Queued before the worker came: one dispatch hands it all three jobs.
+  std::vector<std::string> jobs;
+  std::size_t messages = 0;
+  while (jobs.size() < 3) {
+    const auto frames = recv_message(w.tasks);
+    REQUIRE_FALSE(frames.empty());
+    ++messages;
+    for (const std::string& f : frames) jobs.push_back(expect<msg::Tasks>(f).job.job_id);
+  }
+  CHECK(jobs == std::vector<std::string>{"one", "two", "three"});
+  // --max-batch keeps a message per Tasks, as the users' pyzmq programs send them.
+  CHECK(messages == (max_batch == 0 ? 1u : 3u));
+}
+
 TEST_CASE("server runs a job with a hand-made worker and answers Wait and Fetch", "[broker]") {
   RunningBroker b;
   zmq::context_t ctx;

@@ -136,8 +136,15 @@ class FakeBroker {
     send_tasks_raw(worker_id, zwq::encode(m));
   }
   void send_tasks_raw(const std::string& worker_id, const std::string& frame) {
+    send_tasks_frames(worker_id, {frame});
+  }
+  // One message of several frames, as the broker sends what one dispatch gives a worker.
+  void send_tasks_frames(const std::string& worker_id, const std::vector<std::string>& frames) {
     tasks_.send(zmq::buffer(worker_id), zmq::send_flags::sndmore);
-    tasks_.send(zmq::buffer(frame), zmq::send_flags::none);
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      tasks_.send(zmq::buffer(frames[i]),
+                  i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
   }
   void welcome(const std::string& worker_id) {
     send_tasks(worker_id, msg::Welcome{epoch, heartbeat_ms, liveness});
@@ -456,6 +463,36 @@ TEST_CASE("worker stop finishes the slice in hand, sends it, then says Bye", "[w
   REQUIRE(worker.finished(kWait));
   CHECK(worker.worker().stats().slices_done == 2);
   CHECK(worker.worker().stats().slices_dropped == 8);  // handed back with the Bye
+}
+
+TEST_CASE("worker computes every Tasks frame of one message and drops a bad frame alone",
+          "[worker]") {
+  zwq::test::ShmFile file("worker-frames");
+  file.write(std::vector<float>(100, 1.0f));
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+
+  msg::Tasks a;
+  a.epoch = broker.epoch;
+  a.job = sum_job(file, 100, 100);
+  a.job.job_id = "frame-a";
+  a.runs = {zwq::SliceRun{0, 1, 1}};
+  msg::Tasks b = a;
+  b.job.job_id = "frame-b";
+  b.job.count = 50;
+  broker.send_tasks_frames(worker.id(), {zwq::encode(a), "not msgpack at all", zwq::encode(b)});
+
+  std::map<std::string, double> sums;
+  while (sums.size() < 2) {
+    const auto results = broker.expect_results();
+    REQUIRE(results);
+    REQUIRE(results->items.size() == 1);
+    sums[results->job_id] = results->items[0].partial.hi;
+  }
+  CHECK(sums == std::map<std::string, double>{{"frame-a", 100.0}, {"frame-b", 50.0}});
+  CHECK(worker.worker().stats().dropped_messages == 1);
+  CHECK(worker.worker().stats().slices_done == 2);
 }
 
 TEST_CASE("worker drops garbage and stale messages and keeps serving", "[worker]") {

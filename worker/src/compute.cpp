@@ -345,10 +345,11 @@ void ComputeThread::read_tasks(TimePoint now) {
   for (int i = 0; i < kTasksReadBudget; ++i) {
     zmq::message_t frame;
     if (!tasks_->recv(frame, zmq::recv_flags::dontwait)) return;
-    if (discard_more(*tasks_, frame)) {
-      drop("tasks message", "more than one frame");
-    } else {
+    // A message may carry several Tasks, a frame each, to be taken in order (docs/PROTOCOL.md);
+    // each frame stands alone, so a bad one is dropped alone. Parts arrive together.
+    for (;;) {
       on_tasks_frame(frame);
+      if (!frame.more() || !tasks_->recv(frame, zmq::recv_flags::dontwait)) break;
     }
   }
 }

@@ -53,8 +53,7 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
 // In the child, between fork and exec: only async-signal-safe calls (the parent may have
 // threads, e.g. ZeroMQ's).
 [[noreturn]] void exec_child(const char* path, char* const* argv, char* const* envp,
-                             const SpawnOptions& options, pid_t parent, int error_fd,
-                             int out_fd) {
+                             const SpawnOptions& options, pid_t parent, int error_fd, int out_fd) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -79,7 +78,9 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
 }  // namespace
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
-    : pid_(other.pid_), out_fd_(other.out_fd_), path_(std::move(other.path_)),
+    : pid_(other.pid_),
+      out_fd_(other.out_fd_),
+      path_(std::move(other.path_)),
       status_(other.status_) {
   other.pid_ = -1;
   other.out_fd_ = -1;

@@ -183,9 +183,12 @@ Result<std::optional<SliceResult>> Job::next_result(std::optional<milliseconds> 
   const auto start = Clock::now();
   bool fetched = false;
   while (true) {
-    if (!pending_.empty()) {
-      Next next(std::move(pending_.front()));
-      pending_.pop_front();
+    if (pending_head_ < pending_.size()) {
+      Next next(std::move(pending_[pending_head_++]));
+      if (pending_head_ == pending_.size()) {
+        pending_.clear();
+        pending_head_ = 0;
+      }
       return next;
     }
     // A done job has delivered everything once the cursor reaches its slice count; a failed or

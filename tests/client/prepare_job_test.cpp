@@ -1,5 +1,8 @@
 // prepare_job(): the checks and defaults Client::submit applies before anything is sent, tested
 // without a broker.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <string>
@@ -61,19 +64,44 @@ TEST_CASE("prepare_job fills dtype, length, count and a job id from the sidecar"
   CHECK(spec.value().job_id.size() == zwq::kJobIdChars);
 }
 
+TEST_CASE("random job ids of a forked child are not its parent's", "[client]") {
+  (void)zwq::random_job_id();  // the parent's generator is seeded before the fork
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const std::string id = zwq::random_job_id();
+    const ssize_t n = ::write(fds[1], id.data(), id.size());
+    ::_exit(n == static_cast<ssize_t>(id.size()) ? 0 : 1);
+  }
+  ::close(fds[1]);
+  const std::string mine = zwq::random_job_id();  // what the child would draw without reseeding
+  std::string theirs(zwq::kJobIdChars, '\0');
+  const ssize_t n = ::read(fds[0], theirs.data(), theirs.size());
+  ::close(fds[0]);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(n == static_cast<ssize_t>(theirs.size()));
+  CHECK(theirs != mine);
+}
+
 TEST_CASE("random job ids are 15 letters and digits, valid, and do not repeat", "[client]") {
   const std::string alnum = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
   std::unordered_set<std::string> seen;
-  std::unordered_set<char> used;
+  std::vector<std::unordered_set<char>> used(15);  // by position
   for (int i = 0; i < 100000; ++i) {
     const std::string id = zwq::random_job_id();
     REQUIRE(id.size() == 15);
     REQUIRE(id.find_first_not_of(alnum) == std::string::npos);
-    used.insert(id.begin(), id.end());
+    for (std::size_t k = 0; k < id.size(); ++k) used[k].insert(id[k]);
     seen.insert(id);
   }
   CHECK(seen.size() == 100000);
-  CHECK(used.size() == alnum.size());  // every character turns up: the whole alphabet is drawn
+  for (std::size_t k = 0; k < used.size(); ++k) {
+    INFO("position " << k);
+    CHECK(used[k].size() == alnum.size());  // every character turns up in every position
+  }
   JobRequest r = JobRequest::range("noop_range", 1);
   r.job_id = zwq::random_job_id();
   CHECK(zwq::prepare_job(r).ok());  // a valid job id

@@ -16,7 +16,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <iterator>
 #include <memory>
@@ -67,8 +66,8 @@ struct JobRequest {
   Params params;                       // kernel parameters, e.g. histogram's lo, hi, bins
   std::vector<Params> param_sets;      // params kernels: one independent set per task (starmap);
                                        // the count defaults to their number - first
-  std::string job_id;          // empty = random_job_id(), chosen once by prepare_job()
-  bool check_datasets = true;  // probe the files before submitting (see prepare_job)
+  std::string job_id;                  // empty = random_job_id(), chosen once by prepare_job()
+  bool check_datasets = true;          // probe the files before submitting (see prepare_job)
 
   // A one-input reduction ("sum", "min", "mean", "histogram", ...) over all of `in`.
   template <typename T>
@@ -298,11 +297,14 @@ class Job {
   std::uint64_t slice_size_ = 0;
   bool existed_ = false;
   JobStatus status_;
-  std::deque<SliceResult> pending_;  // fetched, not yet returned by next_result
-  std::uint64_t cursor_ = 0;         // the broker's position in the result stream
-  bool drained_ = false;             // a fetch saw a final state and brought nothing new
-  std::vector<bool> seen_;           // slices returned already: after an outage the stream is
-                                     // read again from 0 (a restarted broker's order differs)
+  // Fetched, not yet returned by next_result: pending_[pending_head_...]. A vector, since a
+  // deque allocates its first block (512 bytes) with every Job, streamed or not.
+  std::vector<SliceResult> pending_;
+  std::size_t pending_head_ = 0;
+  std::uint64_t cursor_ = 0;  // the broker's position in the result stream
+  bool drained_ = false;      // a fetch saw a final state and brought nothing new
+  std::vector<bool> seen_;    // slices returned already: after an outage the stream is
+                              // read again from 0 (a restarted broker's order differs)
   std::optional<std::chrono::steady_clock::time_point> down_since_;  // first unanswered call
 };
 

@@ -275,6 +275,17 @@ zwq::JobSpec sum_job(const zwq::test::ShmFile& file, std::uint64_t count,
   return job;
 }
 
+// A Tasks message of `broker`'s epoch: slice 0 (attempt 1) of a sum of `count` elements of
+// `file` in one slice.
+msg::Tasks one_slice_sum(const FakeBroker& broker, const zwq::test::ShmFile& file,
+                         std::uint64_t count) {
+  msg::Tasks tasks;
+  tasks.epoch = broker.epoch;
+  tasks.job = sum_job(file, count, count);
+  tasks.runs = {zwq::SliceRun{0, 1, 1}};
+  return tasks;
+}
+
 template <typename F>
 bool eventually(F&& condition) {
   const auto deadline = std::chrono::steady_clock::now() + kWait;
@@ -473,14 +484,10 @@ TEST_CASE("worker computes every Tasks frame of one message and drops a bad fram
   RunningWorker worker(broker);
   register_worker(broker, worker);
 
-  msg::Tasks a;
-  a.epoch = broker.epoch;
-  a.job = sum_job(file, 100, 100);
+  msg::Tasks a = one_slice_sum(broker, file, 100);
   a.job.job_id = "frame-a";
-  a.runs = {zwq::SliceRun{0, 1, 1}};
-  msg::Tasks b = a;
+  msg::Tasks b = one_slice_sum(broker, file, 50);
   b.job.job_id = "frame-b";
-  b.job.count = 50;
   broker.send_tasks_frames(worker.id(), {zwq::encode(a), "not msgpack at all", zwq::encode(b)});
 
   std::map<std::string, double> sums;
@@ -502,10 +509,7 @@ TEST_CASE("worker drops garbage and stale messages and keeps serving", "[worker]
   RunningWorker worker(broker);
   register_worker(broker, worker);
 
-  msg::Tasks tasks;
-  tasks.epoch = broker.epoch;
-  tasks.job = sum_job(file, 100, 100);
-  tasks.runs = {zwq::SliceRun{0, 1, 1}};
+  const msg::Tasks tasks = one_slice_sum(broker, file, 100);
   broker.send_tasks(worker.id(), tasks);
   REQUIRE(broker.expect_results());  // the worker is up, its subscriptions too
 

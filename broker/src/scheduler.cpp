@@ -247,6 +247,7 @@ HelloVerdict Scheduler::hello(const msg::Hello& m, TimePoint now) {
   w->host = m.host;
   w->pid = m.pid;
   w->credit = m.credit;
+  w->tasks_frames = m.tasks_frames;
   w->kernels = m.kernels;
   catalog_.offer(w->id, m.kernels, m.kernel_specs);
   w->last_seen = now;
@@ -681,7 +682,7 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
       for (const SliceRun& run : fresh_) {
         for (SliceRun rest = run; rest.count > 0;) {
           if (d == nullptr || in_d == per_message) {
-            out.push_back(Dispatch{w.id, job, {}});
+            out.push_back(Dispatch{w.id, job, {}, w.tasks_frames});
             d = &out.back();
             in_d = 0;
           }

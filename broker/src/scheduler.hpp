@@ -138,6 +138,7 @@ struct Dispatch {
   std::string worker_id;
   const Job* job = nullptr;
   std::vector<SliceRun> runs;
+  bool frames = false;  // the worker takes several Tasks in one message (Hello.tasks_frames)
 };
 
 // What happened since the last take_changes(), for the server to announce.
@@ -270,6 +271,7 @@ class Scheduler {
     std::uint64_t lease_ms = 0;  // the lease that deadline came from
     bool stalled = false;        // its lease ran out; it gets nothing until it reports again
     bool isolating = false;      // holds a suspect slice: it gets nothing else until that is back
+    bool tasks_frames = false;   // Hello.tasks_frames
     // Its pace on one job, observed from its Results (sizes its batches and its share).
     std::uint64_t pace_job = 0;     // serial of the job `pace_us` is for; 0: none
     double pace_us = 0;             // moving average of µs per slice; 0: unknown

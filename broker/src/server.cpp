@@ -198,10 +198,12 @@ void Server::run() {
         gap > 2 * std::min(kMaxPoll, Millis(options_.heartbeat_ms)) + kLoopSlack) {
       sched_.forgive(gap);
     }
+    // Subscriptions first: a job that ends in this turn has its JobEvent for a subscriber that
+    // came in the same turn, as a plain PUB would have sent it.
+    if (items[3].revents & ZMQ_POLLIN) drain_subscriptions();
     if (items[0].revents & ZMQ_POLLIN) drain_results(now);
     if (items[1].revents & ZMQ_POLLIN) drain_tasks(now);
     if (items[2].revents & ZMQ_POLLIN) drain_control(now);
-    if (items[3].revents & ZMQ_POLLIN) drain_subscriptions();
     on_timers(now);
     dispatch_and_send(now);
   }
@@ -812,12 +814,13 @@ void Server::dispatch_and_send(TimePoint now) {
     bool lost = false;
     // What one dispatch gives a worker travels as one message, a Tasks frame per Dispatch in
     // their order (docs/PROTOCOL.md): one send and one wake-up of the worker for many one-slice
-    // jobs, instead of one each. Not with --max-batch, whose point is a message per Tasks.
-    const bool grouped = options_.max_batch == 0;
+    // jobs, instead of one each. Not with --max-batch, whose point is a message per Tasks, nor
+    // to an older worker, which would drop such a message.
     sent_.assign(dispatch_.size(), false);
     for (std::size_t i = 0; i < dispatch_.size(); ++i) {
       if (sent_[i]) continue;
       const std::string& worker = dispatch_[i].worker_id;
+      const bool grouped = options_.max_batch == 0 && dispatch_[i].frames;
       std::size_t frames = 1;
       for (std::size_t k = i + 1; grouped && k < dispatch_.size(); ++k) {
         if (dispatch_[k].worker_id == worker) ++frames;

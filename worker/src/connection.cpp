@@ -389,6 +389,7 @@ void Connection::send_hello() {
   hello.host = host;
   hello.pid = static_cast<std::uint32_t>(::getpid());
   hello.credit = options_.credit;
+  hello.tasks_frames = true;
   hello.kernels = executor_.registry().names();
   hello.kernel_specs = executor_.registry().specs();
   compute_.hello(encode(hello));  // free by now (Synced): it sends it at once

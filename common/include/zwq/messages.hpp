@@ -239,7 +239,10 @@ struct Hello {
   // Every kernel it offers with its shape and combiner, so that the broker can validate, route
   // and merge a plugin's kernel without loading it. Empty from an older worker.
   std::vector<KernelSpec> kernel_specs;
-  ZWQ_DEFINE_MAP(worker_id, host, pid, credit, kernels, kernel_specs)
+  // It takes several Tasks in one message, a frame each (docs/PROTOCOL.md). False from an older
+  // worker, which the broker then sends one Tasks per message.
+  bool tasks_frames = false;
+  ZWQ_DEFINE_MAP(worker_id, host, pid, credit, kernels, kernel_specs, tasks_frames)
 };
 struct Welcome {
   static constexpr MsgType kType = MsgType::kWelcome;

@@ -17,12 +17,6 @@ void PendingRanges::push_front(std::uint64_t first, std::uint64_t last) {
   size_ += last - first;
 }
 
-void PendingRanges::push_back(std::uint64_t first, std::uint64_t last) {
-  if (first >= last) return;
-  ranges_.insert(ranges_.begin(), Range{first, last});
-  size_ += last - first;
-}
-
 void PendingRanges::clear() {
   std::vector<Range>().swap(ranges_);
   size_ = 0;

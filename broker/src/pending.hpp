@@ -24,8 +24,6 @@ class PendingRanges {
   void reset(std::uint64_t total);
   // Slices [first, last) are pending again; they are handed out before the rest.
   void push_front(std::uint64_t first, std::uint64_t last);
-  // Slices [first, last) are pending, after the rest (restoring a job from the journal).
-  void push_back(std::uint64_t first, std::uint64_t last);
   void clear();
   // Slices in the ranges (a few may have been covered meanwhile; take() skips those).
   std::uint64_t size() const { return size_; }

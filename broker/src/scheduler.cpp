@@ -38,29 +38,41 @@ std::string Scheduler::new_job_id() {
 // ---- 2. submit, cancel, status ----
 
 Result<msg::SubmitRep> Scheduler::submit(JobSpec spec, TimePoint now) {
-  if (spec.job_id.empty()) spec.job_id = new_job_id();
-  // One lookup for both the known id and the new job's place; the place is given up if the job
-  // is refused.
-  auto [slot, fresh] = jobs_.try_emplace(spec.job_id);
-  if (!fresh) {
-    const Job& old = *slot->second;
-    return msg::SubmitRep{old.spec.job_id, old.collector.total(), old.spec.slice_size, true};
+  using Jobs = decltype(jobs_);
+  // The new job's place in the table, given up unless the job is accepted, whatever ends this
+  // call: a refusal, or an exception (bad_alloc sizing a large job's book).
+  struct Place {
+    Jobs& jobs;
+    Jobs::iterator it;
+    bool keep = false;
+    ~Place() {
+      if (!keep && it != jobs.end()) jobs.erase(it);
+    }
+  } place{jobs_, jobs_.end()};
+  if (!spec.job_id.empty()) {
+    // One lookup for both a known id and the new job's place.
+    auto [slot, fresh] = jobs_.try_emplace(spec.job_id);
+    if (!fresh) {
+      const Job& old = *slot->second;
+      return msg::SubmitRep{old.spec.job_id, old.collector.total(), old.spec.slice_size, true};
+    }
+    place.it = slot;
   }
   auto kernel = validate_job(spec, catalog_, options_.limits);
-  if (!kernel.ok()) {
-    jobs_.erase(slot);
-    return kernel.error();
+  if (!kernel.ok()) return kernel.error();
+  if (spec.job_id.empty()) {
+    // Drawn once the job is accepted, so that a refusal names no id and uses none up.
+    spec.job_id = new_job_id();
+    place.it = jobs_.try_emplace(spec.job_id).first;
   }
   auto job = make_job(std::move(spec), kernel.value(), now);
   if (log_ != nullptr) {
-    if (Status st = log_->submitted(*job); !st.ok()) {
-      jobs_.erase(slot);
-      return st.error();
-    }
+    if (Status st = log_->submitted(*job); !st.ok()) return st.error();
   }
 
   Job& j = *job;
-  slot->second = std::move(job);
+  place.it->second = std::move(job);
+  place.keep = true;
   msg::SubmitRep rep{j.spec.job_id, j.collector.total(), j.spec.slice_size, false};
   if (j.collector.total() == 0) {
     complete_job(j, now);
@@ -136,17 +148,18 @@ Status Scheduler::restore(RecoveredJob r, TimePoint now) {
       r.merged->combiner == book.combiner()) {
     book.restore_merged(std::move(*r.merged));
   }
-  // Only the slices without a result run again.
+  // Only the slices without a result run again: their ranges are found from the last one back,
+  // each put in front of those after it.
   job->pending.clear();
-  for (std::uint64_t s = 0; s < book.total();) {
-    if (book.state(s) == SliceState::kCovered) {
-      ++s;
+  for (std::uint64_t e = book.total(); e > 0;) {
+    if (book.state(e - 1) == SliceState::kCovered) {
+      --e;
       continue;
     }
-    std::uint64_t e = s;
-    while (e < book.total() && book.state(e) != SliceState::kCovered) ++e;
-    job->pending.push_back(s, e);
-    s = e;
+    std::uint64_t s = e;
+    while (s > 0 && book.state(s - 1) != SliceState::kCovered) --s;
+    job->pending.push_front(s, e);
+    e = s;
   }
 
   Job& j = *job;

@@ -169,12 +169,14 @@ namespace {
 // generator that it would otherwise share with its parent, without a getpid() call per id.
 std::atomic<unsigned> fork_count{1};
 
+// Registered when the library loads, before any thread of the program could fork. (A child made
+// by a raw clone() runs no fork handlers and would draw its parent's ids.)
+const bool fork_counted = [] {
+  ::pthread_atfork(nullptr, nullptr, [] { fork_count.fetch_add(1); });
+  return true;
+}();
+
 unsigned fork_generation() {
-  static const bool registered = [] {
-    ::pthread_atfork(nullptr, nullptr, [] { fork_count.fetch_add(1); });
-    return true;
-  }();
-  (void)registered;
   return fork_count.load(std::memory_order_relaxed);
 }
 

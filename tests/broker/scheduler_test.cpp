@@ -310,6 +310,32 @@ TEST_CASE("scheduler keeps no trace of a refused job: its id is free for a valid
   CHECK(h.job("retry-me").spec.kernel == "count_range");
 }
 
+TEST_CASE("scheduler names no id when it refuses a job that came without one", "[broker]") {
+  Harness h;
+  JobSpec bad;
+  bad.kernel = "no_such_kernel";
+  bad.count = 100;
+  auto refused = h.sched.submit(bad, h.now);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("job ") == std::string::npos);
+  CHECK(h.sched.all_status(h.now).empty());
+}
+
+TEST_CASE("scheduler restores a job's uncovered slices as ranges in slice order", "[broker]") {
+  Harness h;
+  RecoveredJob r;
+  r.spec.job_id = "back";
+  r.spec.kernel = "count_range";
+  r.spec.count = 80;
+  r.spec.slice_size = 10;  // 8 slices; 1, 4 and 5 were covered before the restart
+  for (std::uint64_t s : {1, 4, 5}) r.covered.emplace_back(s, CompactPartial{10, 0, 10});
+  REQUIRE(h.sched.restore(std::move(r), h.now).ok());
+  h.hello("w1", 100);
+  const auto d = h.dispatch();
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].runs == std::vector<SliceRun>{{0, 1, 1}, {2, 2, 1}, {6, 2, 1}});
+}
+
 TEST_CASE("scheduler generates a job id when none is given", "[broker]") {
   Harness h;
   const std::string a = h.submit(10);

@@ -355,16 +355,22 @@ void Journal::covered(const Job& job, std::uint64_t slice) {
 void Journal::finished(const Job& job) {
   // Everything buffered goes first (this job's last slices, and other jobs' whose records would
   // otherwise name a job that may be forgotten before the next flush).
-  std::string out = encode_buffer();
+  std::string out = take_buffer();
   // Gathered bytes are in the covered records already: the result is stored without them.
   FinalRecord f{job.spec.job_id, job.state, job.error_code, job.error, job.result};
   frame(out, kFinalRecord, f);
-  // A failed write here is tried again with the next flush (the buffer is kept until then).
-  if (append(out, true).ok()) {
-    dirty_.clear();
-    dirty_index_.clear();
-    buffered_slices_ = 0;
-  }
+  // A failed write here is tried again with the next flush.
+  if (!append(out, true).ok()) unwritten_ = std::move(out);
+}
+
+std::string Journal::take_buffer() {
+  std::string out = std::move(unwritten_);
+  unwritten_.clear();
+  out += encode_buffer();
+  dirty_.clear();
+  dirty_index_.clear();
+  buffered_slices_ = 0;
+  return out;
 }
 
 std::string Journal::encode_buffer() const {
@@ -380,14 +386,16 @@ std::string Journal::encode_buffer() const {
 }
 
 Status Journal::flush(TimePoint now, bool force) {
-  const bool due = force || now - last_write_ >= Millis(options_.flush_ms) ||
-                   buffered_slices_ * sizeof(SliceEntry) >= options_.flush_bytes;
+  const bool due =
+      force || now - last_write_ >= Millis(options_.flush_ms) ||
+      buffered_slices_ * sizeof(SliceEntry) + unwritten_.size() >= options_.flush_bytes;
   if (due) {
-    if (!dirty_.empty()) {
-      if (Status st = append(encode_buffer(), false); !st.ok()) return st;
-      dirty_.clear();
-      dirty_index_.clear();
-      buffered_slices_ = 0;
+    if (!dirty_.empty() || !unwritten_.empty()) {
+      std::string out = take_buffer();
+      if (Status st = append(out, false); !st.ok()) {
+        unwritten_ = std::move(out);
+        return st;
+      }
     }
     last_write_ = now;  // the next batch closes flush_ms from here
   }

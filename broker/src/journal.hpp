@@ -95,6 +95,8 @@ class Journal final : public JobLog {
   std::size_t buffered_slices() const { return buffered_slices_; }
 
  private:
+  // The records of unwritten_ and dirty_, in that order, both emptied.
+  std::string take_buffer();
   struct Dirty {
     const Job* job = nullptr;
     std::vector<std::uint64_t> slices;
@@ -113,6 +115,9 @@ class Journal final : public JobLog {
   std::vector<Dirty> dirty_;  // jobs with covered slices not yet written
   std::unordered_map<const Job*, std::size_t> dirty_index_;
   std::size_t buffered_slices_ = 0;
+  // Records a failed write left (a full disk, say), written first by the next one. Bytes, not
+  // dirty_ entries: the jobs those point at may be forgotten before the next write.
+  std::string unwritten_;
   TimePoint last_write_{};
   TimePoint last_sync_{};
   bool unsynced_ = false;

@@ -4,12 +4,14 @@
 #include "journal.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <bit>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -208,6 +210,61 @@ TEST_CASE("journal compaction forgets the oldest finished jobs beyond its cap", 
   CHECK(again.take_recovered().size() == 3);
 }
 
+// While alive, this process may not grow a file beyond `bytes`: writes past it fail with EFBIG
+// (SIGXFSZ, which would kill us, is ignored meanwhile) — a full disk, for one file.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_) == 0);
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit l = old_;
+    l.rlim_cur = bytes;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &l) == 0);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &old_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+
+ private:
+  rlimit old_{};
+  void (*old_handler_)(int) = nullptr;
+};
+
+TEST_CASE("journal keeps what a failed write left as bytes, written once the disk has room again",
+          "[broker]") {
+  TempDir dir;
+  const auto values = random_values(4, 9);
+  SchedulerOptions so = test_options();
+  so.max_finished_jobs = 1;  // a job is forgotten as soon as the next one finishes
+  JournalOptions jo = options_in(dir);
+  jo.flush_ms = 60'000;  // nothing leaves on its own: the covered slices stay buffered
+  {
+    Harness h(so);
+    Journal journal(jo);
+    h.sched.set_log(&journal);
+    REQUIRE(h.sched.submit(sum_spec("a", 4), h.now).ok());
+    REQUIRE(h.sched.submit(sum_spec("b", 4), h.now).ok());
+    {
+      FileSizeLimit full(dir.size());
+      compute(h, "a", values, 100);  // its final write fails
+      compute(h, "b", values, 100);  // so does this one; and "a" is forgotten
+      REQUIRE(h.sched.find_job("a") == nullptr);
+      CHECK_FALSE(journal.flush(h.now, true).ok());
+    }
+    REQUIRE(journal.flush(h.now, true).ok());
+  }
+  Journal reopened(options_in(dir));
+  auto jobs = reopened.take_recovered();
+  REQUIRE(jobs.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    INFO("job " << i);
+    CHECK(jobs[i].spec.job_id == (i == 0 ? "a" : "b"));
+    CHECK(jobs[i].state == JobState::kDone);
+    CHECK(jobs[i].covered.size() == 4);
+  }
+}
+
 TEST_CASE("journal refuses a second broker on the same directory", "[broker]") {
   TempDir dir;
   Journal first(options_in(dir));
@@ -303,12 +360,13 @@ TEST_CASE("journal restores a count's merged state and a gather job's bytes exac
   CHECK(h.job("g").full_result().gathered == want);
 }
 
-TEST_CASE("journal restores a job of a plugin's kernel before any worker offers it again, and only a "
-          "worker announcing the same definition then gets its slices",
-          "[broker]") {
+TEST_CASE(
+    "journal restores a job of a plugin's kernel before any worker offers it again, and only a "
+    "worker announcing the same definition then gets its slices",
+    "[broker]") {
   TempDir dir;
-  const KernelSpec plugged{"plugcount", Combiner::kCount, KernelShape::kRange,
-                           DType::kNone, DType::kNone, "counts"};
+  const KernelSpec plugged{"plugcount",  Combiner::kCount, KernelShape::kRange,
+                           DType::kNone, DType::kNone,     "counts"};
   auto announce = [](Harness& h, const std::string& id, const KernelSpec& spec) {
     msg::Hello hello;
     hello.worker_id = id;

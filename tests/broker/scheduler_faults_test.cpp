@@ -89,7 +89,7 @@ TEST_CASE("scheduler lease is lease_first until a slice finished, then follows t
   CHECK(h.sched.lease_for(h.job(job)) == 2000ms);
   report_timed(h, "w1", job, {SliceRun{1, 1, 1}}, 700'000);  // 0.7 s x 10
   CHECK(h.sched.lease_for(h.job(job)) == 7000ms);
-  CHECK(h.status(job).lease_ms == 7000);  // what `zwq status` shows
+  CHECK(h.status(job).lease_ms == 7000);                // what `zwq status` shows
   report_timed(h, "w1", job, {SliceRun{2, 1, 1}}, 10);  // the slowest seen still counts
   CHECK(h.sched.lease_for(h.job(job)) == 7000ms);
 }
@@ -338,10 +338,7 @@ TEST_CASE(
 TEST_CASE("scheduler restores a finished job with its result and a merged count", "[broker]") {
   Harness h;
   RecoveredJob done;
-  done.spec.job_id = "done";
-  done.spec.kernel = "count_range";
-  done.spec.count = 30;
-  done.spec.slice_size = 10;
+  done.spec = count_spec("done", 3);
   done.state = JobState::kDone;
   done.result = JobResult{};
   done.result->value = 3;

@@ -188,6 +188,16 @@ inline JobSpec sum_spec(const std::string& id, std::uint64_t slices) {
   return spec;
 }
 
+// A job of `slices` slices of 10 points of the count_range kernel.
+inline JobSpec count_spec(const std::string& id, std::uint64_t slices) {
+  JobSpec spec;
+  spec.job_id = id;
+  spec.kernel = "count_range";
+  spec.count = slices * 10;
+  spec.slice_size = 10;
+  return spec;
+}
+
 // A worker's outcome for slice `slice` of a sum_spec job whose sum is `value`.
 inline SliceOutcome sum_outcome(std::uint64_t slice, std::uint32_t attempt, double value) {
   SliceOutcome o;

@@ -324,10 +324,7 @@ TEST_CASE("scheduler names no id when it refuses a job that came without one", "
 TEST_CASE("scheduler restores a job's uncovered slices as ranges in slice order", "[broker]") {
   Harness h;
   RecoveredJob r;
-  r.spec.job_id = "back";
-  r.spec.kernel = "count_range";
-  r.spec.count = 80;
-  r.spec.slice_size = 10;  // 8 slices; 1, 4 and 5 were covered before the restart
+  r.spec = count_spec("back", 8);  // 1, 4 and 5 were covered before the restart
   for (std::uint64_t s : {1, 4, 5}) r.covered.emplace_back(s, CompactPartial{10, 0, 10});
   REQUIRE(h.sched.restore(std::move(r), h.now).ok());
   h.hello("w1", 100);

@@ -437,10 +437,10 @@ Millis Scheduler::lease_for(const Job& job) const {
   return Millis(std::max(floor, scaled));
 }
 
-bool Scheduler::release_lease(Worker& w, std::uint64_t job_serial, std::uint64_t slice,
+bool Scheduler::release_lease(Worker& w, const Job* job, std::uint64_t slice,
                               std::uint32_t attempt) {
   for (auto it = w.leases.begin(); it != w.leases.end(); ++it) {
-    if (it->job_serial != job_serial || it->attempt != attempt || slice < it->first ||
+    if (it->job != job || it->attempt != attempt || slice < it->first ||
         slice - it->first >= it->count) {
       continue;
     }
@@ -455,10 +455,9 @@ bool Scheduler::release_lease(Worker& w, std::uint64_t job_serial, std::uint64_t
 
 // The outcome came from someone other than the slice's holder (a misrouted or replayed
 // report): the holder's credit must still be freed.
-void Scheduler::release_lease_anywhere(std::uint64_t job_serial, std::uint64_t slice,
-                                       std::uint32_t attempt) {
+void Scheduler::release_lease_anywhere(const Job* job, std::uint64_t slice, std::uint32_t attempt) {
   for (auto& w : workers_) {
-    if (release_lease(*w, job_serial, slice, attempt)) return;
+    if (release_lease(*w, job, slice, attempt)) return;
   }
 }
 
@@ -466,7 +465,7 @@ void Scheduler::drop_leases_of(const Job& job) {
   for (auto& w : workers_) {
     auto& leases = w->leases;
     for (auto it = leases.begin(); it != leases.end();) {
-      if (it->job_serial == job.serial) {
+      if (it->job == &job) {
         w->inflight -= std::min<std::uint64_t>(w->inflight, it->outstanding);
         it = leases.erase(it);
       } else {
@@ -509,10 +508,10 @@ ResultsTally Scheduler::results(msg::Results& m, TimePoint now) {
       continue;
     }
     if (job.collector.is_leased(o.slice, o.attempt)) {
-      if (w != nullptr && release_lease(*w, job.serial, o.slice, o.attempt)) {
+      if (w != nullptr && release_lease(*w, &job, o.slice, o.attempt)) {
         ++released;
       } else {
-        release_lease_anywhere(job.serial, o.slice, o.attempt);
+        release_lease_anywhere(&job, o.slice, o.attempt);
       }
     }
     Offer r = job.collector.offer(o);
@@ -667,7 +666,7 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
         // per worker until the first report says, however deep the pipeline. Slices may be long,
         // and a worker that took several batches of a short job would hold most of it: its tail
         // would then follow that worker's speed rather than be shared by speed.
-        const std::uint64_t held = held_of(w, job->serial);
+        const std::uint64_t held = held_of(w, job);
         if (held >= options_.first_batch) continue;
         target = std::min<std::uint64_t>(target, options_.first_batch - held);
       }
@@ -712,13 +711,12 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
           rest.count -= piece;
         }
         Lease* last = w.leases.empty() ? nullptr : &w.leases.back();
-        if (last != nullptr && last->job_serial == job->serial && last->attempt == run.attempt &&
+        if (last != nullptr && last->job == job && last->attempt == run.attempt &&
             last->first + last->count == run.first_slice) {
           last->count += run.count;
           last->outstanding += run.count;
         } else {
-          w.leases.push_back(
-              Lease{job, job->serial, run.first_slice, run.count, run.attempt, run.count});
+          w.leases.push_back(Lease{job, run.first_slice, run.count, run.attempt, run.count});
         }
       }
       if (was_idle) {
@@ -731,11 +729,11 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
   rotate_ = (rotate_ + 1) % n_workers;
 }
 
-// Slices of the job `serial` that `w` holds now (its leases are few runs).
-std::uint64_t Scheduler::held_of(const Worker& w, std::uint64_t serial) {
+// Slices of `job` that `w` holds now (its leases are few runs).
+std::uint64_t Scheduler::held_of(const Worker& w, const Job* job) {
   std::uint64_t n = 0;
   for (const Lease& l : w.leases) {
-    if (l.job_serial == serial) n += l.outstanding;
+    if (l.job == job) n += l.outstanding;
   }
   return n;
 }

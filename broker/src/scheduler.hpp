@@ -251,7 +251,6 @@ class Scheduler {
   // forgotten.
   struct Lease {
     Job* job = nullptr;
-    std::uint64_t job_serial = 0;
     std::uint64_t first = 0;
     std::uint32_t count = 0;
     std::uint32_t attempt = 0;
@@ -286,9 +285,8 @@ class Scheduler {
   void requeue_leases(Worker& w, const std::string* loss_cause, TimePoint now);
   void lose(Worker& w, std::string cause, bool remove, TimePoint now);
   void renew_lease(Worker& w, TimePoint now);
-  bool release_lease(Worker& w, std::uint64_t job_serial, std::uint64_t slice,
-                     std::uint32_t attempt);
-  void release_lease_anywhere(std::uint64_t job_serial, std::uint64_t slice, std::uint32_t attempt);
+  bool release_lease(Worker& w, const Job* job, std::uint64_t slice, std::uint32_t attempt);
+  void release_lease_anywhere(const Job* job, std::uint64_t slice, std::uint32_t attempt);
   void drop_leases_of(const Job& job);
   bool supports(const Worker& w, const Job& job) const;
   Job* next_job_for(const Worker& w, bool& alone);
@@ -302,7 +300,7 @@ class Scheduler {
   double pace_of(const Worker& w, const Job& job) const;
   Speeds speeds(const Job& job);
   std::uint64_t batch_for(const Worker& w, const Job& job) const;
-  static std::uint64_t held_of(const Worker& w, std::uint64_t serial);
+  static std::uint64_t held_of(const Worker& w, const Job* job);
   std::uint64_t share_for(const Worker& w, const Job& job, const Speeds& speeds) const;
   std::string new_job_id();
 

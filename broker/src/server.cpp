@@ -821,23 +821,25 @@ void Server::dispatch_and_send(TimePoint now) {
       if (sent_[i]) continue;
       const std::string& worker = dispatch_[i].worker_id;
       const bool grouped = options_.max_batch == 0 && dispatch_[i].frames;
-      std::size_t frames = 1;
-      for (std::size_t k = i + 1; grouped && k < dispatch_.size(); ++k) {
-        if (dispatch_[k].worker_id == worker) ++frames;
-      }
+      // The next Dispatch of this worker after k, or the end.
+      auto next = [&](std::size_t k) {
+        while (++k < dispatch_.size() && dispatch_[k].worker_id != worker) {
+        }
+        return k;
+      };
       if (send_frame(tasks_, worker, true) == SendResult::kSent) {
-        for (std::size_t k = i; frames > 0; ++k) {
-          if (dispatch_[k].worker_id != worker) continue;
+        for (std::size_t k = i; k < dispatch_.size();) {
+          const std::size_t after = grouped ? next(k) : dispatch_.size();
           sent_[k] = true;
           encode_tasks(tasks_frame_, epoch_, dispatch_[k].job->spec_bytes, dispatch_[k].runs);
           // The identity went: the rest of the message cannot fail for want of a peer.
-          (void)send_frame(tasks_, {tasks_frame_.data(), tasks_frame_.size()}, --frames > 0);
+          (void)send_frame(tasks_, {tasks_frame_.data(), tasks_frame_.size()},
+                           after < dispatch_.size());
+          k = after;
         }
         continue;
       }
-      for (std::size_t k = i; k < dispatch_.size(); ++k) {
-        if (dispatch_[k].worker_id == worker) sent_[k] = true;  // lost with the worker
-      }
+      for (std::size_t k = i; k < dispatch_.size(); k = next(k)) sent_[k] = true;  // lost with it
       ++tasks_count_.send_failed;
       log_->warn("worker {} unreachable; its slices are requeued", worker);
       sched_.lose_worker(worker, now);

@@ -161,10 +161,6 @@ Status check_unprobed(const JobRequest& req, const Needs& needs, JobSpec& spec) 
   return Status::Ok();
 }
 
-}  // namespace
-
-namespace {
-
 // 1 in the process that loaded us, one more in each child forked since: a child re-seeds the
 // generator that it would otherwise share with its parent, without a getpid() call per id.
 std::atomic<unsigned> fork_count{1};

@@ -455,6 +455,41 @@ TEST_CASE("worker keeps heartbeating while one slice outlasts the broker's patie
   CHECK(hellos == 0);                     // never silent long enough to register again
 }
 
+// slowest_us 0 means "not timed" to the broker, which then paces the job by the time between
+// reports: for one-slice jobs that is a round trip per slice, and it kept a worker to a few dozen
+// of them in flight. A slice shorter than a microsecond reports 1.
+// Results.slowest_us 0 means "not timed": the broker then paces the job by the time between
+// reports alone, which for one-slice jobs is a round trip per slice, and it kept each worker to a
+// few dozen of them in flight. A slice shorter than a microsecond reports 1.
+TEST_CASE("worker reports no-op slices as taking 1 µs, not 0 (untimed)", "[worker]") {
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+  // 200 one-slice jobs, alternating so that no two share a Results: most compute in well under
+  // a microsecond once the worker is warm.
+  constexpr std::uint32_t kJobs = 200;
+  msg::Tasks t;
+  t.epoch = broker.epoch;
+  t.job.kernel = "noop_range";
+  t.job.count = kJobs;
+  t.job.slice_size = 1;
+  for (std::uint32_t i = 0; i < kJobs; ++i) {
+    t.job.job_id = i % 2 == 0 ? "even" : "odd";
+    t.runs = {zwq::SliceRun{i, 1, 1}};
+    broker.send_tasks(worker.id(), t);
+  }
+  std::uint64_t reported = 0, untimed = 0;
+  while (reported < kJobs) {
+    const auto results = broker.expect_results();
+    REQUIRE(results);
+    reported += results->items.size();
+    untimed += results->slowest_us == 0;
+    CHECK(results->slowest_us < 1'000'000);
+  }
+  CHECK(reported == kJobs);
+  CHECK(untimed == 0);
+}
+
 TEST_CASE("worker stop finishes the slice in hand, sends it, then says Bye", "[worker]") {
   FakeBroker broker;
   RunningWorker worker(broker);

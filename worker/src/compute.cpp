@@ -439,8 +439,8 @@ void ComputeThread::process(const Queued& q, TimePoint at) {
       SliceOutcome o = job.run(run.first_slice + i, run.attempt);
       const auto now = Clock::now();
       ++computed;
-      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - start).count();
-      slowest_us_ = std::max<std::uint64_t>(slowest_us_, static_cast<std::uint64_t>(us));
+      const auto us = std::chrono::ceil<std::chrono::microseconds>(now - start).count();
+      slowest_us_ = std::max<std::uint64_t>(slowest_us_, std::max<std::int64_t>(us, 1));
       if (o.code == ErrorCode::kOk && o.partial.bytes.size() > kMaxPartialBytes) {
         o = SliceOutcome{o.slice,
                          o.attempt,

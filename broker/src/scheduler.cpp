@@ -5,10 +5,37 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <msgpack.hpp>
 #include <utility>
 
 namespace zwq::broker {
+
+namespace {
+
+// What msgpack packs a spec into: a buffer on the stack, spilling into a string only past it. A
+// spec is some thirty small writes (keys, values); appended to a string one by one they were 8 %
+// of the broker's time on one-slice jobs, more than the copying itself.
+class PackBuffer {
+ public:
+  void write(const char* data, std::size_t n) {
+    if (spill_.empty() && n <= sizeof buf_ - used_) {
+      std::memcpy(buf_ + used_, data, n);
+      used_ += n;
+      return;
+    }
+    if (spill_.empty()) spill_.assign(buf_, used_);
+    spill_.append(data, n);
+  }
+  std::string str() && { return spill_.empty() ? std::string(buf_, used_) : std::move(spill_); }
+
+ private:
+  char buf_[512];
+  std::size_t used_ = 0;
+  std::string spill_;
+};
+
+}  // namespace
 
 // ---- 1. set-up and job ids ----
 
@@ -89,13 +116,10 @@ std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel,
   job->spec = std::move(spec);
   job->shape = shape_for(job->spec);
   job->kernel = kernel;
-  // Packed straight into the string: an sbuffer would allocate its 8 KiB first, and a copy.
-  struct Appender {
-    std::string& out;
-    void write(const char* data, std::size_t n) { out.append(data, n); }
-  } appender{job->spec_bytes};
-  job->spec_bytes.reserve(256);
-  msgpack::pack(appender, job->spec);
+  // (An sbuffer would allocate its 8 KiB first.)
+  PackBuffer packed;
+  msgpack::pack(packed, job->spec);
+  job->spec_bytes = std::move(packed).str();
   job->submitted = now;
 
   const SliceGeometry geo{job->spec.first, job->spec.count, job->spec.slice_size};

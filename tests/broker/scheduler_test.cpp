@@ -342,6 +342,30 @@ TEST_CASE("scheduler generates a job id when none is given", "[broker]") {
   CHECK(valid_job_id(a));
 }
 
+// A Tasks message carries the spec as the scheduler packed it at submit: a short spec fits the
+// packer's stack buffer, a long one (a path and parameters past 512 bytes) spills past it.
+TEST_CASE("scheduler packs each job's spec whole for its Tasks, short or past 512 bytes",
+          "[broker]") {
+  Harness h;
+  h.hello("w", 100);
+  JobSpec small = sum_spec("small", 2);
+  JobSpec large = sum_spec("large", 2);
+  large.input.uri = "shm:" + std::string(600, 'p');
+  large.params.set("label", std::string(300, 'x'));
+  large.params.set("bins", std::int64_t{7});
+  for (const JobSpec& spec : {small, large}) {
+    REQUIRE(h.sched.submit(spec, h.now).ok());
+    const std::string& bytes = h.job(spec.job_id).spec_bytes;
+    const msgpack::object_handle oh = msgpack::unpack(bytes.data(), bytes.size());
+    CHECK(oh.get().as<JobSpec>() == h.job(spec.job_id).spec);
+    CHECK(h.job(spec.job_id).spec.input.uri == spec.input.uri);
+  }
+  CHECK(h.job("large").spec_bytes.size() > 900);
+  const auto ds = h.dispatch();
+  REQUIRE(ds.size() == 2);
+  CHECK(ds[1].job->spec_bytes == h.job("large").spec_bytes);
+}
+
 TEST_CASE("scheduler requeues the leases of a worker that says Hello again", "[broker]") {
   Harness h;
   const std::string job = h.submit(100);

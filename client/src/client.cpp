@@ -18,17 +18,18 @@ using std::chrono::milliseconds;
 // kMinRunManyWindow and at most kMaxRunManyWindow (two windows may be finished and not yet
 // collected, and the broker remembers 10000 finished jobs by default). A worker holds as many
 // one-slice jobs of a known pace as its credit allows (docs/PROTOCOL.md, "Batches"), so a small
-// window runs dry before the client sends the next; a large one makes long broker turns. With 2
-// workers, 10^5 one-slice jobs (zwq-bench --only async, two runs of 3 each) ran at 91/90 k jobs/s
-// in windows of 128, 98/99 k in windows of 512 and 89/85 k in windows of 2048.
-constexpr std::size_t kWindowPerWorker = 256;
+// window runs dry before the client sends the next; a large one makes long broker turns.
+// Measured with 2 workers, 10^5 one-slice jobs (zwq-bench --only async --runs 3, three rounds,
+// window per worker / jobs per SubmitManyReq): 256/128 gave 124-131 k jobs/s, 512/256
+// 141-151 k, 512/512 139-161 k, 1024/1024 143-160 k, 2048/512 129-137 k.
+constexpr std::size_t kWindowPerWorker = 512;
 constexpr std::size_t kMinRunManyWindow = 128;
 constexpr std::size_t kMaxRunManyWindow = 4096;
 // Jobs per SubmitManyReq (at most proto::kMaxBatchJobs). The broker submits a request's jobs in
 // one turn of its loop, serving nobody else meanwhile: smaller requests keep that turn short
-// for the workers and other clients, larger ones cost fewer round trips. In windows of 4096 on the
-// async bench, requests of 1024 jobs gave 42 k jobs/s and of 128 jobs 47 k.
-constexpr std::size_t kSubmitChunk = 128;
+// for the workers and other clients (512 one-slice jobs take the broker about 2.5 ms), larger
+// ones cost fewer round trips (figures above).
+constexpr std::size_t kSubmitChunk = 512;
 // Pause between two calls to a broker that did not answer (as in job.cpp).
 constexpr milliseconds kOutageRetry{100};
 

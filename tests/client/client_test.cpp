@@ -702,7 +702,7 @@ TEST_CASE("Client submit_many retried after a lost reply reuses its job ids", "[
   CHECK(seen[0] == seen[1]);
 }
 
-TEST_CASE("Client submit_many sends a big batch as requests of 128 jobs and answers in order",
+TEST_CASE("Client submit_many sends a big batch as requests of 512 jobs and answers in order",
           "[client]") {
   std::mutex mu;
   std::vector<std::size_t> sizes;  // jobs per SubmitManyReq, as they came
@@ -718,16 +718,16 @@ TEST_CASE("Client submit_many sends a big batch as requests of 128 jobs and answ
   }));
   auto c = zwq::Client::connect(options_for(broker));
   REQUIRE(c.ok());
-  auto requests = noop_requests(300);
+  auto requests = noop_requests(1100);
   for (std::size_t i = 0; i < requests.size(); ++i) requests[i].job_id = "j" + std::to_string(i);
   auto jobs = c.value().submit_many(requests);
-  REQUIRE(jobs.size() == 300);
+  REQUIRE(jobs.size() == 1100);
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     REQUIRE(jobs[i].ok());
     CHECK(jobs[i].value().id() == requests[i].job_id);
   }
   std::lock_guard<std::mutex> lock(mu);
-  CHECK(sizes == std::vector<std::size_t>{128, 128, 44});
+  CHECK(sizes == std::vector<std::size_t>{512, 512, 76});
 }
 
 TEST_CASE("Client wait_all collects every job over several WaitMany rounds, in order", "[client]") {
@@ -794,11 +794,12 @@ TEST_CASE("Client wait_all gives timeout for the jobs still running", "[client]"
   }
 }
 
-TEST_CASE("Client run_many windows hold 256 jobs per worker, at least 128 and at most 4096",
+TEST_CASE("Client run_many windows hold 512 jobs per worker, at least 128 and at most 4096",
           "[client]") {
   CHECK(zwq::Client::run_many_window(0) == 128);
-  CHECK(zwq::Client::run_many_window(2) == 512);
-  CHECK(zwq::Client::run_many_window(3) == 768);
+  CHECK(zwq::Client::run_many_window(2) == 1024);
+  CHECK(zwq::Client::run_many_window(3) == 1536);
+  CHECK(zwq::Client::run_many_window(8) == 4096);
   CHECK(zwq::Client::run_many_window(16) == 4096);
   CHECK(zwq::Client::run_many_window(1000) == 4096);
 }

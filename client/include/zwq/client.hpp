@@ -336,7 +336,7 @@ class Client {
   Result<JobResult> run(const JobRequest& request,
                         std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
-  // Submits many jobs in few round trips (one SubmitManyReq per 128 jobs).
+  // Submits many jobs in few round trips (one SubmitManyReq per 512 jobs).
   // One Result per request, in order: each job is prepared, accepted or refused on its own, as
   // submit() would (one bad job does not affect the others); when the broker cannot be reached
   // the jobs of the unanswered request get kUnreachable. A retried request reuses its job ids, so
@@ -357,7 +357,7 @@ class Client {
   std::vector<Result<JobResult>> run_many(
       const std::vector<JobRequest>& requests,
       std::optional<std::chrono::milliseconds> timeout = std::nullopt);
-  // The jobs per window run_many() uses with `workers` registered workers: 256 per worker, at
+  // The jobs per window run_many() uses with `workers` registered workers: 512 per worker, at
   // least 128 and at most 4096 (small windows keep the broker's turns short; it asks for the
   // worker count once per call).
   static std::size_t run_many_window(std::size_t workers);

@@ -27,8 +27,8 @@ constexpr std::size_t kMinRunManyWindow = 128;
 constexpr std::size_t kMaxRunManyWindow = 4096;
 // Jobs per SubmitManyReq (at most proto::kMaxBatchJobs). The broker submits a request's jobs in
 // one turn of its loop, serving nobody else meanwhile: smaller requests keep that turn short
-// for the workers and other clients (512 one-slice jobs take the broker about 2.5 ms), larger
-// ones cost fewer round trips (figures above).
+// for the workers and other clients (512 one-slice jobs hold it about 2.5 ms, at the 4.7-4.8 µs
+// of broker CPU per job docs/BENCHMARKS.md gives), larger ones cost fewer round trips.
 constexpr std::size_t kSubmitChunk = 512;
 // Pause between two calls to a broker that did not answer (as in job.cpp).
 constexpr milliseconds kOutageRetry{100};

@@ -40,7 +40,10 @@ struct Job {
   JobState state = JobState::kQueued;
   JobCollector collector;
   PendingRanges pending;
-  std::uint64_t retried = 0;     // slices handed out again after a lease was lost
+  std::uint64_t retried = 0;  // slices handed out again after a lease was lost
+  // Lease records (runs held by workers) that point at this job; the scheduler keeps it, so that
+  // finishing a job whose slices all came back skips the walk over every worker's leases.
+  std::uint64_t lease_records = 0;
   std::uint64_t slowest_us = 0;  // the slowest slice workers reported (sets its lease)
   double pace_us = 0;  // moving average of µs per slice over its workers; 0: unknown (dispatch)
   std::shared_ptr<JobShape> shape;  // shared with the jobs of its shape the scheduler recalls

@@ -403,6 +403,7 @@ void Scheduler::requeue_leases(Worker& w, const std::string* loss_cause, TimePoi
     job.retried += requeued;
     if (!job.pending.empty()) runnable_.emplace(job.serial, &job);
   }
+  for (const Lease& l : w.leases) --l.job->lease_records;
   w.leases.clear();
   w.inflight = 0;
   w.isolating = false;
@@ -470,7 +471,10 @@ bool Scheduler::release_lease(Worker& w, const Job* job, std::uint64_t slice,
     }
     if (it->outstanding > 0) --it->outstanding;
     if (w.inflight > 0) --w.inflight;
-    if (it->outstanding == 0) w.leases.erase(it);
+    if (it->outstanding == 0) {
+      --it->job->lease_records;
+      w.leases.erase(it);
+    }
     if (w.inflight == 0) w.isolating = false;
     return true;
   }
@@ -485,12 +489,14 @@ void Scheduler::release_lease_anywhere(const Job* job, std::uint64_t slice, std:
   }
 }
 
-void Scheduler::drop_leases_of(const Job& job) {
+void Scheduler::drop_leases_of(Job& job) {
+  if (job.lease_records == 0) return;  // the usual end: every run came back
   for (auto& w : workers_) {
     auto& leases = w->leases;
     for (auto it = leases.begin(); it != leases.end();) {
       if (it->job == &job) {
         w->inflight -= std::min<std::uint64_t>(w->inflight, it->outstanding);
+        --job.lease_records;
         it = leases.erase(it);
       } else {
         ++it;
@@ -741,6 +747,7 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
           last->outstanding += run.count;
         } else {
           w.leases.push_back(Lease{job, run.first_slice, run.count, run.attempt, run.count});
+          ++job->lease_records;
         }
       }
       if (was_idle) {

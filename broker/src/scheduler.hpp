@@ -287,7 +287,7 @@ class Scheduler {
   void renew_lease(Worker& w, TimePoint now);
   bool release_lease(Worker& w, const Job* job, std::uint64_t slice, std::uint32_t attempt);
   void release_lease_anywhere(const Job* job, std::uint64_t slice, std::uint32_t attempt);
-  void drop_leases_of(const Job& job);
+  void drop_leases_of(Job& job);
   bool supports(const Worker& w, const Job& job) const;
   Job* next_job_for(const Worker& w, bool& alone);
   void observe_pace(Worker& w, Job& job, std::uint64_t slices, std::uint64_t slowest_us,

@@ -276,6 +276,55 @@ TEST_CASE("scheduler cancel of a finished job changes nothing", "[broker]") {
   CHECK(h.sched.cancel("nope", h.now).error().code == ErrorCode::kUnknownJob);
 }
 
+// A job counts the lease records that point at it, so that finishing it can skip the walk over
+// every worker's leases when none do. A miscount would leave a lease of a finished (and later
+// forgotten) job with its worker: the worker's credit would never come back.
+TEST_CASE("scheduler cancel frees the credit of runs still out after others came back",
+          "[broker]") {
+  Harness h;
+  const std::string a = h.submit(60, 10, "a");  // 6 slices
+  h.hello("w1", 2);
+  h.hello("w2", 2);
+  auto first = h.dispatch();
+  REQUIRE(slices_in(first) == 4);
+  CHECK(h.job(a).lease_records == 2);
+  // w1's run comes back; w2's is still out when w1 takes the next run.
+  REQUIRE(h.report("w1", a, runs_of(first, "w1")).accepted == 2);
+  CHECK(h.job(a).lease_records == 1);
+  auto second = h.dispatch();
+  REQUIRE(slices_in(second, "w1") == 2);
+  CHECK(h.job(a).lease_records == 2);
+
+  REQUIRE(h.sched.cancel(a, h.now).ok());
+  CHECK(h.job(a).lease_records == 0);
+  CHECK(h.worker("w1").inflight == 0);
+  CHECK(h.worker("w2").inflight == 0);
+  // A job that ends with every run back had nothing left to drop.
+  const std::string b = h.submit(20, 10, "b");
+  auto d = h.dispatch();
+  for (const char* w : {"w1", "w2"}) h.report(w, b, runs_of(d, w));
+  CHECK(h.status(b).state == JobState::kDone);
+  CHECK(h.job(b).lease_records == 0);
+  CHECK(h.worker("w1").inflight == 0);
+  CHECK(h.worker("w2").inflight == 0);
+}
+
+TEST_CASE("scheduler counts no lease record for the runs a worker held before its second Hello",
+          "[broker]") {
+  Harness h;
+  const std::string a = h.submit(40, 10, "a");
+  h.hello("w1", 4);
+  REQUIRE(slices_in(h.dispatch()) == 4);
+  REQUIRE(h.job(a).lease_records == 1);
+  h.hello("w1", 4);  // a reconnect: its run goes back to the queue
+  CHECK(h.job(a).lease_records == 0);
+  auto d = h.dispatch();
+  REQUIRE(slices_in(d) == 4);
+  CHECK(h.job(a).lease_records == 1);
+  REQUIRE(h.sched.cancel(a, h.now).ok());
+  CHECK(h.worker("w1").inflight == 0);
+}
+
 TEST_CASE("scheduler answers an existing job id with existed", "[broker]") {
   Harness h;
   h.submit(100, 10, "same");

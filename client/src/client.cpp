@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <deque>
 #include <thread>
 #include <unordered_map>
 
@@ -30,6 +31,10 @@ constexpr std::size_t kMaxRunManyWindow = 4096;
 // for the workers and other clients (512 one-slice jobs hold it about 2.5 ms, at the 4.7-4.8 µs
 // of broker CPU per job docs/BENCHMARKS.md gives), larger ones cost fewer round trips.
 constexpr std::size_t kSubmitChunk = 512;
+// SubmitManyReqs posted and not yet answered while submit_many() prepares the next: with 1, the
+// broker makes the jobs of one request while the client prepares and encodes the next one, where
+// the two used to take turns.
+constexpr std::size_t kSubmitsInFlight = 1;
 // Pause between two calls to a broker that did not answer (as in job.cpp).
 constexpr milliseconds kOutageRetry{100};
 
@@ -140,30 +145,43 @@ Result<JobResult> Client::run(const JobRequest& request, std::optional<milliseco
 std::vector<Result<Job>> Client::submit_many(const std::vector<JobRequest>& requests) {
   std::vector<Result<Job>> out;
   out.reserve(requests.size());
-  // Prepared specs of one request to the broker, and where their answers go in `out`.
-  msg::SubmitManyReq batch;
-  std::vector<std::size_t> slots;
-  auto send = [&] {
-    if (batch.jobs.empty()) return;
-    auto rep = conn_->call<msg::SubmitManyRep>(batch);
-    for (std::size_t i = 0; i < slots.size(); ++i) {
-      Result<Job>& slot = out[slots[i]];
+  // One SubmitManyReq: its prepared specs, where their answers go in `out`, and the request as
+  // posted. The next one is prepared and posted while the broker works on this one.
+  struct Chunk {
+    msg::SubmitManyReq req;
+    std::vector<std::size_t> slots;
+    detail::Connection::Posted posted;
+  };
+  std::deque<Chunk> in_flight;
+  auto settle = [&](Chunk& c) {
+    auto rep = conn_->collect<msg::SubmitManyRep>(c.posted);
+    for (std::size_t i = 0; i < c.slots.size(); ++i) {
+      Result<Job>& slot = out[c.slots[i]];
       if (!rep.ok()) {
         slot = rep.error();
-      } else if (rep.value().items.size() != slots.size()) {
-        slot =
-            make_error(ErrorCode::kInternal, "the broker at " + address() + " answered " +
-                                                 std::to_string(rep.value().items.size()) + " of " +
-                                                 std::to_string(slots.size()) + " submitted jobs");
+      } else if (rep.value().items.size() != c.slots.size()) {
+        slot = make_error(ErrorCode::kInternal, "the broker at " + address() + " answered " +
+                                                    std::to_string(rep.value().items.size()) +
+                                                    " of " + std::to_string(c.slots.size()) +
+                                                    " submitted jobs");
       } else if (const msg::SubmitItem& item = rep.value().items[i]; item.code != ErrorCode::kOk) {
         slot = make_error(item.code, item.message.empty() ? "the broker refused job " + item.job_id
                                                           : item.message);
       } else {
-        slot = Job(conn_, std::move(batch.jobs[i]), item);
+        slot = Job(conn_, std::move(c.req.jobs[i]), item);
       }
     }
-    batch.jobs.clear();
-    slots.clear();
+  };
+  Chunk next;
+  auto post = [&] {
+    if (next.req.jobs.empty()) return;
+    next.posted = conn_->post(next.req);
+    in_flight.push_back(std::move(next));
+    next = Chunk{};
+    if (in_flight.size() > kSubmitsInFlight) {
+      settle(in_flight.front());
+      in_flight.pop_front();
+    }
   };
   for (const JobRequest& request : requests) {
     auto spec = prepare(request);
@@ -171,12 +189,13 @@ std::vector<Result<Job>> Client::submit_many(const std::vector<JobRequest>& requ
       out.emplace_back(spec.error());
       continue;
     }
-    slots.push_back(out.size());
-    out.emplace_back(make_error(ErrorCode::kInternal, "not submitted"));  // set by send()
-    batch.jobs.push_back(std::move(spec).value());
-    if (batch.jobs.size() == kSubmitChunk) send();
+    next.slots.push_back(out.size());
+    out.emplace_back(make_error(ErrorCode::kInternal, "not submitted"));  // set by settle()
+    next.req.jobs.push_back(std::move(spec).value());
+    if (next.req.jobs.size() == kSubmitChunk) post();
   }
-  send();
+  post();
+  for (Chunk& c : in_flight) settle(c);
   return out;
 }
 

@@ -65,16 +65,24 @@ Result<Envelope> Connection::request(const std::string& frame, std::uint64_t cor
 
 Result<std::optional<Envelope>> Connection::attempt(const std::string& frame, std::uint64_t corr,
                                                     Clock::time_point deadline) {
-  using Reply = std::optional<Envelope>;
+  auto sent = send_request(frame);
+  if (!sent.ok()) return sent.error();
+  if (!sent.value()) return std::optional<Envelope>();
+  return await(corr, deadline);
+}
+
+Result<bool> Connection::send_request(const std::string& frame) {
   try {
     // With no peer yet, a DEALER still queues the message on the pipe it made at connect().
-    if (!sock_->send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
-        !sock_->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
-      return Reply();
-    }
+    return sock_->send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait) &&
+           sock_->send(zmq::buffer(frame), zmq::send_flags::dontwait);
   } catch (const zmq::error_t& e) {
     return make_error(ErrorCode::kInternal, "cannot send to " + endpoint_ + ": " + e.what());
   }
+}
+
+Result<std::optional<Envelope>> Connection::await(std::uint64_t corr, Clock::time_point deadline) {
+  using Reply = std::optional<Envelope>;
   while (true) {
     const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now());
     if (left <= milliseconds(0)) return Reply();
@@ -92,9 +100,28 @@ Result<std::optional<Envelope>> Connection::attempt(const std::string& frame, st
     if (parts.size() != 2 || parts[0].size() != 0) continue;  // not a control reply: drop it
     auto env = decode_envelope(parts[1].data(), parts[1].size());
     if (!env.ok()) return reply_error(env.error());
-    if (env.value().corr != corr) continue;  // a stale reply to an earlier request
-    return Reply(std::move(env).value());
+    if (env.value().corr == corr) return Reply(std::move(env).value());
+    // The reply to a request posted earlier and not collected yet: kept. Others are stale.
+    auto it = posted_.find(env.value().corr);
+    if (it != posted_.end() && !it->second) it->second = std::move(env).value();
   }
+}
+
+Result<Envelope> Connection::take_posted(Posted& p) {
+  auto it = posted_.find(p.corr);
+  if (it != posted_.end() && it->second) {
+    Envelope env = std::move(*it->second);
+    posted_.erase(it);
+    return env;
+  }
+  posted_.erase(p.corr);
+  if (p.sent) {
+    auto reply = await(p.corr, Clock::now() + timeout_);
+    if (!reply.ok()) return reply.error();
+    if (reply.value()) return std::move(*reply.value());
+  }
+  // Not sent, or not answered in time: asked again as call() asks (the broker may see it twice).
+  return request(p.frame, p.corr, milliseconds(0), retries_);
 }
 
 Error Connection::broker_error(const Envelope& env) const {

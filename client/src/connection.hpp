@@ -6,6 +6,10 @@
 // in time the socket is closed and a fresh one connected ("lazy pirate", ZeroMQ Guide ch. 4), so
 // a reply that arrives late can never be taken for the answer to a later request.
 //
+// Requests may also be pipelined: post() sends one without waiting and collect() takes its
+// reply, so that the broker works on one request while the caller prepares the next. Replies to
+// other posted requests that arrive meanwhile are kept for their own collect().
+//
 // Not thread-safe: one thread at a time.
 #pragma once
 
@@ -14,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <zmq.hpp>
 
 #include "zwq/codec.hpp"
@@ -51,6 +56,39 @@ class Connection {
     return rep;
   }
 
+  // A request sent by post(), to be given to collect() exactly once.
+  struct Posted {
+    std::uint64_t corr = 0;
+    std::string frame;  // kept to ask again
+    bool sent = false;
+  };
+  // Sends `req` without waiting for its reply. Only for requests the broker may see twice (a
+  // SubmitManyReq: its job ids make a second one answer with the same jobs), since collect() asks
+  // again when the reply is late.
+  template <typename Req>
+  Posted post(const Req& req) {
+    Posted p;
+    p.corr = next_corr_++;
+    p.frame = encode(req, p.corr);
+    auto sent = send_request(p.frame);
+    p.sent = sent.ok() && sent.value();  // else collect() makes the request as call() does
+    posted_.emplace(p.corr, std::nullopt);
+    return p;
+  }
+  // The reply to a posted request, as call() gives it. When it does not come within the
+  // request timeout (or the request could not be sent) the request is made again the way call()
+  // makes it, with a new socket and the configured retries; replies to requests posted before
+  // that are then lost, and their collect() asks again in turn.
+  template <typename Rep>
+  Result<Rep> collect(Posted& p) {
+    auto env = take_posted(p);
+    if (!env.ok()) return env.error();
+    if (env.value().type == proto::MsgType::kErrorRep) return broker_error(env.value());
+    auto rep = decode_body<Rep>(env.value());
+    if (!rep.ok()) return reply_error(rep.error());
+    return rep;
+  }
+
   const std::string& endpoint() const { return endpoint_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
   const msg::InfoRep& info() const { return info_; }
@@ -70,6 +108,14 @@ class Connection {
   // One attempt: send, then wait for the reply with our corr until `deadline`.
   Result<std::optional<Envelope>> attempt(const std::string& frame, std::uint64_t corr,
                                           std::chrono::steady_clock::time_point deadline);
+  // Sends [empty, frame] without blocking: false if the socket would block, an error if ZeroMQ
+  // fails.
+  Result<bool> send_request(const std::string& frame);
+  // Waits for the reply with `corr` until `deadline` (none by then: an empty optional). Replies to
+  // posted requests are kept in posted_; others are stale and dropped.
+  Result<std::optional<Envelope>> await(std::uint64_t corr,
+                                        std::chrono::steady_clock::time_point deadline);
+  Result<Envelope> take_posted(Posted& p);
   Error broker_error(const Envelope& env) const;
   Error reply_error(const Error& decode_error) const;
 
@@ -78,6 +124,8 @@ class Connection {
   int retries_;
   std::chrono::milliseconds outage_tolerance_{30000};
   std::uint64_t next_corr_ = 1;
+  // Posted requests not yet collected, with their reply once it came.
+  std::unordered_map<std::uint64_t, std::optional<Envelope>> posted_;
   msg::InfoRep info_;
   zmq::context_t ctx_{1};
   std::optional<zmq::socket_t> sock_;  // declared after ctx_: closed before it

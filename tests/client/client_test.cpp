@@ -10,6 +10,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
@@ -728,6 +729,79 @@ TEST_CASE("Client submit_many sends a big batch as requests of 512 jobs and answ
   }
   std::lock_guard<std::mutex> lock(mu);
   CHECK(sizes == std::vector<std::size_t>{512, 512, 76});
+}
+
+// The broker makes the jobs of one request while the client prepares the next: the client sends
+// its next SubmitManyReq before the answer to the last one. This broker answers the first only
+// once the second has come, and answers the second first: a client that waited for each answer
+// before sending on would time out and send the first again.
+TEST_CASE("Client submit_many sends its next request before the last one is answered", "[client]") {
+  std::mutex mu;
+  std::vector<std::size_t> sizes;  // jobs per SubmitManyReq, as they came
+  std::string first_reply;         // held until the second request comes
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type != MsgType::kSubmitManyReq) return;
+    std::string held;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      sizes.push_back(zwq::decode_body<zwq::msg::SubmitManyReq>(env).value().jobs.size());
+      if (sizes.size() == 1) {
+        accept_submit_many(env, [&](const std::string& frame) { first_reply = frame; });
+        return;
+      }
+      held = std::exchange(first_reply, {});
+    }
+    accept_submit_many(env, reply);
+    if (!held.empty()) reply(held);  // the first request's answer, after the second's
+  }));
+  auto c = zwq::Client::connect(options_for(broker, 3s));
+  REQUIRE(c.ok());
+  auto requests = noop_requests(1100);
+  for (std::size_t i = 0; i < requests.size(); ++i) requests[i].job_id = "p" + std::to_string(i);
+  const auto start = Clock::now();
+  auto jobs = c.value().submit_many(requests);
+  CHECK(Clock::now() - start < 3s);  // no request waited out its timeout
+  REQUIRE(jobs.size() == 1100);
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    REQUIRE(jobs[i].ok());
+    CHECK(jobs[i].value().id() == requests[i].job_id);
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  CHECK(sizes == std::vector<std::size_t>{512, 512, 76});  // none sent twice
+}
+
+TEST_CASE(
+    "Client submit_many asks again for a request whose answer was lost, the next one answered",
+    "[client]") {
+  std::mutex mu;
+  std::vector<std::vector<std::string>> seen;  // job ids of each SubmitManyReq, as they came
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type != MsgType::kSubmitManyReq) return;
+    auto req = zwq::decode_body<zwq::msg::SubmitManyReq>(env);
+    REQUIRE(req.ok());
+    std::vector<std::string> ids;
+    for (const auto& j : req.value().jobs) ids.push_back(j.job_id);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      seen.push_back(ids);
+      if (seen.size() == 1) return;  // the first answer is lost
+    }
+    accept_submit_many(env, reply);
+  }));
+  zwq::ClientOptions o = options_for(broker, 300ms);
+  o.retries = 1;
+  auto c = zwq::Client::connect(o);
+  REQUIRE(c.ok());
+  auto jobs = c.value().submit_many(noop_requests(600));
+  REQUIRE(jobs.size() == 600);
+  for (const auto& j : jobs) REQUIRE(j.ok());
+  std::lock_guard<std::mutex> lock(mu);
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0].size() == 512);
+  CHECK(seen[1].size() == 88);  // sent while the first was out
+  CHECK(seen[2] == seen[0]);    // the first again, with the same job ids
+  CHECK(jobs[0].value().id() == seen[0][0]);
+  CHECK(jobs[599].value().id() == seen[1][87]);
 }
 
 TEST_CASE("Client wait_all collects every job over several WaitMany rounds, in order", "[client]") {

@@ -336,7 +336,8 @@ class Client {
   Result<JobResult> run(const JobRequest& request,
                         std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
-  // Submits many jobs in few round trips (one SubmitManyReq per 512 jobs).
+  // Submits many jobs in few round trips: one SubmitManyReq per 512 jobs, the next one sent while
+  // the broker works on the last.
   // One Result per request, in order: each job is prepared, accepted or refused on its own, as
   // submit() would (one bad job does not affect the others); when the broker cannot be reached
   // the jobs of the unanswered request get kUnreachable. A retried request reuses its job ids, so

@@ -305,8 +305,13 @@ void Server::after_changes(TimePoint now) {
 
 // ---- 3. control requests ----
 
+// A request that made jobs ends the drain: their slices go out, and the workers' results come
+// in, before the next request is served. A client that sends its next SubmitMany while the
+// broker makes the jobs of the last would otherwise have both made before any was dispatched,
+// the workers idle meanwhile.
 void Server::drain_control(TimePoint now) {
-  for (int i = 0; i < kDrainBudget && receive(control_, in_); ++i) {
+  submitted_ = false;
+  for (int i = 0; i < kDrainBudget && !submitted_ && receive(control_, in_); ++i) {
     ++control_count_.received;
     if (in_.parts != 3 || in_.frames[1].size() != 0) {
       ++control_count_.dropped;
@@ -442,6 +447,7 @@ Result<msg::SubmitRep> Server::submit_one(const JobSpec& job, TimePoint now) {
   }
   const msg::SubmitRep& r = rep.value();
   if (!r.existed) {
+    submitted_ = true;
     log_->info("job {} submitted: kernel {}, {} elements from {} in {} slices of {}", r.job_id,
                job.kernel, job.count, job.first, r.total_slices, r.slice_size);
   }

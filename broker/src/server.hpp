@@ -126,6 +126,7 @@ class Server {
   std::atomic<int> stop_{0};  // stop() calls; async-signal-safe
   bool stop_now_ = false;     // ShutdownReq
   bool draining_ = false;     // refusing new jobs, finishing running ones
+  bool submitted_ = false;    // the control request being served made a job
   TimePoint drain_deadline_{};
   bool closed_ = false;
 

@@ -369,6 +369,34 @@ TEST_CASE("server sends the Tasks of several jobs for one worker as one message 
   CHECK(messages == (max_batch == 0 && announces ? 1u : 3u));
 }
 
+// A client may send its next SubmitMany while the broker makes the jobs of the last (the client
+// library does). The broker then dispatches the jobs it made before it serves the next request,
+// so that the workers are not left idle while it makes those of the next one.
+TEST_CASE("server dispatches a SubmitMany's jobs before it serves the request behind it",
+          "[broker]") {
+  RunningBroker b;
+  HandWorker w(b.endpoints(), "w1", 4096, true);
+  (void)expect<msg::Welcome>(recv_frame(w.tasks));
+  test::RawControl control(b.endpoints().control);
+  // The first request holds one job and 5000 it refuses (ids with a space): reading and refusing
+  // them takes the broker milliseconds, so the next two requests are queued behind it by then.
+  msg::SubmitManyReq first, second, third;
+  first.jobs.push_back(noop_job("c0"));
+  for (int i = 0; i < 5000; ++i) first.jobs.push_back(noop_job("refused " + std::to_string(i)));
+  for (int i = 0; i < 3; ++i) second.jobs.push_back(noop_job("a" + std::to_string(i)));
+  for (int i = 0; i < 3; ++i) third.jobs.push_back(noop_job("b" + std::to_string(i)));
+  control.post(encode(first, 1));
+  control.post(encode(second, 2));
+  control.post(encode(third, 3));
+  for (int i = 0; i < 3; ++i) (void)expect<msg::SubmitManyRep>(control.reply());
+
+  const auto frames = recv_message(w.tasks);
+  REQUIRE_FALSE(frames.empty());
+  std::set<char> made_by;  // which request the jobs of the first Tasks message came in
+  for (const std::string& f : frames) made_by.insert(expect<msg::Tasks>(f).job.job_id[0]);
+  CHECK(made_by == std::set<char>{'c'});
+}
+
 TEST_CASE("server runs a job with a hand-made worker and answers Wait and Fetch", "[broker]") {
   RunningBroker b;
   zmq::context_t ctx;

@@ -20,8 +20,16 @@ class RawControl {
   // Sends [empty, frame] and returns the reply frame, or empty after `timeout`.
   std::optional<std::string> ask(const std::string& frame,
                                  std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    post(frame);
+    return reply(timeout);
+  }
+  // Sends [empty, frame] without waiting for the reply (several requests may be out at once).
+  void post(const std::string& frame) {
     socket_.send(zmq::message_t(), zmq::send_flags::sndmore);
     socket_.send(zmq::buffer(frame), zmq::send_flags::none);
+  }
+  // The next reply frame, or empty after `timeout`.
+  std::optional<std::string> reply(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
     zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
     if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
     zmq::message_t delim, body;

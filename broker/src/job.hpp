@@ -47,6 +47,11 @@ struct Job {
   std::uint64_t slowest_us = 0;  // the slowest slice workers reported (sets its lease)
   double pace_us = 0;  // moving average of µs per slice over its workers; 0: unknown (dispatch)
   std::shared_ptr<JobShape> shape;  // shared with the jobs of its shape the scheduler recalls
+  // Scheduler::dispatch()'s scratch: the speeds of the workers that may take the job, as worked
+  // out in dispatch pass `speeds_pass` (0: never); a later pass works them out again.
+  std::uint64_t speeds_pass = 0;
+  double speeds_sum = 0;
+  double speeds_mean = 1;
   TimePoint submitted{};
   TimePoint finished{};  // when the state became final
   ErrorCode error_code = ErrorCode::kOk;

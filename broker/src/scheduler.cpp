@@ -662,7 +662,7 @@ Job* Scheduler::next_job_for(const Worker& w, bool& alone) {
 
 void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
   out.clear();
-  speeds_.clear();
+  ++dispatch_pass_;  // the speeds worked out by the last pass are stale
   if (workers_.empty() || runnable_.empty()) return;
   const std::size_t n_workers = workers_.size();
   // Rounds: each worker takes one batch per round, so a short tail spreads over the workers
@@ -785,10 +785,10 @@ double Scheduler::slice_us(const std::string& worker_id, const Job& job) const {
 // The speeds (slices per µs) of the workers that may take `job`: their sum, and the mean of the
 // known ones, which a worker of unknown pace counts as (1 each when none is known). Cached per
 // dispatch() call.
-Scheduler::Speeds Scheduler::speeds(const Job& job) {
-  for (const Speeds& s : speeds_) {
-    if (s.job == &job) return s;
-  }
+// Worked out once per dispatch pass and job, and kept in the job: a pass over a thousand
+// one-slice jobs asks for each one's speeds.
+Scheduler::Speeds Scheduler::speeds(Job& job) {
+  if (job.speeds_pass == dispatch_pass_) return Speeds{&job, job.speeds_sum, job.speeds_mean};
   double known = 0;
   std::size_t n_known = 0, n_unknown = 0;
   for (const auto& w : workers_) {
@@ -806,7 +806,9 @@ Scheduler::Speeds Scheduler::speeds(const Job& job) {
     s.mean = known / static_cast<double>(n_known);
     s.sum = known + static_cast<double>(n_unknown) * s.mean;
   }
-  speeds_.push_back(s);
+  job.speeds_pass = dispatch_pass_;
+  job.speeds_sum = s.sum;
+  job.speeds_mean = s.mean;
   return s;
 }
 

@@ -298,7 +298,7 @@ class Scheduler {
     double mean = 1;  // of those whose pace is known: what an unknown one counts as
   };
   double pace_of(const Worker& w, const Job& job) const;
-  Speeds speeds(const Job& job);
+  Speeds speeds(Job& job);
   std::uint64_t batch_for(const Worker& w, const Job& job) const;
   static std::uint64_t held_of(const Worker& w, const Job* job);
   std::uint64_t share_for(const Worker& w, const Job& job, const Speeds& speeds) const;
@@ -324,8 +324,8 @@ class Scheduler {
   std::vector<std::unique_ptr<Worker>> workers_;  // registration order; dispatch rotates over it
   std::unordered_map<std::string, Worker*> worker_index_;
   std::size_t rotate_ = 0;
-  std::vector<SliceRun> fresh_;  // dispatch()'s scratch
-  std::vector<Speeds> speeds_;   // dispatch()'s cache of speeds()
+  std::vector<SliceRun> fresh_;      // dispatch()'s scratch
+  std::uint64_t dispatch_pass_ = 0;  // dispatch() calls so far (keys speeds()'s cache in Job)
 };
 
 }  // namespace zwq::broker

@@ -23,7 +23,8 @@ constexpr milliseconds kAfterSubmit{500};
 json idle_cpu(const BenchOptions& o) {
   BenchCluster c({.bin_dir = o.bin_dir,
                   .workers = o.idle_workers,
-                  .start_timeout = std::chrono::seconds(180)});
+                  .start_timeout = std::chrono::seconds(180),
+                  .nice = o.worker_nice});
   std::this_thread::sleep_for(kSettle);
   std::vector<double> pct;
   for (int r = 0; r < o.runs; ++r) {

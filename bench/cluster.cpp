@@ -66,9 +66,9 @@ BenchCluster::~BenchCluster() {
 void BenchCluster::start_broker() {
   const std::string ready = temp_dir_ + "/ready";
   broker_ = spawn_child(options_.bin_dir + "/zwq-broker",
-                         {"--ready-file", ready, "--log-level", options_.log_level,
-                          "--max-batch", std::to_string(options_.max_batch)},
-                         Output::kDiscard);
+                        {"--ready-file", ready, "--log-level", options_.log_level, "--max-batch",
+                         std::to_string(options_.max_batch)},
+                        Output::kDiscard);
   const auto deadline = Clock::now() + milliseconds(10000);
   while (true) {
     if (auto line = read_line(ready); line && !line->empty()) {
@@ -90,6 +90,7 @@ void BenchCluster::start_workers() {
   if (options_.credit > 0) {
     common.insert(common.end(), {"--credit", std::to_string(options_.credit)});
   }
+  if (options_.nice > 0) common.insert(common.end(), {"--nice", std::to_string(options_.nice)});
   const std::string path = options_.bin_dir + "/zwq-worker";
   if (!options_.separate) {
     auto args = common;

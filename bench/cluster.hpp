@@ -18,14 +18,15 @@
 namespace zwq::bench {
 
 struct BenchClusterOptions {
-  std::string bin_dir;       // where zwq-broker and zwq-worker are
-  int workers = 1;           // 0: a broker alone
+  std::string bin_dir;          // where zwq-broker and zwq-worker are
+  int workers = 1;              // 0: a broker alone
   std::uint32_t credit = 0;     // zwq-worker --credit; 0 = its default
   std::uint32_t max_batch = 0;  // zwq-broker --max-batch; 0 = its default (the whole batch)
-  bool separate = false;     // one zwq-worker process per worker (else one --count N)
-  std::string slow_cgroup;   // separate only: a cgroup-v1 cpu directory for worker 0
+  bool separate = false;        // one zwq-worker process per worker (else one --count N)
+  std::string slow_cgroup;      // separate only: a cgroup-v1 cpu directory for worker 0
   std::chrono::seconds start_timeout{60};
   std::string log_level = "warn";  // of the broker and the workers
+  int nice = 0;                    // zwq-worker --nice
 };
 
 class BenchCluster {

@@ -111,6 +111,7 @@ int run(BenchOptions& o) {
                {"runs", o.runs},
                {"array_bytes", o.array_bytes},
                {"workers", o.workers},
+               {"worker_nice", o.worker_nice},
                {"gb", "1e9 bytes"}};
   Stopwatch total;
   section(o, "limits", r["limits"], [&] { return run_zmq_limits(o); });
@@ -172,6 +173,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 16384));
   app.add_option("--workers", o.workers, "most workers (the targets are defined for 2 cores)")
       ->check(CLI::Range(1, 2))
+      ->capture_default_str();
+  app.add_option("--worker-nice", o.worker_nice,
+                 "zwq-worker --nice of the workers zwq-bench starts (0-19; 10 as zwq local)")
+      ->check(CLI::Range(0, 19))
       ->capture_default_str();
   app.add_option("--bin-dir", o.bin_dir,
                  "where zwq-broker and zwq-worker are (default: beside us)");

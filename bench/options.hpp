@@ -12,16 +12,16 @@ struct BenchOptions {
   bool quick = false;  // smoke mode: small array, one run each, small counts
   int runs = 5;        // runs per figure; the median is reported
   std::uint64_t array_bytes = std::uint64_t{1} << 30;  // the f32 array summed everywhere
-  int workers = 2;                            // the largest worker count (the machine's cores)
-  std::vector<std::uint64_t> slice_bytes;     // slice sizes of the sum sweep
-  std::vector<std::uint32_t> batches;  // no-op sweep: zwq-broker --max-batch (slices per message)
+  int workers = 2;       // the largest worker count (the machine's cores)
+  int worker_nice = 10;  // zwq-worker --nice, as LocalCluster (zwq local) starts them by default
+  std::vector<std::uint64_t> slice_bytes;  // slice sizes of the sum sweep
+  std::vector<std::uint32_t> batches;   // no-op sweep: zwq-broker --max-batch (slices per message)
   std::uint32_t default_credit = 4096;  // zwq-worker's default: the largest batch ("batched")
-  std::uint64_t noop_slices = 1000000;        // slices of the no-op job
+  std::uint64_t noop_slices = 1000000;  // slices of the no-op job
   std::uint64_t pushpull_messages = 2000000;  // raw PUSH/PULL messages per run
   int reqrep_samples = 20000;                 // raw REQ/REP round trips per run
   int latency_samples = 5000;                 // single-slice jobs per run
   std::uint64_t async_jobs = 100000;          // small jobs per run
-  std::uint64_t async_window = 5000;          // jobs in flight at most (see zwq_messaging.cpp)
   int idle_workers = 100;                     // T7: workers connected to an idle broker
   double idle_seconds = 4;                    // T7: length of each idle measurement window
   std::uint64_t queued_slices = 1000000;      // T7: slices queued to measure broker memory

@@ -252,7 +252,8 @@ std::string markdown(const BenchOptions& o, const json& r, const std::vector<Che
   md << "Machine: " << field(field(r, "meta"), "machine").value("line", std::string()) << "  \n";
   md << "Run: " << field(r, "meta").value("date", std::string()) << ", " << o.runs
      << " run(s) per figure (median; min–max in latest.json), array " << bytes_text(o.array_bytes)
-     << " f32, " << o.workers << " workers max" << (o.quick ? ", QUICK MODE" : "") << "  \n";
+     << " f32, " << o.workers << " workers max at nice +" << o.worker_nice
+     << (o.quick ? ", QUICK MODE" : "") << "  \n";
   md << "Command: `" << o.command << "`" << (o.revision.empty() ? "" : ", revision " + o.revision)
      << "  \nLoad average at start / end: "
      << field(r, "meta").value("load_at_start", std::string()) << " / "
@@ -344,8 +345,6 @@ std::string markdown(const BenchOptions& o, const json& r, const std::vector<Che
   md << "| " << num(double(o.async_jobs)) << " small jobs, async from one client | " << num(async)
      << " jobs/s | Pool.apply_async " << num(apply) << " jobs/s | " << ratio_text(async / apply)
      << " |\n";
-  md << "| (breakdown) share of that time spent in submit_many() | "
-     << num(100 * med(zwq, {"async", "submit_time_share"})) << " % | | |\n";
 
   const json& un = field(r, "uneven");
   const json& bc = field(r, "broker");

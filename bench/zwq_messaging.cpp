@@ -58,7 +58,8 @@ json run_zwq_noop(const BenchOptions& o) {
     // `batch` slices (the largest is the default: no limit but the credit).
     BenchCluster cluster({.bin_dir = o.bin_dir,
                           .workers = o.workers,
-                          .max_batch = batch >= o.default_credit ? 0 : batch});
+                          .max_batch = batch >= o.default_credit ? 0 : batch,
+                          .nice = o.worker_nice});
     const std::vector<pid_t> broker{cluster.broker_pid()};
     const std::vector<pid_t> workers = cluster.worker_pids();
     std::vector<double> rates, raw, b_cpu, w_cpu, b_sw, w_sw;
@@ -104,7 +105,7 @@ json run_zwq_noop(const BenchOptions& o) {
 // Single-slice jobs one after the other with Client::run: one round trip each, the broker
 // holding the SubmitRep until the job is done (SubmitReq.wait_ms).
 json run_zwq_latency(const BenchOptions& o) {
-  LocalCluster cluster({.workers = o.workers, .bin_dir = o.bin_dir});
+  LocalCluster cluster({.workers = o.workers, .bin_dir = o.bin_dir, .worker_nice = o.worker_nice});
   Client& client = cluster.client();
   const JobRequest req = JobRequest::range("noop_range", 1);
   auto one = [&] {
@@ -150,65 +151,39 @@ json run_zwq_latency(const BenchOptions& o) {
           {"raw_reqrep_ipc_p99_us", to_json(summarize(raw99))}};
 }
 
-// 10^5 independent single-slice jobs from one client, as a user would run them: submitted in
-// batches (Client::submit_many, one SubmitManyReq per window) and collected in batches
-// (Client::wait_all, WaitManyReq), the next window submitted before the previous one is
-// collected so that the workers never wait for the client — what Client::run_many does, spelled
-// out here to time the submitting apart, in windows of the size run_many uses
-// (Client::run_many_window). Every job's own result is checked. Windows are also bounded by
-// o.async_window, because the broker keeps the results of only its latest 10000 finished jobs
-// (BrokerOptions::max_finished_jobs): two windows of o.async_window stay below that.
+// 10^5 independent single-slice jobs from one client, as a user would run them: Client::run_many,
+// which submits them in windows (SubmitManyReqs of 512 jobs, the next sent while the broker
+// makes the last) and collects each window with WaitManyReqs, the window's WaitMany sent before
+// the next window's submits so that its answer is ready when they are done. Every job's own
+// result is checked.
 json run_zwq_async(const BenchOptions& o) {
-  LocalCluster cluster({.workers = o.workers, .bin_dir = o.bin_dir});
+  LocalCluster cluster({.workers = o.workers, .bin_dir = o.bin_dir, .worker_nice = o.worker_nice});
   Client& client = cluster.client();
-  // The window Client::run_many() would use with this many workers.
   auto registered = client.workers();
-  const std::uint64_t window_size = std::min<std::uint64_t>(
-      o.async_window, Client::run_many_window(registered.ok() ? registered.value().size() : 0));
-  std::vector<double> rates, submit_share;
+  const std::uint64_t window =
+      Client::run_many_window(registered.ok() ? registered.value().size() : 0);
+  const std::vector<JobRequest> requests(o.async_jobs, JobRequest::range("noop_range", 1));
+  std::vector<double> rates;
   std::uint64_t failures = 0;
   for (int r = 0; r < o.runs; ++r) {
     Stopwatch clock;
-    double submitting = 0;
-    auto submit_window = [&](std::uint64_t first) {
-      const std::uint64_t n = std::min(window_size, o.async_jobs - first);
-      std::vector<JobRequest> reqs(n, JobRequest::range("noop_range", 1));
-      Stopwatch submit_clock;
-      auto submitted = client.submit_many(reqs);
-      submitting += submit_clock.seconds();
-      std::vector<Job> jobs;
-      jobs.reserve(n);
-      for (auto& j : submitted) {
-        if (!j.ok()) throw std::runtime_error("async submit: " + j.error().to_string());
-        jobs.push_back(std::move(j).value());
-      }
-      return jobs;
-    };
-    std::vector<Job> current = submit_window(0);
-    for (std::uint64_t first = 0; first < o.async_jobs;) {
-      const std::uint64_t next_first = first + current.size();
-      std::vector<Job> next;
-      if (next_first < o.async_jobs) next = submit_window(next_first);
-      for (const auto& res : client.wait_all(current, job_timeout(o))) {
-        // Each job is one no-op point: its own result counts exactly that point.
-        failures += !res.ok() || res.value().merged.count != 1;
-      }
-      first = next_first;
-      current = std::move(next);
-    }
+    const auto results = client.run_many(requests, job_timeout(o));
     const double s = clock.seconds();
+    for (const auto& res : results) {
+      // Each job is one no-op point: its own result counts exactly that point.
+      failures += !res.ok() || res.value().merged.count != 1;
+    }
+    failures += o.async_jobs - std::min<std::uint64_t>(o.async_jobs, results.size());
     rates.push_back(static_cast<double>(o.async_jobs) / s);
-    submit_share.push_back(submitting / s);
   }
   std::fprintf(stderr, "  zwq async small jobs: %.0f jobs/s (%llu failed)\n",
                summarize(rates).median, static_cast<unsigned long long>(failures));
   return {{"kernel", "noop_range"},
           {"workers", o.workers},
           {"jobs", o.async_jobs},
-          {"window", window_size},
-          {"api", "submit_many + wait_all"},
+          {"window", window},
+          {"api", "run_many"},
           {"failures", failures},
-          {"submit_time_share", to_json(summarize(submit_share))},
           {"jobs_per_s", to_json(summarize(rates))}};
 }
 

@@ -22,7 +22,8 @@ LocalCluster start_cluster(const BenchOptions& o, int workers) {
   return LocalCluster({.workers = workers,
                        .bin_dir = o.bin_dir,
                        .start_timeout = milliseconds(30000),
-                       .request_timeout = milliseconds(30000)});
+                       .request_timeout = milliseconds(30000),
+                       .worker_nice = o.worker_nice});
 }
 
 milliseconds job_timeout(const BenchOptions& o) {

@@ -199,22 +199,36 @@ std::vector<Result<Job>> Client::submit_many(const std::vector<JobRequest>& requ
   return out;
 }
 
-Status Client::wait_round(std::span<Job> jobs, std::vector<std::size_t>& pending, milliseconds hold,
-                          std::vector<std::optional<Result<JobResult>>>& out) {
+struct Client::WaitRound {
+  detail::Connection::Posted posted;
+  std::unordered_map<std::string, std::vector<std::size_t>> by_id;  // job id -> indices in jobs
+};
+
+Client::WaitRound Client::post_wait_round(std::span<Job> jobs,
+                                          const std::vector<std::size_t>& pending,
+                                          milliseconds hold) {
+  WaitRound round;
   msg::WaitManyReq req;
   const std::size_t n = std::min<std::size_t>(pending.size(), proto::kMaxBatchJobs);
-  std::unordered_map<std::string, std::vector<std::size_t>> by_id;
   for (std::size_t k = 0; k < n; ++k) {
     const Job& job = jobs[pending[k]];
-    if (by_id[job.id()].empty()) req.job_ids.push_back(job.id());
-    by_id[job.id()].push_back(pending[k]);
+    auto& slots = round.by_id[job.id()];
+    if (slots.empty()) req.job_ids.push_back(job.id());
+    slots.push_back(pending[k]);
   }
   req.timeout_ms = hold_ms(hold);
-  auto rep = conn_->call<msg::WaitManyRep>(req, milliseconds(req.timeout_ms));
+  round.posted = conn_->post(req, milliseconds(req.timeout_ms));
+  return round;
+}
+
+Status Client::finish_wait_round(WaitRound& round, std::span<Job> jobs,
+                                 std::vector<std::size_t>& pending,
+                                 std::vector<std::optional<Result<JobResult>>>& out) {
+  auto rep = conn_->collect<msg::WaitManyRep>(round.posted);
   if (!rep.ok()) return rep.error();
   for (msg::WaitItem& item : rep.value().items) {
-    auto it = by_id.find(item.job_id);
-    if (it == by_id.end()) continue;  // not asked for: ignore
+    auto it = round.by_id.find(item.job_id);
+    if (it == round.by_id.end()) continue;  // not asked for: ignore
     for (const std::size_t i : it->second) {
       Job& job = jobs[i];
       if (item.code != ErrorCode::kOk) {
@@ -233,8 +247,19 @@ Status Client::wait_round(std::span<Job> jobs, std::vector<std::size_t>& pending
   return Status::Ok();
 }
 
+Status Client::wait_round(std::span<Job> jobs, std::vector<std::size_t>& pending, milliseconds hold,
+                          std::vector<std::optional<Result<JobResult>>>& out) {
+  WaitRound round = post_wait_round(jobs, pending, hold);
+  return finish_wait_round(round, jobs, pending, out);
+}
+
 std::vector<Result<JobResult>> Client::wait_all(std::span<Job> jobs,
                                                 std::optional<milliseconds> timeout) {
+  return wait_all_from(nullptr, jobs, timeout);
+}
+
+std::vector<Result<JobResult>> Client::wait_all_from(WaitRound* first, std::span<Job> jobs,
+                                                     std::optional<milliseconds> timeout) {
   std::vector<std::optional<Result<JobResult>>> out(jobs.size());
   std::vector<std::size_t> pending(jobs.size());
   for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
@@ -243,7 +268,9 @@ std::vector<Result<JobResult>> Client::wait_all(std::span<Job> jobs,
   while (!pending.empty()) {
     milliseconds hold = detail::kMaxHold;
     if (timeout) hold = std::min(hold, std::max(milliseconds(0), *timeout - elapsed(start)));
-    Status st = wait_round(jobs, pending, hold, out);
+    Status st = first != nullptr ? finish_wait_round(*first, jobs, pending, out)
+                                 : wait_round(jobs, pending, hold, out);
+    first = nullptr;
     const bool timed_out = timeout && elapsed(start) >= *timeout;
     if (st.ok()) {
       down_since.reset();
@@ -284,10 +311,11 @@ std::vector<Result<JobResult>> Client::run_many(const std::vector<JobRequest>& r
                                                 std::optional<milliseconds> timeout) {
   std::vector<Result<JobResult>> out;
   out.reserve(requests.size());
-  // A window of jobs is waited for while the next one runs.
+  // A window of jobs: submitted, then waited for while the next one is submitted.
   struct Window {
-    std::size_t first = 0;  // index of its first request
     std::vector<Result<Job>> submitted;
+    std::vector<Job> jobs;           // the accepted ones, moved out of `submitted`
+    std::vector<std::size_t> where;  // index in `submitted` of each of `jobs`
   };
   auto workers_now = workers();
   const std::size_t window = run_many_window(workers_now.ok() ? workers_now.value().size() : 0);
@@ -295,32 +323,42 @@ std::vector<Result<JobResult>> Client::run_many(const std::vector<JobRequest>& r
     const std::size_t end = std::min(requests.size(), first + window);
     std::vector<JobRequest> part(requests.begin() + static_cast<std::ptrdiff_t>(first),
                                  requests.begin() + static_cast<std::ptrdiff_t>(end));
-    return Window{first, submit_many(part)};
-  };
-  auto collect = [&](Window& w) {
-    std::vector<Job> jobs;
-    std::vector<std::size_t> where;  // index in w.submitted of each job
+    Window w{submit_many(part), {}, {}};
     for (std::size_t i = 0; i < w.submitted.size(); ++i) {
       if (w.submitted[i].ok()) {
-        jobs.push_back(std::move(w.submitted[i]).value());
-        where.push_back(i);
+        w.jobs.push_back(std::move(w.submitted[i]).value());
+        w.where.push_back(i);
       }
     }
-    auto results = wait_all(jobs, timeout);
+    return w;
+  };
+  auto collect = [&](Window& w, WaitRound* posted) {
+    auto results = wait_all_from(posted, w.jobs, timeout);
     std::vector<std::optional<Result<JobResult>>> ordered(w.submitted.size());
-    for (std::size_t k = 0; k < where.size(); ++k) ordered[where[k]] = std::move(results[k]);
+    for (std::size_t k = 0; k < w.where.size(); ++k) ordered[w.where[k]] = std::move(results[k]);
     for (std::size_t i = 0; i < ordered.size(); ++i) {
       out.push_back(ordered[i] ? std::move(*ordered[i])
                                : Result<JobResult>(w.submitted[i].error()));
     }
   };
-  if (requests.empty()) return out;
+  std::size_t next_first = 0;
   Window current = submit_window(0);
   while (true) {
-    const std::size_t next_first = current.first + current.submitted.size();
+    next_first += current.submitted.size();
+    // The WaitMany for this window goes out before the next window's SubmitManys: the broker
+    // answers it as soon as the window is done, and the answer waits for the client here
+    // instead of the client waiting for the answer after the submits.
+    std::vector<std::size_t> all(current.jobs.size());
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+    std::optional<WaitRound> posted;
+    if (!all.empty()) {
+      milliseconds hold = detail::kMaxHold;
+      if (timeout) hold = std::min(hold, *timeout);
+      posted = post_wait_round(current.jobs, all, hold);
+    }
     std::optional<Window> next;
     if (next_first < requests.size()) next = submit_window(next_first);
-    collect(current);
+    collect(current, posted ? &*posted : nullptr);
     if (!next) break;
     current = std::move(*next);
   }

@@ -116,12 +116,12 @@ Result<Envelope> Connection::take_posted(Posted& p) {
   }
   posted_.erase(p.corr);
   if (p.sent) {
-    auto reply = await(p.corr, Clock::now() + timeout_);
+    auto reply = await(p.corr, Clock::now() + timeout_ + p.hold);
     if (!reply.ok()) return reply.error();
     if (reply.value()) return std::move(*reply.value());
   }
   // Not sent, or not answered in time: asked again as call() asks (the broker may see it twice).
-  return request(p.frame, p.corr, milliseconds(0), retries_);
+  return request(p.frame, p.corr, p.hold, retries_);
 }
 
 Error Connection::broker_error(const Envelope& env) const {

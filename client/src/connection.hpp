@@ -61,13 +61,15 @@ class Connection {
     std::uint64_t corr = 0;
     std::string frame;  // kept to ask again
     bool sent = false;
+    std::chrono::milliseconds hold{0};
   };
-  // Sends `req` without waiting for its reply. Only for requests the broker may see twice (a
-  // SubmitManyReq: its job ids make a second one answer with the same jobs), since collect() asks
-  // again when the reply is late.
+  // Sends `req` without waiting for its reply; `hold` as for call(). Only for requests the broker
+  // may see twice (a SubmitManyReq, whose job ids make a second one answer with the same jobs; a
+  // WaitManyReq), since collect() asks again when the reply is late.
   template <typename Req>
-  Posted post(const Req& req) {
+  Posted post(const Req& req, std::chrono::milliseconds hold = std::chrono::milliseconds(0)) {
     Posted p;
+    p.hold = hold;
     p.corr = next_corr_++;
     p.frame = encode(req, p.corr);
     auto sent = send_request(p.frame);
@@ -76,9 +78,9 @@ class Connection {
     return p;
   }
   // The reply to a posted request, as call() gives it. When it does not come within the
-  // request timeout (or the request could not be sent) the request is made again the way call()
-  // makes it, with a new socket and the configured retries; replies to requests posted before
-  // that are then lost, and their collect() asks again in turn.
+  // request timeout plus its hold (or the request could not be sent) the request is made again the
+  // way call() makes it, with a new socket and the configured retries; replies to requests posted
+  // before that are then lost, and their collect() asks again in turn.
   template <typename Rep>
   Result<Rep> collect(Posted& p) {
     auto env = take_posted(p);

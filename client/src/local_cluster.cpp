@@ -152,6 +152,8 @@ void LocalCluster::Impl::start_workers(const std::string& path, Clock::time_poin
                                 "--count",     std::to_string(options.workers),
                                 "--log-level", options.log_level};
   for (const auto& plugin : options.plugins) args.insert(args.end(), {"--plugin", plugin});
+  if (options.worker_nice != 0)
+    args.insert(args.end(), {"--nice", std::to_string(options.worker_nice)});
   detail::SpawnOptions spawn;
   spawn.stdout_to_stderr = true;
   auto child = detail::ChildProcess::spawn(path, args, spawn);

@@ -913,3 +913,52 @@ TEST_CASE("Client run_many returns one result per request, refused ones included
     }
   }
 }
+
+// A window's WaitMany goes out before the next window's SubmitManys, so that the broker answers
+// it while the client submits, instead of the client asking after its submits.
+TEST_CASE("Client run_many asks for a window's results before it submits the next window",
+          "[client]") {
+  std::mutex mu;
+  std::vector<std::string> order;  // "S<jobs>" per SubmitManyReq, "W<ids>" per WaitManyReq
+  FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
+    if (env.type == zwq::proto::MsgType::kWorkersReq) {  // one worker: windows of 512 jobs
+      reply(zwq::encode(zwq::msg::WorkersRep{{zwq::WorkerStatus{}}}, env.corr));
+      return;
+    }
+    if (env.type == MsgType::kSubmitManyReq) {
+      auto req = zwq::decode_body<zwq::msg::SubmitManyReq>(env);
+      REQUIRE(req.ok());
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        order.push_back("S" + std::to_string(req.value().jobs.size()));
+      }
+      accept_submit_many(env, reply);
+      return;
+    }
+    auto req = zwq::decode_body<zwq::msg::WaitManyReq>(env);
+    if (!req.ok()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      order.push_back("W" + std::to_string(req.value().job_ids.size()));
+    }
+    zwq::msg::WaitManyRep rep;
+    for (const auto& id : req.value().job_ids) {
+      zwq::msg::WaitItem item{.job_id = id};
+      item.status = done_status(id);
+      item.result.value = 7;
+      rep.items.push_back(item);
+    }
+    reply(zwq::encode(rep, env.corr));
+  }));
+  auto c = zwq::Client::connect(options_for(broker));
+  REQUIRE(c.ok());
+  REQUIRE(zwq::Client::run_many_window(1) == 512);
+  auto results = c.value().run_many(noop_requests(1100), 5s);
+  REQUIRE(results.size() == 1100);
+  for (const auto& r : results) {
+    REQUIRE(r.ok());
+    CHECK(r.value().value == 7);
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  CHECK(order == std::vector<std::string>{"S512", "W512", "S512", "W512", "S76", "W76"});
+}

@@ -138,6 +138,7 @@ int main(int argc, char** argv) {
   CLI::App app{"zwq-worker: computes slices of shared-memory arrays for a zwq broker"};
   zwq::WorkerOptions options;
   int count = 1;
+  int nice = 0;
   std::string level = "info";
   bool no_populate = false;
   std::vector<std::string> plugins;
@@ -159,6 +160,12 @@ int main(int argc, char** argv) {
   app.add_flag(
       "--no-populate", no_populate,
       "do not pre-fault the chunks of dataset mappings that slices reach (MADV_POPULATE_READ)");
+  app.add_option("--nice", nice,
+                 "add this to the process's nice value (0-19) before starting, as nice -n does, "
+                 "so that a broker and clients sharing its cores run first when they wake "
+                 "(zwq local uses 10)")
+      ->check(CLI::Range(0, 19))
+      ->capture_default_str();
   app.add_option("--plugin", plugins,
                  "a kernel plugin (shared library built with zwq_add_kernel_plugin) to load; "
                  "repeatable")
@@ -177,6 +184,13 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   options.populate = !no_populate;
+  // Before any thread or child exists: they all inherit it. (nice() may return -1 on success.)
+  errno = 0;
+  if (nice != 0 && ::nice(nice) == -1 && errno != 0) {
+    std::fprintf(stderr, "zwq-worker: cannot add %d to the nice value: %s\n", nice,
+                 std::strerror(errno));
+    return kExitSetup;
+  }
   // Loaded once, before any fork: children share the mapped code.
   auto loaded = zwq::worker::load_plugins(plugins);
   if (!loaded.ok()) {

@@ -382,10 +382,19 @@ class Client {
   // prepare_job() with the broker's kernels (asked again once for a kernel it did not list).
   Result<JobSpec> prepare(const JobRequest& request);
   // One WaitManyReq round over `pending` (indices into `jobs`): settles the jobs it answers
-  // into `out` and removes them from `pending`.
+  // into `out` and removes them from `pending`. post_wait_round() sends it and
+  // finish_wait_round() takes its reply, so that the client may do other work in between.
+  struct WaitRound;
   Status wait_round(std::span<Job> jobs, std::vector<std::size_t>& pending,
                     std::chrono::milliseconds hold,
                     std::vector<std::optional<Result<JobResult>>>& out);
+  WaitRound post_wait_round(std::span<Job> jobs, const std::vector<std::size_t>& pending,
+                            std::chrono::milliseconds hold);
+  Status finish_wait_round(WaitRound& round, std::span<Job> jobs, std::vector<std::size_t>& pending,
+                           std::vector<std::optional<Result<JobResult>>>& out);
+  // wait_all(), its first round already posted (`first`, may be null).
+  std::vector<Result<JobResult>> wait_all_from(WaitRound* first, std::span<Job> jobs,
+                                               std::optional<std::chrono::milliseconds> timeout);
   std::shared_ptr<detail::Connection> conn_;
 };
 

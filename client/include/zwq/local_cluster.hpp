@@ -22,6 +22,11 @@ struct LocalClusterOptions {
   std::chrono::milliseconds start_timeout{10000};   // broker ready + all workers registered
   std::chrono::milliseconds request_timeout{5000};  // the client()'s ClientOptions
   std::vector<std::string> plugins;  // kernel plugins every worker loads (zwq-worker --plugin)
+  // Added to the workers' nice value (zwq-worker --nice, 0-19): they share the cores with the
+  // broker and the client, which they wait on, so that these run first when they wake. 10^5
+  // one-slice jobs from one client on 2 cores: zwq-bench --only async, --worker-nice 10 against
+  // 0 (docs/BENCHMARKS.md).
+  int worker_nice = 10;
 };
 
 // Starts `zwq-broker` and `zwq-worker --count N` as child processes, waits until the broker

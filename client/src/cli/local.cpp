@@ -41,6 +41,7 @@ struct LocalArgs {
   std::string log_level = "warn";
   std::string bin_dir;
   double start_timeout = 10;
+  int worker_nice = LocalClusterOptions{}.worker_nice;
   std::vector<std::string> plugins;
   std::vector<std::string> command;
 };
@@ -87,6 +88,7 @@ int run_local(const LocalArgs& a) {
   options.log_level = a.log_level;
   options.bin_dir = a.bin_dir;
   options.plugins = a.plugins;
+  options.worker_nice = a.worker_nice;
   options.start_timeout = std::chrono::milliseconds(static_cast<long>(a.start_timeout * 1000));
   std::optional<LocalCluster> cluster;
   try {
@@ -112,6 +114,11 @@ void add_local_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--log-level", a->log_level, "Broker and worker log level (default: warn)");
   cmd->add_option("--bin-dir", a->bin_dir, "Where zwq-broker and zwq-worker are");
   cmd->add_option("--start-timeout", a->start_timeout, "Seconds to wait for start-up");
+  cmd->add_option("--worker-nice", a->worker_nice,
+                  "Added to the workers' nice value, so that the broker and clients run first on "
+                  "shared cores (0-19)")
+      ->check(CLI::Range(0, 19))
+      ->capture_default_str();
   cmd->add_option("--plugin", a->plugins, "A kernel plugin every worker loads (repeatable)")
       ->allow_extra_args(false);  // one path each, so that `-- COMMAND` stays the command
   cmd->add_option("command", a->command, "Command to run (after --)");

@@ -317,8 +317,8 @@ class Scheduler {
   std::uint64_t next_serial_ = 1;
 
   std::unordered_map<std::string, std::unique_ptr<Job>> jobs_;
-  std::map<std::uint64_t, Job*> runnable_;        // jobs with pending slices, oldest first
-  std::deque<std::string> finished_order_;        // final jobs, oldest first (for forgetting)
+  std::map<std::uint64_t, Job*> runnable_;  // jobs with pending slices, oldest first
+  std::deque<const Job*> finished_order_;   // final jobs in the order they finished (to forget)
   std::deque<std::shared_ptr<JobShape>> shapes_;  // the last recalled_shapes shapes, newest last
 
   std::vector<std::unique_ptr<Worker>> workers_;  // registration order; dispatch rotates over it

@@ -6,6 +6,7 @@
 #include <bit>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <map>
 #include <random>
 #include <set>
 
@@ -560,4 +561,24 @@ TEST_CASE("scheduler forgets the oldest finished jobs beyond its cap", "[broker]
   CHECK(h.sched.find_job("j1") == nullptr);
   CHECK(h.sched.find_job("j2") != nullptr);
   CHECK(h.sched.find_job("j3") != nullptr);
+}
+
+TEST_CASE("scheduler forgets finished jobs in the order they finished, not submitted", "[broker]") {
+  SchedulerOptions o = test_options();
+  o.max_finished_jobs = 2;
+  Harness h(o);
+  for (const char* id : {"a", "b", "c"}) h.submit(10, 10, id);  // one slice each
+  h.hello("w1", 8);
+  auto d = h.dispatch();
+  REQUIRE(slices_in(d) == 3);
+  std::map<std::string, std::vector<SliceRun>> runs;  // (a Dispatch's job goes with the job)
+  for (const auto& one : d) runs[one.job->spec.job_id] = one.runs;
+  for (const char* id : {"c", "a", "b"}) h.report("w1", id, runs.at(id));
+  CHECK(h.sched.find_job("c") == nullptr);  // finished first
+  CHECK(h.status("a").state == JobState::kDone);
+  CHECK(h.status("b").state == JobState::kDone);
+  h.submit(0, 10, "d");  // done at once: "a" goes next
+  CHECK(h.sched.find_job("a") == nullptr);
+  CHECK(h.sched.find_job("b") != nullptr);
+  CHECK(h.sched.find_job("d") != nullptr);
 }

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "results_decoder.hpp"
+#include "submit_decoder.hpp"
 #include "wire.hpp"
 
 namespace zwq::broker {
@@ -350,6 +351,11 @@ void Server::serve(const Envelope& env, const ReplyTo& to, F&& handler) {
 }
 
 void Server::handle_control(const std::string& identity, std::string_view frame, TimePoint now) {
+  // A SubmitMany of jobs that differ only in their ids is read without the object tree per job
+  // (submit_decoder.hpp); anything else the usual way.
+  if (auto fast = read_submit_many(frame.data(), frame.size())) {
+    return on_submit_many(fast->req, ReplyTo{identity, fast->corr}, now);
+  }
   auto env = decode_envelope(frame.data(), frame.size());
   if (!env.ok()) {
     if (++control_count_.bad <= kLoudBadMessages) {

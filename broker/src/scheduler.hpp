@@ -280,6 +280,7 @@ class Scheduler {
 
   std::unique_ptr<Job> make_job(JobSpec spec, const KernelInfo* kernel, TimePoint now);
   std::shared_ptr<JobShape> shape_for(const JobSpec& spec);
+  std::string pack_spec(const JobSpec& spec);
   Worker* find_worker(const std::string& id);
   void remove_worker(const std::string& id);
   void requeue_leases(Worker& w, const std::string* loss_cause, TimePoint now);
@@ -324,7 +325,12 @@ class Scheduler {
   std::vector<std::unique_ptr<Worker>> workers_;  // registration order; dispatch rotates over it
   std::unordered_map<std::string, Worker*> worker_index_;
   std::size_t rotate_ = 0;
-  std::vector<SliceRun> fresh_;      // dispatch()'s scratch
+  std::vector<SliceRun> fresh_;  // dispatch()'s scratch
+  // pack_spec()'s last full packing: the spec, its field count and its bytes after the job_id
+  // (empty: none to reuse).
+  JobSpec last_spec_;
+  std::uint32_t last_spec_fields_ = 0;
+  std::string last_spec_rest_;
   std::uint64_t dispatch_pass_ = 0;  // dispatch() calls so far (keys speeds()'s cache in Job)
 };
 

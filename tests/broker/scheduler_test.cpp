@@ -416,6 +416,37 @@ TEST_CASE("scheduler packs each job's spec whole for its Tasks, short or past 51
   CHECK(ds[1].job->spec_bytes == h.job("large").spec_bytes);
 }
 
+// A job that differs from the one before only in its id reuses that one's packed bytes after the
+// id; whichever way, the bytes are those of packing the job's own spec.
+TEST_CASE("scheduler packs specs that differ only in their ids as packing each would", "[broker]") {
+  Harness h;
+  JobSpec base = sum_spec("first", 2);
+  base.params.set("scale", 0.5);
+  std::vector<JobSpec> specs;
+  for (const char* id : {"a", "b-with-an-id-past-fifteen-chars", "c"}) {
+    specs.push_back(base);
+    specs.back().job_id = id;
+  }
+  specs.push_back(specs.back());
+  specs.back().job_id = "d-other-count";
+  specs.back().count = 30;  // differs in more than its id
+  specs.push_back(specs.back());
+  specs.back().job_id = "e";  // like d but for its id
+  specs.push_back(base);
+  specs.back().job_id = "f";
+  specs.back().params.set("scale", 0.25);  // the same length, other bytes
+  for (const JobSpec& spec : specs) {
+    INFO(spec.job_id);
+    REQUIRE(h.sched.submit(spec, h.now).ok());
+    const Job& job = h.job(spec.job_id);
+    msgpack::sbuffer whole;
+    msgpack::pack(whole, job.spec);
+    CHECK(job.spec_bytes == std::string(whole.data(), whole.size()));
+    CHECK(msgpack::unpack(job.spec_bytes.data(), job.spec_bytes.size()).get().as<JobSpec>() ==
+          job.spec);
+  }
+}
+
 TEST_CASE("scheduler requeues the leases of a worker that says Hello again", "[broker]") {
   Harness h;
   const std::string job = h.submit(100);

@@ -26,10 +26,9 @@ using std::chrono::milliseconds;
 constexpr std::size_t kWindowPerWorker = 512;
 constexpr std::size_t kMinRunManyWindow = 128;
 constexpr std::size_t kMaxRunManyWindow = 4096;
-// Jobs per SubmitManyReq (at most proto::kMaxBatchJobs). The broker submits a request's jobs in
-// one turn of its loop, serving nobody else meanwhile: smaller requests keep that turn short
-// for the workers and other clients (512 one-slice jobs hold it about 2.5 ms, at the 4.7-4.8 µs
-// of broker CPU per job docs/BENCHMARKS.md gives), larger ones cost fewer round trips.
+// Jobs per SubmitManyReq (at most proto::kMaxBatchJobs). The broker makes a request's jobs in one
+// turn of its loop and dispatches them before it serves the next request: smaller requests keep
+// that turn short for the workers and other clients, larger ones cost fewer round trips.
 constexpr std::size_t kSubmitChunk = 512;
 // SubmitManyReqs posted and not yet answered while submit_many() prepares the next: with 1, the
 // broker makes the jobs of one request while the client prepares and encodes the next one, where

@@ -17,10 +17,7 @@ bool read_job(const char* base, std::size_t size, MsgpackReader& r, JobSpec& out
   try {
     std::size_t off = static_cast<std::size_t>(r.here() - base);
     const std::size_t start = off;
-    const msgpack::unpack_limit limit(proto::kMaxContainer, proto::kMaxContainer,
-                                      proto::kMaxFrameBytes, proto::kMaxFrameBytes,
-                                      proto::kMaxContainer, proto::kMaxDepth);
-    msgpack::object_handle h = msgpack::unpack(base, size, off, nullptr, nullptr, limit);
+    msgpack::object_handle h = unpack_limited(base, size, off);
     if (h.get().type != msgpack::type::MAP) return false;
     h.get().convert(out);
     r.skip(off - start);

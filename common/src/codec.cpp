@@ -74,6 +74,13 @@ Error type_error(proto::MsgType expected, proto::MsgType got) {
 }
 }  // namespace detail
 
+msgpack::object_handle unpack_limited(const char* data, std::size_t size, std::size_t& off) {
+  const msgpack::unpack_limit limit(proto::kMaxContainer, proto::kMaxContainer,
+                                    proto::kMaxFrameBytes, proto::kMaxFrameBytes,
+                                    proto::kMaxContainer, proto::kMaxDepth);
+  return msgpack::unpack(data, size, off, nullptr, nullptr, limit);
+}
+
 Result<Envelope> decode_envelope(const void* data, std::size_t size) {
   if (size > proto::kMaxFrameBytes) {
     return bad("frame of " + std::to_string(size) + " bytes exceeds the limit of " +
@@ -82,10 +89,7 @@ Result<Envelope> decode_envelope(const void* data, std::size_t size) {
   Envelope env;
   try {
     std::size_t off = 0;
-    const msgpack::unpack_limit limit(proto::kMaxContainer, proto::kMaxContainer,
-                                      proto::kMaxFrameBytes, proto::kMaxFrameBytes,
-                                      proto::kMaxContainer, proto::kMaxDepth);
-    env.handle = msgpack::unpack(static_cast<const char*>(data), size, off, nullptr, nullptr, limit);
+    env.handle = unpack_limited(static_cast<const char*>(data), size, off);
     if (off != size) return bad("trailing bytes after the message");
   } catch (const std::exception& e) {
     return bad(std::string("not a msgpack frame (") + e.what() + ")");

@@ -106,6 +106,14 @@ zwq::ClientOptions options_for(const FakeBroker& broker, std::chrono::millisecon
   return o;
 }
 
+// A client of `broker` that asks once more when an answer does not come within `timeout`.
+zwq::Result<zwq::Client> connect_retrying_once(const FakeBroker& broker,
+                                               std::chrono::milliseconds timeout) {
+  zwq::ClientOptions o = options_for(broker, timeout);
+  o.retries = 1;
+  return zwq::Client::connect(o);
+}
+
 // Answers InfoReq; passes everything else to `rest`.
 FakeBroker::Handler with_info(FakeBroker::Handler rest) {
   return [rest](const Envelope& env, const FakeBroker::Reply& reply) {
@@ -254,9 +262,7 @@ TEST_CASE("Client retries a timed-out request on a fresh socket", "[client]") {
     if (status_reqs++ == 0) return;  // the first attempt is lost
     reply(zwq::encode(zwq::msg::StatusRep{}, env.corr));
   }));
-  zwq::ClientOptions o = options_for(broker, 300ms);
-  o.retries = 1;
-  auto c = zwq::Client::connect(o);
+  auto c = connect_retrying_once(broker, 300ms);
   REQUIRE(c.ok());
   auto s = c.value().status();
   REQUIRE(s.ok());
@@ -563,6 +569,19 @@ bool accept_submit_many(const Envelope& env, const FakeBroker::Reply& reply) {
   return true;
 }
 
+// A fake broker's answer to a WaitManyReq: every listed job done with result `value`.
+void answer_all_done(const zwq::msg::WaitManyReq& req, std::uint64_t corr, double value,
+                     const FakeBroker::Reply& reply) {
+  zwq::msg::WaitManyRep rep;
+  for (const auto& id : req.job_ids) {
+    zwq::msg::WaitItem item{.job_id = id};
+    item.status = done_status(id);
+    item.result.value = value;
+    rep.items.push_back(item);
+  }
+  reply(zwq::encode(rep, corr));
+}
+
 }  // namespace
 
 TEST_CASE("Client run asks the broker to hold the submit and needs one round trip", "[client]") {
@@ -690,9 +709,7 @@ TEST_CASE("Client submit_many retried after a lost reply reuses its job ids", "[
       rep.items.push_back({.job_id = id, .total_slices = 4, .existed = true});
     reply(zwq::encode(rep, env.corr));
   }));
-  zwq::ClientOptions o = options_for(broker, 300ms);
-  o.retries = 1;
-  auto c = zwq::Client::connect(o);
+  auto c = connect_retrying_once(broker, 300ms);
   REQUIRE(c.ok());
   auto jobs = c.value().submit_many(noop_requests(2));
   REQUIRE(jobs.size() == 2);
@@ -788,9 +805,7 @@ TEST_CASE(
     }
     accept_submit_many(env, reply);
   }));
-  zwq::ClientOptions o = options_for(broker, 300ms);
-  o.retries = 1;
-  auto c = zwq::Client::connect(o);
+  auto c = connect_retrying_once(broker, 300ms);
   REQUIRE(c.ok());
   auto jobs = c.value().submit_many(noop_requests(600));
   REQUIRE(jobs.size() == 600);
@@ -887,15 +902,7 @@ TEST_CASE("Client run_many returns one result per request, refused ones included
       return;
     }
     auto req = zwq::decode_body<zwq::msg::WaitManyReq>(env);
-    if (!req.ok()) return;
-    zwq::msg::WaitManyRep rep;
-    for (const auto& id : req.value().job_ids) {
-      zwq::msg::WaitItem item{.job_id = id};
-      item.status = done_status(id);
-      item.result.value = 5;
-      rep.items.push_back(item);
-    }
-    reply(zwq::encode(rep, env.corr));
+    if (req.ok()) answer_all_done(req.value(), env.corr, 5, reply);
   }));
   auto c = zwq::Client::connect(options_for(broker));
   REQUIRE(c.ok());
@@ -941,14 +948,7 @@ TEST_CASE("Client run_many asks for a window's results before it submits the nex
       std::lock_guard<std::mutex> lock(mu);
       order.push_back("W" + std::to_string(req.value().job_ids.size()));
     }
-    zwq::msg::WaitManyRep rep;
-    for (const auto& id : req.value().job_ids) {
-      zwq::msg::WaitItem item{.job_id = id};
-      item.status = done_status(id);
-      item.result.value = 7;
-      rep.items.push_back(item);
-    }
-    reply(zwq::encode(rep, env.corr));
+    answer_all_done(req.value(), env.corr, 7, reply);
   }));
   auto c = zwq::Client::connect(options_for(broker));
   REQUIRE(c.ok());

@@ -72,10 +72,7 @@ std::optional<TasksFrame> TasksDecoder::read(const void* data, std::size_t size)
       try {
         std::size_t off = static_cast<std::size_t>(r.here() - base);
         const std::size_t start = off;
-        const msgpack::unpack_limit limit(proto::kMaxContainer, proto::kMaxContainer,
-                                          proto::kMaxFrameBytes, proto::kMaxFrameBytes,
-                                          proto::kMaxContainer, proto::kMaxDepth);
-        msgpack::object_handle h = msgpack::unpack(base, size, off, nullptr, nullptr, limit);
+        msgpack::object_handle h = unpack_limited(base, size, off);
         JobSpec spec;
         h.get().convert(spec);
         if (!check_job_spec(spec).ok()) return std::nullopt;

@@ -38,6 +38,11 @@ std::string encode(const M& m, std::uint64_t corr = 0) {
   return std::string(buf.data(), buf.size());
 }
 
+// The msgpack object at `off` in `data`, unpacked with the codec's limits (protocol.hpp); `off`
+// moves past it. For the fast decoders that read the rest of a frame themselves. Throws what
+// msgpack::unpack throws (a msgpack::unpack_error, a std::bad_alloc).
+msgpack::object_handle unpack_limited(const char* data, std::size_t size, std::size_t& off);
+
 // Decodes the outer frame. Fails on bad msgpack, limits, a wrong version or an unknown type.
 Result<Envelope> decode_envelope(const void* data, std::size_t size);
 

@@ -138,6 +138,8 @@ std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel,
 // from the last one packed only in its id (a SubmitMany of one kernel over many ranges or points)
 // reuses that one's bytes after the id: packing a spec field by field was a third of making a
 // one-slice job.
+constexpr std::size_t kSpecCacheBytes = 4096;
+
 std::string Scheduler::pack_spec(const JobSpec& spec) {
   last_spec_.job_id = spec.job_id;
   if (!last_spec_rest_.empty() && last_spec_ == spec) {
@@ -157,9 +159,12 @@ std::string Scheduler::pack_spec(const JobSpec& spec) {
   MsgpackReader r(bytes.data(), bytes.size());
   std::string_view key, id;
   last_spec_rest_.clear();
-  if (r.map(last_spec_fields_) && r.str(key) && key == "job_id" && r.str(id) && id == spec.job_id) {
+  // Jobs of parameter sets each carry their own (the cache would never match, and copying them
+  // would cost as much as packing); nor is a spec of more than kSpecCacheBytes kept twice.
+  if (spec.param_sets.empty() && bytes.size() <= kSpecCacheBytes && r.map(last_spec_fields_) &&
+      r.str(key) && key == "job_id" && r.str(id) && id == spec.job_id) {
+    last_spec_ = spec;  // first: if it throws, no rest is kept to reuse with a stale spec
     last_spec_rest_.assign(r.here(), r.left());
-    last_spec_ = spec;
   }
   return bytes;
 }

@@ -17,7 +17,8 @@ bool read_job(const char* base, std::size_t size, MsgpackReader& r, JobSpec& out
   try {
     std::size_t off = static_cast<std::size_t>(r.here() - base);
     const std::size_t start = off;
-    msgpack::object_handle h = unpack_limited(base, size, off);
+    // In the frame, a job lies in its array, in the body map, in the frame's array.
+    msgpack::object_handle h = unpack_limited(base, size, off, 3);
     if (h.get().type != msgpack::type::MAP) return false;
     h.get().convert(out);
     r.skip(off - start);

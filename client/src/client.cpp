@@ -349,8 +349,9 @@ std::vector<Result<JobResult>> Client::run_many(const std::vector<JobRequest>& r
     // instead of the client waiting for the answer after the submits.
     std::vector<std::size_t> all(current.jobs.size());
     for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+    // (With a timeout of 0 the answer would come at once, before the submits: asked after them.)
     std::optional<WaitRound> posted;
-    if (!all.empty()) {
+    if (!all.empty() && (!timeout || *timeout > milliseconds(0))) {
       milliseconds hold = detail::kMaxHold;
       if (timeout) hold = std::min(hold, *timeout);
       posted = post_wait_round(current.jobs, all, hold);

@@ -35,6 +35,7 @@ Result<std::shared_ptr<Connection>> Connection::open(const std::string& endpoint
 }
 
 void Connection::open_socket() {
+  ++socket_generation_;
   sock_.reset();
   sock_.emplace(ctx_, zmq::socket_type::dealer);
   // Requests of a dead socket must not keep the process alive at exit.
@@ -43,23 +44,32 @@ void Connection::open_socket() {
 }
 
 Result<Envelope> Connection::request(const std::string& frame, std::uint64_t corr,
-                                     milliseconds hold, int retries) {
+                                     milliseconds hold, int retries, int made) {
   const milliseconds budget = timeout_ + hold;
-  for (int attempt_no = 0;; ++attempt_no) {
+  for (int attempt_no = 0; attempt_no <= retries; ++attempt_no) {
     auto reply = attempt(frame, corr, Clock::now() + budget);
     if (!reply.ok()) return reply.error();
     if (reply.value()) return std::move(*reply.value());
-    try {
-      open_socket();  // a late reply to this request must not reach the next one
-    } catch (const zmq::error_t& e) {
-      return make_error(ErrorCode::kInternal,
-                        "cannot reopen socket to " + endpoint_ + ": " + e.what());
-    }
-    if (attempt_no >= retries) break;
+    if (Status s = reopen(); !s.ok()) return s.error();
   }
+  return unreachable(budget, made + retries + 1);
+}
+
+// A late reply to an unanswered request must not reach the next one: a fresh socket.
+Status Connection::reopen() {
+  try {
+    open_socket();
+  } catch (const zmq::error_t& e) {
+    return make_error(ErrorCode::kInternal,
+                      "cannot reopen socket to " + endpoint_ + ": " + e.what());
+  }
+  return Status::Ok();
+}
+
+Error Connection::unreachable(milliseconds budget, int attempts) const {
   std::string msg =
       "no reply from broker at " + endpoint_ + " within " + std::to_string(budget.count()) + " ms";
-  if (retries > 0) msg += " (" + std::to_string(retries + 1) + " attempts)";
+  if (attempts > 1) msg += " (" + std::to_string(attempts) + " attempts)";
   return make_error(ErrorCode::kUnreachable, msg);
 }
 
@@ -115,13 +125,17 @@ Result<Envelope> Connection::take_posted(Posted& p) {
     return env;
   }
   posted_.erase(p.corr);
-  if (p.sent) {
-    auto reply = await(p.corr, Clock::now() + timeout_ + p.hold);
-    if (!reply.ok()) return reply.error();
-    if (reply.value()) return std::move(*reply.value());
-  }
-  // Not sent, or not answered in time: asked again as call() asks (the broker may see it twice).
-  return request(p.frame, p.corr, p.hold, retries_);
+  // Sent on the socket in use: that was the first attempt, and its answer is awaited as call()
+  // awaits one. Not sent, or sent on a socket since replaced (its answer cannot come): the
+  // request is made as call() makes it.
+  if (!p.sent || p.socket != socket_generation_) return request(p.frame, p.corr, p.hold, retries_);
+  const milliseconds budget = timeout_ + p.hold;
+  auto reply = await(p.corr, Clock::now() + budget);
+  if (!reply.ok()) return reply.error();
+  if (reply.value()) return std::move(*reply.value());
+  if (Status s = reopen(); !s.ok()) return s.error();
+  if (retries_ == 0) return unreachable(budget, 1);
+  return request(p.frame, p.corr, p.hold, retries_ - 1, 1);
 }
 
 Error Connection::broker_error(const Envelope& env) const {

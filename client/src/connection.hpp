@@ -61,6 +61,7 @@ class Connection {
     std::uint64_t corr = 0;
     std::string frame;  // kept to ask again
     bool sent = false;
+    std::uint64_t socket = 0;  // the socket it was sent on (see socket_generation_)
     std::chrono::milliseconds hold{0};
   };
   // Sends `req` without waiting for its reply; `hold` as for call(). Only for requests the broker
@@ -74,13 +75,15 @@ class Connection {
     p.frame = encode(req, p.corr);
     auto sent = send_request(p.frame);
     p.sent = sent.ok() && sent.value();  // else collect() makes the request as call() does
+    p.socket = socket_generation_;
     posted_.emplace(p.corr, std::nullopt);
     return p;
   }
-  // The reply to a posted request, as call() gives it. When it does not come within the
-  // request timeout plus its hold (or the request could not be sent) the request is made again the
-  // way call() makes it, with a new socket and the configured retries; replies to requests posted
-  // before that are then lost, and their collect() asks again in turn.
+  // The reply to a posted request, as call() gives it: awaited for the request timeout plus its
+  // hold, then asked for again on a fresh socket as many times as call() would retry, and
+  // kUnreachable after that. A request that could not be sent, or whose socket was replaced
+  // meanwhile (by another request's retry: its reply is lost with it), is made as call() makes
+  // it.
   template <typename Rep>
   Result<Rep> collect(Posted& p) {
     auto env = take_posted(p);
@@ -105,8 +108,12 @@ class Connection {
  private:
   Connection(std::string endpoint, std::chrono::milliseconds timeout, int retries);
   void open_socket();
+  // Sends `frame` and awaits its reply, `retries` more times on a fresh socket each when none
+  // comes; `made` attempts were made before (for the error message).
   Result<Envelope> request(const std::string& frame, std::uint64_t corr,
-                           std::chrono::milliseconds hold, int retries);
+                           std::chrono::milliseconds hold, int retries, int made = 0);
+  Status reopen();
+  Error unreachable(std::chrono::milliseconds budget, int attempts) const;
   // One attempt: send, then wait for the reply with our corr until `deadline`.
   Result<std::optional<Envelope>> attempt(const std::string& frame, std::uint64_t corr,
                                           std::chrono::steady_clock::time_point deadline);
@@ -126,6 +133,7 @@ class Connection {
   int retries_;
   std::chrono::milliseconds outage_tolerance_{30000};
   std::uint64_t next_corr_ = 1;
+  std::uint64_t socket_generation_ = 0;  // sockets opened so far (the one in use is the last)
   // Posted requests not yet collected, with their reply once it came.
   std::unordered_map<std::uint64_t, std::optional<Envelope>> posted_;
   msg::InfoRep info_;

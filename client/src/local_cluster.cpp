@@ -112,6 +112,10 @@ void LocalCluster::Impl::expect_running(detail::ChildProcess& child, const char*
 }
 
 void LocalCluster::Impl::start() {
+  if (options.worker_nice < 0 || options.worker_nice > 19) {
+    throw SetupError("worker_nice must be 0-19 (added to the workers' nice value), not " +
+                     std::to_string(options.worker_nice));
+  }
   if (options.workers <= 0) {
     options.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }

@@ -74,10 +74,12 @@ Error type_error(proto::MsgType expected, proto::MsgType got) {
 }
 }  // namespace detail
 
-msgpack::object_handle unpack_limited(const char* data, std::size_t size, std::size_t& off) {
+msgpack::object_handle unpack_limited(const char* data, std::size_t size, std::size_t& off,
+                                      std::size_t enclosing) {
+  const std::size_t depth = enclosing < proto::kMaxDepth ? proto::kMaxDepth - enclosing : 0;
   const msgpack::unpack_limit limit(proto::kMaxContainer, proto::kMaxContainer,
                                     proto::kMaxFrameBytes, proto::kMaxFrameBytes,
-                                    proto::kMaxContainer, proto::kMaxDepth);
+                                    proto::kMaxContainer, depth);
   return msgpack::unpack(data, size, off, nullptr, nullptr, limit);
 }
 

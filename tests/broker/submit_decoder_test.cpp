@@ -135,3 +135,29 @@ TEST_CASE("submit decoder leaves every other frame to the usual decoding", "[bro
     CHECK_FALSE(read_submit_many(frame.data(), frame.size()).has_value());
   }
 }
+
+// A job's unknown field may hold nested arrays; the fast reading counts the frame's own nesting
+// towards the codec's depth limit as the usual decoding does, so both refuse the same frames.
+TEST_CASE("submit decoder refuses a job nested too deep exactly when the usual decoding does",
+          "[broker]") {
+  int accepted = 0;
+  for (std::uint32_t nesting = 1; nesting <= proto::kMaxDepth; ++nesting) {
+    INFO("arrays nested " << nesting << " deep in a job");
+    const std::string frame = hand_frame(msg::SubmitManyReq::kType, 1, [&](auto& pk) {
+      pk.pack(std::string("jobs"));
+      pk.pack_array(1);
+      pk.pack_map(3);
+      pk.pack(std::string("job_id"));
+      pk.pack(std::string("deep"));
+      pk.pack(std::string("kernel"));
+      pk.pack(std::string("pi"));
+      pk.pack(std::string("extra"));  // unknown: ignored once read
+      for (std::uint32_t i = 0; i < nesting; ++i) pk.pack_array(i + 1 < nesting ? 1 : 0);
+    });
+    const bool usual = decode<msg::SubmitManyReq>(frame.data(), frame.size()).ok();
+    CHECK(read_submit_many(frame.data(), frame.size()).has_value() == usual);
+    accepted += usual ? 1 : 0;
+  }
+  CHECK(accepted > 0);                                   // shallow ones are read
+  CHECK(accepted < static_cast<int>(proto::kMaxDepth));  // and some are too deep
+}

@@ -77,6 +77,19 @@ TEST_CASE("LocalCluster without its binaries throws SetupError naming them", "[c
                     Catch::Contains("zwq-broker") && Catch::Contains(bin.path()));
 }
 
+TEST_CASE("LocalCluster refuses a worker_nice outside 0-19 before it starts anything", "[client]") {
+  FakeBinDir bin;
+  const std::string started = bin.file("started");
+  bin.script("zwq-broker", "touch " + started);
+  bin.script("zwq-worker", "touch " + started);
+  for (const int nice : {-1, 20}) {
+    zwq::LocalClusterOptions o = options_in(bin);
+    o.worker_nice = nice;
+    CHECK_THROWS_WITH(zwq::LocalCluster(o), Catch::Contains("worker_nice"));
+  }
+  CHECK(::access(started.c_str(), F_OK) != 0);  // neither program ran
+}
+
 TEST_CASE("LocalCluster with a broker that exits early throws SetupError", "[client]") {
   FakeBinDir bin;
   bin.script("zwq-broker", "exit 3");

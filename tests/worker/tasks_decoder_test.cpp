@@ -162,3 +162,32 @@ TEST_CASE("tasks decoder leaves to decode what it cannot take", "[worker]") {
     CHECK(decode<msg::Tasks>(c.frame.data(), c.frame.size()).ok() == c.decode_accepts);
   }
 }
+
+// A job's unknown field may hold nested arrays; the fast reading counts the frame's own nesting
+// towards the codec's depth limit as decode does, so both refuse the same frames.
+TEST_CASE("tasks decoder refuses a job nested too deep exactly when decode does", "[worker]") {
+  int accepted = 0;
+  for (std::uint32_t nesting = 1; nesting <= proto::kMaxDepth; ++nesting) {
+    INFO("arrays nested " << nesting << " deep in the job");
+    const std::string frame = hand_frame(msg::Tasks::kType, 3, [&](auto& pk) {
+      pk.pack(std::string("epoch"));
+      pk.pack(7);
+      pk.pack(std::string("runs"));
+      pk.pack(std::vector<SliceRun>{{0, 1, 1}});
+      pk.pack(std::string("job"));
+      pk.pack_map(3);
+      pk.pack(std::string("job_id"));
+      pk.pack(std::string("deep"));
+      pk.pack(std::string("kernel"));
+      pk.pack(std::string("pi"));
+      pk.pack(std::string("extra"));  // unknown: ignored once read
+      for (std::uint32_t i = 0; i < nesting; ++i) pk.pack_array(i + 1 < nesting ? 1 : 0);
+    });
+    TasksDecoder d;
+    const bool usual = decode<msg::Tasks>(frame.data(), frame.size()).ok();
+    CHECK(d.read(frame.data(), frame.size()).has_value() == usual);
+    accepted += usual ? 1 : 0;
+  }
+  CHECK(accepted > 0);
+  CHECK(accepted < static_cast<int>(proto::kMaxDepth));
+}

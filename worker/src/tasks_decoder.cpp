@@ -72,7 +72,8 @@ std::optional<TasksFrame> TasksDecoder::read(const void* data, std::size_t size)
       try {
         std::size_t off = static_cast<std::size_t>(r.here() - base);
         const std::size_t start = off;
-        msgpack::object_handle h = unpack_limited(base, size, off);
+        // In the frame, the job lies in the body map, in the frame's array.
+        msgpack::object_handle h = unpack_limited(base, size, off, 2);
         JobSpec spec;
         h.get().convert(spec);
         if (!check_job_spec(spec).ok()) return std::nullopt;

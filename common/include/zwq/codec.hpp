@@ -39,9 +39,12 @@ std::string encode(const M& m, std::uint64_t corr = 0) {
 }
 
 // The msgpack object at `off` in `data`, unpacked with the codec's limits (protocol.hpp); `off`
-// moves past it. For the fast decoders that read the rest of a frame themselves. Throws what
-// msgpack::unpack throws (a msgpack::unpack_error, a std::bad_alloc).
-msgpack::object_handle unpack_limited(const char* data, std::size_t size, std::size_t& off);
+// moves past it. For the fast decoders that read the rest of a frame themselves: `enclosing` is
+// how many containers of the frame hold the object, which count towards proto::kMaxDepth as they
+// do when the whole frame is unpacked. Throws what msgpack::unpack throws (a
+// msgpack::unpack_error, a std::bad_alloc).
+msgpack::object_handle unpack_limited(const char* data, std::size_t size, std::size_t& off,
+                                      std::size_t enclosing = 0);
 
 // Decodes the outer frame. Fails on bad msgpack, limits, a wrong version or an unknown type.
 Result<Envelope> decode_envelope(const void* data, std::size_t size);

@@ -32,6 +32,12 @@ struct JobShape {
   }
 };
 
+// The speeds (slices per µs) of the workers that may take a job, as dispatch weighs them.
+struct WorkerSpeeds {
+  double sum = 0;   // of every worker that may take the job
+  double mean = 1;  // of those whose pace is known: what an unknown one counts as
+};
+
 struct Job {
   std::uint64_t serial = 0;            // submission order: lower runs first
   JobSpec spec;                        // job_id and slice_size filled in by the broker
@@ -47,11 +53,10 @@ struct Job {
   std::uint64_t slowest_us = 0;  // the slowest slice workers reported (sets its lease)
   double pace_us = 0;  // moving average of µs per slice over its workers; 0: unknown (dispatch)
   std::shared_ptr<JobShape> shape;  // shared with the jobs of its shape the scheduler recalls
-  // Scheduler::dispatch()'s scratch: the speeds of the workers that may take the job, as worked
-  // out in dispatch pass `speeds_pass` (0: never); a later pass works them out again.
+  // Scheduler::dispatch()'s scratch: `speeds` as worked out in dispatch pass `speeds_pass`
+  // (0: never); a later pass works them out again.
   std::uint64_t speeds_pass = 0;
-  double speeds_sum = 0;
-  double speeds_mean = 1;
+  WorkerSpeeds speeds;
   TimePoint submitted{};
   TimePoint finished{};  // when the state became final
   ErrorCode error_code = ErrorCode::kOk;

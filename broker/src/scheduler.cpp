@@ -38,6 +38,9 @@ class PackBuffer {
   std::string spill_;
 };
 
+// pack_spec() keeps no spec longer than this for reuse.
+constexpr std::size_t kSpecCacheBytes = 4096;
+
 }  // namespace
 
 // ---- 1. set-up and job ids ----
@@ -138,8 +141,6 @@ std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel,
 // from the last one packed only in its id (a SubmitMany of one kernel over many ranges or points)
 // reuses that one's bytes after the id: packing a spec field by field was a third of making a
 // one-slice job.
-constexpr std::size_t kSpecCacheBytes = 4096;
-
 std::string Scheduler::pack_spec(const JobSpec& spec) {
   last_spec_.job_id = spec.job_id;
   if (!last_spec_rest_.empty() && last_spec_ == spec) {
@@ -818,12 +819,11 @@ double Scheduler::slice_us(const std::string& worker_id, const Job& job) const {
 }
 
 // The speeds (slices per µs) of the workers that may take `job`: their sum, and the mean of the
-// known ones, which a worker of unknown pace counts as (1 each when none is known). Cached per
-// dispatch() call.
-// Worked out once per dispatch pass and job, and kept in the job: a pass over a thousand
-// one-slice jobs asks for each one's speeds.
-Scheduler::Speeds Scheduler::speeds(Job& job) {
-  if (job.speeds_pass == dispatch_pass_) return Speeds{&job, job.speeds_sum, job.speeds_mean};
+// known ones, which a worker of unknown pace counts as (1 each when none is known). Worked out
+// once per dispatch pass and kept in the job: a pass over a thousand one-slice jobs asks for each
+// one's speeds.
+const WorkerSpeeds& Scheduler::speeds(Job& job) {
+  if (job.speeds_pass == dispatch_pass_) return job.speeds;
   double known = 0;
   std::size_t n_known = 0, n_unknown = 0;
   for (const auto& w : workers_) {
@@ -836,14 +836,13 @@ Scheduler::Speeds Scheduler::speeds(Job& job) {
       ++n_unknown;
     }
   }
-  Speeds s{&job, static_cast<double>(n_unknown), 1};
+  WorkerSpeeds& s = job.speeds;
+  s = WorkerSpeeds{static_cast<double>(n_unknown), 1};
   if (n_known > 0) {
     s.mean = known / static_cast<double>(n_known);
     s.sum = known + static_cast<double>(n_unknown) * s.mean;
   }
   job.speeds_pass = dispatch_pass_;
-  job.speeds_sum = s.sum;
-  job.speeds_mean = s.mean;
   return s;
 }
 
@@ -863,7 +862,8 @@ std::uint64_t Scheduler::batch_for(const Worker& w, const Job& job) const {
 
 // Guided self-scheduling weighted by speed: at most half of this worker's part of what is left
 // of `job`, so that the last slices spread over the workers by how fast each one is.
-std::uint64_t Scheduler::share_for(const Worker& w, const Job& job, const Speeds& speeds) const {
+std::uint64_t Scheduler::share_for(const Worker& w, const Job& job,
+                                   const WorkerSpeeds& speeds) const {
   if (speeds.sum <= 0) return 1;
   const double us = pace_of(w, job);
   const double mine = us > 0 ? 1 / us : speeds.mean;

@@ -293,16 +293,11 @@ class Scheduler {
   Job* next_job_for(const Worker& w, bool& alone);
   void observe_pace(Worker& w, Job& job, std::uint64_t slices, std::uint64_t slowest_us,
                     TimePoint now);
-  struct Speeds {
-    const Job* job = nullptr;
-    double sum = 0;   // slices per µs of every worker that may take the job
-    double mean = 1;  // of those whose pace is known: what an unknown one counts as
-  };
   double pace_of(const Worker& w, const Job& job) const;
-  Speeds speeds(Job& job);
+  const WorkerSpeeds& speeds(Job& job);
   std::uint64_t batch_for(const Worker& w, const Job& job) const;
   static std::uint64_t held_of(const Worker& w, const Job* job);
-  std::uint64_t share_for(const Worker& w, const Job& job, const Speeds& speeds) const;
+  std::uint64_t share_for(const Worker& w, const Job& job, const WorkerSpeeds& speeds) const;
   std::string new_job_id();
 
   void complete_job(Job& job, TimePoint now);

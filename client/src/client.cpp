@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <deque>
+#include <numeric>
 #include <thread>
 #include <unordered_map>
 
@@ -39,6 +40,13 @@ constexpr milliseconds kOutageRetry{100};
 
 milliseconds elapsed(Clock::time_point start) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+}
+
+// How long one Wait round may ask the broker to hold its reply: kMaxHold, less what is left of
+// `timeout` after `spent`.
+milliseconds round_hold(std::optional<milliseconds> timeout, milliseconds spent) {
+  if (!timeout) return detail::kMaxHold;
+  return std::min(detail::kMaxHold, std::max(milliseconds(0), *timeout - spent));
 }
 
 std::uint32_t hold_ms(milliseconds hold) {
@@ -126,7 +134,7 @@ Result<JobResult> Client::run(const JobRequest& request, std::optional<milliseco
   if (!spec.ok()) return spec.error();
   msg::SubmitReq req;
   req.job = spec.value();
-  const milliseconds hold = timeout ? std::min(detail::kMaxHold, *timeout) : detail::kMaxHold;
+  const milliseconds hold = round_hold(timeout, milliseconds(0));
   req.wait_ms = std::max<std::uint32_t>(1, hold_ms(hold));  // 0 would answer at once
   auto rep = conn_->call<msg::SubmitRep>(req, milliseconds(req.wait_ms));
   if (!rep.ok()) return rep.error();
@@ -261,12 +269,11 @@ std::vector<Result<JobResult>> Client::wait_all_from(WaitRound* first, std::span
                                                      std::optional<milliseconds> timeout) {
   std::vector<std::optional<Result<JobResult>>> out(jobs.size());
   std::vector<std::size_t> pending(jobs.size());
-  for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+  std::iota(pending.begin(), pending.end(), std::size_t{0});
   const auto start = Clock::now();
   std::optional<Clock::time_point> down_since;
   while (!pending.empty()) {
-    milliseconds hold = detail::kMaxHold;
-    if (timeout) hold = std::min(hold, std::max(milliseconds(0), *timeout - elapsed(start)));
+    const milliseconds hold = round_hold(timeout, elapsed(start));
     Status st = first != nullptr ? finish_wait_round(*first, jobs, pending, out)
                                  : wait_round(jobs, pending, hold, out);
     first = nullptr;
@@ -347,14 +354,12 @@ std::vector<Result<JobResult>> Client::run_many(const std::vector<JobRequest>& r
     // The WaitMany for this window goes out before the next window's SubmitManys: the broker
     // answers it as soon as the window is done, and the answer waits for the client here
     // instead of the client waiting for the answer after the submits.
-    std::vector<std::size_t> all(current.jobs.size());
-    for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
     // (With a timeout of 0 the answer would come at once, before the submits: asked after them.)
     std::optional<WaitRound> posted;
-    if (!all.empty() && (!timeout || *timeout > milliseconds(0))) {
-      milliseconds hold = detail::kMaxHold;
-      if (timeout) hold = std::min(hold, *timeout);
-      posted = post_wait_round(current.jobs, all, hold);
+    if (!current.jobs.empty() && (!timeout || *timeout > milliseconds(0))) {
+      std::vector<std::size_t> all(current.jobs.size());
+      std::iota(all.begin(), all.end(), std::size_t{0});
+      posted = post_wait_round(current.jobs, all, round_hold(timeout, milliseconds(0)));
     }
     std::optional<Window> next;
     if (next_first < requests.size()) next = submit_window(next_first);

@@ -48,12 +48,8 @@ class Connection {
   Result<Rep> call(const Req& req, std::chrono::milliseconds hold = std::chrono::milliseconds(0),
                    int retries = -1) {
     const std::uint64_t corr = next_corr_++;
-    auto env = request(encode(req, corr), corr, hold, retries < 0 ? retries_ : retries);
-    if (!env.ok()) return env.error();
-    if (env.value().type == proto::MsgType::kErrorRep) return broker_error(env.value());
-    auto rep = decode_body<Rep>(env.value());
-    if (!rep.ok()) return reply_error(rep.error());
-    return rep;
+    return read_reply<Rep>(
+        request(encode(req, corr), corr, hold, retries < 0 ? retries_ : retries));
   }
 
   // A request sent by post(), to be given to collect() exactly once.
@@ -86,12 +82,7 @@ class Connection {
   // it.
   template <typename Rep>
   Result<Rep> collect(Posted& p) {
-    auto env = take_posted(p);
-    if (!env.ok()) return env.error();
-    if (env.value().type == proto::MsgType::kErrorRep) return broker_error(env.value());
-    auto rep = decode_body<Rep>(env.value());
-    if (!rep.ok()) return reply_error(rep.error());
-    return rep;
+    return read_reply<Rep>(take_posted(p));
   }
 
   const std::string& endpoint() const { return endpoint_; }
@@ -125,6 +116,15 @@ class Connection {
   Result<std::optional<Envelope>> await(std::uint64_t corr,
                                         std::chrono::steady_clock::time_point deadline);
   Result<Envelope> take_posted(Posted& p);
+  // The reply as Rep, the broker's ErrorRep as an Error.
+  template <typename Rep>
+  Result<Rep> read_reply(Result<Envelope> env) const {
+    if (!env.ok()) return env.error();
+    if (env.value().type == proto::MsgType::kErrorRep) return broker_error(env.value());
+    auto rep = decode_body<Rep>(env.value());
+    if (!rep.ok()) return reply_error(rep.error());
+    return rep;
+  }
   Error broker_error(const Envelope& env) const;
   Error reply_error(const Error& decode_error) const;
 

@@ -9,24 +9,15 @@
 #include <vector>
 
 #include "hand_frame.hpp"
+#include "sample_job.hpp"
 #include "zwq/codec.hpp"
 
 using namespace zwq;
 using zwq::broker::read_submit_many;
 using zwq::test::hand_frame;
+using zwq::test::sample_sum_job;
 
 namespace {
-
-JobSpec job(const std::string& id) {
-  JobSpec j;
-  j.job_id = id;
-  j.kernel = "sum";
-  j.input = DatasetRef{"shm:data", DType::kF32, 64, 1000};
-  j.count = 1000;
-  j.slice_size = 100;
-  j.params.set("scale", 2.5);
-  return j;
-}
 
 // The frame read both ways: the same jobs, the same corr.
 broker::DecodedSubmitMany both_ways(const std::string& frame) {
@@ -44,16 +35,16 @@ broker::DecodedSubmitMany both_ways(const std::string& frame) {
 TEST_CASE("submit decoder copies jobs that differ only in their ids, as the usual decoding reads",
           "[broker]") {
   msg::SubmitManyReq m;
-  for (const char* id : {"a", "b-with-a-longer-id", "c"}) m.jobs.push_back(job(id));
+  for (const char* id : {"a", "b-with-a-longer-id", "c"}) m.jobs.push_back(sample_sum_job(id));
   const auto d = both_ways(encode(m, 42));
   CHECK(d.copied == 2);
   CHECK(d.req.jobs[1].job_id == "b-with-a-longer-id");
-  CHECK(d.req.jobs[2].params.get_double("scale", 0) == 2.5);
+  CHECK(d.req.jobs[2].params.get_string("mode", "") == "fast");
 }
 
 TEST_CASE("submit decoder reads a job that differs in any other field on its own", "[broker]") {
   msg::SubmitManyReq m;
-  for (int i = 0; i < 6; ++i) m.jobs.push_back(job("j" + std::to_string(i)));
+  for (int i = 0; i < 6; ++i) m.jobs.push_back(sample_sum_job("j" + std::to_string(i)));
   m.jobs[1].count = 999;             // another number
   m.jobs[2].params.set("extra", 1);  // another parameter: the rest is longer
   m.jobs[3].input.uri = "shm:dat";   // another dataset: the rest is shorter
@@ -97,7 +88,7 @@ TEST_CASE(
 
 TEST_CASE("submit decoder leaves every other frame to the usual decoding", "[broker]") {
   msg::SubmitManyReq two;
-  two.jobs = {job("a"), job("b")};
+  two.jobs = {sample_sum_job("a"), sample_sum_job("b")};
   const std::string good = encode(two, 42);
   REQUIRE(read_submit_many(good.data(), good.size()).has_value());
 
@@ -107,7 +98,7 @@ TEST_CASE("submit decoder leaves every other frame to the usual decoding", "[bro
   const std::string other_type = encode(msg::WaitManyReq{.job_ids = {"a"}}, 1);
   const std::string extra_key = hand_frame(msg::SubmitManyReq::kType, 2, [&](auto& pk) {
     pk.pack(std::string("jobs"));
-    pk.pack(std::vector<JobSpec>{job("a")});
+    pk.pack(std::vector<JobSpec>{sample_sum_job("a")});
     pk.pack(std::string("note"));
     pk.pack(1);
   });
@@ -127,7 +118,7 @@ TEST_CASE("submit decoder leaves every other frame to the usual decoding", "[bro
       msg::SubmitManyReq::kType, 1,
       [&](auto& pk) {
         pk.pack(std::string("jobs"));
-        pk.pack(std::vector<JobSpec>{job("a")});
+        pk.pack(std::vector<JobSpec>{sample_sum_job("a")});
       },
       proto::kVersion + 1);
   for (const std::string& frame : {good.substr(0, good.size() - 3), good + "x", over, other_type,
@@ -146,13 +137,7 @@ TEST_CASE("submit decoder refuses a job nested too deep exactly when the usual d
     const std::string frame = hand_frame(msg::SubmitManyReq::kType, 1, [&](auto& pk) {
       pk.pack(std::string("jobs"));
       pk.pack_array(1);
-      pk.pack_map(3);
-      pk.pack(std::string("job_id"));
-      pk.pack(std::string("deep"));
-      pk.pack(std::string("kernel"));
-      pk.pack(std::string("pi"));
-      pk.pack(std::string("extra"));  // unknown: ignored once read
-      for (std::uint32_t i = 0; i < nesting; ++i) pk.pack_array(i + 1 < nesting ? 1 : 0);
+      test::pack_nested_job(pk, nesting);
     });
     const bool usual = decode<msg::SubmitManyReq>(frame.data(), frame.size()).ok();
     CHECK(read_submit_many(frame.data(), frame.size()).has_value() == usual);

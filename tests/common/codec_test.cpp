@@ -1,23 +1,18 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "sample_job.hpp"
 #include "zwq/codec.hpp"
 
 using namespace zwq;
 
 namespace {
 
+// The shared sample, with parameters of every kind.
 JobSpec sample_job() {
-  JobSpec j;
-  j.job_id = "job-1";
-  j.kernel = "sum";
-  j.input = DatasetRef{"shm:data", DType::kF32, 128, 1000};
-  j.first = 5;
-  j.count = 900;
-  j.slice_size = 64;
+  JobSpec j = test::sample_sum_job("job-1");
   j.params.set("a", std::int64_t{-3});
   j.params.set("b", 2.5);
-  j.params.set("mode", std::string("fast"));
   return j;
 }
 

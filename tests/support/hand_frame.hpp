@@ -25,4 +25,18 @@ std::string hand_frame(proto::MsgType type, std::uint32_t entries, Body body,
   return std::string(buf.data(), buf.size());
 }
 
+// Packs a job map {job_id, kernel, extra} whose unknown field `extra` holds arrays nested
+// `nesting` deep: for the tests of the depth limit, which the fast decoders must apply as the
+// usual decoding does.
+template <typename Packer>
+void pack_nested_job(Packer& pk, std::uint32_t nesting) {
+  pk.pack_map(3);
+  pk.pack(std::string("job_id"));
+  pk.pack(std::string("deep"));
+  pk.pack(std::string("kernel"));
+  pk.pack(std::string("pi"));
+  pk.pack(std::string("extra"));
+  for (std::uint32_t i = 0; i < nesting; ++i) pk.pack_array(i + 1 < nesting ? 1 : 0);
+}
+
 }  // namespace zwq::test

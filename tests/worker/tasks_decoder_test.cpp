@@ -6,25 +6,15 @@
 #include <msgpack.hpp>
 
 #include "hand_frame.hpp"
+#include "sample_job.hpp"
 #include "zwq/codec.hpp"
 
 using namespace zwq;
 using zwq::test::hand_frame;
+using zwq::test::sample_sum_job;
 using zwq::worker::TasksDecoder;
 
 namespace {
-
-JobSpec job_named(const std::string& id) {
-  JobSpec j;
-  j.job_id = id;
-  j.kernel = "sum";
-  j.input = DatasetRef{"shm:data", DType::kF32, 128, 1000};
-  j.first = 5;
-  j.count = 900;
-  j.slice_size = 64;
-  j.params.set("mode", std::string("fast"));
-  return j;
-}
 
 std::string tasks_frame(const JobSpec& job, std::vector<SliceRun> runs, std::uint64_t epoch = 7) {
   return encode(msg::Tasks{.epoch = epoch, .job = job, .runs = std::move(runs)});
@@ -34,7 +24,7 @@ std::string tasks_frame(const JobSpec& job, std::vector<SliceRun> runs, std::uin
 
 TEST_CASE("tasks decoder reads a Tasks message as decode does", "[worker]") {
   TasksDecoder d;
-  const std::string f = tasks_frame(job_named("j1"), {{0, 4, 1}, {10, 2, 3}}, 99);
+  const std::string f = tasks_frame(sample_sum_job("j1"), {{0, 4, 1}, {10, 2, 3}}, 99);
   auto fast = d.read(f.data(), f.size());
   auto slow = decode<msg::Tasks>(f.data(), f.size());
   REQUIRE(fast);
@@ -46,8 +36,8 @@ TEST_CASE("tasks decoder reads a Tasks message as decode does", "[worker]") {
 
 TEST_CASE("tasks decoder decodes a job once for the messages that repeat it", "[worker]") {
   TasksDecoder d;
-  const std::string a = tasks_frame(job_named("j1"), {{0, 1, 1}});
-  const std::string b = tasks_frame(job_named("j1"), {{1, 1, 1}});
+  const std::string a = tasks_frame(sample_sum_job("j1"), {{0, 1, 1}});
+  const std::string b = tasks_frame(sample_sum_job("j1"), {{1, 1, 1}});
   auto first = d.read(a.data(), a.size());
   auto second = d.read(b.data(), b.size());
   REQUIRE(first);
@@ -60,9 +50,10 @@ TEST_CASE("tasks decoder decodes a job once for the messages that repeat it", "[
 
 TEST_CASE("tasks decoder decodes again a job that differs from the last one", "[worker]") {
   TasksDecoder d;
-  JobSpec longer = job_named("j1");
+  JobSpec longer = sample_sum_job("j1");
   longer.params.set("zz", std::int64_t{1});  // the last job's bytes are a prefix of its bytes
-  for (const JobSpec& j : {job_named("j1"), job_named("j2"), longer, job_named("j1")}) {
+  for (const JobSpec& j :
+       {sample_sum_job("j1"), sample_sum_job("j2"), longer, sample_sum_job("j1")}) {
     const std::string f = tasks_frame(j, {{0, 1, 1}});
     auto t = d.read(f.data(), f.size());
     REQUIRE(t);
@@ -74,7 +65,7 @@ TEST_CASE("tasks decoder decodes again a job that differs from the last one", "[
 
 TEST_CASE("tasks decoder leaves to decode what it cannot take", "[worker]") {
   TasksDecoder d;
-  const JobSpec job = job_named("j1");
+  const JobSpec job = sample_sum_job("j1");
   const std::string good = tasks_frame(job, {{0, 1, 1}});
   REQUIRE(d.read(good.data(), good.size()));  // the job is now the cached one
 
@@ -140,7 +131,7 @@ TEST_CASE("tasks decoder leaves to decode what it cannot take", "[worker]") {
       {"a count beyond 32 bits", with_runs(run_of(0u, std::uint64_t{1} << 32, 1u)), false},
       {"more runs than the frame has bytes",
        with_runs([](auto& pk) { pk.pack_array(std::uint32_t{1} << 20); }), false},
-      {"a job with a bad id", tasks_frame(job_named("no spaces"), {{0, 1, 1}}), false},
+      {"a job with a bad id", tasks_frame(sample_sum_job("no spaces"), {{0, 1, 1}}), false},
       {"a job that is not a map",
        hand_frame(proto::MsgType::kTasks, 3,
                   [&](auto& pk) {
@@ -175,13 +166,7 @@ TEST_CASE("tasks decoder refuses a job nested too deep exactly when decode does"
       pk.pack(std::string("runs"));
       pk.pack(std::vector<SliceRun>{{0, 1, 1}});
       pk.pack(std::string("job"));
-      pk.pack_map(3);
-      pk.pack(std::string("job_id"));
-      pk.pack(std::string("deep"));
-      pk.pack(std::string("kernel"));
-      pk.pack(std::string("pi"));
-      pk.pack(std::string("extra"));  // unknown: ignored once read
-      for (std::uint32_t i = 0; i < nesting; ++i) pk.pack_array(i + 1 < nesting ? 1 : 0);
+      test::pack_nested_job(pk, nesting);
     });
     TasksDecoder d;
     const bool usual = decode<msg::Tasks>(frame.data(), frame.size()).ok();

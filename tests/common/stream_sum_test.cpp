@@ -1,0 +1,84 @@
+// The streamed sum behind the `sum` kernel: its AVX2 and baseline builds must agree to the bit,
+// as the kernel promises that the same terms always give the same bits.
+#include "kernels/stream_sum.hpp"
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/kernels.hpp"
+
+namespace zwq::kernels {
+namespace {
+
+bool same_bits(double a, double b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+// Magnitudes spread over 2^-30..2^30 with both signs: every block total rounds, so adding the
+// terms in any other order or with fused operations changes the low bits.
+template <typename T>
+std::vector<T> spread_values(std::size_t n, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> mantissa(-1.0, 1.0);
+  std::uniform_int_distribution<int> exponent(-30, 30);
+  std::vector<T> v(n);
+  for (auto& x : v) x = static_cast<T>(std::ldexp(mantissa(rng), exponent(rng)));
+  return v;
+}
+
+struct Dd {
+  double hi = 0;
+  double lo = 0;
+};
+
+template <typename T>
+Dd sum_with(const std::vector<T>& v, std::size_t n, Isa isa) {
+  Dd out;
+  stream_sum(v.data(), n, out.hi, out.lo, isa);
+  return out;
+}
+
+// The same loop as written in the header, compiled here with the tests' own flags.
+template <typename T>
+Dd header_sum(const std::vector<T>& v, std::size_t n) {
+  Dd out;
+  dd_sum(
+      n, [&v](std::uint64_t i) { return static_cast<double>(v[i]); }, out.hi, out.lo);
+  return out;
+}
+
+TEMPLATE_TEST_CASE("stream sum gives the same bits in every build as the header loop", "[kernels]",
+                   float, double) {
+  const auto v = spread_values<TestType>(3 * kBlock + 5, 11);
+  // Empty, shorter than the lanes, one block exactly, and ragged tails of blocks and lanes.
+  for (std::size_t n :
+       {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{kLanes},
+        std::size_t{kBlock - 1}, std::size_t{kBlock}, std::size_t{kBlock + 1}, v.size()}) {
+    INFO("n = " << n);
+    const Dd want = header_sum(v, n);
+    const Dd base = sum_with(v, n, Isa::kBaseline);
+    CHECK(same_bits(base.hi, want.hi));
+    CHECK(same_bits(base.lo, want.lo));
+    if (isa_supported(Isa::kAvx2)) {
+      const Dd avx2 = sum_with(v, n, Isa::kAvx2);
+      CHECK(same_bits(avx2.hi, want.hi));
+      CHECK(same_bits(avx2.lo, want.lo));
+    }
+  }
+  // The values really do round: a plain running double total gives other bits.
+  double running = 0;
+  for (TestType x : v) running += static_cast<double>(x);
+  CHECK_FALSE(same_bits(running, header_sum(v, v.size()).hi));
+}
+
+TEST_CASE("stream sum picks avx2 exactly when the cpu has it", "[kernels]") {
+  CHECK(isa_supported(Isa::kBaseline));
+  CHECK((best_isa() == Isa::kAvx2) == isa_supported(Isa::kAvx2));
+}
+
+}  // namespace
+}  // namespace zwq::kernels

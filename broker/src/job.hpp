@@ -39,7 +39,10 @@ struct WorkerSpeeds {
 };
 
 struct Job {
-  std::uint64_t serial = 0;            // submission order: lower runs first
+  std::uint64_t serial = 0;  // submission order: lower runs first
+  // The job's number in Tasks messages (Tasks.ref): the broker's epoch plus its serial, so that
+  // a number never names a job of another broker run. Never 0.
+  std::uint64_t ref = 0;
   JobSpec spec;                        // job_id and slice_size filled in by the broker
   const KernelInfo* kernel = nullptr;  // from the registry, which outlives the scheduler
   std::string spec_bytes;              // spec, msgpack-encoded once for every Tasks message

@@ -118,6 +118,8 @@ Result<msg::SubmitRep> Scheduler::submit(JobSpec spec, TimePoint now) {
 std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel, TimePoint now) {
   auto job = std::make_unique<Job>();
   job->serial = next_serial_++;
+  job->ref = options_.epoch + job->serial;  // wraps; 0 is skipped
+  if (job->ref == 0) job->ref = options_.epoch + next_serial_++;
   spec.slice_size = effective_slice_size(spec, options_.limits);
   job->spec = std::move(spec);
   job->shape = shape_for(job->spec);
@@ -321,6 +323,8 @@ HelloVerdict Scheduler::hello(const msg::Hello& m, TimePoint now) {
   w->pid = m.pid;
   w->credit = m.credit;
   w->tasks_frames = m.tasks_frames;
+  w->job_refs = m.job_refs;
+  w->spec_ref = 0;  // a new registration holds no job yet
   w->kernels = m.kernels;
   catalog_.offer(w->id, m.kernels, m.kernel_specs);
   w->last_seen = now;
@@ -762,6 +766,11 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
           if (d == nullptr || in_d == per_message) {
             out.push_back(Dispatch{w.id, job, {}, w.tasks_frames});
             d = &out.back();
+            if (w.job_refs) {
+              d->ref = job->ref;
+              d->with_spec = w.spec_ref != job->ref;
+              w.spec_ref = job->ref;
+            }
             in_d = 0;
           }
           const auto piece =

@@ -139,6 +139,11 @@ struct Dispatch {
   const Job* job = nullptr;
   std::vector<SliceRun> runs;
   bool frames = false;  // the worker takes several Tasks in one message (Hello.tasks_frames)
+  // To a worker that takes Tasks naming their job (Hello.job_refs): the job's ref, and whether
+  // this Tasks carries the JobSpec. It does unless the Tasks the worker got before carried or
+  // named the same job. 0 (an older worker): the JobSpec, and no ref.
+  std::uint64_t ref = 0;
+  bool with_spec = true;
 };
 
 // What happened since the last take_changes(), for the server to announce.
@@ -271,6 +276,11 @@ class Scheduler {
     bool stalled = false;        // its lease ran out; it gets nothing until it reports again
     bool isolating = false;      // holds a suspect slice: it gets nothing else until that is back
     bool tasks_frames = false;   // Hello.tasks_frames
+    bool job_refs = false;       // Hello.job_refs
+    // The ref of the job the last Tasks sent to it carried or named (0: none since its Hello).
+    // Its Tasks of that job leave the JobSpec out. Messages to a worker arrive in order or its
+    // connection breaks; a broken one removes the worker (lose_worker) or is followed by a Hello.
+    std::uint64_t spec_ref = 0;
     // Its pace on one job, observed from its Results (sizes its batches and its share).
     std::uint64_t pace_job = 0;     // serial of the job `pace_us` is for; 0: none
     double pace_us = 0;             // moving average of µs per slice; 0: unknown

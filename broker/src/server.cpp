@@ -843,7 +843,12 @@ void Server::dispatch_and_send(TimePoint now) {
         for (std::size_t k = i; k < dispatch_.size();) {
           const std::size_t after = grouped ? next(k) : dispatch_.size();
           sent_[k] = true;
-          encode_tasks(tasks_frame_, epoch_, dispatch_[k].job->spec_bytes, dispatch_[k].runs);
+          const Dispatch& d = dispatch_[k];
+          if (d.with_spec) {
+            encode_tasks(tasks_frame_, epoch_, d.job->spec_bytes, d.ref, d.runs);
+          } else {
+            encode_tasks_by_ref(tasks_frame_, d.ref, d.runs);
+          }
           // The identity went: the rest of the message cannot fail for want of a peer.
           (void)send_frame(tasks_, {tasks_frame_.data(), tasks_frame_.size()},
                            after < dispatch_.size());

@@ -14,21 +14,41 @@ void pack_key(msgpack::packer<msgpack::sbuffer>& pk, std::string_view key) {
   pk.pack_str_body(key.data(), static_cast<std::uint32_t>(key.size()));
 }
 
-}  // namespace
-
-void encode_tasks(msgpack::sbuffer& out, std::uint64_t epoch, const std::string& spec_bytes,
-                  const std::vector<SliceRun>& runs) {
-  out.clear();
-  msgpack::packer<msgpack::sbuffer> pk(out);
+// The envelope of a Tasks frame, up to its body map of `fields` entries.
+void pack_tasks_header(msgpack::packer<msgpack::sbuffer>& pk, std::uint32_t fields) {
   pk.pack_array(4);
   pk.pack(proto::kVersion);
   pk.pack(static_cast<std::uint8_t>(proto::MsgType::kTasks));
   pk.pack(std::uint64_t{0});
-  pk.pack_map(3);
+  pk.pack_map(fields);
+}
+
+}  // namespace
+
+void encode_tasks(msgpack::sbuffer& out, std::uint64_t epoch, const std::string& spec_bytes,
+                  std::uint64_t ref, const std::vector<SliceRun>& runs) {
+  out.clear();
+  msgpack::packer<msgpack::sbuffer> pk(out);
+  pack_tasks_header(pk, ref != 0 ? 4 : 3);
   pack_key(pk, "epoch");
   pk.pack(epoch);
   pack_key(pk, "job");
   out.write(spec_bytes.data(), spec_bytes.size());  // already one msgpack object
+  pack_key(pk, "runs");
+  pk.pack(runs);
+  if (ref != 0) {
+    pack_key(pk, "ref");
+    pk.pack(ref);
+  }
+}
+
+void encode_tasks_by_ref(msgpack::sbuffer& out, std::uint64_t ref,
+                         const std::vector<SliceRun>& runs) {
+  out.clear();
+  msgpack::packer<msgpack::sbuffer> pk(out);
+  pack_tasks_header(pk, 2);
+  pack_key(pk, "ref");
+  pk.pack(ref);
   pack_key(pk, "runs");
   pk.pack(runs);
 }

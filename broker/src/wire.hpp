@@ -16,8 +16,15 @@ namespace zwq::broker {
 // A Tasks frame (decodes as msg::Tasks) built from a job spec that was msgpack-encoded once,
 // so that dispatching does not re-encode the spec for every run. It is written into `out`
 // (cleared first), a buffer the caller reuses: many small Tasks messages then allocate nothing.
+// `ref` 0 leaves the ref out (for a worker that does not take Tasks naming their job).
 void encode_tasks(msgpack::sbuffer& out, std::uint64_t epoch, const std::string& spec_bytes,
-                  const std::vector<SliceRun>& runs);
+                  std::uint64_t ref, const std::vector<SliceRun>& runs);
+
+// A Tasks frame that names its job by `ref` alone (no epoch, no JobSpec: the worker has both
+// from the Tasks before). A run of slices numbered below 2^32 makes a frame of at most 32
+// bytes, which libzmq keeps inside the message itself, with no allocation on either side.
+void encode_tasks_by_ref(msgpack::sbuffer& out, std::uint64_t ref,
+                         const std::vector<SliceRun>& runs);
 
 // The `corr` of a frame that decode_envelope() refused (wrong version, unknown type, bad body),
 // so that the ErrorRep can still be matched to its request. 0 when it cannot be read.

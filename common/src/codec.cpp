@@ -162,7 +162,12 @@ Status check_message(const msg::Hello& m) {
 }
 
 Status check_message(const msg::Tasks& m) {
-  if (Status s = check_job(m.job); !s.ok()) return s;
+  // Without a job it must name one (the receiver then checks it holds that job).
+  if (m.job.job_id.empty() && m.ref != 0) {
+    if (!(m.job == JobSpec{})) return bad("Tasks names its job by ref and carries part of one");
+  } else if (Status s = check_job(m.job); !s.ok()) {
+    return s;
+  }
   for (const auto& r : m.runs) {
     if (r.count == 0) return bad("Tasks.runs holds an empty run");
   }

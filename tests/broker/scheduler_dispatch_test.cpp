@@ -360,3 +360,64 @@ TEST_CASE(
   CHECK(steps < 200);
   CHECK(h.sched.slice_us("w1", h.job(job)) > 0);
 }
+
+TEST_CASE(
+    "scheduler sends a job's spec to a worker once and names the job by ref after, to an older "
+    "worker always",
+    "[broker]") {
+  SchedulerOptions o = dispatch_options();
+  o.max_batch = 1;
+  Harness h(o);
+  const std::string a = h.submit(100000, 10, "a");
+  msg::Hello hello;
+  hello.worker_id = "new";
+  hello.credit = 8;
+  hello.job_refs = true;
+  REQUIRE(h.sched.hello(hello, h.now) == HelloVerdict::kRegistered);
+  h.hello("old", 8);  // no job_refs
+  const std::uint64_t ref_a = h.job(a).ref;
+  CHECK(ref_a != 0);
+
+  auto d = h.dispatch();
+  REQUIRE(batch_sizes(d, "new").size() >= 2);
+  std::vector<bool> carried;
+  for (const Dispatch& x : d) {
+    if (x.worker_id == "old") {
+      CHECK(x.ref == 0);
+      CHECK(x.with_spec);
+      continue;
+    }
+    CHECK(x.ref == ref_a);
+    carried.push_back(x.with_spec);
+  }
+  std::vector<bool> want(carried.size(), false);
+  want[0] = true;  // the first carries the spec; the rest name it
+  CHECK(carried == want);
+
+  // Another job in between: each switch carries the spec of the job switched to.
+  h.report("new", a, runs_of(d, "new"), 1);
+  h.report("old", a, runs_of(d, "old"), 1);
+  (void)h.sched.cancel(a, h.now);
+  const std::string b = h.submit(100000, 10, "b");
+  const std::uint64_t ref_b = h.job(b).ref;
+  CHECK(ref_b != ref_a);
+  auto db = h.dispatch();
+  REQUIRE_FALSE(batch_sizes(db, "new").empty());
+  bool first = true;
+  for (const Dispatch& x : db) {
+    if (x.worker_id != "new") continue;
+    CHECK(x.ref == ref_b);
+    CHECK(x.with_spec == first);
+    first = false;
+  }
+
+  // A worker that registers again holds nothing: its next Tasks carries the spec again.
+  REQUIRE(h.sched.hello(hello, h.now) == HelloVerdict::kReplaced);
+  auto again = h.dispatch();
+  REQUIRE_FALSE(batch_sizes(again, "new").empty());
+  for (const Dispatch& x : again) {
+    if (x.worker_id != "new") continue;
+    CHECK(x.with_spec);
+    break;
+  }
+}

@@ -67,7 +67,7 @@ struct HandWorker {
   std::uint64_t epoch = 0;
 
   HandWorker(const BrokerEndpoints& ep, std::string worker_id, std::uint32_t credit,
-             bool tasks_frames = false)
+             bool tasks_frames = false, bool job_refs = false)
       : id(std::move(worker_id)) {
     tasks.set(zmq::sockopt::routing_id, id);
     tasks.set(zmq::sockopt::linger, 0);
@@ -78,6 +78,7 @@ struct HandWorker {
     hello.worker_id = id;
     hello.credit = credit;
     hello.tasks_frames = tasks_frames;
+    hello.job_refs = job_refs;
     tasks.send(zmq::buffer(encode(hello)), zmq::send_flags::none);
   }
   // Answers every slice of one Tasks message with a count of 1.
@@ -367,6 +368,33 @@ TEST_CASE("server sends the Tasks of several jobs for one worker as one message 
   CHECK(jobs == std::vector<std::string>{"one", "two", "three"});
   // --max-batch keeps a message per Tasks, as the users' pyzmq programs send them.
   CHECK(messages == (max_batch == 0 && announces ? 1u : 3u));
+}
+
+TEST_CASE("server names a job by ref in the Tasks after the one that carried it, in 33 bytes",
+          "[broker]") {
+  BrokerOptions o = RunningBroker::tcp_options();
+  o.max_batch = 1;
+  RunningBroker b(o);
+  test::RawControl control(b.endpoints().control);
+  (void)expect<msg::SubmitRep>(control.ask(msg::SubmitReq{noop_job("refs", 3)}));
+  HandWorker w(b.endpoints(), "w1", 8, true, true);
+  (void)expect<msg::Welcome>(recv_frame(w.tasks));
+  // Unknown pace: the first batch, 3 slices, goes out one per message.
+  const msg::Tasks first = expect<msg::Tasks>(recv_frame(w.tasks));
+  CHECK(first.job.job_id == "refs");
+  CHECK(first.ref != 0);
+  CHECK(first.epoch == b.epoch());
+  std::vector<std::uint64_t> slices{first.runs.at(0).first_slice};
+  for (int i = 0; i < 2; ++i) {
+    const auto f = recv_frame(w.tasks);
+    REQUIRE(f);
+    CHECK(f->size() <= 33);
+    const msg::Tasks named = expect<msg::Tasks>(f);
+    CHECK(named.job.job_id.empty());
+    CHECK(named.ref == first.ref);
+    slices.push_back(named.runs.at(0).first_slice);
+  }
+  CHECK(slices == std::vector<std::uint64_t>{0, 1, 2});
 }
 
 // A client may send its next SubmitMany while the broker makes the jobs of the last (the client

@@ -6,6 +6,7 @@
 #include <msgpack.hpp>
 #include <string>
 
+#include "zwq/messages.hpp"
 #include "zwq/protocol.hpp"
 
 namespace zwq::test {
@@ -37,6 +38,16 @@ void pack_nested_job(Packer& pk, std::uint32_t nesting) {
   pk.pack(std::string("pi"));
   pk.pack(std::string("extra"));
   for (std::uint32_t i = 0; i < nesting; ++i) pk.pack_array(i + 1 < nesting ? 1 : 0);
+}
+
+// A Tasks frame that names its job by `ref`, as the broker writes one: {ref, runs}, nothing else.
+inline std::string tasks_by_ref(std::uint64_t ref, const std::vector<SliceRun>& runs) {
+  return hand_frame(proto::MsgType::kTasks, 2, [&](auto& pk) {
+    pk.pack(std::string("ref"));
+    pk.pack(ref);
+    pk.pack(std::string("runs"));
+    pk.pack(runs);
+  });
 }
 
 }  // namespace zwq::test

@@ -12,6 +12,7 @@
 using namespace zwq;
 using zwq::test::hand_frame;
 using zwq::test::sample_sum_job;
+using zwq::test::tasks_by_ref;
 using zwq::worker::TasksDecoder;
 
 namespace {
@@ -32,6 +33,30 @@ TEST_CASE("tasks decoder reads a Tasks message as decode does", "[worker]") {
   CHECK(fast->epoch == slow.value().epoch);
   CHECK(fast->runs == slow.value().runs);
   CHECK(*fast->job == slow.value().job);
+}
+
+TEST_CASE("tasks decoder reads a Tasks naming its job by ref as decode does", "[worker]") {
+  TasksDecoder d;
+  const std::string f = tasks_by_ref(0xabcdef0123456789ULL, {{5, 1, 2}});
+  auto fast = d.read(f.data(), f.size());
+  auto slow = decode<msg::Tasks>(f.data(), f.size());
+  REQUIRE(fast);
+  REQUIRE(slow.ok());
+  CHECK(fast->named());
+  CHECK(fast->ref == 0xabcdef0123456789ULL);
+  CHECK(fast->runs == std::vector<SliceRun>{{5, 1, 2}});
+  const worker::TasksFrame usual = worker::TasksFrame::from(slow.value());
+  CHECK(usual.named());
+  CHECK(usual.ref == fast->ref);
+  CHECK(usual.runs == fast->runs);
+  // A Tasks that carries its job keeps its ref alongside.
+  msg::Tasks full{.epoch = 3, .job = sample_sum_job("j1"), .runs = {{0, 1, 1}}, .ref = 9};
+  const std::string g = encode(full);
+  auto with_job = d.read(g.data(), g.size());
+  REQUIRE(with_job);
+  CHECK_FALSE(with_job->named());
+  CHECK(with_job->ref == 9);
+  CHECK(*with_job->job == full.job);
 }
 
 TEST_CASE("tasks decoder decodes a job once for the messages that repeat it", "[worker]") {
@@ -143,6 +168,17 @@ TEST_CASE("tasks decoder leaves to decode what it cannot take", "[worker]") {
                   }),
        false},
       {"another version", with_runs(one_run, false, 2), false},
+      {"a ref with an epoch but no job",
+       hand_frame(proto::MsgType::kTasks, 3,
+                  [&](auto& pk) {
+                    pack_epoch(pk);
+                    pk.pack(std::string("ref"));
+                    pk.pack(5u);
+                    pk.pack(std::string("runs"));
+                    one_run(pk);
+                  }),
+       true},
+      {"no job and ref 0", tasks_by_ref(0, {{0, 1, 1}}), false},
       {"trailing bytes", good + std::string(1, '\0'), false},
       {"a cut frame", good.substr(0, good.size() - 1), false},
       {"a cut frame within the job", good.substr(0, 20), false},

@@ -23,6 +23,7 @@
 
 #include "dataset_cache.hpp"
 #include "executor.hpp"
+#include "hand_frame.hpp"
 #include "shm_file.hpp"
 #include "zwq/codec.hpp"
 
@@ -739,6 +740,76 @@ TEST_CASE("worker whose broker takes no Results gives up the session and registe
   REQUIRE(broker.expect<msg::Hello>());
   CHECK(worker.worker().stats().reconnects == 1);
   CHECK(worker.worker().stats().results_sent >= 10000);
+}
+
+TEST_CASE("worker computes Tasks naming their job by ref with the job the Tasks before carried",
+          "[worker]") {
+  zwq::test::ShmFile file("worker-ref");
+  std::vector<float> values(300);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
+  file.write(values);
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  REQUIRE(broker.answer_info());
+  const auto hello = broker.expect<msg::Hello>();
+  REQUIRE(hello);
+  CHECK(hello->job_refs);
+  broker.welcome(worker.id());
+
+  msg::Tasks full;
+  full.epoch = broker.epoch;
+  full.job = sum_job(file, values.size(), 100);
+  full.runs = {zwq::SliceRun{0, 1, 1}};
+  full.ref = 777;
+  // The carrying Tasks, then two naming it, all in one message and in messages of their own.
+  broker.send_tasks_frames(worker.id(),
+                           {zwq::encode(full), zwq::test::tasks_by_ref(777, {{1, 1, 1}})});
+  broker.send_tasks_raw(worker.id(), zwq::test::tasks_by_ref(777, {{2, 1, 2}}));
+
+  std::map<std::uint64_t, double> sums;
+  while (sums.size() < 3) {
+    const auto results = broker.expect_results();
+    REQUIRE(results);
+    CHECK(results->job_id == "sum-job");
+    CHECK(results->epoch == broker.epoch);
+    for (const auto& o : results->items) {
+      CHECK(o.code == zwq::ErrorCode::kOk);
+      CHECK(o.attempt == (o.slice == 2 ? 2u : 1u));
+      sums[o.slice] = o.partial.hi;
+    }
+  }
+  // Slice k sums 100k .. 100k + 99.
+  CHECK(sums == std::map<std::uint64_t, double>{{0, 4950.0}, {1, 14950.0}, {2, 24950.0}});
+  CHECK(worker.worker().stats().dropped_messages == 0);
+  CHECK(worker.worker().stats().reconnects == 0);
+}
+
+TEST_CASE("worker given a Tasks naming a job it does not hold registers again", "[worker]") {
+  zwq::test::ShmFile file("worker-ref-miss");
+  file.write(std::vector<float>(100, 1.0f));
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+
+  msg::Tasks full = one_slice_sum(broker, file, 100);
+  full.ref = 5;
+  broker.send_tasks(worker.id(), full);
+  REQUIRE(broker.expect_results());
+  // A new Welcome: what was held before it is no longer known to be the broker's view, so the
+  // ref it named is forgotten too; and a ref never sent at all.
+  broker.welcome(worker.id());
+  broker.send_tasks_raw(worker.id(), zwq::test::tasks_by_ref(5, {{0, 1, 2}}));
+  REQUIRE(broker.answer_info());         // a new session...
+  REQUIRE(broker.expect<msg::Hello>());  // ...and a new registration
+  CHECK(worker.worker().stats().reconnects == 1);
+  CHECK(worker.worker().stats().dropped_messages == 1);
+  CHECK_FALSE(broker.expect_results(200ms));  // the slice named by ref was not computed
+
+  broker.welcome(worker.id());
+  broker.send_tasks_raw(worker.id(), zwq::test::tasks_by_ref(6, {{0, 1, 1}}));
+  REQUIRE(broker.answer_info());
+  REQUIRE(broker.expect<msg::Hello>());
+  CHECK(worker.worker().stats().reconnects == 2);
 }
 
 TEST_CASE("worker reconnects when the broker's heartbeats stop", "[worker]") {

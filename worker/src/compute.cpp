@@ -318,6 +318,7 @@ void ComputeThread::open_session(std::uint64_t session, const std::string& tasks
   results_session_ = session;
   lost_reported_ = false;
   welcomed_ = false;
+  forget_held_job();
   if (tasks_endpoint.empty() && results_endpoint.empty()) return;
   try {
     results_.emplace(context_, zmq::socket_type::push);
@@ -364,6 +365,7 @@ void ComputeThread::on_tasks_frame(const zmq::message_t& frame) {
     if (!welcome.ok()) return drop("Welcome", welcome.error().to_string());
     welcomed_ = true;
     epoch_ = welcome.value().epoch;
+    forget_held_job();  // the broker sends a job again after its Welcome
     send_parts(*own_, {std::string_view(&kWelcome, 1), u64_bytes(results_session_),
                        std::string_view(static_cast<const char*>(frame.data()), frame.size())});
     return;
@@ -378,7 +380,24 @@ void ComputeThread::on_tasks_frame(const zmq::message_t& frame) {
 
 void ComputeThread::accept(TasksFrame t) {
   if (!welcomed_) return drop("Tasks", "before Welcome");
+  if (t.named()) {
+    if (held_job_ == nullptr || t.ref != held_ref_) {
+      // The broker believes we hold a job we never got: its Tasks went missing (the connection
+      // broke and came back). Nothing can be trusted of this session any more; a new one
+      // registers again, and the broker requeues everything it had leased to us.
+      drop("Tasks", "names job ref " + std::to_string(t.ref) + ", which this worker does not hold");
+      return report_lost(results_session_);
+    }
+    t.job = held_job_;
+    t.epoch = held_epoch_;
+  }
   if (t.epoch != epoch_) return drop("Tasks", "of epoch " + std::to_string(t.epoch));
+  if (t.ref != 0) {
+    // Held even when the job turns out cancelled below: the broker counts it as sent.
+    held_ref_ = t.ref;
+    held_job_ = t.job;
+    held_epoch_ = t.epoch;
+  }
   if (!cancelled_.empty() && cancelled(t.job->job_id, Clock::now())) {
     bump(counters_.slices_dropped, slices_in(t));
     log_.debug("worker {}: job {}: skipped {} slices of a cancelled job", worker_id_, t.job->job_id,
@@ -386,6 +405,12 @@ void ComputeThread::accept(TasksFrame t) {
     return;
   }
   queue_.push_back(Queued{results_session_, std::move(t)});
+}
+
+void ComputeThread::forget_held_job() {
+  held_ref_ = 0;
+  held_job_.reset();
+  held_epoch_ = 0;
 }
 
 void ComputeThread::drop(const char* what, const std::string& why) {

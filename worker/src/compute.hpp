@@ -146,6 +146,7 @@ class ComputeThread {
   bool may_defer(const Queued& q, TimePoint started, TimePoint now) const;
   void emit(std::uint64_t session, const std::string& frame);
   void report_lost(std::uint64_t session);
+  void forget_held_job();
   bool cancelled(const std::string& job_id, TimePoint now);
 
   Executor& executor_;
@@ -176,7 +177,12 @@ class ComputeThread {
   std::uint64_t commands_read_ = 0;  // commands_sent_ when the pipe was last read
   bool welcomed_ = false;            // a Welcome came since the session began or Drop
   std::uint64_t epoch_ = 0;          // that Welcome's: Tasks of another epoch are dropped
-  bool lost_reported_ = false;       // Lost was sent for results_session_
+  // The job of the last Tasks since that Welcome that carried one with a ref, and its epoch:
+  // what a Tasks naming that ref alone is for (docs/PROTOCOL.md).
+  std::uint64_t held_ref_ = 0;
+  std::shared_ptr<const JobSpec> held_job_;
+  std::uint64_t held_epoch_ = 0;
+  bool lost_reported_ = false;  // Lost was sent for results_session_
   std::string current_job_;
   Interrupt interrupt_ = Interrupt::kNone;
   bool stopping_ = false;

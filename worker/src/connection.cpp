@@ -390,6 +390,7 @@ void Connection::send_hello() {
   hello.pid = static_cast<std::uint32_t>(::getpid());
   hello.credit = options_.credit;
   hello.tasks_frames = true;
+  hello.job_refs = true;
   hello.kernels = executor_.registry().names();
   hello.kernel_specs = executor_.registry().specs();
   compute_.hello(encode(hello));  // free by now (Synced): it sends it at once

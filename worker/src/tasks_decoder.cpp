@@ -35,7 +35,9 @@ bool read_runs(MsgpackReader& r, std::vector<SliceRun>& runs) {
 }  // namespace
 
 TasksFrame TasksFrame::from(msg::Tasks t) {
-  return TasksFrame{t.epoch, std::make_shared<const JobSpec>(std::move(t.job)), std::move(t.runs)};
+  if (t.job.job_id.empty() && t.ref != 0) return TasksFrame{0, nullptr, std::move(t.runs), t.ref};
+  return TasksFrame{t.epoch, std::make_shared<const JobSpec>(std::move(t.job)), std::move(t.runs),
+                    t.ref};
 }
 
 std::optional<TasksFrame> TasksDecoder::read(const void* data, std::size_t size) {
@@ -49,13 +51,16 @@ std::optional<TasksFrame> TasksDecoder::read(const void* data, std::size_t size)
     return std::nullopt;
   }
   TasksFrame f;
-  bool epoch = false, job = false, runs = false;
+  bool epoch = false, job = false, runs = false, ref = false;
   for (std::uint32_t i = 0; i < n; ++i) {
     std::string_view key;
     if (!r.str(key)) return std::nullopt;
     if (key == "epoch" && !epoch) {
       if (!r.uint(f.epoch)) return std::nullopt;
       epoch = true;
+    } else if (key == "ref" && !ref) {
+      if (!r.uint(f.ref)) return std::nullopt;
+      ref = true;
     } else if (key == "runs" && !runs) {
       if (!read_runs(r, f.runs)) return std::nullopt;
       runs = true;
@@ -89,7 +94,10 @@ std::optional<TasksFrame> TasksDecoder::read(const void* data, std::size_t size)
       return std::nullopt;  // an unknown or repeated key: the usual way reads it
     }
   }
-  if (!epoch || !job || !runs || r.left() != 0) return std::nullopt;
+  if (!runs || r.left() != 0) return std::nullopt;
+  // Named by ref: nothing else (decode_body takes epoch 0 and an empty job the same way).
+  if (!job && !epoch && ref && f.ref != 0) return f;
+  if (!epoch || !job) return std::nullopt;
   return f;
 }
 

@@ -8,8 +8,12 @@
 // those bytes names that very job (msgpack is read front to back, so a complete value that is a
 // prefix of another is that value), and gets the JobSpec decoded then, shared.
 //
-// Error model: read() never fails. It takes only a well-formed Tasks message of the shape our
-// broker writes (the body's keys epoch, job and runs, each once, in any order). For anything else
+// A Tasks that names its job by `ref` (no epoch, no job) is read too, and comes out without a
+// job: only the compute thread knows which job the ref names (see ComputeThread::accept).
+//
+// Error model: read() never fails. It takes only a well-formed Tasks message of the shapes our
+// broker writes (the body's keys epoch, job, runs and ref, each at most once, in any order: epoch,
+// job and runs, or ref and runs, or all four). For anything else
 // — another message type, an unknown key, a bad value — it returns nothing, and the caller
 // decodes the frame the usual way (decode_envelope, decode_body), which also gives the error of
 // a bad one. So both ways accept the same messages and agree on what they say.
@@ -30,9 +34,12 @@ namespace zwq::worker {
 
 // A Tasks message with its job shared between the messages that name it.
 struct TasksFrame {
-  std::uint64_t epoch = 0;
-  std::shared_ptr<const JobSpec> job;  // never null
+  std::uint64_t epoch = 0;             // 0 when named by ref
+  std::shared_ptr<const JobSpec> job;  // null when named by ref, until the ref is resolved
   std::vector<SliceRun> runs;
+  std::uint64_t ref = 0;  // Tasks.ref (0: none)
+
+  bool named() const { return job == nullptr; }
 
   // The same, from a Tasks message decoded the usual way.
   static TasksFrame from(msg::Tasks t);

@@ -242,7 +242,10 @@ struct Hello {
   // It takes several Tasks in one message, a frame each (docs/PROTOCOL.md). False from an older
   // worker, which the broker then sends one Tasks per message.
   bool tasks_frames = false;
-  ZWQ_DEFINE_MAP(worker_id, host, pid, credit, kernels, kernel_specs, tasks_frames)
+  // It takes Tasks that name their job by `ref` instead of carrying it (docs/PROTOCOL.md). False
+  // from an older worker, which the broker then sends the whole JobSpec in every Tasks.
+  bool job_refs = false;
+  ZWQ_DEFINE_MAP(worker_id, host, pid, credit, kernels, kernel_specs, tasks_frames, job_refs)
 };
 struct Welcome {
   static constexpr MsgType kType = MsgType::kWelcome;
@@ -254,9 +257,12 @@ struct Welcome {
 struct Tasks {
   static constexpr MsgType kType = MsgType::kTasks;
   std::uint64_t epoch = 0;
+  // The job. Left out (an empty job_id) when `ref` names the job the Tasks before carried.
   JobSpec job;
   std::vector<SliceRun> runs;
-  ZWQ_DEFINE_MAP(epoch, job, runs)
+  // The broker's number for the job, unique to one broker run (0: none, from an older broker).
+  std::uint64_t ref = 0;
+  ZWQ_DEFINE_MAP(epoch, job, runs, ref)
 };
 struct WorkerHeartbeat {
   static constexpr MsgType kType = MsgType::kWorkerHeartbeat;

@@ -2,10 +2,11 @@
 
 #include "kernels/kernels.hpp"
 
-// Why two builds: on the 2-core bench machine the SSE2 loop summed f32 data already in cache at
-// ~13 GB/s per core, below what memory delivers to two cores (~26 GB/s read); built for AVX2
-// the same loop sums cached data at ~45 GB/s, so the sum is held by memory alone. Not
-// "arch=x86-64-v3": that adds FMA, and contracting the additions would change the rounding.
+// Why two builds: built for SSE2 the double-double loop held the sum to about what one core
+// computes, not what memory delivers; the AVX2 build takes half the instructions. Same-minute
+// pairs of `zwq-bench --only bw,sum` (docs/BENCHMARKS.md, e29fcc2): BW1 12.0, 11.9 -> 12.9,
+// 13.0 GB/s, BW2 20.3, 20.0 -> 23.7, 22.2. Not "arch=x86-64-v3": that adds FMA, and contracting
+// the additions would change the rounding.
 #if defined(__x86_64__) && defined(__GNUC__)
 #define ZWQ_HAVE_AVX2_BUILD 1
 #endif
@@ -15,10 +16,10 @@ namespace {
 
 // Software prefetch ahead of a streamed array, into L2 (locality 2, prefetcht1) rather than L1.
 // The hardware prefetcher alone left the f32 sum at ~9 GB/s against ~12 with a prefetch into
-// L1 2 KiB ahead; into L2 6 KiB ahead it reads ~10 % more again, with one core and with two
-// (a throwaway harness over a 1 GiB /dev/shm array, this machine: 12.7-13.2 -> 14.4-14.8 GB/s
-// on one thread, 23.0-23.8 -> 24.9-27.4 on two). A prefetch into L1 holds one of its few line
-// fill buffers until the line arrives; one into L2 does not, so more lines are on their way.
+// L1 2 KiB ahead; into L2 6 KiB ahead reads more again, with one core and with two (same-minute
+// pairs of `zwq-bench --only bw,sum`, docs/BENCHMARKS.md, 28a97b4: BW1 12.8, 11.9 -> 13.8, 13.1
+// GB/s, BW2 21.7, 21.5 -> 25.0, 23.4). A prefetch into L1 holds one of the core's few line fill
+// buffers until its line arrives; one into L2 does not, so more lines are on their way at once.
 template <typename T>
 struct StreamPrefetch {
   static constexpr std::uint64_t kAheadBytes = 6144;

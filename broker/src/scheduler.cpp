@@ -38,6 +38,10 @@ class PackBuffer {
   std::string spill_;
 };
 
+// The longest encoded JobSpec a job may have: its Tasks adds the envelope, epoch, ref and runs
+// (a run takes at most 19 bytes, and a worker holds at most its credit's worth), all within
+// proto::kMaxFrameBytes.
+constexpr std::size_t kMaxSpecBytes = proto::kMaxFrameBytes - (std::size_t{1} << 20);
 // pack_spec() keeps no spec longer than this for reuse.
 constexpr std::size_t kSpecCacheBytes = 4096;
 
@@ -99,6 +103,14 @@ Result<msg::SubmitRep> Scheduler::submit(JobSpec spec, TimePoint now) {
     place.it = jobs_.try_emplace(spec.job_id).first;
   }
   auto job = make_job(std::move(spec), kernel.value(), now);
+  if (job->spec_bytes.size() > kMaxSpecBytes) {
+    // It fitted the SubmitReq but would not fit a Tasks: no worker could take it (a worker
+    // refusing the Tasks that carries a job, then named by ref, would register again for ever).
+    return make_error(ErrorCode::kInvalidArgument,
+                      "job spec of " + std::to_string(job->spec_bytes.size()) +
+                          " bytes encoded: at most " + std::to_string(kMaxSpecBytes) +
+                          " fit a Tasks message (keep parameter sets smaller)");
+  }
   if (log_ != nullptr) {
     if (Status st = log_->submitted(*job); !st.ok()) return st.error();
   }

@@ -21,8 +21,9 @@ void encode_tasks(msgpack::sbuffer& out, std::uint64_t epoch, const std::string&
                   std::uint64_t ref, const std::vector<SliceRun>& runs);
 
 // A Tasks frame that names its job by `ref` alone (no epoch, no JobSpec: the worker has both
-// from the Tasks before). A run of slices numbered below 2^32 makes a frame of at most 32
-// bytes, which libzmq keeps inside the message itself, with no allocation on either side.
+// from the Tasks before). One run of fewer than 128 slices, attempt below 128, starting below
+// slice 2^32 (every Tasks of --max-batch 1) makes a frame of at most 32 bytes, which libzmq
+// keeps inside the message itself, with no allocation on either side.
 void encode_tasks_by_ref(msgpack::sbuffer& out, std::uint64_t ref,
                          const std::vector<SliceRun>& runs);
 

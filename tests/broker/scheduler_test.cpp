@@ -613,3 +613,19 @@ TEST_CASE("scheduler forgets finished jobs in the order they finished, not submi
   CHECK(h.sched.find_job("b") != nullptr);
   CHECK(h.sched.find_job("d") != nullptr);
 }
+
+// A spec that fits a SubmitReq but not a Tasks would be refused by every worker; with Tasks that
+// name their job by ref, a worker that refused the one carrying it would register again for ever.
+TEST_CASE("scheduler refuses a job whose spec would not fit in a Tasks message", "[broker]") {
+  Harness h;
+  JobSpec spec = count_spec("huge", 4);
+  spec.params.set("blob", std::string(proto::kMaxFrameBytes - 1000, 'x'));
+  auto refused = h.sched.submit(spec, h.now);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::kInvalidArgument);
+  CHECK(refused.error().message.find("Tasks") != std::string::npos);
+  CHECK(h.sched.find_job("huge") == nullptr);
+  // A large one that fits is taken.
+  spec.params.set("blob", std::string(std::size_t{1} << 20, 'x'));
+  CHECK(h.sched.submit(spec, h.now).ok());
+}

@@ -651,7 +651,10 @@ void Server::handle_task(std::string_view identity, std::string_view frame, Time
     case proto::MsgType::kWorkerHeartbeat: {
       auto m = decode_body<msg::WorkerHeartbeat>(e);
       if (!m.ok()) return bad(m.error());
-      if (!sched_.heartbeat(id, now)) ++tasks_count_.dropped;
+      if (!sched_.heartbeat(id, now)) {
+        ++tasks_count_.dropped;
+        ask_to_register(id, now);
+      }
       return;
     }
     case proto::MsgType::kBye: {
@@ -668,6 +671,21 @@ void Server::handle_task(std::string_view identity, std::string_view frame, Time
       return bad(make_error(ErrorCode::kUnknownType, std::string(proto::msg_type_name(e.type)) +
                                                          " does not belong on the tasks endpoint"));
   }
+}
+
+// A worker the broker does not know sends heartbeats: one it forgot as unreachable whose
+// connection then came back, or one of a broker run before this one. Left alone it would wait
+// for work for ever (it hears this broker's heartbeats, so it never looks for another session).
+// RegisterAgain, on its tasks connection if it has one here, makes it register. At most once
+// per heartbeat interval each; a worker between its Hello and its Welcome ignores it.
+void Server::ask_to_register(const std::string& worker_id, TimePoint now) {
+  constexpr std::size_t kMaxRemembered = 4096;  // hostile ids cannot grow it without bound
+  if (asked_to_register_.size() >= kMaxRemembered) asked_to_register_.clear();
+  auto [it, fresh] = asked_to_register_.try_emplace(worker_id, now);
+  if (!fresh && now - it->second < Millis(options_.heartbeat_ms)) return;
+  it->second = now;
+  // Unreachable (no such connection) is the usual answer for a worker of another broker run.
+  (void)send_frames(tasks_, {worker_id, encode(msg::RegisterAgain{epoch_})});
 }
 
 void Server::send_welcome(const std::string& worker_id, TimePoint now) {
@@ -733,6 +751,7 @@ void Server::on_worker_note(const Envelope& e, TimePoint now) {
     if (!m.ok()) return bad_result(m.error());
     if (m.value().epoch != epoch_ || !sched_.heartbeat(m.value().worker_id, now)) {
       ++results_count_.dropped;
+      if (!sched_.has_worker(m.value().worker_id)) ask_to_register(m.value().worker_id, now);
     }
     return;
   }

@@ -94,6 +94,7 @@ class Server {
   void on_worker_note(const Envelope& e, TimePoint now);
   void bad_result(const Error& e);
   void send_welcome(const std::string& worker_id, TimePoint now);
+  void ask_to_register(const std::string& worker_id, TimePoint now);
 
   // events
   template <typename M>
@@ -132,6 +133,8 @@ class Server {
 
   EndpointCounters control_count_, tasks_count_, results_count_;
   std::uint64_t events_send_failed_ = 0;
+  // Workers heard from but not registered, and when each was last sent RegisterAgain.
+  std::unordered_map<std::string, TimePoint> asked_to_register_;
   // Topics subscribed to on the events endpoint (XPUB passes each up once, and its end once).
   std::set<std::string, std::less<>> subscriptions_;
   // Some subscription takes the job topic: JobEvents are built and sent only then.

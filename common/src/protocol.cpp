@@ -33,6 +33,7 @@ std::string_view msg_type_name(MsgType t) {
     case MsgType::kTasks: return "Tasks";
     case MsgType::kWorkerHeartbeat: return "WorkerHeartbeat";
     case MsgType::kBye: return "Bye";
+    case MsgType::kRegisterAgain: return "RegisterAgain";
     case MsgType::kResults: return "Results";
     case MsgType::kBrokerHeartbeat: return "BrokerHeartbeat";
     case MsgType::kJobEvent: return "JobEvent";

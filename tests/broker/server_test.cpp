@@ -397,6 +397,43 @@ TEST_CASE("server names a job by ref in the Tasks after the one that carried it,
   CHECK(slices == std::vector<std::uint64_t>{0, 1, 2});
 }
 
+// A worker the broker forgot (as unreachable) while its connection came back hears the broker's
+// heartbeats and would wait for work for ever; RegisterAgain sends it through Hello again.
+TEST_CASE("server asks a worker it does not know to register again, and not once registered",
+          "[broker]") {
+  RunningBroker b;
+  zmq::context_t ctx;
+  zmq::socket_t tasks{ctx, zmq::socket_type::dealer};
+  zmq::socket_t results{ctx, zmq::socket_type::push};
+  for (auto* s : {&tasks, &results}) s->set(zmq::sockopt::linger, 0);
+  tasks.set(zmq::sockopt::routing_id, "ghost");
+  tasks.connect(b.endpoints().tasks);
+  results.connect(b.endpoints().results);
+  // Its heartbeats go to the results endpoint, and nothing registered it.
+  auto beat = [&] {
+    results.send(zmq::buffer(encode(msg::WorkerHeartbeat{"ghost", b.epoch()})),
+                 zmq::send_flags::none);
+  };
+  std::optional<std::string> asked;
+  for (int i = 0; i < 50 && !asked; ++i) {  // the tasks connection may come up after a beat
+    beat();
+    asked = recv_frame(tasks, 100ms);
+  }
+  REQUIRE(asked);
+  CHECK(expect<msg::RegisterAgain>(asked).epoch == b.epoch());
+
+  msg::Hello hello;
+  hello.worker_id = "ghost";
+  hello.credit = 1;
+  tasks.send(zmq::buffer(encode(hello)), zmq::send_flags::none);
+  (void)expect<msg::Welcome>(recv_frame(tasks));
+  // Registered: its heartbeats are taken, and nothing more comes (heartbeat_ms is 200 here).
+  for (int i = 0; i < 3; ++i) {
+    beat();
+    CHECK_FALSE(recv_frame(tasks, 250ms));
+  }
+}
+
 // A client may send its next SubmitMany while the broker makes the jobs of the last (the client
 // library does). The broker then dispatches the jobs it made before it serves the next request,
 // so that the workers are not left idle while it makes those of the next one.

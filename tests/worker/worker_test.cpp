@@ -812,6 +812,28 @@ TEST_CASE("worker given a Tasks naming a job it does not hold registers again", 
   CHECK(worker.worker().stats().reconnects == 2);
 }
 
+TEST_CASE("worker asked to register again starts a new session, unless not yet welcomed",
+          "[worker]") {
+  zwq::test::ShmFile file("worker-register-again");
+  file.write(std::vector<float>(100, 1.0f));
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  REQUIRE(broker.answer_info());
+  REQUIRE(broker.expect<msg::Hello>());
+  // Before the Welcome it crossed the Hello: ignored, and the worker goes on to serve.
+  broker.send_tasks(worker.id(), msg::RegisterAgain{broker.epoch});
+  broker.welcome(worker.id());
+  broker.send_tasks(worker.id(), one_slice_sum(broker, file, 100));
+  REQUIRE(broker.expect_results());
+  CHECK(worker.worker().stats().reconnects == 0);
+
+  // Once welcomed: a new session, and a new Hello.
+  broker.send_tasks(worker.id(), msg::RegisterAgain{broker.epoch});
+  REQUIRE(broker.answer_info());
+  REQUIRE(broker.expect<msg::Hello>());
+  CHECK(worker.worker().stats().reconnects == 1);
+}
+
 TEST_CASE("worker reconnects when the broker's heartbeats stop", "[worker]") {
   FakeBroker broker;
   broker.heartbeat_ms = 100;

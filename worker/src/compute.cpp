@@ -370,6 +370,14 @@ void ComputeThread::on_tasks_frame(const zmq::message_t& frame) {
                        std::string_view(static_cast<const char*>(frame.data()), frame.size())});
     return;
   }
+  if (env.value().type == proto::MsgType::kRegisterAgain) {
+    // The broker does not know us (it forgot us as unreachable, or it is another run of it).
+    // Sent before our Welcome, it crossed our Hello: nothing to do. Otherwise a new session
+    // registers us again.
+    if (!welcomed_) return;
+    log_.warn("worker {}: the broker no longer knows this worker; registering again", worker_id_);
+    return report_lost(results_session_);
+  }
   if (env.value().type != proto::MsgType::kTasks) {
     return drop("tasks message", "unexpected type " + std::string(msg_type_name(env.value().type)));
   }

@@ -264,6 +264,13 @@ struct Tasks {
   std::uint64_t ref = 0;
   ZWQ_DEFINE_MAP(epoch, job, runs, ref)
 };
+// The broker heard from a worker it does not know (it forgot it as unreachable while the
+// worker's connection came back): the worker ends its session and registers again.
+struct RegisterAgain {
+  static constexpr MsgType kType = MsgType::kRegisterAgain;
+  std::uint64_t epoch = 0;
+  ZWQ_DEFINE_MAP(epoch)
+};
 struct WorkerHeartbeat {
   static constexpr MsgType kType = MsgType::kWorkerHeartbeat;
   std::string worker_id;

@@ -41,6 +41,7 @@ enum class MsgType : std::uint8_t {
   kTasks = 43,
   kWorkerHeartbeat = 44,
   kBye = 45,
+  kRegisterAgain = 46,
   // results endpoint, worker -> broker
   kResults = 61,
   // events endpoint, broker -> everyone

@@ -2,13 +2,14 @@
 // verdict), the Markdown table printed and saved as latest.md, latest.json and the plot data.
 //
 // Parts: 1. lookups into the results  2. the targets  3. the Markdown table  4. files.
+#include "report.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
 
-#include "sections.hpp"
 #include "stats.hpp"
 
 namespace zwq::bench {
@@ -20,13 +21,14 @@ constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
 
 // ---- 1. lookups (NaN when a figure was not measured) ----
 
-// j[key], or null when j is not an object or lacks the key (a section that did not run):
-// nlohmann's const operator[] must not be asked for a missing key.
+// j[key], or an empty object when j is not an object or lacks the key (a section that did not
+// run): nlohmann's const operator[] must not be asked for a missing key, and value() throws on
+// null, while an empty object gives every lookup its default (NaN: not measured).
 const json& field(const json& j, const char* key) {
-  static const json null_value;
-  if (!j.is_object()) return null_value;
+  static const json missing = json::object();
+  if (!j.is_object()) return missing;
   const auto it = j.find(key);
-  return it == j.end() ? null_value : *it;
+  return it == j.end() ? missing : *it;
 }
 
 double med(const json& j, const std::initializer_list<const char*> path) {
@@ -131,15 +133,7 @@ std::string bytes_text(std::uint64_t b) {
   return std::to_string(b / 1024) + " KiB";
 }
 
-// One checked inequality: `value` (a ratio or an absolute figure) against `limit`.
-struct Check {
-  std::string id;
-  std::string what;
-  double value = kNaN;
-  std::string op;  // ">=" or "<="
-  double limit = 0;
-  std::string measured;  // the figures behind the value, in words
-};
+}  // namespace
 
 std::string verdict(const Check& c) {
   if (std::isnan(c.value)) return "NOT MEASURED";
@@ -236,6 +230,8 @@ std::vector<Check> targets(const BenchOptions& o, const json& r) {
                  mem, "<=", 256, num(mem) + " B (worst of noop_range and sum jobs)"});
   return out;
 }
+
+namespace {
 
 // ---- 3. the Markdown table ----
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "options.hpp"
+#include "report.hpp"
 #include "zwq/shared_array.hpp"
 
 namespace zwq::bench {
@@ -48,10 +49,6 @@ json run_broker_cost(const BenchOptions& o);
 
 // The Python peers on the same array and slice sizes (skipped without python3/numpy/zmq).
 json run_peers(const BenchOptions& o, const std::string& array_path);
-
-// Adds "targets" to `results`, writes OUT/latest.json, OUT/latest.md and the plot data, and
-// prints the table.
-void write_report(const BenchOptions& o, json& results);
 
 // The "f32 array filled with a known pattern" used everywhere, and its exact sum.
 void fill_pattern(float* x, std::uint64_t n);

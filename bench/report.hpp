@@ -1,0 +1,34 @@
+// The targets T1-T7 of one run's results (docs/BENCHMARKS.md): each check with its measured
+// value, limit and verdict, as write_report() puts them in latest.json and latest.md.
+#pragma once
+
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "options.hpp"
+
+namespace zwq::bench {
+
+// One checked inequality: `value` (a ratio or an absolute figure) against `limit`.
+struct Check {
+  std::string id;
+  std::string what;
+  double value = std::numeric_limits<double>::quiet_NaN();  // NaN: not measured
+  std::string op;                                           // ">=" or "<="
+  double limit = 0;
+  std::string measured;  // the figures behind the value, in words
+};
+
+// "PASS", "FAIL" or "NOT MEASURED" (a NaN value).
+std::string verdict(const Check& c);
+
+// The checks of results `r` (the JSON zwq-bench builds), in the order of the targets.
+std::vector<Check> targets(const BenchOptions& o, const nlohmann::json& r);
+
+// Adds "targets" to `results`, writes OUT/latest.json, OUT/latest.md and the plot data, and
+// prints the table.
+void write_report(const BenchOptions& o, nlohmann::json& results);
+
+}  // namespace zwq::bench

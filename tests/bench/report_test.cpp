@@ -1,0 +1,111 @@
+// zwq-bench's targets: which figures each check takes from a run's results, and its verdict.
+#include "report.hpp"
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <string>
+
+using zwq::bench::BenchOptions;
+using zwq::bench::Check;
+using zwq::bench::targets;
+using zwq::bench::verdict;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr std::uint64_t kKiB = 1024, kMiB = 1024 * 1024;
+
+json median(double m) {
+  return json{{"median", m}};
+}
+
+json sum_row(int workers, std::uint64_t slice_bytes, double gbps) {
+  return json{{"workers", workers}, {"slice_bytes", slice_bytes}, {"gbps", median(gbps)}};
+}
+
+BenchOptions options() {
+  BenchOptions o;
+  o.workers = 2;
+  o.slice_bytes = {256 * kKiB, kMiB, 4 * kMiB};
+  return o;
+}
+
+// A run whose every target sits exactly at, or just past, its limit.
+json results() {
+  json r;
+  r["limits"]["bw"]["bw1_gbps"] = median(10);
+  r["limits"]["bw"]["bw2_gbps"] = median(20);
+  r["limits"]["pushpull"]["ipc"]["msgs_per_s"] = median(4e6);  // not the baseline T3 takes
+  r["zwq"]["sum"] =
+      json::array({sum_row(1, 256 * kKiB, 1),  // below 1 MiB: not T1's
+                   sum_row(1, kMiB, 9.5), sum_row(1, 4 * kMiB, 9.6), sum_row(2, 256 * kKiB, 1),
+                   sum_row(2, kMiB, 18), sum_row(2, 4 * kMiB, 17.9)});
+  r["zwq"]["noop"] = json::array({json{{"max_batch", 1},
+                                       {"slices_per_s", median(2.5e6)},
+                                       {"raw_pushpull_ipc_msgs_per_s", median(10e6)}},
+                                  json{{"max_batch", 4096},
+                                       {"slices_per_s", median(4.9e6)},
+                                       {"raw_pushpull_ipc_msgs_per_s", median(10e6)}}});
+  r["peers"]["seed_pyzmq"] = json::array({json{{"slice_bytes", kMiB}, {"gbps", median(9)}}});
+  r["peers"]["pool_imap_unordered"] =
+      json::array({json{{"slice_bytes", kMiB}, {"gbps", median(9.1)}}});
+  return r;
+}
+
+const Check& find(const std::vector<Check>& checks, const std::string& id,
+                  const std::string& part) {
+  for (const Check& c : checks) {
+    if (c.id == id && c.what.find(part) != std::string::npos) return c;
+  }
+  FAIL("no check " << id << " " << part);
+  return checks.front();
+}
+
+}  // namespace
+
+TEST_CASE("bench T1 takes the worst slice size of 1 MiB or more, and a value at the limit passes",
+          "[bench]") {
+  const auto checks = targets(options(), results());
+  const Check& one = find(checks, "T1", "1 worker");
+  CHECK(one.value == Approx(0.95));  // 9.5 / 10 at 1 MiB; the 256 KiB row is left out
+  CHECK(verdict(one) == "PASS");
+  const Check& two = find(checks, "T1", "2 worker");
+  CHECK(two.value == Approx(0.895));  // 17.9 / 20 at 4 MiB
+  CHECK(verdict(two) == "FAIL");
+  CHECK(two.measured.find("4 MiB") != std::string::npos);
+}
+
+TEST_CASE("bench T3 divides by the raw rate measured beside each run, not the limits' one",
+          "[bench]") {
+  const auto checks = targets(options(), results());
+  const Check& single = find(checks, "T3", "one per message");
+  CHECK(single.value == Approx(0.25));  // 2.5 M against 10 M beside it (4 M in the limits)
+  CHECK(verdict(single) == "PASS");
+  const Check& batched = find(checks, "T3", "batched");
+  CHECK(batched.value == Approx(0.49));
+  CHECK(verdict(batched) == "FAIL");
+}
+
+TEST_CASE("bench T5 compares the workers' sum at 1 MiB with each peer's", "[bench]") {
+  const auto checks = targets(options(), results());
+  const Check& seed = find(checks, "T5", "seed");
+  CHECK(seed.value == Approx(2.0));  // 18 / 9
+  CHECK(verdict(seed) == "PASS");
+  const Check& pool = find(checks, "T5", "imap_unordered");
+  CHECK(verdict(pool) == "FAIL");  // 18 / 9.1 < 2
+}
+
+TEST_CASE("bench target of a section that did not run is not measured, never passed", "[bench]") {
+  const auto checks = targets(options(), results());
+  for (const char* id : {"T2", "T4", "T6", "T7"}) {
+    INFO(id);
+    const Check& c = find(checks, id, "");
+    CHECK(std::isnan(c.value));
+    CHECK(verdict(c) == "NOT MEASURED");
+  }
+  CHECK(verdict(find(checks, "T5", "asynchronous")) == "NOT MEASURED");
+  // Nothing at all: every check is there, none passes.
+  const auto empty = targets(options(), json::object());
+  CHECK(empty.size() == checks.size());
+  for (const Check& c : empty) CHECK(verdict(c) == "NOT MEASURED");
+}

@@ -933,9 +933,10 @@ void Scheduler::finalize_job(Job& job, JobState state, TimePoint now) {
   finished_order_.push_back(&job);
   if (finished_order_.size() <= options_.max_finished_jobs) return;
   do {
-    const std::string id = finished_order_.front()->spec.job_id;
+    // Found by the job's own id, then erased by position: the id is not used once it is gone.
+    const auto it = jobs_.find(finished_order_.front()->spec.job_id);
     finished_order_.pop_front();
-    jobs_.erase(id);
+    if (it != jobs_.end()) jobs_.erase(it);
   } while (finished_order_.size() > options_.max_finished_jobs);
   // The next job to forget was finished max_finished_jobs jobs ago: its memory has long left the
   // caches. Fetching it now, while this job's other work goes on, spares the next call the wait.

@@ -106,7 +106,8 @@ Server::Server(const BrokerOptions& options, std::shared_ptr<spdlog::logger> log
       results_(ctx_, zmq::socket_type::pull),
       events_(ctx_, zmq::socket_type::xpub),
       kernels_(KernelRegistry::builtin()),
-      sched_(scheduler_options(options_, epoch_), kernels_) {
+      sched_(scheduler_options(options_, epoch_), kernels_),
+      register_asks_(Millis(options_.heartbeat_ms)) {
   const std::int64_t max_frame = proto::kMaxFrameBytes + 1024;  // the codec rejects the rest
   // Replies and the final ShutdownEvent get a second to leave; work for workers does not.
   control_.set(zmq::sockopt::linger, 1000);
@@ -676,14 +677,10 @@ void Server::handle_task(std::string_view identity, std::string_view frame, Time
 // A worker the broker does not know sends heartbeats: one it forgot as unreachable whose
 // connection then came back, or one of a broker run before this one. Left alone it would wait
 // for work for ever (it hears this broker's heartbeats, so it never looks for another session).
-// RegisterAgain, on its tasks connection if it has one here, makes it register. At most once
-// per heartbeat interval each; a worker between its Hello and its Welcome ignores it.
+// RegisterAgain, on its tasks connection if it has one here, makes it register (when
+// register_asks.hpp says so); a worker between its Hello and its Welcome ignores it.
 void Server::ask_to_register(const std::string& worker_id, TimePoint now) {
-  constexpr std::size_t kMaxRemembered = 4096;  // hostile ids cannot grow it without bound
-  if (asked_to_register_.size() >= kMaxRemembered) asked_to_register_.clear();
-  auto [it, fresh] = asked_to_register_.try_emplace(worker_id, now);
-  if (!fresh && now - it->second < Millis(options_.heartbeat_ms)) return;
-  it->second = now;
+  if (!register_asks_.due(worker_id, now)) return;
   // Unreachable (no such connection) is the usual answer for a worker of another broker run.
   (void)send_frames(tasks_, {worker_id, encode(msg::RegisterAgain{epoch_})});
 }

@@ -19,6 +19,7 @@
 #include "endpoints.hpp"
 #include "held_replies.hpp"
 #include "journal.hpp"
+#include "register_asks.hpp"
 #include "scheduler.hpp"
 #include "time.hpp"
 #include "zmq_io.hpp"
@@ -133,8 +134,8 @@ class Server {
 
   EndpointCounters control_count_, tasks_count_, results_count_;
   std::uint64_t events_send_failed_ = 0;
-  // Workers heard from but not registered, and when each was last sent RegisterAgain.
-  std::unordered_map<std::string, TimePoint> asked_to_register_;
+  // Workers heard from but not registered: when each is sent RegisterAgain.
+  RegisterAsks register_asks_;
   // Topics subscribed to on the events endpoint (XPUB passes each up once, and its end once).
   std::set<std::string, std::less<>> subscriptions_;
   // Some subscription takes the job topic: JobEvents are built and sent only then.

@@ -3,6 +3,7 @@
 #include <msgpack.hpp>
 #include <string_view>
 
+#include "zwq/codec.hpp"
 #include "zwq/protocol.hpp"
 
 namespace zwq::broker {
@@ -56,12 +57,8 @@ void encode_tasks_by_ref(msgpack::sbuffer& out, std::uint64_t ref,
 std::uint64_t peek_corr(const void* data, std::size_t size) {
   if (size > proto::kMaxFrameBytes) return 0;
   try {
-    const msgpack::unpack_limit limit(proto::kMaxContainer, proto::kMaxContainer,
-                                      proto::kMaxFrameBytes, proto::kMaxFrameBytes,
-                                      proto::kMaxContainer, proto::kMaxDepth);
     std::size_t off = 0;
-    msgpack::object_handle h =
-        msgpack::unpack(static_cast<const char*>(data), size, off, nullptr, nullptr, limit);
+    msgpack::object_handle h = unpack_limited(static_cast<const char*>(data), size, off);
     const msgpack::object& o = h.get();
     if (o.type != msgpack::type::ARRAY || o.via.array.size < 3) return 0;
     const msgpack::object& corr = o.via.array.ptr[2];

@@ -163,7 +163,7 @@ Status check_message(const msg::Hello& m) {
 
 Status check_message(const msg::Tasks& m) {
   // Without a job it must name one (the receiver then checks it holds that job).
-  if (m.job.job_id.empty() && m.ref != 0) {
+  if (m.by_ref()) {
     if (!(m.job == JobSpec{})) return bad("Tasks names its job by ref and carries part of one");
   } else if (Status s = check_job(m.job); !s.ok()) {
     return s;

@@ -380,7 +380,10 @@ TEST_CASE("server names a job by ref in the Tasks after the one that carried it,
   HandWorker w(b.endpoints(), "w1", 8, true, true);
   (void)expect<msg::Welcome>(recv_frame(w.tasks));
   // Unknown pace: the first batch, 3 slices, goes out one per message.
-  const msg::Tasks first = expect<msg::Tasks>(recv_frame(w.tasks));
+  const auto carrying = recv_frame(w.tasks);
+  REQUIRE(carrying);
+  CHECK(carrying->size() > 200);  // the whole JobSpec, even of a job with no datasets
+  const msg::Tasks first = expect<msg::Tasks>(carrying);
   CHECK(first.job.job_id == "refs");
   CHECK(first.ref != 0);
   CHECK(first.epoch == b.epoch());

@@ -397,14 +397,13 @@ void ComputeThread::accept(TasksFrame t) {
       return report_lost(results_session_);
     }
     t.job = held_job_;
-    t.epoch = held_epoch_;
+    t.epoch = epoch_;
   }
   if (t.epoch != epoch_) return drop("Tasks", "of epoch " + std::to_string(t.epoch));
   if (t.ref != 0) {
     // Held even when the job turns out cancelled below: the broker counts it as sent.
     held_ref_ = t.ref;
     held_job_ = t.job;
-    held_epoch_ = t.epoch;
   }
   if (!cancelled_.empty() && cancelled(t.job->job_id, Clock::now())) {
     bump(counters_.slices_dropped, slices_in(t));
@@ -418,7 +417,6 @@ void ComputeThread::accept(TasksFrame t) {
 void ComputeThread::forget_held_job() {
   held_ref_ = 0;
   held_job_.reset();
-  held_epoch_ = 0;
 }
 
 void ComputeThread::drop(const char* what, const std::string& why) {

@@ -177,11 +177,10 @@ class ComputeThread {
   std::uint64_t commands_read_ = 0;  // commands_sent_ when the pipe was last read
   bool welcomed_ = false;            // a Welcome came since the session began or Drop
   std::uint64_t epoch_ = 0;          // that Welcome's: Tasks of another epoch are dropped
-  // The job of the last Tasks since that Welcome that carried one with a ref, and its epoch:
-  // what a Tasks naming that ref alone is for (docs/PROTOCOL.md).
+  // The job of the last Tasks since that Welcome that carried one with a ref: what a Tasks
+  // naming that ref alone is for (docs/PROTOCOL.md). Of epoch_, as it is forgotten at a Welcome.
   std::uint64_t held_ref_ = 0;
   std::shared_ptr<const JobSpec> held_job_;
-  std::uint64_t held_epoch_ = 0;
   bool lost_reported_ = false;  // Lost was sent for results_session_
   std::string current_job_;
   Interrupt interrupt_ = Interrupt::kNone;

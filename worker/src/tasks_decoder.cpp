@@ -35,7 +35,7 @@ bool read_runs(MsgpackReader& r, std::vector<SliceRun>& runs) {
 }  // namespace
 
 TasksFrame TasksFrame::from(msg::Tasks t) {
-  if (t.job.job_id.empty() && t.ref != 0) return TasksFrame{0, nullptr, std::move(t.runs), t.ref};
+  if (t.by_ref()) return TasksFrame{0, nullptr, std::move(t.runs), t.ref};
   return TasksFrame{t.epoch, std::make_shared<const JobSpec>(std::move(t.job)), std::move(t.runs),
                     t.ref};
 }

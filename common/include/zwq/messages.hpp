@@ -262,6 +262,8 @@ struct Tasks {
   std::vector<SliceRun> runs;
   // The broker's number for the job, unique to one broker run (0: none, from an older broker).
   std::uint64_t ref = 0;
+  // It names its job by `ref` and carries none.
+  bool by_ref() const { return job.job_id.empty() && ref != 0; }
   ZWQ_DEFINE_MAP(epoch, job, runs, ref)
 };
 // The broker heard from a worker it does not know (it forgot it as unreachable while the

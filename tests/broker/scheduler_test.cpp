@@ -614,6 +614,34 @@ TEST_CASE("scheduler forgets finished jobs in the order they finished, not submi
   CHECK(h.sched.find_job("d") != nullptr);
 }
 
+TEST_CASE("scheduler keeps exactly the newest finished jobs over many forgetting rounds",
+          "[broker]") {
+  // Thousands of jobs through a small cap: every finished job past it is forgotten, one per job,
+  // while the table reuses the places of forgotten ids. Ids of both kinds: short ones stored in
+  // the Job itself and long ones (over 15 characters) stored apart.
+  SchedulerOptions o = test_options();
+  o.max_finished_jobs = 50;
+  Harness h(o);
+  const auto id_of = [](int i) {
+    std::string id = i % 2 == 0 ? "s" : "a-long-job-identifier-";
+    id.append(std::to_string(i));
+    return id;
+  };
+  constexpr int kJobs = 3000;
+  for (int i = 0; i < kJobs; ++i) h.submit(0, 10, id_of(i));  // each done at once
+  int kept = 0;
+  for (int i = 0; i < kJobs; ++i) {
+    const Job* job = h.sched.find_job(id_of(i));
+    if (i < kJobs - 50) {
+      CHECK(job == nullptr);
+    } else if (job != nullptr && job->spec.job_id == id_of(i)) {
+      ++kept;
+    }
+  }
+  CHECK(kept == 50);
+  CHECK(h.sched.all_status(h.now).size() == 50);
+}
+
 // A spec that fits a SubmitReq but not a Tasks would be refused by every worker; with Tasks that
 // name their job by ref, a worker that refused the one carrying it would register again for ever.
 TEST_CASE("scheduler refuses a job whose spec would not fit in a Tasks message", "[broker]") {

@@ -134,9 +134,14 @@ std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel,
   if (job->ref == 0) job->ref = options_.epoch + next_serial_++;
   spec.slice_size = effective_slice_size(spec, options_.limits);
   job->spec = std::move(spec);
-  job->shape = shape_for(job->spec);
   job->kernel = kernel;
-  job->spec_bytes = pack_spec(job->spec);
+  bool like_last = false;
+  job->spec_bytes = pack_spec(job->spec, like_last);
+  // A job packed like the last one, but for its id, has that one's shape: comparing it with the
+  // recalled shapes again would only find that one (a shape is pushed out only by a new one,
+  // which only a job of another spec makes).
+  job->shape = like_last ? last_shape_ : shape_for(job->spec);
+  last_shape_ = job->shape;
   job->submitted = now;
 
   const SliceGeometry geo{job->spec.first, job->spec.count, job->spec.slice_size};
@@ -155,9 +160,10 @@ std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel,
 // from the last one packed only in its id (a SubmitMany of one kernel over many ranges or points)
 // reuses that one's bytes after the id: packing a spec field by field was a third of making a
 // one-slice job.
-std::string Scheduler::pack_spec(const JobSpec& spec) {
+std::string Scheduler::pack_spec(const JobSpec& spec, bool& like_last) {
   last_spec_.job_id = spec.job_id;
-  if (!last_spec_rest_.empty() && last_spec_ == spec) {
+  like_last = !last_spec_rest_.empty() && last_spec_ == spec;
+  if (like_last) {
     PackBuffer head;
     msgpack::packer<PackBuffer> pk(head);
     pk.pack_map(last_spec_fields_);

@@ -292,7 +292,9 @@ class Scheduler {
 
   std::unique_ptr<Job> make_job(JobSpec spec, const KernelInfo* kernel, TimePoint now);
   std::shared_ptr<JobShape> shape_for(const JobSpec& spec);
-  std::string pack_spec(const JobSpec& spec);
+  // The spec's bytes; `like_last`: it is the last packed spec but for its job_id (its bytes
+  // after the id were reused).
+  std::string pack_spec(const JobSpec& spec, bool& like_last);
   Worker* find_worker(const std::string& id);
   void remove_worker(const std::string& id);
   void requeue_leases(Worker& w, const std::string* loss_cause, TimePoint now);
@@ -343,7 +345,8 @@ class Scheduler {
   JobSpec last_spec_;
   std::uint32_t last_spec_fields_ = 0;
   std::string last_spec_rest_;
-  std::uint64_t dispatch_pass_ = 0;  // dispatch() calls so far (keys speeds()'s cache in Job)
+  std::shared_ptr<JobShape> last_shape_;  // the shape of the job made last
+  std::uint64_t dispatch_pass_ = 0;       // dispatch() calls so far (keys speeds()'s cache in Job)
 };
 
 }  // namespace zwq::broker

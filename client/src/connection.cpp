@@ -5,12 +5,23 @@
 #include <vector>
 #include <zmq_addon.hpp>
 
+#include "zwq/msgpack_reader.hpp"
+
 namespace zwq::detail {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+
+// The corr of a frame that starts [version, type, corr, ...] with this protocol's version.
+bool read_corr(const void* data, std::size_t size, std::uint64_t& corr) {
+  MsgpackReader r(static_cast<const char*>(data), size);
+  std::uint32_t n = 0;
+  std::uint64_t version = 0, type = 0;
+  return r.array(n) && n == 4 && r.uint(version) && version == proto::kVersion && r.uint(type) &&
+         r.uint(corr);
+}
 
 }  // namespace
 
@@ -43,8 +54,8 @@ void Connection::open_socket() {
   sock_->connect(endpoint_);
 }
 
-Result<Envelope> Connection::request(const std::string& frame, std::uint64_t corr,
-                                     milliseconds hold, int retries, int made) {
+Result<Connection::Reply> Connection::request(const std::string& frame, std::uint64_t corr,
+                                              milliseconds hold, int retries, int made) {
   const milliseconds budget = timeout_ + hold;
   for (int attempt_no = 0; attempt_no <= retries; ++attempt_no) {
     auto reply = attempt(frame, corr, Clock::now() + budget);
@@ -73,11 +84,12 @@ Error Connection::unreachable(milliseconds budget, int attempts) const {
   return make_error(ErrorCode::kUnreachable, msg);
 }
 
-Result<std::optional<Envelope>> Connection::attempt(const std::string& frame, std::uint64_t corr,
-                                                    Clock::time_point deadline) {
+Result<std::optional<Connection::Reply>> Connection::attempt(const std::string& frame,
+                                                             std::uint64_t corr,
+                                                             Clock::time_point deadline) {
   auto sent = send_request(frame);
   if (!sent.ok()) return sent.error();
-  if (!sent.value()) return std::optional<Envelope>();
+  if (!sent.value()) return std::optional<Reply>();
   return await(corr, deadline);
 }
 
@@ -91,11 +103,12 @@ Result<bool> Connection::send_request(const std::string& frame) {
   }
 }
 
-Result<std::optional<Envelope>> Connection::await(std::uint64_t corr, Clock::time_point deadline) {
-  using Reply = std::optional<Envelope>;
+Result<std::optional<Connection::Reply>> Connection::await(std::uint64_t corr,
+                                                           Clock::time_point deadline) {
+  using Awaited = std::optional<Reply>;
   while (true) {
     const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now());
-    if (left <= milliseconds(0)) return Reply();
+    if (left <= milliseconds(0)) return Awaited();
     std::vector<zmq::message_t> parts;
     try {
       zmq::pollitem_t item{sock_->handle(), 0, ZMQ_POLLIN, 0};
@@ -108,21 +121,28 @@ Result<std::optional<Envelope>> Connection::await(std::uint64_t corr, Clock::tim
       return make_error(ErrorCode::kInternal, "cannot receive from " + endpoint_ + ": " + e.what());
     }
     if (parts.size() != 2 || parts[0].size() != 0) continue;  // not a control reply: drop it
-    auto env = decode_envelope(parts[1].data(), parts[1].size());
-    if (!env.ok()) return reply_error(env.error());
-    if (env.value().corr == corr) return Reply(std::move(env).value());
+    // Only the header is read here: [version, type, corr, ...] of this protocol version. A frame
+    // without one is decoded whole, for its error.
+    Reply reply;
+    if (!read_corr(parts[1].data(), parts[1].size(), reply.corr)) {
+      auto env = decode_envelope(parts[1].data(), parts[1].size());
+      if (!env.ok()) return reply_error(env.error());
+      reply.corr = env.value().corr;
+    }
+    reply.frame = std::move(parts[1]);
+    if (reply.corr == corr) return Awaited(std::move(reply));
     // The reply to a request posted earlier and not collected yet: kept. Others are stale.
-    auto it = posted_.find(env.value().corr);
-    if (it != posted_.end() && !it->second) it->second = std::move(env).value();
+    auto it = posted_.find(reply.corr);
+    if (it != posted_.end() && !it->second) it->second = std::move(reply);
   }
 }
 
-Result<Envelope> Connection::take_posted(Posted& p) {
+Result<Connection::Reply> Connection::take_posted(Posted& p) {
   auto it = posted_.find(p.corr);
   if (it != posted_.end() && it->second) {
-    Envelope env = std::move(*it->second);
+    Reply reply = std::move(*it->second);
     posted_.erase(it);
-    return env;
+    return reply;
   }
   posted_.erase(p.corr);
   // Sent on the socket in use: that was the first attempt, and its answer is awaited as call()

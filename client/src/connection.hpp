@@ -18,9 +18,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <zmq.hpp>
 
+#include "wait_many_reader.hpp"
 #include "zwq/codec.hpp"
 #include "zwq/messages.hpp"
 #include "zwq/status.hpp"
@@ -101,25 +103,38 @@ class Connection {
   void open_socket();
   // Sends `frame` and awaits its reply, `retries` more times on a fresh socket each when none
   // comes; `made` attempts were made before (for the error message).
-  Result<Envelope> request(const std::string& frame, std::uint64_t corr,
-                           std::chrono::milliseconds hold, int retries, int made = 0);
+  // A reply whose header was read; its body is decoded by read_reply(), into the type the caller
+  // expects.
+  struct Reply {
+    std::uint64_t corr = 0;
+    zmq::message_t frame;
+  };
+  Result<Reply> request(const std::string& frame, std::uint64_t corr,
+                        std::chrono::milliseconds hold, int retries, int made = 0);
   Status reopen();
   Error unreachable(std::chrono::milliseconds budget, int attempts) const;
   // One attempt: send, then wait for the reply with our corr until `deadline`.
-  Result<std::optional<Envelope>> attempt(const std::string& frame, std::uint64_t corr,
-                                          std::chrono::steady_clock::time_point deadline);
+  Result<std::optional<Reply>> attempt(const std::string& frame, std::uint64_t corr,
+                                       std::chrono::steady_clock::time_point deadline);
   // Sends [empty, frame] without blocking: false if the socket would block, an error if ZeroMQ
   // fails.
   Result<bool> send_request(const std::string& frame);
   // Waits for the reply with `corr` until `deadline` (none by then: an empty optional). Replies to
   // posted requests are kept in posted_; others are stale and dropped.
-  Result<std::optional<Envelope>> await(std::uint64_t corr,
-                                        std::chrono::steady_clock::time_point deadline);
-  Result<Envelope> take_posted(Posted& p);
-  // The reply as Rep, the broker's ErrorRep as an Error.
+  Result<std::optional<Reply>> await(std::uint64_t corr,
+                                     std::chrono::steady_clock::time_point deadline);
+  Result<Reply> take_posted(Posted& p);
+  // The reply as Rep, the broker's ErrorRep as an Error. A WaitManyRep is read without msgpack-c's
+  // object tree when it has the layout the broker gives it (wait_many_reader.hpp).
   template <typename Rep>
-  Result<Rep> read_reply(Result<Envelope> env) const {
-    if (!env.ok()) return env.error();
+  Result<Rep> read_reply(Result<Reply> reply) const {
+    if (!reply.ok()) return reply.error();
+    const zmq::message_t& frame = reply.value().frame;
+    if constexpr (std::is_same_v<Rep, msg::WaitManyRep>) {
+      if (auto read = read_wait_many(frame.data(), frame.size())) return std::move(read->rep);
+    }
+    auto env = decode_envelope(frame.data(), frame.size());
+    if (!env.ok()) return reply_error(env.error());
     if (env.value().type == proto::MsgType::kErrorRep) return broker_error(env.value());
     auto rep = decode_body<Rep>(env.value());
     if (!rep.ok()) return reply_error(rep.error());
@@ -135,7 +150,7 @@ class Connection {
   std::uint64_t next_corr_ = 1;
   std::uint64_t socket_generation_ = 0;  // sockets opened so far (the one in use is the last)
   // Posted requests not yet collected, with their reply once it came.
-  std::unordered_map<std::uint64_t, std::optional<Envelope>> posted_;
+  std::unordered_map<std::uint64_t, std::optional<Reply>> posted_;
   msg::InfoRep info_;
   zmq::context_t ctx_{1};
   std::optional<zmq::socket_t> sock_;  // declared after ctx_: closed before it

@@ -1,0 +1,124 @@
+#include "wait_many_reader.hpp"
+
+#include <string_view>
+#include <type_traits>
+
+#include "zwq/msgpack_reader.hpp"
+#include "zwq/protocol.hpp"
+
+namespace zwq::detail {
+namespace {
+
+// Each reads one value as decode_body converts it, or returns false (the caller falls back).
+class Reader {
+ public:
+  Reader(const void* data, std::size_t size) : r_(static_cast<const char*>(data), size) {}
+
+  bool done() const { return r_.left() == 0; }
+  bool uint(std::uint64_t& v) { return r_.uint(v); }
+  bool real(double& v) { return r_.real(v); }
+  // A map of exactly `fields` keys (their names are read by key()).
+  bool map(std::uint32_t fields) {
+    std::uint32_t n = 0;
+    return r_.map(n) && n == fields;
+  }
+  // An array of n elements, each at least one byte: n is checked against the frame before any
+  // container is sized by it.
+  bool array(std::uint32_t& n) {
+    return r_.array(n) && n <= proto::kMaxContainer && n <= r_.left();
+  }
+  bool key(std::string_view name) {
+    std::string_view k;
+    return r_.str(k) && k == name;
+  }
+  // msgpack-c converts a str or a bin into a std::string.
+  bool text(std::string& s) {
+    std::string_view v;
+    if (!r_.str(v, true)) return false;
+    s.assign(v);
+    return true;
+  }
+  // An enum of one byte (MSGPACK_ADD_ENUM converts through its underlying type, which refuses
+  // what does not fit).
+  template <typename E>
+  bool small_enum(E& e) {
+    static_assert(sizeof(E) == 1);
+    std::uint64_t v = 0;
+    if (!r_.uint(v) || v > 0xff) return false;
+    e = static_cast<E>(v);
+    return true;
+  }
+
+ private:
+  MsgpackReader r_;
+};
+
+bool read_status(Reader& r, JobStatus& s) {
+  return r.map(12) && r.key("job_id") && r.text(s.job_id) && r.key("kernel") && r.text(s.kernel) &&
+         r.key("state") && r.small_enum(s.state) && r.key("total") && r.uint(s.total) &&
+         r.key("done") && r.uint(s.done) && r.key("inflight") && r.uint(s.inflight) &&
+         r.key("retried") && r.uint(s.retried) && r.key("discarded") && r.uint(s.discarded) &&
+         r.key("elapsed_ms") && r.uint(s.elapsed_ms) && r.key("error_code") &&
+         r.small_enum(s.error_code) && r.key("error") && r.text(s.error) && r.key("lease_ms") &&
+         r.uint(s.lease_ms);
+}
+
+// A Partial is packed as an array (MSGPACK_DEFINE): combiner, n, hi, lo, count, bins, bytes.
+bool read_partial(Reader& r, Partial& p) {
+  std::uint32_t n = 0;
+  if (!r.array(n) || n != 7 || !r.small_enum(p.combiner) || !r.uint(p.n) || !r.real(p.hi) ||
+      !r.real(p.lo) || !r.uint(p.count) || !r.array(n)) {
+    return false;
+  }
+  p.bins.resize(n);
+  for (auto& b : p.bins) {
+    if (!r.uint(b)) return false;
+  }
+  return r.text(p.bytes);
+}
+
+bool read_result(Reader& r, JobResult& res) {
+  std::uint32_t n = 0;
+  if (!r.map(4) || !r.key("value") || !r.real(res.value) || !r.key("variance") ||
+      !r.real(res.variance) || !r.key("merged") || !read_partial(r, res.merged) ||
+      !r.key("gathered") || !r.array(n)) {
+    return false;
+  }
+  res.gathered.resize(n);
+  for (auto& g : res.gathered) {
+    if (!r.text(g)) return false;
+  }
+  return true;
+}
+
+bool read_item(Reader& r, msg::WaitItem& item) {
+  return r.map(5) && r.key("job_id") && r.text(item.job_id) && r.key("code") &&
+         r.small_enum(item.code) && r.key("message") && r.text(item.message) && r.key("status") &&
+         read_status(r, item.status) && r.key("result") && read_result(r, item.result);
+}
+
+}  // namespace
+
+std::optional<ReadWaitMany> read_wait_many(const void* data, std::size_t size) {
+  static_assert(std::is_same_v<std::underlying_type_t<JobState>, std::uint8_t>);
+  static_assert(std::is_same_v<std::underlying_type_t<ErrorCode>, std::uint8_t>);
+  static_assert(std::is_same_v<std::underlying_type_t<Combiner>, std::uint8_t>);
+  if (size > proto::kMaxFrameBytes) return std::nullopt;
+  Reader r(data, size);
+  ReadWaitMany out;
+  std::uint32_t n = 0;
+  std::uint64_t version = 0, type = 0;
+  if (!r.array(n) || n != 4 || !r.uint(version) || version != proto::kVersion || !r.uint(type) ||
+      type != static_cast<std::uint64_t>(proto::MsgType::kWaitManyRep) || !r.uint(out.corr) ||
+      !r.map(2) || !r.key("items") || !r.array(n)) {
+    return std::nullopt;
+  }
+  out.rep.items.resize(n);
+  for (auto& item : out.rep.items) {
+    if (!read_item(r, item)) return std::nullopt;
+  }
+  if (!r.key("left") || !r.uint(out.rep.left) || !r.done()) return std::nullopt;
+  return out;
+}
+
+}  // namespace zwq::detail

@@ -5,45 +5,19 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <msgpack.hpp>
 #include <string_view>
 #include <utility>
 
-#include "zwq/msgpack_reader.hpp"
+#include "zwq/spec_packer.hpp"
 
 namespace zwq::broker {
 
 namespace {
 
-// What msgpack packs a spec into: a buffer on the stack, spilling into a string only past it. A
-// spec is some thirty small writes (keys, values); appended to a string one by one they were 8 %
-// of the broker's time on one-slice jobs, more than the copying itself.
-class PackBuffer {
- public:
-  void write(const char* data, std::size_t n) {
-    if (spill_.empty() && n <= sizeof buf_ - used_) {
-      std::memcpy(buf_ + used_, data, n);
-      used_ += n;
-      return;
-    }
-    if (spill_.empty()) spill_.assign(buf_, used_);
-    spill_.append(data, n);
-  }
-  std::string str() && { return spill_.empty() ? std::string(buf_, used_) : std::move(spill_); }
-
- private:
-  char buf_[512];
-  std::size_t used_ = 0;
-  std::string spill_;
-};
-
 // The longest encoded JobSpec a job may have: its Tasks adds the envelope, epoch, ref and runs
 // (a run takes at most 19 bytes, and a worker holds at most its credit's worth), all within
 // proto::kMaxFrameBytes.
 constexpr std::size_t kMaxSpecBytes = proto::kMaxFrameBytes - (std::size_t{1} << 20);
-// pack_spec() keeps no spec longer than this for reuse.
-constexpr std::size_t kSpecCacheBytes = 4096;
 
 }  // namespace
 
@@ -156,37 +130,12 @@ std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel,
   return job;
 }
 
-// A spec is packed as a map whose first field is its job_id (messages.hpp). A job that differs
-// from the last one packed only in its id (a SubmitMany of one kernel over many ranges or points)
-// reuses that one's bytes after the id: packing a spec field by field was a third of making a
-// one-slice job.
+// A job that differs from the last one packed only in its id (a SubmitMany of one kernel over
+// many ranges or points) reuses that one's bytes after the id: packing a spec field by field was
+// a third of making a one-slice job.
 std::string Scheduler::pack_spec(const JobSpec& spec, bool& like_last) {
-  last_spec_.job_id = spec.job_id;
-  like_last = !last_spec_rest_.empty() && last_spec_ == spec;
-  if (like_last) {
-    PackBuffer head;
-    msgpack::packer<PackBuffer> pk(head);
-    pk.pack_map(last_spec_fields_);
-    pk.pack(std::string_view("job_id"));
-    pk.pack(spec.job_id);
-    std::string bytes = std::move(head).str();
-    bytes += last_spec_rest_;
-    return bytes;
-  }
-  // (An sbuffer would allocate its 8 KiB first.)
-  PackBuffer packed;
-  msgpack::pack(packed, spec);
-  std::string bytes = std::move(packed).str();
-  MsgpackReader r(bytes.data(), bytes.size());
-  std::string_view key, id;
-  last_spec_rest_.clear();
-  // Jobs of parameter sets each carry their own (the cache would never match, and copying them
-  // would cost as much as packing); nor is a spec of more than kSpecCacheBytes kept twice.
-  if (spec.param_sets.empty() && bytes.size() <= kSpecCacheBytes && r.map(last_spec_fields_) &&
-      r.str(key) && key == "job_id" && r.str(id) && id == spec.job_id) {
-    last_spec_ = spec;  // first: if it throws, no rest is kept to reuse with a stale spec
-    last_spec_rest_.assign(r.here(), r.left());
-  }
+  std::string bytes;
+  like_last = spec_packer_.pack(spec, bytes);
   return bytes;
 }
 

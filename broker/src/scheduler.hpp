@@ -28,6 +28,7 @@
 #include "zwq/kernel.hpp"
 #include "zwq/messages.hpp"
 #include "zwq/protocol.hpp"
+#include "zwq/spec_packer.hpp"
 
 namespace zwq::broker {
 
@@ -339,12 +340,8 @@ class Scheduler {
   std::vector<std::unique_ptr<Worker>> workers_;  // registration order; dispatch rotates over it
   std::unordered_map<std::string, Worker*> worker_index_;
   std::size_t rotate_ = 0;
-  std::vector<SliceRun> fresh_;  // dispatch()'s scratch
-  // pack_spec()'s last full packing: the spec, its field count and its bytes after the job_id
-  // (empty: none to reuse).
-  JobSpec last_spec_;
-  std::uint32_t last_spec_fields_ = 0;
-  std::string last_spec_rest_;
+  std::vector<SliceRun> fresh_;           // dispatch()'s scratch
+  SpecPacker spec_packer_;                // pack_spec()'s
   std::shared_ptr<JobShape> last_shape_;  // the shape of the job made last
   std::uint64_t dispatch_pass_ = 0;       // dispatch() calls so far (keys speeds()'s cache in Job)
 };

@@ -1,6 +1,9 @@
 #include "zwq/codec.hpp"
 
 #include <string>
+#include <string_view>
+
+#include "zwq/spec_packer.hpp"
 
 namespace zwq {
 
@@ -60,7 +63,29 @@ bool known_type(unsigned t) {
   return !proto::msg_type_name(static_cast<proto::MsgType>(t)).empty();
 }
 
+// What msgpack-c's packer writes into: the end of a string.
+struct StringSink {
+  std::string& out;
+  void write(const char* data, std::size_t n) { out.append(data, n); }
+};
+
 }  // namespace
+
+std::string encode(const msg::SubmitManyReq& m, std::uint64_t corr) {
+  std::string out;
+  StringSink sink{out};
+  msgpack::packer<StringSink> pk(sink);
+  pk.pack_array(4);
+  pk.pack(proto::kVersion);
+  pk.pack(static_cast<std::uint8_t>(msg::SubmitManyReq::kType));
+  pk.pack(corr);
+  pk.pack_map(1);
+  pk.pack(std::string_view("jobs"));
+  pk.pack_array(static_cast<std::uint32_t>(m.jobs.size()));
+  SpecPacker packer;
+  for (const JobSpec& job : m.jobs) packer.pack(job, out);
+  return out;
+}
 
 namespace detail {
 Error convert_error(proto::MsgType expected, const char* what) {

@@ -37,6 +37,9 @@ std::string encode(const M& m, std::uint64_t corr = 0) {
   pk.pack(m);
   return std::string(buf.data(), buf.size());
 }
+// A SubmitManyReq: the same bytes, its jobs packed by a SpecPacker (spec_packer.hpp), so that a
+// run of jobs alike but for their ids is packed field by field once.
+std::string encode(const msg::SubmitManyReq& m, std::uint64_t corr = 0);
 
 // The msgpack object at `off` in `data`, unpacked with the codec's limits (protocol.hpp); `off`
 // moves past it. For the fast decoders that read the rest of a frame themselves: `enclosing` is

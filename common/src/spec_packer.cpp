@@ -43,6 +43,7 @@ bool SpecPacker::pack(const JobSpec& spec, std::string& out) {
     pk.pack_map(fields_);
     pk.pack(std::string_view("job_id"));
     pk.pack(spec.job_id);
+    out.reserve(out.size() + head.view().size() + rest_.size());  // one allocation, not two
     out.append(head.view());
     out.append(rest_);
     return true;

@@ -22,7 +22,7 @@
 #include <unordered_map>
 #include <zmq.hpp>
 
-#include "wait_many_reader.hpp"
+#include "reply_reader.hpp"
 #include "zwq/codec.hpp"
 #include "zwq/messages.hpp"
 #include "zwq/status.hpp"
@@ -124,14 +124,17 @@ class Connection {
   Result<std::optional<Reply>> await(std::uint64_t corr,
                                      std::chrono::steady_clock::time_point deadline);
   Result<Reply> take_posted(Posted& p);
-  // The reply as Rep, the broker's ErrorRep as an Error. A WaitManyRep is read without msgpack-c's
-  // object tree when it has the layout the broker gives it (wait_many_reader.hpp).
+  // The reply as Rep, the broker's ErrorRep as an Error. A WaitManyRep or SubmitManyRep is read
+  // without msgpack-c's object tree when it has the layout the broker gives it (reply_reader.hpp).
   template <typename Rep>
   Result<Rep> read_reply(Result<Reply> reply) const {
     if (!reply.ok()) return reply.error();
     const zmq::message_t& frame = reply.value().frame;
     if constexpr (std::is_same_v<Rep, msg::WaitManyRep>) {
       if (auto read = read_wait_many(frame.data(), frame.size())) return std::move(read->rep);
+    }
+    if constexpr (std::is_same_v<Rep, msg::SubmitManyRep>) {
+      if (auto read = read_submit_many(frame.data(), frame.size())) return std::move(read->rep);
     }
     auto env = decode_envelope(frame.data(), frame.size());
     if (!env.ok()) return reply_error(env.error());

@@ -1,4 +1,4 @@
-#include "wait_many_reader.hpp"
+#include "reply_reader.hpp"
 
 #include <string_view>
 #include <type_traits>
@@ -8,6 +8,10 @@
 
 namespace zwq::detail {
 namespace {
+
+static_assert(std::is_same_v<std::underlying_type_t<JobState>, std::uint8_t>);
+static_assert(std::is_same_v<std::underlying_type_t<ErrorCode>, std::uint8_t>);
+static_assert(std::is_same_v<std::underlying_type_t<Combiner>, std::uint8_t>);
 
 // Each reads one value as decode_body converts it, or returns false (the caller falls back).
 class Reader {
@@ -36,6 +40,14 @@ class Reader {
     std::string_view v;
     if (!r_.str(v, true)) return false;
     s.assign(v);
+    return true;
+  }
+  bool boolean(bool& b) {
+    if (r_.left() == 0) return false;
+    const unsigned char c = static_cast<unsigned char>(*r_.here());
+    if (c != 0xc2 && c != 0xc3) return false;
+    b = c == 0xc3;
+    r_.skip(1);
     return true;
   }
   // An enum of one byte (MSGPACK_ADD_ENUM converts through its underlying type, which refuses
@@ -97,20 +109,29 @@ bool read_item(Reader& r, msg::WaitItem& item) {
          read_status(r, item.status) && r.key("result") && read_result(r, item.result);
 }
 
+bool read_submit_item(Reader& r, msg::SubmitItem& item) {
+  return r.map(6) && r.key("job_id") && r.text(item.job_id) && r.key("code") &&
+         r.small_enum(item.code) && r.key("message") && r.text(item.message) &&
+         r.key("total_slices") && r.uint(item.total_slices) && r.key("slice_size") &&
+         r.uint(item.slice_size) && r.key("existed") && r.boolean(item.existed);
+}
+
+// The frame's header, of `type`, then its body map of `fields` keys: true when read.
+bool read_header(Reader& r, proto::MsgType type, std::uint32_t fields, std::uint64_t& corr) {
+  std::uint32_t n = 0;
+  std::uint64_t version = 0, got = 0;
+  return r.array(n) && n == 4 && r.uint(version) && version == proto::kVersion && r.uint(got) &&
+         got == static_cast<std::uint64_t>(type) && r.uint(corr) && r.map(fields);
+}
+
 }  // namespace
 
-std::optional<ReadWaitMany> read_wait_many(const void* data, std::size_t size) {
-  static_assert(std::is_same_v<std::underlying_type_t<JobState>, std::uint8_t>);
-  static_assert(std::is_same_v<std::underlying_type_t<ErrorCode>, std::uint8_t>);
-  static_assert(std::is_same_v<std::underlying_type_t<Combiner>, std::uint8_t>);
+std::optional<ReadReply<msg::WaitManyRep>> read_wait_many(const void* data, std::size_t size) {
   if (size > proto::kMaxFrameBytes) return std::nullopt;
   Reader r(data, size);
-  ReadWaitMany out;
+  ReadReply<msg::WaitManyRep> out;
   std::uint32_t n = 0;
-  std::uint64_t version = 0, type = 0;
-  if (!r.array(n) || n != 4 || !r.uint(version) || version != proto::kVersion || !r.uint(type) ||
-      type != static_cast<std::uint64_t>(proto::MsgType::kWaitManyRep) || !r.uint(out.corr) ||
-      !r.map(2) || !r.key("items") || !r.array(n)) {
+  if (!read_header(r, msg::WaitManyRep::kType, 2, out.corr) || !r.key("items") || !r.array(n)) {
     return std::nullopt;
   }
   out.rep.items.resize(n);
@@ -118,6 +139,22 @@ std::optional<ReadWaitMany> read_wait_many(const void* data, std::size_t size) {
     if (!read_item(r, item)) return std::nullopt;
   }
   if (!r.key("left") || !r.uint(out.rep.left) || !r.done()) return std::nullopt;
+  return out;
+}
+
+std::optional<ReadReply<msg::SubmitManyRep>> read_submit_many(const void* data, std::size_t size) {
+  if (size > proto::kMaxFrameBytes) return std::nullopt;
+  Reader r(data, size);
+  ReadReply<msg::SubmitManyRep> out;
+  std::uint32_t n = 0;
+  if (!read_header(r, msg::SubmitManyRep::kType, 1, out.corr) || !r.key("items") || !r.array(n)) {
+    return std::nullopt;
+  }
+  out.rep.items.resize(n);
+  for (auto& item : out.rep.items) {
+    if (!read_submit_item(r, item)) return std::nullopt;
+  }
+  if (!r.done()) return std::nullopt;
   return out;
 }
 

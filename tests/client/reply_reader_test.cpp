@@ -1,6 +1,6 @@
-// read_wait_many: WaitManyRep frames as the broker writes them read as decode<msg::WaitManyRep>
+// read_wait_many and read_submit_many: replies as the broker writes them read as decode<Rep>
 // reads them, and anything else left to the usual decoding.
-#include "wait_many_reader.hpp"
+#include "reply_reader.hpp"
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -12,6 +12,7 @@
 #include "zwq/codec.hpp"
 
 using namespace zwq;
+using zwq::detail::read_submit_many;
 using zwq::detail::read_wait_many;
 using zwq::test::hand_frame;
 
@@ -217,5 +218,78 @@ TEST_CASE("wait many reader leaves every other frame to the usual decoding", "[c
   // The usual decoding reads what the reader leaves to it when it is well formed.
   for (const std::string& frame : {reordered, extra_key, short_item}) {
     CHECK(decode<msg::WaitManyRep>(frame.data(), frame.size()).ok());
+  }
+}
+
+TEST_CASE("submit many reader reads a broker's reply as the usual decoding reads it", "[client]") {
+  msg::SubmitManyRep sent;
+  sent.items.push_back(msg::SubmitItem{.job_id = "a", .total_slices = 1, .slice_size = 1});
+  sent.items.push_back(msg::SubmitItem{.job_id = "an-id-longer-than-thirty-one-characters",
+                                       .total_slices = 5000000000ull,
+                                       .slice_size = 65536,
+                                       .existed = true});
+  sent.items.push_back(msg::SubmitItem{
+      .job_id = "bad", .code = ErrorCode::kUnknownKernel, .message = std::string(300, 'm')});
+  const std::string frame = encode(sent, 5);
+  auto usual = decode<msg::SubmitManyRep>(frame.data(), frame.size());
+  REQUIRE(usual.ok());
+  auto fast = read_submit_many(frame.data(), frame.size());
+  REQUIRE(fast.has_value());
+  CHECK(fast->corr == 5);
+  CHECK(encode(fast->rep, 5) == encode(usual.value(), 5));
+  CHECK(encode(fast->rep, 5) == frame);
+  REQUIRE(fast->rep.items.size() == 3);
+  CHECK(fast->rep.items[1].existed);
+  CHECK_FALSE(fast->rep.items[0].existed);
+  CHECK(fast->rep.items[1].total_slices == 5000000000ull);
+  CHECK(fast->rep.items[2].code == ErrorCode::kUnknownKernel);
+}
+
+TEST_CASE("submit many reader leaves every other frame to the usual decoding", "[client]") {
+  msg::SubmitManyRep rep;
+  rep.items.push_back(msg::SubmitItem{.job_id = "a", .total_slices = 1, .slice_size = 1});
+  const std::string good = encode(rep, 1);
+  REQUIRE(read_submit_many(good.data(), good.size()).has_value());
+  const msg::SubmitItem& item = rep.items[0];
+  // existed as 1, not true: msgpack-c refuses an integer for a bool.
+  const std::string int_bool = hand_frame(msg::SubmitManyRep::kType, 1, [&](auto& pk) {
+    pk.pack(std::string("items"));
+    pk.pack_array(1);
+    pk.pack_map(6);
+    pk.pack(std::string("job_id"));
+    pk.pack(item.job_id);
+    pk.pack(std::string("code"));
+    pk.pack(item.code);
+    pk.pack(std::string("message"));
+    pk.pack(item.message);
+    pk.pack(std::string("total_slices"));
+    pk.pack(item.total_slices);
+    pk.pack(std::string("slice_size"));
+    pk.pack(item.slice_size);
+    pk.pack(std::string("existed"));
+    pk.pack(1);
+  });
+  CHECK_FALSE(decode<msg::SubmitManyRep>(int_bool.data(), int_bool.size()).ok());
+  // Without its existed key: the usual decoding leaves it false.
+  const std::string five_keys = hand_frame(msg::SubmitManyRep::kType, 1, [&](auto& pk) {
+    pk.pack(std::string("items"));
+    pk.pack_array(1);
+    pk.pack_map(5);
+    pk.pack(std::string("job_id"));
+    pk.pack(item.job_id);
+    pk.pack(std::string("code"));
+    pk.pack(item.code);
+    pk.pack(std::string("message"));
+    pk.pack(item.message);
+    pk.pack(std::string("total_slices"));
+    pk.pack(item.total_slices);
+    pk.pack(std::string("slice_size"));
+    pk.pack(item.slice_size);
+  });
+  CHECK(decode<msg::SubmitManyRep>(five_keys.data(), five_keys.size()).ok());
+  const std::string wait_reply = encode(msg::WaitManyRep{}, 1);
+  for (const std::string& frame :
+       {good.substr(0, good.size() - 1), good + "x", int_bool, five_keys, wait_reply}) {
+    CHECK_FALSE(read_submit_many(frame.data(), frame.size()).has_value());
   }
 }

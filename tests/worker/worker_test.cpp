@@ -161,6 +161,16 @@ class FakeBroker {
   }
   void beat() { publish("hb", msg::BrokerHeartbeat{epoch}); }
 
+  // The types of every message from a worker, kept ones first, then in the order the sockets
+  // give them, until none comes for `quiet`.
+  std::vector<zwq::proto::MsgType> drain(std::chrono::milliseconds quiet) {
+    std::vector<zwq::proto::MsgType> types;
+    for (const FromWorker& m : kept_) types.push_back(m.type);
+    kept_.clear();
+    while (auto m = next(quiet)) types.push_back(m->type);
+    return types;
+  }
+
  private:
   // One message from either endpoint within `wait`.
   std::optional<FromWorker> next(std::chrono::milliseconds wait) {
@@ -510,6 +520,32 @@ TEST_CASE("worker stop finishes the slice in hand, sends it, then says Bye", "[w
   REQUIRE(worker.finished(kWait));
   CHECK(worker.worker().stats().slices_done == 2);
   CHECK(worker.worker().stats().slices_dropped == 8);  // handed back with the Bye
+}
+
+// The broker requeues a leaving worker's slices when its Bye arrives: a Results behind the Bye
+// would be discarded and its slices computed again. Results come from the compute thread's
+// socket; a Bye from another socket into the same PULL could be read first.
+TEST_CASE("worker stop sends its Bye behind every Results, even to a broker that reads late",
+          "[worker]") {
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+  REQUIRE(broker.expect<msg::WorkerHeartbeat>());
+
+  broker.send_tasks(worker.id(), sleep_tasks(broker.epoch, "slow", 40, 8));
+  // The broker reads nothing meanwhile: the worker's messages queue up at its PULL, as at a
+  // busy broker, and it reads them only once the worker has gone.
+  REQUIRE(eventually([&] { return worker.worker().stats().slices_done >= 3; }));
+  worker.worker().stop();
+  REQUIRE(worker.finished(kWait));
+  const auto types = broker.drain(300ms);
+  const auto bye = std::find(types.begin(), types.end(), zwq::proto::MsgType::kBye);
+  REQUIRE(bye != types.end());
+  const auto results_before = std::count(types.begin(), bye, zwq::proto::MsgType::kResults);
+  const auto results_after = std::count(bye, types.end(), zwq::proto::MsgType::kResults);
+  CHECK(results_before >= 2);  // several Results were queued, not one
+  CHECK(results_after == 0);
+  CHECK(std::count(types.begin(), types.end(), zwq::proto::MsgType::kBye) == 1);
 }
 
 TEST_CASE("worker computes every Tasks frame of one message and drops a bad frame alone",

@@ -148,8 +148,9 @@ std::optional<ComputeThread::Output> ComputeThread::receive() {
     return std::nullopt;
   }
   Output out;
-  if (parts.size() == 1 && parts[0].size() == 1 && *parts[0].data<char>() == kStopped) {
+  if (parts.size() == 2 && parts[0].size() == 1 && *parts[0].data<char>() == kStopped) {
     out.stopped = true;
+    out.said_bye = parts[1].to_string_view() == "1";
     return out;
   }
   if (parts.size() == 2 && parts[0].size() == 1 && *parts[0].data<char>() == kSynced) {
@@ -217,8 +218,23 @@ void ComputeThread::run() {
     // Only our own pipe can throw here (the context is going away): nothing more to do.
     log_.error("worker {}: compute thread: {}", worker_id_, e.what());
   }
+  // Stopped while welcomed: the Bye leaves on the results socket, behind the Results sent on it.
+  // The Connection's own socket to the broker is another connection into the broker's PULL,
+  // which may be read first: a Bye there could overtake the last Results, and the broker would
+  // requeue, compute again and then discard slices this thread had finished.
+  bool said_bye = false;
   try {
-    send_parts(*own_, {std::string_view(&kStopped, 1)});
+    if (stopping_ && welcomed_ && results_) {
+      flush_deferred(Clock::now());
+      said_bye =
+          results_
+              ->send(zmq::buffer(encode(msg::Bye{worker_id_, epoch_})), zmq::send_flags::dontwait)
+              .has_value();
+    }
+  } catch (const zmq::error_t&) {
+  }
+  try {
+    send_parts(*own_, {std::string_view(&kStopped, 1), std::string_view(said_bye ? "1" : "0")});
   } catch (...) {
   }
   tasks_.reset();

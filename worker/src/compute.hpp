@@ -22,7 +22,8 @@
 //   Drop                    re-registering: finish the slice in hand, send what was computed,
 //                           drop the rest and everything queued (the broker requeued it all),
 //                           and every Tasks message until the next Welcome
-//   Stop                    finish the slice in hand, send what was computed, then exit
+//   Stop                    finish the slice in hand, send what was computed and a Bye (if
+//                           welcomed), then exit
 //   Sync [token]            answered with Synced once everything sent before it is done or
 //                           dropped: the Connection registers (Hello) only then, so that the
 //                           broker never leases slices to a worker still stuck in old work
@@ -33,7 +34,8 @@
 //   Lost [session]            the session cannot deliver results (the broker takes none,
 //                             kResultsHwm queued, or an endpoint is unusable): it is lost
 //   Synced [token]            see Sync
-//   Stopped                   the thread is about to exit
+//   Stopped [said bye]        the thread is about to exit; "1": it sent the Bye itself, on its
+//                             results socket behind its last Results (it was welcomed)
 //
 // Thread safety: the public methods are for the Connection's thread only; the compute thread
 // has its own sockets (its end of the pipe, the tasks DEALER, the results PUSH) and touches
@@ -69,7 +71,8 @@ class ComputeThread {
  public:
   // What the compute thread sent back.
   struct Output {
-    bool stopped = false;                 // the Stopped message (no frame)
+    bool stopped = false;                 // the Stopped message
+    bool said_bye = false;                // ... and the thread sent the Bye
     std::optional<std::uint64_t> synced;  // a Synced message and its token
     std::optional<std::uint64_t> lost;    // a Lost message and its session
     std::optional<std::string> welcome;   // a Welcome frame from the broker

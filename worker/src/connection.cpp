@@ -409,6 +409,7 @@ Connection::End Connection::forward_results() {
   while (auto out = compute_.receive()) {
     if (out->stopped) {
       compute_stopped_ = true;
+      compute_said_bye_ = out->said_bye;
       continue;
     }
     if (out->synced) {
@@ -427,7 +428,8 @@ Connection::End Connection::forward_results() {
 }
 
 // stop(): the compute thread finishes the slice in hand (up to kStopGrace) and sends what it
-// computed; then Bye hands the rest back to the broker at once. Heartbeats go on meanwhile.
+// computed, then the Bye that hands the rest back to the broker at once. If it does not stop in
+// time (or was not welcomed), the Bye goes from here. Heartbeats go on meanwhile.
 void Connection::finish_and_say_bye() {
   compute_.stop();
   const auto deadline = Clock::now() + kStopGrace;
@@ -455,7 +457,7 @@ void Connection::finish_and_say_bye() {
 
 void Connection::say_bye() {
   if (!welcomed_) return;
-  send_to_broker(encode(msg::Bye{options_.worker_id, epoch_}));
+  if (!compute_said_bye_) send_to_broker(encode(msg::Bye{options_.worker_id, epoch_}));
   log_.info("worker {}: stopping (Bye sent)", options_.worker_id);
 }
 

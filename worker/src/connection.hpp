@@ -70,6 +70,7 @@ class Connection {
   zmq::context_t context_;
   ComputeThread compute_;  // after the executor and context it uses
   bool compute_stopped_ = false;
+  bool compute_said_bye_ = false;  // its Stopped said it sent the Bye
   // Hello waits until the compute thread has finished or dropped earlier work (Sync/Synced).
   std::uint64_t sync_sent_ = 0;
   std::uint64_t sync_seen_ = 0;

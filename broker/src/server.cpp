@@ -217,6 +217,7 @@ void Server::run() {
 bool Server::spin(zmq::pollitem_t* items, int n, TimePoint due) {
   const TimePoint until = std::min(spin_until_, due);
   while (Clock::now() < until && stop_.load(std::memory_order_relaxed) == 0) {
+    ++spin_polls_;
     if (zmq::poll(items, n, Millis(0)) > 0) return true;
     std::this_thread::yield();
   }
@@ -899,6 +900,7 @@ void Server::log_counters() const {
       "expired, {} poison slices",
       events_send_failed_, s.unknown_worker, s.stale_epoch, s.orphan_outcomes, s.workers_expired,
       s.workers_lost, s.leases_expired, s.poison_slices);
+  log_->info("loop: {} polls spinning (--spin-us)", spin_polls_);
 }
 
 void Server::close() noexcept {

@@ -134,6 +134,7 @@ class Server {
 
   EndpointCounters control_count_, tasks_count_, results_count_;
   std::uint64_t events_send_failed_ = 0;
+  std::uint64_t spin_polls_ = 0;  // polls made spinning (--spin-us), logged at close
   // Workers heard from but not registered: when each is sent RegisterAgain.
   RegisterAsks register_asks_;
   // Topics subscribed to on the events endpoint (XPUB passes each up once, and its end once).

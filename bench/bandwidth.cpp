@@ -116,19 +116,27 @@ json run_bandwidth(const BenchOptions& o, const SharedArray<float>& x) {
   const double expected = pattern_sum(x.size());
   (void)timed_sum(x.data(), x.size(), 1);  // warm: every page mapped and in the caches it fits
   json out;
+  std::vector<std::uint64_t> slices;
+  for (std::uint64_t slice : kInProcessSlices) {
+    if (slice <= x.size()) slices.push_back(slice);
+  }
   for (int threads : o.worker_counts()) {
+    // Run by run, every slice size in turn (not all runs of one size, then the next): a few
+    // seconds of a busy host then slow one run of several sizes, not the median of one.
+    std::vector<std::vector<double>> gbps(slices.size());
+    for (int r = 0; r < o.runs; ++r) {
+      for (std::size_t i = 0; i < slices.size(); ++i) {
+        const TimedSum s = timed_sum(x.data(), x.size(), threads, slices[i]);
+        check_value(s.value, expected, "in-process sum");
+        gbps[i].push_back(bytes / s.seconds / 1e9);
+      }
+    }
     Summary best;
     std::uint64_t best_slice = 0;
     json by_slice = json::array();
-    for (std::uint64_t slice : kInProcessSlices) {
-      if (slice > x.size()) continue;
-      std::vector<double> gbps;
-      for (int r = 0; r < o.runs; ++r) {
-        const TimedSum s = timed_sum(x.data(), x.size(), threads, slice);
-        check_value(s.value, expected, "in-process sum");
-        gbps.push_back(bytes / s.seconds / 1e9);
-      }
-      const Summary sm = summarize(gbps);
+    for (std::size_t i = 0; i < slices.size(); ++i) {
+      const std::uint64_t slice = slices[i];
+      const Summary sm = summarize(gbps[i]);
       by_slice.push_back({{"slice_bytes", slice * 4}, {"gbps", to_json(sm)}});
       if (sm.median > best.median) best = sm, best_slice = slice;
     }

@@ -22,7 +22,9 @@ constexpr int kMadvPopulateWrite = 23;
 #endif
 }  // namespace
 
-MappedFile::~MappedFile() { reset(); }
+MappedFile::~MappedFile() {
+  reset();
+}
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : addr_(other.addr_),
@@ -59,13 +61,15 @@ Result<MappedFile> MappedFile::open(const std::string& path, Mode mode, Populate
   const bool rw = mode == Mode::kReadWrite;
   const int fd = ::open(path.c_str(), (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   if (fd < 0) {
-    return make_error(ErrorCode::kDatasetMissing, "cannot open " + path + ": " + std::strerror(errno));
+    return make_error(ErrorCode::kDatasetMissing,
+                      "cannot open " + path + ": " + std::strerror(errno));
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
     ::close(fd);
-    return make_error(ErrorCode::kDatasetMissing, "cannot stat " + path + ": " + std::strerror(err));
+    return make_error(ErrorCode::kDatasetMissing,
+                      "cannot stat " + path + ": " + std::strerror(err));
   }
   MappedFile m;
   m.inode_ = static_cast<std::uint64_t>(st.st_ino);
@@ -76,7 +80,8 @@ Result<MappedFile> MappedFile::open(const std::string& path, Mode mode, Populate
     if (addr == MAP_FAILED) {
       const int err = errno;
       ::close(fd);
-      return make_error(ErrorCode::kDatasetMissing, "cannot map " + path + ": " + std::strerror(err));
+      return make_error(ErrorCode::kDatasetMissing,
+                        "cannot map " + path + ": " + std::strerror(err));
     }
     m.addr_ = addr;
     m.size_ = static_cast<std::size_t>(st.st_size);
@@ -105,6 +110,18 @@ void MappedFile::prefault(std::size_t offset, std::size_t length) const {
     (void)::madvise(static_cast<char*>(addr_) + from, n,
                     writable_ ? kMadvPopulateWrite : kMadvPopulateRead);
   }
+}
+
+bool MappedFile::prefaulted(std::size_t offset, std::size_t length) const {
+  if (!populated_ || length == 0 || offset >= size_) return true;
+  const std::size_t end = std::min(size_, offset + std::min(length, size_ - offset));
+  for (std::size_t c = offset / kPrefaultChunk; c * kPrefaultChunk < end; ++c) {
+    if ((populated_[c / 64].load(std::memory_order_relaxed) & (std::uint64_t{1} << (c % 64))) ==
+        0) {
+      return false;
+    }
+  }
+  return true;
 }
 
 std::optional<std::uint64_t> file_size(const std::string& path) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <fstream>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 #include "dataset_cache.hpp"
@@ -270,4 +271,43 @@ TEST_CASE("executor runs a range kernel without any dataset", "[worker]") {
       zwq::finalize_result(*kernel, merged(outcomes, kernel->combiner), spec.params, spec.count);
   CHECK(result.value == Approx(3.141592653589793).epsilon(1e-9));
   CHECK(cache.size() == 0);
+}
+
+// A slice's run hands the chunks after it to the prefaulter's thread, which populates them
+// before any slice reads them; chunks far beyond stay unpopulated, and a mapping without chunk
+// tracking (populate off) is left alone.
+TEST_CASE("executor populates the chunks after a slice ahead of the slices that read them",
+          "[worker]") {
+  constexpr std::size_t kChunk = zwq::MappedFile::kPrefaultChunk;
+  const std::size_t floats = 16 * kChunk / sizeof(float);  // 32 MiB: 16 chunks
+  ShmFile file("exec-ahead");
+  file.write(std::vector<float>(floats, 1.0f));
+  DatasetCache cache;
+  Executor executor(cache);
+  const zwq::worker::PreparedJob job =
+      executor.prepare(sum_job(file, DType::kF32, floats, kChunk / 4));
+  REQUIRE_FALSE(job.setup_error());
+  auto mapped = cache.get(file.path(), zwq::MappedFile::Mode::kRead);  // the job's mapping
+  REQUIRE(mapped.ok());
+  const zwq::MappedFile& m = *mapped.value();
+  CHECK_FALSE(m.prefaulted(kChunk, kChunk));  // nothing beyond slice 0 yet
+
+  REQUIRE(job.run(0, 1).code == ErrorCode::kOk);  // slice 0: chunk 0
+  // The prefaulter's thread populates the next few chunks; bounded wait, no sleep.
+  bool ahead = false;
+  for (int i = 0; i < 2'000'000 && !ahead; ++i) {
+    ahead = m.prefaulted(kChunk, 2 * kChunk);
+    if (!ahead) std::this_thread::yield();
+  }
+  CHECK(ahead);
+  CHECK_FALSE(m.prefaulted(12 * kChunk, kChunk));  // far past the slice: not asked for
+
+  DatasetCache lazy_cache(64, false);  // mappings without chunk tracking
+  Executor lazy(lazy_cache);
+  const zwq::worker::PreparedJob lazy_job =
+      lazy.prepare(sum_job(file, DType::kF32, floats, kChunk / 4));
+  REQUIRE(lazy_job.run(0, 1).code == ErrorCode::kOk);
+  auto lazy_mapped = lazy_cache.get(file.path(), zwq::MappedFile::Mode::kRead);
+  REQUIRE(lazy_mapped.ok());
+  CHECK(lazy_mapped.value()->prefaulted(kChunk, 2 * kChunk));  // nothing to track: "done"
 }

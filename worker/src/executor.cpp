@@ -5,6 +5,10 @@
 namespace zwq::worker {
 namespace {
 
+// How far past a slice's end the prefaulter populates: a few chunks (MappedFile::kPrefaultChunk),
+// more than a slice of the default size, so it keeps ahead of the compute thread.
+constexpr std::size_t kPrefaultAheadBytes = std::size_t{8} << 20;
+
 // a + b and a * b, or empty on uint64 overflow (a hostile job must not wrap around a check).
 std::optional<std::uint64_t> add(std::uint64_t a, std::uint64_t b) {
   std::uint64_t r = 0;
@@ -80,6 +84,7 @@ PreparedJob Executor::prepare(const JobSpec& job) {
   PreparedJob p;
   p.job_ = job;
   p.kernel_ = registry_.find(job.kernel);
+  p.prefaulter_ = &prefaulter_;
   if (p.kernel_ == nullptr) {
     p.setup_error_ = make_error(ErrorCode::kUnknownKernel,
                                 "this worker has no kernel named '" + job.kernel + "'");
@@ -184,6 +189,19 @@ SliceOutcome PreparedJob::run(std::uint64_t slice, std::uint32_t attempt) const 
   auto element = [&](const Array& a) { return a.byte_offset + *first * dtype_size(a.dtype); };
   for (const auto* a : {&in_, &in2_, &out_}) {
     if (*a) (*a)->file->prefault(element(**a), ctx.count * dtype_size((*a)->dtype));
+  }
+  // What the next slices read, populated on the prefaulter's thread while this one computes
+  // (once a mapping is populated this is a few bit tests).
+  if (prefaulter_ != nullptr) {
+    std::vector<Prefaulter::Range> next;
+    for (const auto* a : {&in_, &in2_, &out_}) {
+      if (!*a) continue;
+      const std::size_t after = element(**a) + ctx.count * dtype_size((*a)->dtype);
+      if (!(*a)->file->prefaulted(after, kPrefaultAheadBytes)) {
+        next.push_back({(*a)->file, after, kPrefaultAheadBytes});
+      }
+    }
+    if (!next.empty()) prefaulter_->ahead(std::move(next));
   }
   if (in_) ctx.in = SliceView{in_->file->data() + element(*in_), in_->dtype};
   if (in2_) ctx.in2 = SliceView{in2_->file->data() + element(*in2_), in2_->dtype};

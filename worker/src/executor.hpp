@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "dataset_cache.hpp"
+#include "prefaulter.hpp"
 #include "zwq/kernel.hpp"
 #include "zwq/messages.hpp"
 #include "zwq/status.hpp"
@@ -55,6 +56,7 @@ class PreparedJob {
   const KernelInfo* kernel_ = nullptr;
   std::optional<Error> setup_error_;
   std::optional<Array> in_, in2_, out_;
+  Prefaulter* prefaulter_ = nullptr;  // the executor's; populates what the next slices read
 };
 
 class Executor {
@@ -79,6 +81,7 @@ class Executor {
 
   DatasetCache& cache_;
   const KernelRegistry& registry_;
+  Prefaulter prefaulter_;
 };
 
 }  // namespace zwq::worker

@@ -47,6 +47,9 @@ class MappedFile {
   // chunk costs one bit test. Other modes: nothing. Safe to call from any thread.
   void prefault(std::size_t offset, std::size_t length) const;
   static constexpr std::size_t kPrefaultChunk = std::size_t{2} << 20;
+  // False if prefault(offset, length) would populate a chunk: in kOnFirstUse mode, one that the
+  // range touches (within the file) and no call has populated yet. True in the other modes.
+  bool prefaulted(std::size_t offset, std::size_t length) const;
 
   const std::byte* data() const { return static_cast<const std::byte*>(addr_); }
   std::byte* mutable_data() const { return static_cast<std::byte*>(addr_); }

@@ -1,0 +1,51 @@
+// Prefaulter: populates the pages a job reads next, on a thread of its own, while the compute
+// thread sums the slice in hand. On a mapping fresh to the worker, the first pass then costs
+// about the larger of populating and computing instead of their sum (T2 in docs/BENCHMARKS.md).
+// What it populates is only ever what the compute thread would populate itself a moment later
+// (MappedFile::prefault, chunk by chunk, each once): it changes no result, only when pages come.
+//
+// Error model: none. A chunk it has not populated yet when the compute thread gets there is
+// populated by the compute thread, or faulted in page by page, as without it.
+//
+// Thread safety: ahead() is for one thread (the compute thread); the object owns its thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "zwq/mapping.hpp"
+
+namespace zwq::worker {
+
+class Prefaulter {
+ public:
+  struct Range {
+    std::shared_ptr<const MappedFile> file;  // kept mapped while it waits and is populated
+    std::size_t offset = 0;
+    std::size_t length = 0;
+  };
+
+  Prefaulter() = default;
+  ~Prefaulter();  // stops the thread (after the chunk in hand) and joins it
+  Prefaulter(const Prefaulter&) = delete;
+  Prefaulter& operator=(const Prefaulter&) = delete;
+
+  // Replaces what waits to be populated with `ranges`: the caller has moved on past the older
+  // ones. Starts the thread on first use.
+  void ahead(std::vector<Range> ranges);
+
+ private:
+  void run();
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::vector<Range> pending_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace zwq::worker

@@ -124,38 +124,38 @@ bool read_header(Reader& r, proto::MsgType type, std::uint32_t fields, std::uint
          got == static_cast<std::uint64_t>(type) && r.uint(corr) && r.map(fields);
 }
 
-}  // namespace
-
-std::optional<ReadReply<msg::WaitManyRep>> read_wait_many(const void* data, std::size_t size) {
+// A reply whose body is {items: [...], ...}: its header, then its items, each read by
+// `read_one`; `rest` reads what follows the items. Both replies are of this form.
+template <typename Rep, typename ReadOne, typename ReadRest>
+std::optional<ReadReply<Rep>> read_items_reply(const void* data, std::size_t size,
+                                               std::uint32_t fields, ReadOne read_one,
+                                               ReadRest rest) {
   if (size > proto::kMaxFrameBytes) return std::nullopt;
   Reader r(data, size);
-  ReadReply<msg::WaitManyRep> out;
+  ReadReply<Rep> out;
   std::uint32_t n = 0;
-  if (!read_header(r, msg::WaitManyRep::kType, 2, out.corr) || !r.key("items") || !r.array(n)) {
+  if (!read_header(r, Rep::kType, fields, out.corr) || !r.key("items") || !r.array(n)) {
     return std::nullopt;
   }
   out.rep.items.resize(n);
   for (auto& item : out.rep.items) {
-    if (!read_item(r, item)) return std::nullopt;
+    if (!read_one(r, item)) return std::nullopt;
   }
-  if (!r.key("left") || !r.uint(out.rep.left) || !r.done()) return std::nullopt;
+  if (!rest(r, out.rep) || !r.done()) return std::nullopt;
   return out;
 }
 
+}  // namespace
+
+std::optional<ReadReply<msg::WaitManyRep>> read_wait_many(const void* data, std::size_t size) {
+  return read_items_reply<msg::WaitManyRep>(
+      data, size, 2, read_item,
+      [](Reader& r, msg::WaitManyRep& rep) { return r.key("left") && r.uint(rep.left); });
+}
+
 std::optional<ReadReply<msg::SubmitManyRep>> read_submit_many(const void* data, std::size_t size) {
-  if (size > proto::kMaxFrameBytes) return std::nullopt;
-  Reader r(data, size);
-  ReadReply<msg::SubmitManyRep> out;
-  std::uint32_t n = 0;
-  if (!read_header(r, msg::SubmitManyRep::kType, 1, out.corr) || !r.key("items") || !r.array(n)) {
-    return std::nullopt;
-  }
-  out.rep.items.resize(n);
-  for (auto& item : out.rep.items) {
-    if (!read_submit_item(r, item)) return std::nullopt;
-  }
-  if (!r.done()) return std::nullopt;
-  return out;
+  return read_items_reply<msg::SubmitManyRep>(data, size, 1, read_submit_item,
+                                              [](Reader&, msg::SubmitManyRep&) { return true; });
 }
 
 }  // namespace zwq::detail

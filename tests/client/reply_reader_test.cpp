@@ -251,41 +251,34 @@ TEST_CASE("submit many reader leaves every other frame to the usual decoding", "
   const std::string good = encode(rep, 1);
   REQUIRE(read_submit_many(good.data(), good.size()).has_value());
   const msg::SubmitItem& item = rep.items[0];
+  // The item's first five fields as the broker writes them, then `existed` as `last` packs it
+  // (nothing: a map of five).
+  const auto item_frame = [&](std::uint32_t fields, auto last) {
+    return hand_frame(msg::SubmitManyRep::kType, 1, [&](auto& pk) {
+      pk.pack(std::string("items"));
+      pk.pack_array(1);
+      pk.pack_map(fields);
+      pk.pack(std::string("job_id"));
+      pk.pack(item.job_id);
+      pk.pack(std::string("code"));
+      pk.pack(item.code);
+      pk.pack(std::string("message"));
+      pk.pack(item.message);
+      pk.pack(std::string("total_slices"));
+      pk.pack(item.total_slices);
+      pk.pack(std::string("slice_size"));
+      pk.pack(item.slice_size);
+      last(pk);
+    });
+  };
   // existed as 1, not true: msgpack-c refuses an integer for a bool.
-  const std::string int_bool = hand_frame(msg::SubmitManyRep::kType, 1, [&](auto& pk) {
-    pk.pack(std::string("items"));
-    pk.pack_array(1);
-    pk.pack_map(6);
-    pk.pack(std::string("job_id"));
-    pk.pack(item.job_id);
-    pk.pack(std::string("code"));
-    pk.pack(item.code);
-    pk.pack(std::string("message"));
-    pk.pack(item.message);
-    pk.pack(std::string("total_slices"));
-    pk.pack(item.total_slices);
-    pk.pack(std::string("slice_size"));
-    pk.pack(item.slice_size);
+  const std::string int_bool = item_frame(6, [](auto& pk) {
     pk.pack(std::string("existed"));
     pk.pack(1);
   });
   CHECK_FALSE(decode<msg::SubmitManyRep>(int_bool.data(), int_bool.size()).ok());
   // Without its existed key: the usual decoding leaves it false.
-  const std::string five_keys = hand_frame(msg::SubmitManyRep::kType, 1, [&](auto& pk) {
-    pk.pack(std::string("items"));
-    pk.pack_array(1);
-    pk.pack_map(5);
-    pk.pack(std::string("job_id"));
-    pk.pack(item.job_id);
-    pk.pack(std::string("code"));
-    pk.pack(item.code);
-    pk.pack(std::string("message"));
-    pk.pack(item.message);
-    pk.pack(std::string("total_slices"));
-    pk.pack(item.total_slices);
-    pk.pack(std::string("slice_size"));
-    pk.pack(item.slice_size);
-  });
+  const std::string five_keys = item_frame(5, [](auto&) {});
   CHECK(decode<msg::SubmitManyRep>(five_keys.data(), five_keys.size()).ok());
   const std::string wait_reply = encode(msg::WaitManyRep{}, 1);
   for (const std::string& frame :

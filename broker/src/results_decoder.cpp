@@ -61,9 +61,9 @@ std::optional<msg::Results> read_results(const void* data, std::size_t size) {
   if (size > proto::kMaxFrameBytes) return std::nullopt;
   MsgpackReader r(static_cast<const char*>(data), size);
   std::uint32_t n = 0;
-  std::uint64_t version = 0, type = 0, corr = 0;
-  if (!r.array(n) || n != 4 || !r.uint(version) || version != proto::kVersion || !r.uint(type) ||
-      type != static_cast<std::uint64_t>(proto::MsgType::kResults) || !r.uint(corr) || !r.map(n)) {
+  std::uint64_t type = 0, corr = 0;
+  if (!read_frame_head(r, type, corr) ||
+      type != static_cast<std::uint64_t>(proto::MsgType::kResults) || !r.map(n)) {
     return std::nullopt;
   }
   msg::Results m;

@@ -109,11 +109,12 @@ std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel,
   spec.slice_size = effective_slice_size(spec, options_.limits);
   job->spec = std::move(spec);
   job->kernel = kernel;
-  bool like_last = false;
-  job->spec_bytes = pack_spec(job->spec, like_last);
-  // A job packed like the last one, but for its id, has that one's shape: comparing it with the
-  // recalled shapes again would only find that one (a shape is pushed out only by a new one,
-  // which only a job of another spec makes).
+  // A job that differs from the last one packed only in its id (a SubmitMany of one kernel over
+  // many ranges or points) reuses that one's bytes after the id: packing a spec field by field
+  // was a third of making a one-slice job. Such a job also has that one's shape: comparing it
+  // with the recalled shapes again would only find that one (a shape is pushed out only by a
+  // new one, which only a job of another spec makes).
+  const bool like_last = spec_packer_.pack(job->spec, job->spec_bytes);
   job->shape = like_last ? last_shape_ : shape_for(job->spec);
   last_shape_ = job->shape;
   job->submitted = now;
@@ -128,15 +129,6 @@ std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel,
   job->collector = JobCollector(geo, job->kernel->combiner, bins);
   job->pending.reset(job->collector.total());
   return job;
-}
-
-// A job that differs from the last one packed only in its id (a SubmitMany of one kernel over
-// many ranges or points) reuses that one's bytes after the id: packing a spec field by field was
-// a third of making a one-slice job.
-std::string Scheduler::pack_spec(const JobSpec& spec, bool& like_last) {
-  std::string bytes;
-  like_last = spec_packer_.pack(spec, bytes);
-  return bytes;
 }
 
 std::shared_ptr<JobShape> Scheduler::shape_for(const JobSpec& spec) {

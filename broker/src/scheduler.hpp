@@ -293,9 +293,6 @@ class Scheduler {
 
   std::unique_ptr<Job> make_job(JobSpec spec, const KernelInfo* kernel, TimePoint now);
   std::shared_ptr<JobShape> shape_for(const JobSpec& spec);
-  // The spec's bytes; `like_last`: it is the last packed spec but for its job_id (its bytes
-  // after the id were reused).
-  std::string pack_spec(const JobSpec& spec, bool& like_last);
   Worker* find_worker(const std::string& id);
   void remove_worker(const std::string& id);
   void requeue_leases(Worker& w, const std::string* loss_cause, TimePoint now);
@@ -341,7 +338,7 @@ class Scheduler {
   std::unordered_map<std::string, Worker*> worker_index_;
   std::size_t rotate_ = 0;
   std::vector<SliceRun> fresh_;           // dispatch()'s scratch
-  SpecPacker spec_packer_;                // pack_spec()'s
+  SpecPacker spec_packer_;                // make_job()'s: each job's spec bytes
   std::shared_ptr<JobShape> last_shape_;  // the shape of the job made last
   std::uint64_t dispatch_pass_ = 0;       // dispatch() calls so far (keys speeds()'s cache in Job)
 };

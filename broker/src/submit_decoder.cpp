@@ -35,11 +35,10 @@ std::optional<DecodedSubmitMany> read_submit_many(const void* data, std::size_t 
   const char* base = static_cast<const char*>(data);
   MsgpackReader r(base, size);
   std::uint32_t n = 0;
-  std::uint64_t version = 0, type = 0;
+  std::uint64_t type = 0;
   DecodedSubmitMany d;
-  if (!r.array(n) || n != 4 || !r.uint(version) || version != proto::kVersion || !r.uint(type) ||
-      type != static_cast<std::uint64_t>(proto::MsgType::kSubmitManyReq) || !r.uint(d.corr) ||
-      !r.map(n) || n != 1) {
+  if (!read_frame_head(r, type, d.corr) ||
+      type != static_cast<std::uint64_t>(proto::MsgType::kSubmitManyReq) || !r.map(n) || n != 1) {
     return std::nullopt;
   }
   std::string_view key;

@@ -17,10 +17,7 @@ void pack_key(msgpack::packer<msgpack::sbuffer>& pk, std::string_view key) {
 
 // The envelope of a Tasks frame, up to its body map of `fields` entries.
 void pack_tasks_header(msgpack::packer<msgpack::sbuffer>& pk, std::uint32_t fields) {
-  pk.pack_array(4);
-  pk.pack(proto::kVersion);
-  pk.pack(static_cast<std::uint8_t>(proto::MsgType::kTasks));
-  pk.pack(std::uint64_t{0});
+  pack_frame_head(pk, proto::MsgType::kTasks, 0);
   pk.pack_map(fields);
 }
 

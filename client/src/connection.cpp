@@ -5,8 +5,6 @@
 #include <vector>
 #include <zmq_addon.hpp>
 
-#include "zwq/msgpack_reader.hpp"
-
 namespace zwq::detail {
 
 namespace {
@@ -17,10 +15,8 @@ using std::chrono::milliseconds;
 // The corr of a frame that starts [version, type, corr, ...] with this protocol's version.
 bool read_corr(const void* data, std::size_t size, std::uint64_t& corr) {
   MsgpackReader r(static_cast<const char*>(data), size);
-  std::uint32_t n = 0;
-  std::uint64_t version = 0, type = 0;
-  return r.array(n) && n == 4 && r.uint(version) && version == proto::kVersion && r.uint(type) &&
-         r.uint(corr);
+  std::uint64_t type = 0;
+  return read_frame_head(r, type, corr);
 }
 
 }  // namespace

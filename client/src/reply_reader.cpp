@@ -3,6 +3,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "zwq/codec.hpp"
 #include "zwq/msgpack_reader.hpp"
 #include "zwq/protocol.hpp"
 
@@ -19,6 +20,7 @@ class Reader {
   Reader(const void* data, std::size_t size) : r_(static_cast<const char*>(data), size) {}
 
   bool done() const { return r_.left() == 0; }
+  bool head(std::uint64_t& type, std::uint64_t& corr) { return read_frame_head(r_, type, corr); }
   bool uint(std::uint64_t& v) { return r_.uint(v); }
   bool real(double& v) { return r_.real(v); }
   // A map of exactly `fields` keys (their names are read by key()).
@@ -118,10 +120,8 @@ bool read_submit_item(Reader& r, msg::SubmitItem& item) {
 
 // The frame's header, of `type`, then its body map of `fields` keys: true when read.
 bool read_header(Reader& r, proto::MsgType type, std::uint32_t fields, std::uint64_t& corr) {
-  std::uint32_t n = 0;
-  std::uint64_t version = 0, got = 0;
-  return r.array(n) && n == 4 && r.uint(version) && version == proto::kVersion && r.uint(got) &&
-         got == static_cast<std::uint64_t>(type) && r.uint(corr) && r.map(fields);
+  std::uint64_t got = 0;
+  return r.head(got, corr) && got == static_cast<std::uint64_t>(type) && r.map(fields);
 }
 
 // A reply whose body is {items: [...], ...}: its header, then its items, each read by

@@ -71,14 +71,18 @@ struct StringSink {
 
 }  // namespace
 
+bool read_frame_head(MsgpackReader& r, std::uint64_t& type, std::uint64_t& corr) {
+  std::uint32_t n = 0;
+  std::uint64_t version = 0;
+  return r.array(n) && n == 4 && r.uint(version) && version == proto::kVersion && r.uint(type) &&
+         r.uint(corr);
+}
+
 std::string encode(const msg::SubmitManyReq& m, std::uint64_t corr) {
   std::string out;
   StringSink sink{out};
   msgpack::packer<StringSink> pk(sink);
-  pk.pack_array(4);
-  pk.pack(proto::kVersion);
-  pk.pack(static_cast<std::uint8_t>(msg::SubmitManyReq::kType));
-  pk.pack(corr);
+  pack_frame_head(pk, msg::SubmitManyReq::kType, corr);
   pk.pack_map(1);
   pk.pack(std::string_view("jobs"));
   pk.pack_array(static_cast<std::uint32_t>(m.jobs.size()));

@@ -95,10 +95,16 @@ Result<MappedFile> MappedFile::open(const std::string& path, Mode mode, Populate
   return m;
 }
 
+std::pair<std::size_t, std::size_t> MappedFile::chunks_of(std::size_t offset,
+                                                          std::size_t length) const {
+  if (!populated_ || length == 0 || offset >= size_) return {0, 0};
+  const std::size_t end = offset + std::min(length, size_ - offset);
+  return {offset / kPrefaultChunk, (end - 1) / kPrefaultChunk + 1};
+}
+
 void MappedFile::prefault(std::size_t offset, std::size_t length) const {
-  if (!populated_ || length == 0 || offset >= size_) return;
-  const std::size_t end = std::min(size_, offset + std::min(length, size_ - offset));
-  for (std::size_t c = offset / kPrefaultChunk; c * kPrefaultChunk < end; ++c) {
+  const auto [first, last] = chunks_of(offset, length);
+  for (std::size_t c = first; c < last; ++c) {
     std::atomic<std::uint64_t>& word = populated_[c / 64];
     const std::uint64_t bit = std::uint64_t{1} << (c % 64);
     if ((word.load(std::memory_order_relaxed) & bit) != 0) continue;
@@ -113,13 +119,10 @@ void MappedFile::prefault(std::size_t offset, std::size_t length) const {
 }
 
 bool MappedFile::prefaulted(std::size_t offset, std::size_t length) const {
-  if (!populated_ || length == 0 || offset >= size_) return true;
-  const std::size_t end = std::min(size_, offset + std::min(length, size_ - offset));
-  for (std::size_t c = offset / kPrefaultChunk; c * kPrefaultChunk < end; ++c) {
-    if ((populated_[c / 64].load(std::memory_order_relaxed) & (std::uint64_t{1} << (c % 64))) ==
-        0) {
-      return false;
-    }
+  const auto [first, last] = chunks_of(offset, length);
+  for (std::size_t c = first; c < last; ++c) {
+    const std::uint64_t bit = std::uint64_t{1} << (c % 64);
+    if ((populated_[c / 64].load(std::memory_order_relaxed) & bit) == 0) return false;
   }
   return true;
 }

@@ -548,6 +548,27 @@ TEST_CASE("worker stop sends its Bye behind every Results, even to a broker that
   CHECK(std::count(types.begin(), types.end(), zwq::proto::MsgType::kBye) == 1);
 }
 
+// A slice in hand longer than the stop grace (2 s) is not waited for: the worker's own loop
+// says Bye at the end of the grace, before that slice's outcome (the broker requeues it).
+TEST_CASE("worker stop hands back a slice in hand that outlasts the grace with a Bye before it",
+          "[worker]") {
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+  REQUIRE(broker.expect<msg::WorkerHeartbeat>());
+
+  broker.send_tasks(worker.id(), sleep_tasks(broker.epoch, "long", 2300, 2));
+  REQUIRE(broker.expect_results(5000ms));  // slice 0 done: slice 1 is in hand, 2.3 s of it
+  worker.worker().stop();
+  std::optional<zwq::proto::MsgType> type;
+  do {
+    type = broker.next_type(5000ms);
+    REQUIRE(type);
+  } while (*type != zwq::proto::MsgType::kBye && *type != zwq::proto::MsgType::kResults);
+  CHECK(*type == zwq::proto::MsgType::kBye);  // the Bye first, not slice 1's Results
+  REQUIRE(worker.finished(kWait));
+}
+
 TEST_CASE("worker computes every Tasks frame of one message and drops a bad frame alone",
           "[worker]") {
   zwq::test::ShmFile file("worker-frames");

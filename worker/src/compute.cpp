@@ -221,7 +221,9 @@ void ComputeThread::run() {
   // Stopped while welcomed: the Bye leaves on the results socket, behind the Results sent on it.
   // The Connection's own socket to the broker is another connection into the broker's PULL,
   // which may be read first: a Bye there could overtake the last Results, and the broker would
-  // requeue, compute again and then discard slices this thread had finished.
+  // requeue, compute again and then discard slices this thread had finished. (When the slice in
+  // hand outlasted the stop grace, the Connection has said Bye already: this second one comes
+  // from a worker the broker no longer knows, which it counts and drops.)
   bool said_bye = false;
   try {
     if (stopping_ && welcomed_ && results_) {

@@ -8,7 +8,8 @@
 // validate function refuses, a slice past the job's parameter sets, a kernel's own error.
 //
 // Thread safety: an Executor and its cache belong to one thread. A PreparedJob keeps its
-// mappings alive and may outlive their eviction from the cache.
+// mappings alive and may outlive their eviction from the cache, but not its Executor: its
+// slices hand the chunks they read next to the executor's Prefaulter.
 #pragma once
 
 #include <cstdint>

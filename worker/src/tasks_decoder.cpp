@@ -45,9 +45,9 @@ std::optional<TasksFrame> TasksDecoder::read(const void* data, std::size_t size)
   const char* base = static_cast<const char*>(data);
   MsgpackReader r(base, size);
   std::uint32_t n = 0;
-  std::uint64_t version = 0, type = 0, corr = 0;
-  if (!r.array(n) || n != 4 || !r.uint(version) || version != proto::kVersion || !r.uint(type) ||
-      type != static_cast<std::uint64_t>(proto::MsgType::kTasks) || !r.uint(corr) || !r.map(n)) {
+  std::uint64_t type = 0, corr = 0;
+  if (!read_frame_head(r, type, corr) ||
+      type != static_cast<std::uint64_t>(proto::MsgType::kTasks) || !r.map(n)) {
     return std::nullopt;
   }
   TasksFrame f;

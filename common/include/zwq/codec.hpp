@@ -11,6 +11,7 @@
 #include <string>
 
 #include "zwq/messages.hpp"
+#include "zwq/msgpack_reader.hpp"
 #include "zwq/protocol.hpp"
 #include "zwq/status.hpp"
 
@@ -25,15 +26,25 @@ struct Envelope {
   msgpack::object body;
 };
 
+// The head of a frame, [version, type, corr, then the body]: packed by every encoder, the
+// generic one below and the fast paths that write a body of their own.
+template <typename Packer>
+void pack_frame_head(Packer& pk, proto::MsgType type, std::uint64_t corr) {
+  pk.pack_array(4);
+  pk.pack(proto::kVersion);
+  pk.pack(static_cast<std::uint8_t>(type));
+  pk.pack(corr);
+}
+// Reads that head from `r`, of this protocol's version, and leaves `r` at the body. False for
+// anything else: the fast decoders then leave the frame to decode_envelope(), which says why.
+bool read_frame_head(MsgpackReader& r, std::uint64_t& type, std::uint64_t& corr);
+
 // Encodes `m` as one frame. Never fails for a well-formed struct.
 template <typename M>
 std::string encode(const M& m, std::uint64_t corr = 0) {
   msgpack::sbuffer buf;
   msgpack::packer<msgpack::sbuffer> pk(buf);
-  pk.pack_array(4);
-  pk.pack(proto::kVersion);
-  pk.pack(static_cast<std::uint8_t>(M::kType));
-  pk.pack(corr);
+  pack_frame_head(pk, M::kType, corr);
   pk.pack(m);
   return std::string(buf.data(), buf.size());
 }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "zwq/status.hpp"
 
@@ -59,6 +60,9 @@ class MappedFile {
 
  private:
   void reset();
+  // The chunks [first, last) that [offset, offset + length) touches within the file in
+  // kOnFirstUse mode; none (first == last) in the other modes.
+  std::pair<std::size_t, std::size_t> chunks_of(std::size_t offset, std::size_t length) const;
   void* addr_ = nullptr;
   std::size_t size_ = 0;
   std::uint64_t inode_ = 0;

@@ -694,6 +694,37 @@ TEST_CASE(
   CHECK_FALSE(broker.expect_results(100ms));  // and nothing more
 }
 
+// A Tasks message of 5 ms of work, longer than half the batch's delay (OutcomeBatch::kMaxDelay,
+// 8 ms), used to send its outcomes at its end even with the next one of its job queued: a
+// Results, and a wake-up of the I/O thread, per Tasks message. They now wait for that one while
+// the batch is not due.
+TEST_CASE(
+    "worker sends the outcomes of 5 ms Tasks messages with the next queued one of their job, "
+    "not one Results each",
+    "[worker]") {
+  FakeBroker broker;
+  RunningWorker worker(broker, 64);
+  register_worker(broker, worker);
+  constexpr std::uint32_t kMessages = 12;
+  msg::Tasks one = sleep_tasks(broker.epoch, "steady", 5, kMessages);
+  for (std::uint32_t i = 0; i < kMessages; ++i) {
+    one.runs = {zwq::SliceRun{i, 1, 1}};
+    broker.send_tasks(worker.id(), one);
+  }
+  std::map<std::uint64_t, int> seen;
+  std::uint32_t messages = 0, outcomes = 0;
+  while (outcomes < kMessages) {
+    const auto r = broker.expect_results();
+    REQUIRE(r);
+    ++messages;
+    for (const auto& item : r->items) ++seen[item.slice], ++outcomes;
+  }
+  CHECK(seen.size() == kMessages);
+  for (const auto& [slice, times] : seen) CHECK(times == 1);
+  CHECK(messages < kMessages);  // one per Tasks message before; about one per 8 ms now
+  CHECK_FALSE(broker.expect_results(100ms));
+}
+
 // Until a job's first report the broker lets a worker hold one small batch of it: the worker
 // reports the first slice of a job new to it at once, so that the next batches come while the
 // rest of that batch computes. A job it has seen gets no such early report.

@@ -146,7 +146,7 @@ class ComputeThread {
   void flush(const Owner& owner, TimePoint now);
   void flush_deferred(TimePoint now);
   // True when the batch may wait for the next queued Tasks message (see process()).
-  bool may_defer(const Queued& q, TimePoint started, TimePoint now) const;
+  bool may_defer(const Queued& q, TimePoint now) const;
   void emit(std::uint64_t session, const std::string& frame);
   void report_lost(std::uint64_t session);
   void forget_held_job();

@@ -15,22 +15,6 @@ using namespace zwq::broker;
 using namespace zwq::broker::test;
 using zwq::test::allocations_during;
 
-namespace {
-
-msg::Results results_for(const std::string& job, std::uint64_t first, std::uint64_t count) {
-  msg::Results m;
-  m.epoch = kEpoch;
-  m.worker_id = "w1";
-  m.job_id = job;
-  m.slowest_us = 100;
-  for (std::uint64_t s = first; s < first + count; ++s) {
-    m.items.push_back(Harness::count_outcome(s, 1));
-  }
-  return m;
-}
-
-}  // namespace
-
 TEST_CASE("broker reads a Results message and takes its outcomes with no allocation per slice",
           "[broker]") {
   constexpr std::uint64_t kFew = 16, kMany = 2048;
@@ -39,8 +23,8 @@ TEST_CASE("broker reads a Results message and takes its outcomes with no allocat
   const std::string job = h.submit(4096 * 10);
   REQUIRE(slices_in(h.dispatch(), "w1") == 4096);
   // Built before counting, as the worker's messages arrive built.
-  msg::Results few = results_for(job, 0, kFew);
-  msg::Results many = results_for(job, kFew, kMany);
+  msg::Results few = Harness::results_message("w1", job, {SliceRun{0, kFew, 1}}, 100);
+  msg::Results many = Harness::results_message("w1", job, {SliceRun{kFew, kMany, 1}}, 100);
   const std::string few_frame = encode(few), many_frame = encode(many);
 
   const std::uint64_t read_few = allocations_during(

@@ -104,6 +104,14 @@ struct Harness {
   // having taken `slowest_us` (0: not said).
   ResultsTally report(const std::string& worker, const std::string& job,
                       const std::vector<SliceRun>& runs, std::uint64_t slowest_us = 0) {
+    msg::Results m = results_message(worker, job, runs, slowest_us);
+    return sched.results(m, now);
+  }
+
+  // The Results of report(), unsent.
+  static msg::Results results_message(const std::string& worker, const std::string& job,
+                                      const std::vector<SliceRun>& runs,
+                                      std::uint64_t slowest_us = 0) {
     msg::Results m;
     m.epoch = kEpoch;
     m.worker_id = worker;
@@ -114,7 +122,7 @@ struct Harness {
         m.items.push_back(count_outcome(s, r.attempt));
       }
     }
-    return sched.results(m, now);
+    return m;
   }
 
   ResultsTally report_one(const std::string& worker, const std::string& job, SliceOutcome o) {

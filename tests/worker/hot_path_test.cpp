@@ -3,7 +3,6 @@
 // the replaced operator new of tests/support/alloc_count.hpp).
 #include <catch2/catch.hpp>
 #include <cstdint>
-#include <thread>
 #include <vector>
 
 #include "alloc_count.hpp"
@@ -39,14 +38,10 @@ TEST_CASE("worker computes a sum slice and batches its outcome without a heap al
   // A first pass populates the file (its prefaulter thread allocates, and is not counted) and
   // sizes the batch, as the slices before do in a running job.
   for (std::uint64_t s = 0; s < kSlices; ++s) batch.add(job.run(s, 1));
+  executor.wait_prefaulted();
   auto mapped = cache.get(file.path(), zwq::MappedFile::Mode::kRead);
   REQUIRE(mapped.ok());
-  bool populated = false;  // bounded wait for the prefaulter, no sleep
-  for (int i = 0; i < 2'000'000 && !populated; ++i) {
-    populated = mapped.value()->prefaulted(0, kSlices * kSliceElems * sizeof(float));
-    if (!populated) std::this_thread::yield();
-  }
-  REQUIRE(populated);
+  REQUIRE(mapped.value()->prefaulted(0, kSlices * kSliceElems * sizeof(float)));
   REQUIRE(batch.take({}).size() == kSlices);
 
   double sum = 0;

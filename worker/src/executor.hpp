@@ -76,6 +76,9 @@ class Executor {
   // The kernels this executor runs.
   const KernelRegistry& registry() const { return registry_; }
 
+  // Blocks until its prefaulter has populated what the slices so far asked for (tests, tools).
+  void wait_prefaulted() { prefaulter_.wait_idle(); }
+
  private:
   Result<PreparedJob::Array> open_array(const char* role, const DatasetRef& ref,
                                         MappedFile::Mode mode);

@@ -3,6 +3,11 @@
 // about the larger of populating and computing instead of their sum (T2 in docs/BENCHMARKS.md).
 // What it populates is only ever what the compute thread would populate itself a moment later
 // (MappedFile::prefault, chunk by chunk, each once): it changes no result, only when pages come.
+// Its thread runs under SCHED_IDLE, on CPU time nothing else wants: with one worker on two cores
+// that is a whole core, and the first pass costs about the larger of the two; with a worker on
+// every core it would take time from the compute threads, which then populate their own chunks
+// (zwq-bench --only cold, docs/BENCHMARKS.md: two workers 0.060-0.064 s -> 0.054 s a 1 GiB
+// first pass, one worker unchanged).
 //
 // Error model: none. A chunk it has not populated yet when the compute thread gets there is
 // populated by the compute thread, or faulted in page by page, as without it.
@@ -37,13 +42,18 @@ class Prefaulter {
   // Replaces what waits to be populated with `ranges`: the caller has moved on past the older
   // ones. Starts the thread on first use.
   void ahead(std::vector<Range> ranges);
+  // Blocks until everything asked of it is populated (tests and tools: its thread may wait for
+  // an idle CPU for as long as the others are busy).
+  void wait_idle();
 
  private:
   void run();
 
   std::mutex mu_;
   std::condition_variable wake_;
+  std::condition_variable idle_;
   std::vector<Range> pending_;
+  bool working_ = false;
   bool stop_ = false;
   std::thread thread_;
 };

@@ -5,9 +5,9 @@
 // (MappedFile::prefault, chunk by chunk, each once): it changes no result, only when pages come.
 // Its thread runs under SCHED_IDLE, on CPU time nothing else wants: with one worker on two cores
 // that is a whole core, and the first pass costs about the larger of the two; with a worker on
-// every core it would take time from the compute threads, which then populate their own chunks
-// (zwq-bench --only cold, docs/BENCHMARKS.md: two workers 0.060-0.064 s -> 0.054 s a 1 GiB
-// first pass, one worker unchanged).
+// every core there is none, and the compute threads populate their own chunks rather than share
+// their cores with it (zwq-bench --only cold, docs/BENCHMARKS.md: a 1 GiB first pass with two
+// workers 0.058-0.064 s -> 0.052-0.055 s, with one unchanged).
 //
 // Error model: none. A chunk it has not populated yet when the compute thread gets there is
 // populated by the compute thread, or faulted in page by page, as without it.

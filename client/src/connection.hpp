@@ -131,10 +131,10 @@ class Connection {
     if (!reply.ok()) return reply.error();
     const zmq::message_t& frame = reply.value().frame;
     if constexpr (std::is_same_v<Rep, msg::WaitManyRep>) {
-      if (auto read = read_wait_many(frame.data(), frame.size())) return std::move(read->rep);
+      if (auto read = read_wait_many_rep(frame.data(), frame.size())) return std::move(read->rep);
     }
     if constexpr (std::is_same_v<Rep, msg::SubmitManyRep>) {
-      if (auto read = read_submit_many(frame.data(), frame.size())) return std::move(read->rep);
+      if (auto read = read_submit_many_rep(frame.data(), frame.size())) return std::move(read->rep);
     }
     auto env = decode_envelope(frame.data(), frame.size());
     if (!env.ok()) return reply_error(env.error());

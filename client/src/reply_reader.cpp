@@ -147,13 +147,14 @@ std::optional<ReadReply<Rep>> read_items_reply(const void* data, std::size_t siz
 
 }  // namespace
 
-std::optional<ReadReply<msg::WaitManyRep>> read_wait_many(const void* data, std::size_t size) {
+std::optional<ReadReply<msg::WaitManyRep>> read_wait_many_rep(const void* data, std::size_t size) {
   return read_items_reply<msg::WaitManyRep>(
       data, size, 2, read_item,
       [](Reader& r, msg::WaitManyRep& rep) { return r.key("left") && r.uint(rep.left); });
 }
 
-std::optional<ReadReply<msg::SubmitManyRep>> read_submit_many(const void* data, std::size_t size) {
+std::optional<ReadReply<msg::SubmitManyRep>> read_submit_many_rep(const void* data,
+                                                                  std::size_t size) {
   return read_items_reply<msg::SubmitManyRep>(data, size, 1, read_submit_item,
                                               [](Reader&, msg::SubmitManyRep&) { return true; });
 }

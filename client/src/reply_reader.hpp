@@ -25,7 +25,8 @@ struct ReadReply {
   Rep rep;
 };
 
-std::optional<ReadReply<msg::WaitManyRep>> read_wait_many(const void* data, std::size_t size);
-std::optional<ReadReply<msg::SubmitManyRep>> read_submit_many(const void* data, std::size_t size);
+std::optional<ReadReply<msg::WaitManyRep>> read_wait_many_rep(const void* data, std::size_t size);
+std::optional<ReadReply<msg::SubmitManyRep>> read_submit_many_rep(const void* data,
+                                                                  std::size_t size);
 
 }  // namespace zwq::detail

@@ -1,5 +1,5 @@
-// read_wait_many and read_submit_many: replies as the broker writes them read as decode<Rep>
-// reads them, and anything else left to the usual decoding.
+// read_wait_many_rep and read_submit_many_rep: replies as the broker writes them read as
+// decode<Rep> reads them, and anything else left to the usual decoding.
 #include "reply_reader.hpp"
 
 #include <catch2/catch.hpp>
@@ -12,8 +12,8 @@
 #include "zwq/codec.hpp"
 
 using namespace zwq;
-using zwq::detail::read_submit_many;
-using zwq::detail::read_wait_many;
+using zwq::detail::read_submit_many_rep;
+using zwq::detail::read_wait_many_rep;
 using zwq::test::hand_frame;
 
 namespace {
@@ -76,7 +76,7 @@ TEST_CASE("wait many reader reads a broker's reply as the usual decoding reads i
   const std::string frame = encode(sent, 77);
   auto usual = decode<msg::WaitManyRep>(frame.data(), frame.size());
   REQUIRE(usual.ok());
-  auto fast = read_wait_many(frame.data(), frame.size());
+  auto fast = read_wait_many_rep(frame.data(), frame.size());
   REQUIRE(fast.has_value());
   CHECK(fast->corr == 77);
   // Both read the same fields: they encode to the same bytes (NaN included), the frame's own.
@@ -92,7 +92,7 @@ TEST_CASE("wait many reader reads a broker's reply as the usual decoding reads i
   CHECK(fast->rep.left == 12);
 
   const std::string empty = encode(msg::WaitManyRep{}, 3);
-  auto none = read_wait_many(empty.data(), empty.size());
+  auto none = read_wait_many_rep(empty.data(), empty.size());
   REQUIRE(none.has_value());
   CHECK(none->rep.items.empty());
 }
@@ -119,7 +119,7 @@ TEST_CASE("wait many reader reads bin where a string goes, as msgpack-c converts
   });
   auto usual = decode<msg::WaitManyRep>(frame.data(), frame.size());
   REQUIRE(usual.ok());
-  auto fast = read_wait_many(frame.data(), frame.size());
+  auto fast = read_wait_many_rep(frame.data(), frame.size());
   REQUIRE(fast.has_value());
   CHECK(encode(fast->rep) == encode(usual.value()));
   CHECK(fast->rep.items.at(0).job_id == "a");
@@ -128,7 +128,7 @@ TEST_CASE("wait many reader reads bin where a string goes, as msgpack-c converts
 TEST_CASE("wait many reader leaves every other frame to the usual decoding", "[client]") {
   const msg::WaitManyRep rep = varied_reply();
   const std::string good = encode(rep, 1);
-  REQUIRE(read_wait_many(good.data(), good.size()).has_value());
+  REQUIRE(read_wait_many_rep(good.data(), good.size()).has_value());
 
   const std::string other_type = encode(msg::WaitManyReq{.job_ids = {"a"}}, 1);
   const std::string other_version = hand_frame(
@@ -196,7 +196,7 @@ TEST_CASE("wait many reader leaves every other frame to the usual decoding", "[c
     return std::string(buf.data(), buf.size());
   };
   const std::string in_range = with_status(status_bytes);
-  REQUIRE(read_wait_many(in_range.data(), in_range.size()).has_value());
+  REQUIRE(read_wait_many_rep(in_range.data(), in_range.size()).has_value());
   std::string wide_status = status_bytes;
   const std::string state_key = "\xa5state";
   const auto at = wide_status.find(state_key);
@@ -213,7 +213,7 @@ TEST_CASE("wait many reader leaves every other frame to the usual decoding", "[c
   for (const std::string& frame :
        {good.substr(0, good.size() - 1), good + "x", other_type, other_version, reordered,
         extra_key, short_item, wide, huge_count}) {
-    CHECK_FALSE(read_wait_many(frame.data(), frame.size()).has_value());
+    CHECK_FALSE(read_wait_many_rep(frame.data(), frame.size()).has_value());
   }
   // The usual decoding reads what the reader leaves to it when it is well formed.
   for (const std::string& frame : {reordered, extra_key, short_item}) {
@@ -233,7 +233,7 @@ TEST_CASE("submit many reader reads a broker's reply as the usual decoding reads
   const std::string frame = encode(sent, 5);
   auto usual = decode<msg::SubmitManyRep>(frame.data(), frame.size());
   REQUIRE(usual.ok());
-  auto fast = read_submit_many(frame.data(), frame.size());
+  auto fast = read_submit_many_rep(frame.data(), frame.size());
   REQUIRE(fast.has_value());
   CHECK(fast->corr == 5);
   CHECK(encode(fast->rep, 5) == encode(usual.value(), 5));
@@ -249,7 +249,7 @@ TEST_CASE("submit many reader leaves every other frame to the usual decoding", "
   msg::SubmitManyRep rep;
   rep.items.push_back(msg::SubmitItem{.job_id = "a", .total_slices = 1, .slice_size = 1});
   const std::string good = encode(rep, 1);
-  REQUIRE(read_submit_many(good.data(), good.size()).has_value());
+  REQUIRE(read_submit_many_rep(good.data(), good.size()).has_value());
   const msg::SubmitItem& item = rep.items[0];
   // The item's first five fields as the broker writes them, then `existed` as `last` packs it
   // (nothing: a map of five).
@@ -283,6 +283,6 @@ TEST_CASE("submit many reader leaves every other frame to the usual decoding", "
   const std::string wait_reply = encode(msg::WaitManyRep{}, 1);
   for (const std::string& frame :
        {good.substr(0, good.size() - 1), good + "x", int_bool, five_keys, wait_reply}) {
-    CHECK_FALSE(read_submit_many(frame.data(), frame.size()).has_value());
+    CHECK_FALSE(read_submit_many_rep(frame.data(), frame.size()).has_value());
   }
 }

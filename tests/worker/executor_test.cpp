@@ -8,7 +8,9 @@
 #include <numeric>
 #include <vector>
 
+#include "alloc_count.hpp"
 #include "dataset_cache.hpp"
+#include "outcome_batch.hpp"
 #include "shm_file.hpp"
 #include "zwq/kernel.hpp"
 #include "zwq/partial.hpp"
@@ -21,6 +23,7 @@ using zwq::JobSpec;
 using zwq::Partial;
 using zwq::SliceOutcome;
 using zwq::SliceRun;
+using zwq::test::allocations_during;
 using zwq::test::ShmFile;
 using zwq::worker::DatasetCache;
 using zwq::worker::Executor;
@@ -305,4 +308,41 @@ TEST_CASE("executor populates the chunks after a slice ahead of the slices that 
   auto lazy_mapped = lazy_cache.get(file.path(), zwq::MappedFile::Mode::kRead);
   REQUIRE(lazy_mapped.ok());
   CHECK(lazy_mapped.value()->prefaulted(kChunk, 2 * kChunk));  // nothing to track: "done"
+}
+
+// The compute thread's per-slice path: once a job is prepared and its file populated, computing
+// a slice and queueing its outcome for the next Results touch the heap not at all (counted by
+// the replaced operator new of tests/support/alloc_count.hpp).
+TEST_CASE("worker computes a sum slice and batches its outcome without a heap allocation",
+          "[worker]") {
+  constexpr std::uint64_t kSlices = 64, kSliceElems = 16384;  // 64 KiB slices, 4 MiB
+  ShmFile file("hot-path");
+  file.write(std::vector<float>(kSlices * kSliceElems, 0.5f));
+  DatasetCache cache;
+  Executor executor(cache);
+  const zwq::worker::PreparedJob job =
+      executor.prepare(sum_job(file, DType::kF32, kSlices * kSliceElems, kSliceElems));
+  REQUIRE_FALSE(job.setup_error());
+  zwq::worker::OutcomeBatch batch(2 * kSlices);
+
+  // A first pass populates the file (its prefaulter thread allocates, and is not counted) and
+  // sizes the batch, as the slices before do in a running job.
+  for (std::uint64_t s = 0; s < kSlices; ++s) batch.add(job.run(s, 1));
+  executor.wait_prefaulted();
+  auto mapped = cache.get(file.path(), zwq::MappedFile::Mode::kRead);
+  REQUIRE(mapped.ok());
+  REQUIRE(mapped.value()->prefaulted(0, kSlices * kSliceElems * sizeof(float)));
+  REQUIRE(batch.take({}).size() == kSlices);
+
+  double sum = 0;
+  const std::uint64_t allocations = allocations_during([&] {
+    for (std::uint64_t s = 0; s < kSlices; ++s) {
+      zwq::SliceOutcome o = job.run(s, 2);
+      sum += o.code == ErrorCode::kOk ? o.partial.hi : -1e300;
+      batch.add(std::move(o));
+    }
+  });
+  CHECK(allocations == 0);
+  CHECK(sum == 0.5 * static_cast<double>(kSlices * kSliceElems));
+  CHECK(batch.size() == kSlices);
 }

@@ -150,6 +150,12 @@ json run_bandwidth(const BenchOptions& o, const SharedArray<float>& x) {
   return out;
 }
 
+double inprocess_sum_gbps(const SharedArray<float>& x, int threads, std::uint64_t slice_elems) {
+  const TimedSum s = timed_sum(x.data(), x.size(), threads, slice_elems);
+  check_value(s.value, pattern_sum(x.size()), "in-process sum beside zwq");
+  return static_cast<double>(x.size()) * 4 / s.seconds / 1e9;
+}
+
 json run_cold_baseline(const BenchOptions& o) {
   const std::uint64_t n = o.array_elems();
   const double expected = pattern_sum(n);

@@ -40,6 +40,10 @@ struct BenchOptions {
     return sections.empty() || sections.count(section) > 0;
   }
   std::uint64_t array_elems() const { return array_bytes / 4; }
+  // Jobs per slice size and worker count in the warm sum (T1), each paired with in-process
+  // passes beside it: a 1 GiB job takes well under 0.1 s, and the ratio of one pair moves by
+  // +-5 % on a noisy VM, so the median takes three times as many pairs as other figures.
+  int sum_runs() const { return quick ? runs : 3 * runs; }
   // The worker counts compared with the 1- and 2-thread baselines: 1, and `workers` if more.
   std::vector<int> worker_counts() const {
     return workers > 1 ? std::vector<int>{1, workers} : std::vector<int>{1};

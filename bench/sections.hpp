@@ -28,6 +28,11 @@ int peer_echo(const std::string& endpoint, std::uint64_t count);
 
 // In-process sum of the warm array with 1 and 2 threads (BW1, BW2), with zwq's sum kernel.
 json run_bandwidth(const BenchOptions& o, const SharedArray<float>& x);
+// One in-process pass over the warm array (filled by fill_pattern) with `threads` threads in
+// slices of `slice_elems`, as BW1 and BW2 are taken; GB/s. The baseline measured right beside
+// each zwq sum job: this machine's memory bandwidth with two threads moves by half within
+// seconds, so a baseline taken minutes earlier cannot be trusted (docs/BENCHMARKS.md).
+double inprocess_sum_gbps(const SharedArray<float>& x, int threads, std::uint64_t slice_elems);
 // In-process sums of freshly written arrays: MAP_POPULATE, then a warm pass; and a first pass
 // through a plain mapping.
 json run_cold_baseline(const BenchOptions& o);

@@ -2,6 +2,7 @@
 // baseline, through a broker and 1 or 2 worker processes started by LocalCluster.
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -19,6 +20,10 @@ using std::chrono::milliseconds;
 
 // The slice size of warm-up jobs and of the cold pass: the broker's default (1 MiB of f32).
 constexpr std::uint64_t kDefaultSliceElems = 262144;
+// The in-process pass measured beside each job: 4 MiB slices, inside the BW sweep (256 KiB-64
+// MiB), whatever the job's slice size, so that small slices are not flattered by a baseline
+// that pays the same per-slice cost.
+constexpr std::uint64_t kBesideSliceElems = 1048576;
 
 LocalCluster start_cluster(const BenchOptions& o, int workers) {
   return LocalCluster({.workers = workers,
@@ -60,20 +65,42 @@ json run_zwq_sum(const BenchOptions& o, const SharedArray<float>& x, double expe
     for (int i = 0; i < 2; ++i) (void)timed_job(o, client, x.ref(), kDefaultSliceElems, expected);
     // Run by run, every slice size in turn, as the in-process baseline is taken (bandwidth.cpp):
     // a few seconds of a busy host then slow one run of several sizes, not the median of one.
+    // Each job sits between two in-process passes with as many threads as workers (the pass
+    // before the next job is this one's after): the mean of the two is the job's baseline, and
+    // its ratio to that the figure (T1). The jobs are short, so there are 3 x --runs of them.
     const std::size_t sizes = o.slice_bytes.size();
-    std::vector<std::vector<double>> gbps(sizes);
+    std::vector<std::vector<double>> gbps(sizes), beside(sizes), ratio(sizes);
     std::vector<std::string> failed(sizes);  // a size whose job failed is run no more
-    for (int r = 0; r < o.runs; ++r) {
+    struct Pending {
+      std::size_t row;
+      double gbps, before;
+    };
+    std::optional<Pending> pending;
+    auto pass = [&] {
+      const double bw = inprocess_sum_gbps(x, w, kBesideSliceElems);
+      if (pending) {
+        const double base = (pending->before + bw) / 2;
+        gbps[pending->row].push_back(pending->gbps);
+        beside[pending->row].push_back(base);
+        ratio[pending->row].push_back(pending->gbps / base);
+        pending.reset();
+      }
+      return bw;
+    };
+    for (int r = 0; r < o.sum_runs(); ++r) {
       for (std::size_t i = 0; i < sizes; ++i) {
         if (!failed[i].empty()) continue;
         try {
-          gbps[i].push_back(bytes / timed_job(o, client, x.ref(), o.slice_bytes[i] / 4, expected) /
-                            1e9);
+          const double before = pass();
+          const double z =
+              bytes / timed_job(o, client, x.ref(), o.slice_bytes[i] / 4, expected) / 1e9;
+          pending = Pending{i, z, before};
         } catch (const std::exception& e) {
           failed[i] = e.what();
         }
       }
     }
+    (void)pass();  // the last job's after
     for (std::size_t i = 0; i < sizes; ++i) {
       const std::uint64_t sb = o.slice_bytes[i];
       if (!failed[i].empty()) {
@@ -82,9 +109,14 @@ json run_zwq_sum(const BenchOptions& o, const SharedArray<float>& x, double expe
         rows.push_back({{"workers", w}, {"slice_bytes", sb}, {"error", failed[i]}});
         continue;
       }
-      rows.push_back({{"workers", w}, {"slice_bytes", sb}, {"gbps", to_json(summarize(gbps[i]))}});
-      std::fprintf(stderr, "  zwq sum, %d workers, %8llu B slices: %.2f GB/s\n", w,
-                   static_cast<unsigned long long>(sb), summarize(gbps[i]).median);
+      rows.push_back({{"workers", w},
+                      {"slice_bytes", sb},
+                      {"gbps", to_json(summarize(gbps[i]))},
+                      {"bw_beside_gbps", to_json(summarize(beside[i]))},
+                      {"ratio_to_bw_beside", to_json(summarize(ratio[i]))}});
+      std::fprintf(stderr, "  zwq sum, %d workers, %8llu B slices: %.2f GB/s (BW%d beside: %.2f)\n",
+                   w, static_cast<unsigned long long>(sb), summarize(gbps[i]).median, w,
+                   summarize(beside[i]).median);
     }
   }
   return rows;

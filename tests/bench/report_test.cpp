@@ -75,6 +75,28 @@ TEST_CASE("bench T1 takes the worst slice size of 1 MiB or more, and a value at 
   CHECK(two.measured.find("4 MiB") != std::string::npos);
 }
 
+TEST_CASE("bench T1 takes the median ratio to BW measured beside each job, not the limits' BW",
+          "[bench]") {
+  json r = results();
+  // The pairs' own ratios: their median (0.93) is not the ratio of the medians (18 / 19).
+  auto beside = [](std::uint64_t slice_bytes, double gbps, double bw, double ratio) {
+    json row = sum_row(2, slice_bytes, gbps);
+    row["bw_beside_gbps"] = median(bw);
+    row["ratio_to_bw_beside"] = median(ratio);
+    return row;
+  };
+  r["zwq"]["sum"] = json::array(
+      {sum_row(1, kMiB, 9.5), beside(kMiB, 18, 19, 0.93), beside(4 * kMiB, 17.9, 18.5, 0.96)});
+  const auto checks = targets(options(), r);
+  const Check& two = find(checks, "T1", "2 worker");
+  CHECK(two.value == Approx(0.93));  // against the limits' BW2 of 20 it would be 0.895
+  CHECK(verdict(two) == "PASS");
+  CHECK(two.measured.find("1 MiB") != std::string::npos);
+  CHECK(two.measured.find("19 GB/s") != std::string::npos);
+  // A row without a baseline beside it falls back to the limits' BW1.
+  CHECK(find(checks, "T1", "1 worker").value == Approx(0.95));
+}
+
 TEST_CASE("bench T3 divides by the raw rate measured beside each run, not the limits' one",
           "[bench]") {
   const auto checks = targets(options(), results());

@@ -1,6 +1,5 @@
 #include "process.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -15,6 +14,8 @@
 #include <fstream>
 #include <stdexcept>
 #include <thread>
+
+#include "thread_time.hpp"
 
 namespace zwq::bench {
 
@@ -57,28 +58,19 @@ std::string self_dir() {
 }
 
 std::optional<double> cpu_seconds(pid_t pid) {
-  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return std::nullopt;
+  const auto tasks = task_ids(pid);
+  if (!tasks) return std::nullopt;
   double total = 0;
-  while (const dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::ifstream in(dir + "/" + e->d_name + "/schedstat");
-    unsigned long long on_cpu_ns = 0;
-    if (in >> on_cpu_ns) total += static_cast<double>(on_cpu_ns) * 1e-9;
-  }
-  ::closedir(d);
+  for (pid_t tid : *tasks) total += static_cast<double>(thread_on_cpu_ns(pid, tid)) * 1e-9;
   return total;
 }
 
 std::optional<std::uint64_t> context_switches(pid_t pid) {
-  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return std::nullopt;
+  const auto tasks = task_ids(pid);
+  if (!tasks) return std::nullopt;
   std::uint64_t total = 0;
-  while (const dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::ifstream in(dir + "/" + e->d_name + "/status");
+  for (pid_t tid : *tasks) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
     std::string key;
     while (in >> key) {
       std::uint64_t n = 0;
@@ -88,21 +80,16 @@ std::optional<std::uint64_t> context_switches(pid_t pid) {
       in.ignore(1 << 20, '\n');
     }
   }
-  ::closedir(d);
   return total;
 }
 
 std::vector<pid_t> children_of(pid_t pid) {
   std::vector<pid_t> out;
-  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return out;
-  while (const dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::ifstream in(dir + "/" + e->d_name + "/children");
+  for (pid_t tid : task_ids(pid).value_or(std::vector<pid_t>{})) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) +
+                     "/children");
     for (pid_t c = 0; in >> c;) out.push_back(c);
   }
-  ::closedir(d);
   return out;
 }
 

@@ -256,6 +256,30 @@ namespace {
 
 // ---- 3. the Markdown table ----
 
+}  // namespace
+
+std::string time_split_table(const BenchOptions& o, const json& r) {
+  const json& rows = field(field(r, "zwq"), "sum");
+  std::ostringstream md;
+  md << "| slice | workers | compute threads ran, share of the job's time | their rate while "
+        "running ÷ BW beside | zwq ÷ BW beside (T1) |\n|---|---|---|---|---|\n";
+  bool any = false;
+  for (int w : o.worker_counts()) {
+    for (std::uint64_t sb : o.slice_bytes) {
+      if (sb < kMiB) continue;
+      const double share = sum_figure(rows, w, sb, "compute_busy_share");
+      if (std::isnan(share)) continue;
+      any = true;
+      md << "| " << bytes_text(sb) << " | " << w << " | " << num(share) << " | "
+         << ratio_text(sum_figure(rows, w, sb, "compute_rate_ratio_to_bw_beside")) << " | "
+         << ratio_text(sum_ratio(r, w, sb)) << " |\n";
+    }
+  }
+  return any ? md.str() : std::string();
+}
+
+namespace {
+
 std::string markdown(const BenchOptions& o, const json& r, const std::vector<Check>& checks) {
   std::ostringstream md;
   const json& lim = field(r, "limits");
@@ -312,6 +336,13 @@ std::string markdown(const BenchOptions& o, const json& r, const std::vector<Che
        << num(sum_baseline(r, o.workers, sb)) << " | " << ratio_text(sum_ratio(r, o.workers, sb))
        << " | " << num(s) << " | " << num(p) << " | " << ratio_text(zn / s) << " | "
        << ratio_text(zn / p) << " |\n";
+  }
+  if (const std::string split = time_split_table(o, r); !split.empty()) {
+    md << "\nWhere a job's time goes (1 MiB slices and up): the workers' compute threads' time on "
+          "a CPU during each job (`/proc/PID/task/TID/schedstat`) as a share of the job's wall "
+          "time, and the rate they read at while on a CPU against the same BW beside; the "
+          "ratio is about their product (medians of the jobs).\n\n"
+       << split;
   }
   md << "\n| cold first pass (1 MiB slices) | zwq | MAP_POPULATE + warm pass | ratio "
         "|\n|---|---|---|---|\n";

@@ -27,6 +27,11 @@ std::string verdict(const Check& c);
 // The checks of results `r` (the JSON zwq-bench builds), in the order of the targets.
 std::vector<Check> targets(const BenchOptions& o, const nlohmann::json& r);
 
+// The markdown table splitting each sum job of 1 MiB slices and up into the share of its wall
+// time the compute threads ran and their rate meanwhile (rows with "compute_busy_share" and
+// "compute_rate_ratio_to_bw_beside"); empty when no row has them.
+std::string time_split_table(const BenchOptions& o, const nlohmann::json& r);
+
 // Adds "targets" to `results`, writes OUT/latest.json, OUT/latest.md and the plot data, and
 // prints the table.
 void write_report(const BenchOptions& o, nlohmann::json& results);

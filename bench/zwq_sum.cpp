@@ -1,7 +1,11 @@
 // zwq summing the array (T1, T2): the same 1 GiB f32 array and the same kernel as the in-process
 // baseline, through a broker and 1 or 2 worker processes started by LocalCluster.
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -10,6 +14,7 @@
 #include "process.hpp"
 #include "sections.hpp"
 #include "stats.hpp"
+#include "thread_time.hpp"
 #include "zwq/client.hpp"
 
 namespace zwq::bench {
@@ -54,6 +59,28 @@ double timed_job(const BenchOptions& o, Client& client, const DatasetRef& ref,
   return s;
 }
 
+// The compute threads of the cluster's workers: the `workers` threads of our zwq-worker children
+// that ran longest (call it after a few jobs). Empty when they cannot be read.
+std::vector<ThreadTime> compute_threads(int workers) {
+  std::vector<ThreadTime> all;
+  for (pid_t c : children_of(::getpid())) {
+    std::ifstream comm("/proc/" + std::to_string(c) + "/comm");
+    std::string name;
+    if (!std::getline(comm, name) || name != "zwq-worker") continue;
+    for (const ThreadTime& t : thread_times(c)) all.push_back(t);
+  }
+  auto top = busiest(std::move(all), workers);
+  if (top.size() != static_cast<std::size_t>(workers)) top.clear();
+  return top;
+}
+
+// The time on a CPU of `threads` so far, in seconds.
+double on_cpu_seconds(const std::vector<ThreadTime>& threads) {
+  std::uint64_t ns = 0;
+  for (const ThreadTime& t : threads) ns += thread_on_cpu_ns(t.pid, t.tid);
+  return static_cast<double>(ns) * 1e-9;
+}
+
 }  // namespace
 
 json run_zwq_sum(const BenchOptions& o, const SharedArray<float>& x, double expected) {
@@ -63,17 +90,22 @@ json run_zwq_sum(const BenchOptions& o, const SharedArray<float>& x, double expe
     LocalCluster cluster = start_cluster(o, w);
     Client& client = cluster.client();
     for (int i = 0; i < 2; ++i) (void)timed_job(o, client, x.ref(), kDefaultSliceElems, expected);
+    // Where each job's time goes: the share of its wall time the compute threads ran (the mean
+    // of theirs), and the rate they read at while running, against the same baseline.
+    const std::vector<ThreadTime> computing = compute_threads(w);
     // Run by run, every slice size in turn, as the in-process baseline is taken (bandwidth.cpp):
     // a few seconds of a busy host then slow one run of several sizes, not the median of one.
     // Each job sits between two in-process passes with as many threads as workers (the pass
     // before the next job is this one's after): the mean of the two is the job's baseline, and
     // its ratio to that the figure (T1). The jobs are short, so there are 3 x --runs of them.
     const std::size_t sizes = o.slice_bytes.size();
-    std::vector<std::vector<double>> gbps(sizes), beside(sizes), ratio(sizes);
+    std::vector<std::vector<double>> gbps(sizes), beside(sizes), ratio(sizes), busy(sizes),
+        busy_ratio(sizes);
     std::vector<std::string> failed(sizes);  // a size whose job failed is run no more
     struct Pending {
       std::size_t row;
       double gbps, before;
+      double busy_share, busy_gbps;  // NaN without the compute threads' times
     };
     std::optional<Pending> pending;
     auto pass = [&] {
@@ -83,6 +115,10 @@ json run_zwq_sum(const BenchOptions& o, const SharedArray<float>& x, double expe
         gbps[pending->row].push_back(pending->gbps);
         beside[pending->row].push_back(base);
         ratio[pending->row].push_back(pending->gbps / base);
+        if (!std::isnan(pending->busy_share)) {
+          busy[pending->row].push_back(pending->busy_share);
+          busy_ratio[pending->row].push_back(pending->busy_gbps / base);
+        }
         pending.reset();
       }
       return bw;
@@ -92,9 +128,12 @@ json run_zwq_sum(const BenchOptions& o, const SharedArray<float>& x, double expe
         if (!failed[i].empty()) continue;
         try {
           const double before = pass();
-          const double z =
-              bytes / timed_job(o, client, x.ref(), o.slice_bytes[i] / 4, expected) / 1e9;
-          pending = Pending{i, z, before};
+          const double cpu0 = computing.empty() ? 0 : on_cpu_seconds(computing);
+          const double s = timed_job(o, client, x.ref(), o.slice_bytes[i] / 4, expected);
+          const double ran = computing.empty() ? 0 : (on_cpu_seconds(computing) - cpu0) / w;
+          const double nan = std::numeric_limits<double>::quiet_NaN();
+          pending = Pending{i, bytes / s / 1e9, before, ran > 0 ? ran / s : nan,
+                            ran > 0 ? bytes / ran / 1e9 : nan};
         } catch (const std::exception& e) {
           failed[i] = e.what();
         }
@@ -109,11 +148,16 @@ json run_zwq_sum(const BenchOptions& o, const SharedArray<float>& x, double expe
         rows.push_back({{"workers", w}, {"slice_bytes", sb}, {"error", failed[i]}});
         continue;
       }
-      rows.push_back({{"workers", w},
-                      {"slice_bytes", sb},
-                      {"gbps", to_json(summarize(gbps[i]))},
-                      {"bw_beside_gbps", to_json(summarize(beside[i]))},
-                      {"ratio_to_bw_beside", to_json(summarize(ratio[i]))}});
+      json row{{"workers", w},
+               {"slice_bytes", sb},
+               {"gbps", to_json(summarize(gbps[i]))},
+               {"bw_beside_gbps", to_json(summarize(beside[i]))},
+               {"ratio_to_bw_beside", to_json(summarize(ratio[i]))}};
+      if (!busy[i].empty()) {
+        row["compute_busy_share"] = to_json(summarize(busy[i]));
+        row["compute_rate_ratio_to_bw_beside"] = to_json(summarize(busy_ratio[i]));
+      }
+      rows.push_back(std::move(row));
       std::fprintf(stderr, "  zwq sum, %d workers, %8llu B slices: %.2f GB/s (BW%d beside: %.2f)\n",
                    w, static_cast<unsigned long long>(sb), summarize(gbps[i]).median, w,
                    summarize(beside[i]).median);

@@ -59,15 +59,18 @@ double timed_job(const BenchOptions& o, Client& client, const DatasetRef& ref,
   return s;
 }
 
-// The compute threads of the cluster's workers: the `workers` threads of our zwq-worker children
-// that ran longest (call it after a few jobs). Empty when they cannot be read.
+// The compute threads of the cluster's workers: the `workers` threads of our zwq-worker
+// descendants that ran longest (call it after a few jobs). Empty when they cannot be read.
 std::vector<ThreadTime> compute_threads(int workers) {
   std::vector<ThreadTime> all;
-  for (pid_t c : children_of(::getpid())) {
-    std::ifstream comm("/proc/" + std::to_string(c) + "/comm");
+  // zwq-worker --count N runs its workers as child processes of its own.
+  std::vector<pid_t> todo = children_of(::getpid());
+  for (std::size_t i = 0; i < todo.size() && i < 64; ++i) {
+    std::ifstream comm("/proc/" + std::to_string(todo[i]) + "/comm");
     std::string name;
     if (!std::getline(comm, name) || name != "zwq-worker") continue;
-    for (const ThreadTime& t : thread_times(c)) all.push_back(t);
+    for (const ThreadTime& t : thread_times(todo[i])) all.push_back(t);
+    for (pid_t c : children_of(todo[i])) todo.push_back(c);
   }
   auto top = busiest(std::move(all), workers);
   if (top.size() != static_cast<std::size_t>(workers)) top.clear();

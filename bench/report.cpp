@@ -254,9 +254,9 @@ std::vector<Check> targets(const BenchOptions& o, const json& r) {
 
 namespace {
 
-// ---- 3. the Markdown table ----
-
 }  // namespace
+
+// ---- 3. the Markdown table ----
 
 std::string time_split_table(const BenchOptions& o, const json& r) {
   const json& rows = field(field(r, "zwq"), "sum");

@@ -63,9 +63,11 @@ double timed_job(const BenchOptions& o, Client& client, const DatasetRef& ref,
 // descendants that ran longest (call it after a few jobs). Empty when they cannot be read.
 std::vector<ThreadTime> compute_threads(int workers) {
   std::vector<ThreadTime> all;
-  // zwq-worker --count N runs its workers as child processes of its own.
+  // zwq-worker --count N runs its workers as child processes of its own. The walk stops after
+  // kMaxProcesses, a bound far above the two workers the bench starts.
+  constexpr std::size_t kMaxProcesses = 64;
   std::vector<pid_t> todo = children_of(::getpid());
-  for (std::size_t i = 0; i < todo.size() && i < 64; ++i) {
+  for (std::size_t i = 0; i < todo.size() && i < kMaxProcesses; ++i) {
     std::ifstream comm("/proc/" + std::to_string(todo[i]) + "/comm");
     std::string name;
     if (!std::getline(comm, name) || name != "zwq-worker") continue;

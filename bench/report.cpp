@@ -252,17 +252,14 @@ std::vector<Check> targets(const BenchOptions& o, const json& r) {
   return out;
 }
 
-namespace {
-
-}  // namespace
-
 // ---- 3. the Markdown table ----
 
 std::string time_split_table(const BenchOptions& o, const json& r) {
   const json& rows = field(field(r, "zwq"), "sum");
   std::ostringstream md;
-  md << "| slice | workers | compute threads ran, share of the job's time | their rate while "
-        "running ÷ BW beside | zwq ÷ BW beside (T1) |\n|---|---|---|---|---|\n";
+  md << "| slice | workers | compute threads ran, share of the job's time | waited for a CPU | "
+        "slept | their rate while running ÷ BW beside | zwq ÷ BW beside (T1) "
+        "|\n|---|---|---|---|---|---|---|\n";
   bool any = false;
   for (int w : o.worker_counts()) {
     for (std::uint64_t sb : o.slice_bytes) {
@@ -271,6 +268,8 @@ std::string time_split_table(const BenchOptions& o, const json& r) {
       if (std::isnan(share)) continue;
       any = true;
       md << "| " << bytes_text(sb) << " | " << w << " | " << num(share) << " | "
+         << num(sum_figure(rows, w, sb, "compute_wait_share")) << " | "
+         << num(sum_figure(rows, w, sb, "compute_asleep_share")) << " | "
          << ratio_text(sum_figure(rows, w, sb, "compute_rate_ratio_to_bw_beside")) << " | "
          << ratio_text(sum_ratio(r, w, sb)) << " |\n";
     }
@@ -339,9 +338,12 @@ std::string markdown(const BenchOptions& o, const json& r, const std::vector<Che
   }
   if (const std::string split = time_split_table(o, r); !split.empty()) {
     md << "\nWhere a job's time goes (1 MiB slices and up): the workers' compute threads' time on "
-          "a CPU during each job (`/proc/PID/task/TID/schedstat`) as a share of the job's wall "
-          "time, and the rate they read at while on a CPU against the same BW beside; the "
-          "ratio is about their product (medians of the jobs).\n\n"
+          "a CPU during each job and their time runnable but waiting for one (the two clocks of "
+          "`/proc/PID/task/TID/schedstat`), as shares of the job's wall time; the rest they "
+          "slept (before the submit reached them, after their last Results went out, or "
+          "waiting for Tasks); and the rate they read at while on a CPU against the same BW "
+          "beside. The ratio is about the first share times that rate (medians of the "
+          "jobs).\n\n"
        << split;
   }
   md << "\n| cold first pass (1 MiB slices) | zwq | MAP_POPULATE + warm pass | ratio "

@@ -8,10 +8,15 @@
 
 namespace zwq::bench {
 
-std::uint64_t thread_on_cpu_ns(pid_t pid, pid_t tid) {
+SchedStat thread_sched_stat(pid_t pid, pid_t tid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/schedstat");
-  std::uint64_t ns = 0;
-  return in >> ns ? ns : 0;
+  SchedStat s;
+  if (!(in >> s.on_cpu_ns >> s.waiting_ns)) return {};
+  return s;
+}
+
+std::uint64_t thread_on_cpu_ns(pid_t pid, pid_t tid) {
+  return thread_sched_stat(pid, tid).on_cpu_ns;
 }
 
 std::optional<std::vector<pid_t>> task_ids(pid_t pid) {

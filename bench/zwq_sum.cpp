@@ -79,11 +79,18 @@ std::vector<ThreadTime> compute_threads(int workers) {
   return top;
 }
 
-// The time on a CPU of `threads` so far, in seconds.
-double on_cpu_seconds(const std::vector<ThreadTime>& threads) {
-  std::uint64_t ns = 0;
-  for (const ThreadTime& t : threads) ns += thread_on_cpu_ns(t.pid, t.tid);
-  return static_cast<double>(ns) * 1e-9;
+// The time on a CPU, and waiting for one, of `threads` so far, in seconds (summed).
+struct CpuSeconds {
+  double on_cpu = 0, waiting = 0;
+};
+CpuSeconds cpu_seconds(const std::vector<ThreadTime>& threads) {
+  CpuSeconds s;
+  for (const ThreadTime& t : threads) {
+    const SchedStat st = thread_sched_stat(t.pid, t.tid);
+    s.on_cpu += static_cast<double>(st.on_cpu_ns) * 1e-9;
+    s.waiting += static_cast<double>(st.waiting_ns) * 1e-9;
+  }
+  return s;
 }
 
 }  // namespace
@@ -95,8 +102,10 @@ json run_zwq_sum(const BenchOptions& o, const SharedArray<float>& x, double expe
     LocalCluster cluster = start_cluster(o, w);
     Client& client = cluster.client();
     for (int i = 0; i < 2; ++i) (void)timed_job(o, client, x.ref(), kDefaultSliceElems, expected);
-    // Where each job's time goes: the share of its wall time the compute threads ran (the mean
-    // of theirs), and the rate they read at while running, against the same baseline.
+    // Where each job's time goes: the share of its wall time the compute threads ran and the
+    // share they waited for a CPU (the means of theirs; the rest they slept: before the job
+    // reached them, after their last Results, or waiting for Tasks), and the rate they read at
+    // while running, against the same baseline.
     const std::vector<ThreadTime> computing = compute_threads(w);
     // Run by run, every slice size in turn, as the in-process baseline is taken (bandwidth.cpp):
     // a few seconds of a busy host then slow one run of several sizes, not the median of one.
@@ -105,12 +114,12 @@ json run_zwq_sum(const BenchOptions& o, const SharedArray<float>& x, double expe
     // its ratio to that the figure (T1). The jobs are short, so there are 3 x --runs of them.
     const std::size_t sizes = o.slice_bytes.size();
     std::vector<std::vector<double>> gbps(sizes), beside(sizes), ratio(sizes), busy(sizes),
-        busy_ratio(sizes);
+        busy_ratio(sizes), waited(sizes), asleep(sizes);
     std::vector<std::string> failed(sizes);  // a size whose job failed is run no more
     struct Pending {
       std::size_t row;
       double gbps, before;
-      double busy_share, busy_gbps;  // NaN without the compute threads' times
+      double busy_share, busy_gbps, wait_share;  // NaN without the compute threads' times
     };
     std::optional<Pending> pending;
     auto pass = [&] {
@@ -123,6 +132,8 @@ json run_zwq_sum(const BenchOptions& o, const SharedArray<float>& x, double expe
         if (!std::isnan(pending->busy_share)) {
           busy[pending->row].push_back(pending->busy_share);
           busy_ratio[pending->row].push_back(pending->busy_gbps / base);
+          waited[pending->row].push_back(pending->wait_share);
+          asleep[pending->row].push_back(1 - pending->busy_share - pending->wait_share);
         }
         pending.reset();
       }
@@ -133,12 +144,18 @@ json run_zwq_sum(const BenchOptions& o, const SharedArray<float>& x, double expe
         if (!failed[i].empty()) continue;
         try {
           const double before = pass();
-          const double cpu0 = computing.empty() ? 0 : on_cpu_seconds(computing);
+          const CpuSeconds cpu0 = cpu_seconds(computing);
           const double s = timed_job(o, client, x.ref(), o.slice_bytes[i] / 4, expected);
-          const double ran = computing.empty() ? 0 : (on_cpu_seconds(computing) - cpu0) / w;
+          const CpuSeconds cpu1 = cpu_seconds(computing);
+          const double ran = (cpu1.on_cpu - cpu0.on_cpu) / w;
+          const double wait = (cpu1.waiting - cpu0.waiting) / w;
           const double nan = std::numeric_limits<double>::quiet_NaN();
-          pending = Pending{i, bytes / s / 1e9, before, ran > 0 ? ran / s : nan,
-                            ran > 0 ? bytes / ran / 1e9 : nan};
+          pending = Pending{i,
+                            bytes / s / 1e9,
+                            before,
+                            ran > 0 ? ran / s : nan,
+                            ran > 0 ? bytes / ran / 1e9 : nan,
+                            ran > 0 ? wait / s : nan};
         } catch (const std::exception& e) {
           failed[i] = e.what();
         }
@@ -161,6 +178,8 @@ json run_zwq_sum(const BenchOptions& o, const SharedArray<float>& x, double expe
       if (!busy[i].empty()) {
         row["compute_busy_share"] = to_json(summarize(busy[i]));
         row["compute_rate_ratio_to_bw_beside"] = to_json(summarize(busy_ratio[i]));
+        row["compute_wait_share"] = to_json(summarize(waited[i]));
+        row["compute_asleep_share"] = to_json(summarize(asleep[i]));
       }
       rows.push_back(std::move(row));
       std::fprintf(stderr, "  zwq sum, %d workers, %8llu B slices: %.2f GB/s (BW%d beside: %.2f)\n",

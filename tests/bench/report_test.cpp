@@ -132,8 +132,10 @@ TEST_CASE("bench target of a section that did not run is not measured, never pas
   for (const Check& c : empty) CHECK(verdict(c) == "NOT MEASURED");
 }
 
-TEST_CASE("bench splits a sum job's time into the compute threads' share and their rate",
-          "[bench]") {
+TEST_CASE(
+    "bench splits a sum job's time into the compute threads' running, waiting and sleeping "
+    "shares and their rate",
+    "[bench]") {
   json r = results();
   // No row carries the split (the threads could not be read): no table.
   CHECK(zwq::bench::time_split_table(options(), r).empty());
@@ -141,12 +143,20 @@ TEST_CASE("bench splits a sum job's time into the compute threads' share and the
   row["ratio_to_bw_beside"] = median(0.94);
   row["compute_busy_share"] = median(0.97);
   row["compute_rate_ratio_to_bw_beside"] = median(0.969);
+  row["compute_wait_share"] = median(0.004);
+  row["compute_asleep_share"] = median(0.026);
   json small = sum_row(1, 256 * kKiB, 1);  // below 1 MiB: left out
   small["compute_busy_share"] = median(0.5);
   small["compute_rate_ratio_to_bw_beside"] = median(0.5);
   r["zwq"]["sum"] = json::array({small, row, sum_row(2, kMiB, 18)});
   const std::string table = zwq::bench::time_split_table(options(), r);
-  CHECK(table.find("| 1 MiB | 1 | 0.97 | 0.969× | 0.94× |") != std::string::npos);
+  CHECK(table.find("| 1 MiB | 1 | 0.97 | 0.004 | 0.026 | 0.969× | 0.94× |") != std::string::npos);
   CHECK(table.find("256 KiB") == std::string::npos);
   CHECK(table.find("| 1 MiB | 2 |") == std::string::npos);  // no split for that row
+  // A row from before the waiting clock was read: its two new shares are unknown, not 0.
+  row.erase("compute_wait_share");
+  row.erase("compute_asleep_share");
+  r["zwq"]["sum"] = json::array({row});
+  CHECK(zwq::bench::time_split_table(options(), r).find("| 1 MiB | 1 | 0.97 | — | — | 0.969× |") !=
+        std::string::npos);
 }

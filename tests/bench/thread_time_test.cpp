@@ -2,6 +2,7 @@
 // running time and the rest.
 #include "thread_time.hpp"
 
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 
 using zwq::bench::busiest;
 using zwq::bench::thread_on_cpu_ns;
+using zwq::bench::thread_sched_stat;
 using zwq::bench::thread_times;
 using zwq::bench::ThreadTime;
 
@@ -78,4 +80,37 @@ TEST_CASE("bench busiest keeps the n threads that ran longest, longest first", "
   CHECK(two[1].tid == 21);
   CHECK(busiest(t, 9).size() == t.size());  // fewer threads than asked: all of them
   CHECK(busiest({}, 1).empty());
+}
+
+TEST_CASE("bench thread time counts the time a runnable thread waits for a CPU", "[bench]") {
+  // Two threads that burn on the same one CPU: each runs about half the time and waits for the
+  // CPU the other half. (Pinning to a CPU this process may not use fails: then nothing to see.)
+  cpu_set_t allowed;
+  REQUIRE(::sched_getaffinity(0, sizeof allowed, &allowed) == 0);
+  int cpu = 0;
+  while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &allowed)) ++cpu;
+  REQUIRE(cpu < CPU_SETSIZE);
+  const pid_t pid = ::getpid();
+  std::atomic<std::uint64_t> waited[2] = {0, 0};
+  std::atomic<bool> pinned[2] = {false, false};
+  auto body = [&](int i) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pinned[i] = ::sched_setaffinity(0, sizeof one, &one) == 0;
+    const pid_t tid = this_tid();
+    const std::uint64_t w0 = thread_sched_stat(pid, tid).waiting_ns;
+    burn(std::chrono::milliseconds(40));
+    waited[i] = thread_sched_stat(pid, tid).waiting_ns - w0;
+  };
+  std::thread a(body, 0), b(body, 1);
+  a.join();
+  b.join();
+  REQUIRE(pinned[0]);
+  REQUIRE(pinned[1]);
+  // Sharing one CPU while both burn, each waits while the other runs: about 40 ms between them
+  // (each started its burn within a thread start of the other); half of that is the bound.
+  CHECK(waited[0] + waited[1] >= 20000000);
+  CHECK(thread_sched_stat(pid, 0).on_cpu_ns == 0);  // no such thread: zeros
+  CHECK(thread_sched_stat(pid, 0).waiting_ns == 0);
 }

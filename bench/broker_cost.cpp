@@ -24,7 +24,8 @@ json idle_cpu(const BenchOptions& o) {
   BenchCluster c({.bin_dir = o.bin_dir,
                   .workers = o.idle_workers,
                   .start_timeout = std::chrono::seconds(180),
-                  .nice = o.worker_nice});
+                  .nice = o.worker_nice,
+                  .broker_args = o.broker_args});
   std::this_thread::sleep_for(kSettle);
   std::vector<double> pct;
   for (int r = 0; r < o.runs; ++r) {
@@ -47,7 +48,8 @@ json idle_cpu(const BenchOptions& o) {
 // Broker RSS growth per slice when one job of `slices` slices is queued and no worker runs.
 double bytes_per_queued_slice(const BenchOptions& o, const JobRequest& req, std::uint64_t slices) {
   // Stopping it with the job still queued is the point: no warning about that.
-  BenchCluster c({.bin_dir = o.bin_dir, .workers = 0, .log_level = "error"});
+  BenchCluster c(
+      {.bin_dir = o.bin_dir, .workers = 0, .log_level = "error", .broker_args = o.broker_args});
   std::this_thread::sleep_for(milliseconds(200));
   const auto before = rss_bytes(c.broker_pid());
   auto job = c.client().submit(req);

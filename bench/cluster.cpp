@@ -65,10 +65,11 @@ BenchCluster::~BenchCluster() {
 
 void BenchCluster::start_broker() {
   const std::string ready = temp_dir_ + "/ready";
-  broker_ = spawn_child(options_.bin_dir + "/zwq-broker",
-                        {"--ready-file", ready, "--log-level", options_.log_level, "--max-batch",
-                         std::to_string(options_.max_batch)},
-                        Output::kDiscard);
+  std::vector<std::string> args{"--ready-file", ready,
+                                "--log-level",  options_.log_level,
+                                "--max-batch",  std::to_string(options_.max_batch)};
+  args.insert(args.end(), options_.broker_args.begin(), options_.broker_args.end());
+  broker_ = spawn_child(options_.bin_dir + "/zwq-broker", args, Output::kDiscard);
   const auto deadline = Clock::now() + milliseconds(10000);
   while (true) {
     if (auto line = read_line(ready); line && !line->empty()) {

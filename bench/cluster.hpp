@@ -25,8 +25,9 @@ struct BenchClusterOptions {
   bool separate = false;        // one zwq-worker process per worker (else one --count N)
   std::string slow_cgroup;      // separate only: a cgroup-v1 cpu directory for worker 0
   std::chrono::seconds start_timeout{60};
-  std::string log_level = "warn";  // of the broker and the workers
-  int nice = 0;                    // zwq-worker --nice
+  std::string log_level = "warn";        // of the broker and the workers
+  int nice = 0;                          // zwq-worker --nice
+  std::vector<std::string> broker_args;  // appended to zwq-broker's (zwq-bench --broker-arg)
 };
 
 class BenchCluster {

@@ -112,6 +112,7 @@ int run(BenchOptions& o) {
                {"array_bytes", o.array_bytes},
                {"workers", o.workers},
                {"worker_nice", o.worker_nice},
+               {"broker_args", o.broker_args},
                {"gb", "1e9 bytes"}};
   Stopwatch total;
   section(o, "limits", r["limits"], [&] { return run_zmq_limits(o); });
@@ -178,6 +179,9 @@ int main(int argc, char** argv) {
                  "zwq-worker --nice of the workers zwq-bench starts (0-19; 10 as zwq local)")
       ->check(CLI::Range(0, 19))
       ->capture_default_str();
+  app.add_option("--broker-arg", o.broker_args,
+                 "one more zwq-broker argument for every broker the bench starts, as one word "
+                 "(--broker-arg=--pipeline-depth=8); repeatable");
   app.add_option("--bin-dir", o.bin_dir,
                  "where zwq-broker and zwq-worker are (default: beside us)");
   app.add_option("--python", o.python, "Python 3 with numpy and pyzmq for the peers (none: skip)");

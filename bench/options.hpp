@@ -14,6 +14,7 @@ struct BenchOptions {
   std::uint64_t array_bytes = std::uint64_t{1} << 30;  // the f32 array summed everywhere
   int workers = 2;       // the largest worker count (the machine's cores)
   int worker_nice = 10;  // zwq-worker --nice, as LocalCluster (zwq local) starts them by default
+  std::vector<std::string> broker_args;    // appended to every zwq-broker's command line
   std::vector<std::uint64_t> slice_bytes;  // slice sizes of the sum sweep
   std::vector<std::uint32_t> batches;   // no-op sweep: zwq-broker --max-batch (slices per message)
   std::uint32_t default_credit = 4096;  // zwq-worker's default: the largest batch ("batched")

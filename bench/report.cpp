@@ -292,8 +292,12 @@ std::string markdown(const BenchOptions& o, const json& r, const std::vector<Che
   md << "Machine: " << field(field(r, "meta"), "machine").value("line", std::string()) << "  \n";
   md << "Run: " << field(r, "meta").value("date", std::string()) << ", " << o.runs
      << " run(s) per figure (median; min–max in latest.json), array " << bytes_text(o.array_bytes)
-     << " f32, " << o.workers << " workers max at nice +" << o.worker_nice
-     << (o.quick ? ", QUICK MODE" : "") << "  \n";
+     << " f32, " << o.workers << " workers max at nice +" << o.worker_nice;
+  if (!o.broker_args.empty()) {
+    md << ", every zwq-broker with";
+    for (const std::string& a : o.broker_args) md << " `" << a << "`";
+  }
+  md << (o.quick ? ", QUICK MODE" : "") << "  \n";
   md << "Command: `" << o.command << "`" << (o.revision.empty() ? "" : ", revision " + o.revision)
      << "  \nLoad average at start / end: "
      << field(r, "meta").value("load_at_start", std::string()) << " / "

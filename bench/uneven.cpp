@@ -39,8 +39,11 @@ json run_zwq_uneven(const BenchOptions& o) {
   CpuQuota quota(kSlowPercent);
   if (!quota.ok()) return {{"measured", false}, {"reason", quota.error()}};
   const double target_fast_s = o.quick ? 0.5 : 2.0;
-  BenchClusterOptions base{
-      .bin_dir = o.bin_dir, .workers = 1, .separate = true, .nice = o.worker_nice};
+  BenchClusterOptions base{.bin_dir = o.bin_dir,
+                           .workers = 1,
+                           .separate = true,
+                           .nice = o.worker_nice,
+                           .broker_args = o.broker_args};
 
   std::uint64_t points = 0;
   Summary fast, slow, both;

@@ -59,7 +59,8 @@ json run_zwq_noop(const BenchOptions& o) {
     BenchCluster cluster({.bin_dir = o.bin_dir,
                           .workers = o.workers,
                           .max_batch = batch >= o.default_credit ? 0 : batch,
-                          .nice = o.worker_nice});
+                          .nice = o.worker_nice,
+                          .broker_args = o.broker_args});
     const std::vector<pid_t> broker{cluster.broker_pid()};
     const std::vector<pid_t> workers = cluster.worker_pids();
     std::vector<double> rates, raw, b_cpu, w_cpu, b_sw, w_sw;
@@ -105,7 +106,10 @@ json run_zwq_noop(const BenchOptions& o) {
 // Single-slice jobs one after the other with Client::run: one round trip each, the broker
 // holding the SubmitRep until the job is done (SubmitReq.wait_ms).
 json run_zwq_latency(const BenchOptions& o) {
-  LocalCluster cluster({.workers = o.workers, .bin_dir = o.bin_dir, .worker_nice = o.worker_nice});
+  LocalCluster cluster({.workers = o.workers,
+                        .bin_dir = o.bin_dir,
+                        .worker_nice = o.worker_nice,
+                        .broker_args = o.broker_args});
   Client& client = cluster.client();
   const JobRequest req = JobRequest::range("noop_range", 1);
   auto one = [&] {
@@ -157,7 +161,10 @@ json run_zwq_latency(const BenchOptions& o) {
 // the next window's submits so that its answer is ready when they are done. Every job's own
 // result is checked.
 json run_zwq_async(const BenchOptions& o) {
-  LocalCluster cluster({.workers = o.workers, .bin_dir = o.bin_dir, .worker_nice = o.worker_nice});
+  LocalCluster cluster({.workers = o.workers,
+                        .bin_dir = o.bin_dir,
+                        .worker_nice = o.worker_nice,
+                        .broker_args = o.broker_args});
   Client& client = cluster.client();
   auto registered = client.workers();
   const std::uint64_t window =

@@ -35,7 +35,8 @@ LocalCluster start_cluster(const BenchOptions& o, int workers) {
                        .bin_dir = o.bin_dir,
                        .start_timeout = milliseconds(30000),
                        .request_timeout = milliseconds(30000),
-                       .worker_nice = o.worker_nice});
+                       .worker_nice = o.worker_nice,
+                       .broker_args = o.broker_args});
 }
 
 milliseconds job_timeout(const BenchOptions& o) {

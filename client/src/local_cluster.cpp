@@ -132,6 +132,7 @@ void LocalCluster::Impl::start_broker(const std::string& path, Clock::time_point
   const std::string ready = temp_dir + "/ready";
   std::vector<std::string> args{"--ready-file", ready, "--log-level", options.log_level};
   if (!options.bind.empty()) args.insert(args.end(), {"--bind", options.bind});
+  args.insert(args.end(), options.broker_args.begin(), options.broker_args.end());
   detail::SpawnOptions spawn;
   spawn.discard_stdout = true;  // it only prints its address, which we read from the ready file
   auto child = detail::ChildProcess::spawn(path, args, spawn);

@@ -98,6 +98,23 @@ TEST_CASE("LocalCluster with a broker that exits early throws SetupError", "[cli
                     Catch::Contains("exited with status 3") && Catch::Contains("ready"));
 }
 
+TEST_CASE("LocalCluster passes broker_args to zwq-broker after its own, and fails as it exits",
+          "[client]") {
+  FakeBinDir bin;
+  const std::string args_file = bin.file("broker.args");
+  bin.script("zwq-broker", "echo \"$@\" > " + args_file + "; exit 2");
+  bin.script("zwq-worker", "exit 0");
+  zwq::LocalClusterOptions o = options_in(bin);
+  o.broker_args = {"--pipeline-depth=8", "--spin-us=0"};
+  CHECK_THROWS_WITH(zwq::LocalCluster(o), Catch::Contains("exited with status 2"));
+  std::string line;
+  std::getline(std::ifstream(args_file), line);
+  CHECK(line.find("--ready-file ") == 0);
+  const std::string tail = " --pipeline-depth=8 --spin-us=0";
+  REQUIRE(line.size() > tail.size());
+  CHECK(line.compare(line.size() - tail.size(), tail.size(), tail) == 0);
+}
+
 TEST_CASE("LocalCluster with a broker that never gets ready times out and kills it", "[client]") {
   FakeBinDir bin;
   const std::string pid_file = bin.file("broker.pid");

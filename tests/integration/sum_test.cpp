@@ -62,6 +62,29 @@ TEST_CASE("sum is bitwise identical with 1, 2 and 4 workers", "[integration]") {
   CHECK(std::memcmp(&one, &four, sizeof one) == 0);
 }
 
+TEST_CASE(
+    "sum is bitwise identical under broker settings from broker_args, and a broker that "
+    "refuses one fails the start",
+    "[integration]") {
+  auto a = make_array<float>("bargs", 1'000'003);
+  fill_random(a, 11);
+  const double plain = sum_with_workers(2, a.ref(), 4096);
+  LocalClusterOptions o = cluster_options(2);
+  // One slice per Tasks message, one batch in flight: the most messages this job can take.
+  o.broker_args = {"--max-batch=1", "--pipeline-depth=1"};
+  LocalCluster cluster(o);
+  JobRequest req;
+  req.kernel = "sum";
+  req.input = a.ref();
+  req.slice_size = 4096;
+  auto r = cluster.client().run(req, kJobTimeout);
+  REQUIRE(r.ok());
+  CHECK(std::memcmp(&plain, &r.value().value, sizeof plain) == 0);
+  LocalClusterOptions bad = cluster_options(1);
+  bad.broker_args = {"--pipeline-depth=0"};  // out of its range (1-64)
+  CHECK_THROWS_AS(LocalCluster(bad), SetupError);
+}
+
 TEST_CASE("sum handles ragged, single-element and empty arrays", "[integration]") {
   LocalCluster cluster(cluster_options(2));
   auto& c = cluster.client();
@@ -115,7 +138,8 @@ TEST_CASE("sum of 2^28 f32 values agrees with long double to 1e-12", "[integrati
   LocalCluster cluster(cluster_options(2));
   auto r = cluster.client().run(JobRequest::reduce("sum", a), kJobTimeout);
   REQUIRE(r.ok());
-  const double rel = std::abs((r.value().value - static_cast<double>(ref)) / static_cast<double>(ref));
+  const double rel =
+      std::abs((r.value().value - static_cast<double>(ref)) / static_cast<double>(ref));
   INFO("zwq " << r.value().value << " reference " << static_cast<double>(ref) << " rel " << rel);
   CHECK(rel <= 1e-12);
 }

@@ -27,6 +27,10 @@ struct LocalClusterOptions {
   // one-slice jobs from one client on 2 cores: zwq-bench --only async, --worker-nice 10 against
   // 0 (docs/BENCHMARKS.md).
   int worker_nice = 10;
+  // Appended to zwq-broker's command line after the cluster's own options, one argument each
+  // (e.g. "--pipeline-depth=8"): its dispatch and loop settings, for tuning and measuring. A
+  // broker that refuses them exits, and the start fails with SetupError.
+  std::vector<std::string> broker_args;
 };
 
 // Starts `zwq-broker` and `zwq-worker --count N` as child processes, waits until the broker

@@ -786,6 +786,12 @@ double Scheduler::slice_us(const std::string& worker_id, const Job& job) const {
   return it == worker_index_.end() ? job.pace_us : pace_of(*it->second, job);
 }
 
+double Scheduler::expected_us(const Job& job) const {
+  const double us = job.pace_us > 0 || !job.shape ? job.pace_us : job.shape->pace_us;
+  const double workers = static_cast<double>(std::max<std::size_t>(workers_.size(), 1));
+  return us * static_cast<double>(job.pending.size()) / workers;
+}
+
 // The speeds (slices per µs) of the workers that may take `job`: their sum, and the mean of the
 // known ones, which a worker of unknown pace counts as (1 each when none is known). Worked out
 // once per dispatch pass and kept in the job: a pass over a thousand one-slice jobs asks for each

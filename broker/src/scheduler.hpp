@@ -244,6 +244,11 @@ class Scheduler {
   // The time per slice the scheduler expects of `worker` on `job` (its own observed pace, else
   // what the job's other workers showed), in µs; 0 when nothing is known. For tests and status.
   double slice_us(const std::string& worker_id, const Job& job) const;
+  // How long `job`'s pending slices are expected to take, in µs: their count at the pace known
+  // for the job (its own, else that of its shape's last jobs), shared by the registered workers;
+  // 0 when no pace is known. The server skips its spin after a submit whose job will not
+  // answer within the spin anyway.
+  double expected_us(const Job& job) const;
   // The lease a worker computing slices of `job` gets (see SchedulerOptions).
   Millis lease_for(const Job& job) const;
 

@@ -129,12 +129,14 @@ class Server {
   bool stop_now_ = false;     // ShutdownReq
   bool draining_ = false;     // refusing new jobs, finishing running ones
   bool submitted_ = false;    // the control request being served made a job
+  bool answer_soon_ = false;  // ... one that may finish within spin_us (see drain_control)
   TimePoint drain_deadline_{};
   bool closed_ = false;
 
   EndpointCounters control_count_, tasks_count_, results_count_;
   std::uint64_t events_send_failed_ = 0;
-  std::uint64_t spin_polls_ = 0;  // polls made spinning (--spin-us), logged at close
+  std::uint64_t spin_polls_ = 0;     // polls made spinning (--spin-us), logged at close
+  std::uint64_t spins_skipped_ = 0;  // submits not followed by a spin: their jobs are long
   // Workers heard from but not registered: when each is sent RegisterAgain.
   RegisterAsks register_asks_;
   // Topics subscribed to on the events endpoint (XPUB passes each up once, and its end once).

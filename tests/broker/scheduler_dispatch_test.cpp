@@ -262,6 +262,22 @@ TEST_CASE("scheduler starts a job of a shape it recalls in batches paced as that
   CHECK(batch_sizes(h.dispatch(), "w1") == std::vector<std::uint64_t>{20, 20});
 }
 
+TEST_CASE("scheduler expects a job to take its slices at its shape's pace over its workers",
+          "[broker]") {
+  Harness h(dispatch_options());
+  const std::string a = h.submit(100000);     // 10000 slices of 10
+  CHECK(h.sched.expected_us(h.job(a)) == 0);  // no pace known: nothing expected
+  h.hello("w1", 64);
+  pace(h, "w1", a, 100);
+  REQUIRE(h.sched.cancel(a, h.now).ok());
+  const std::string b = h.submit(50000);  // its shape: 5000 slices at 100 µs, one worker
+  CHECK(h.sched.expected_us(h.job(b)) == Approx(500000));
+  h.hello("w2", 64);  // two workers share it
+  CHECK(h.sched.expected_us(h.job(b)) == Approx(250000));
+  const std::string c = h.submit(50000, 20);  // another slice size: another shape, unknown
+  CHECK(h.sched.expected_us(h.job(c)) == 0);
+}
+
 TEST_CASE("scheduler hands one-slice jobs of a known shape out beyond the first batches",
           "[broker]") {
   // Many one-slice jobs (Pool.apply_async's pattern): while their shape is unknown a worker holds

@@ -85,14 +85,17 @@ struct HandWorker {
     hello.job_refs = job_refs;
     tasks.send(zmq::buffer(encode(hello)), zmq::send_flags::none);
   }
-  // Answers every slice of one Tasks message with a count of 1.
-  msg::Tasks answer(const msg::Tasks& t) {
+  // Answers every slice of one Tasks message with a count of 1, taking `per_slice` over each
+  // (and saying so in slowest_us).
+  msg::Tasks answer(const msg::Tasks& t, std::chrono::microseconds per_slice = {}) {
     msg::Results out;
     out.epoch = t.epoch;
     out.worker_id = id;
     out.job_id = t.job.job_id;
+    out.slowest_us = static_cast<std::uint64_t>(per_slice.count());
     for (const SliceRun& r : t.runs) {
       for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s) {
+        std::this_thread::sleep_for(per_slice);
         SliceOutcome o;
         o.slice = s;
         o.attempt = r.attempt;
@@ -105,6 +108,8 @@ struct HandWorker {
     results.send(zmq::buffer(encode(out)), zmq::send_flags::none);
     return t;
   }
+  // Answers Tasks messages as they come until `slices` slices are answered.
+  void answer_slices(std::uint64_t slices, std::chrono::microseconds per_slice = {});
 };
 
 // [version, type, corr, {}] with any numbers.
@@ -136,6 +141,14 @@ std::optional<std::string> recv_frame(zmq::socket_t& s, std::chrono::millisecond
 }
 
 // A job of `count` no-op slices of one element each.
+void HandWorker::answer_slices(std::uint64_t slices, std::chrono::microseconds per_slice) {
+  for (std::uint64_t answered = 0; answered < slices;) {
+    for (const SliceRun& r : answer(expect<msg::Tasks>(recv_frame(tasks)), per_slice).runs) {
+      answered += r.count;
+    }
+  }
+}
+
 JobSpec noop_job(std::string id, std::uint64_t count = 1) {
   JobSpec spec;
   spec.job_id = std::move(id);
@@ -202,6 +215,42 @@ TEST_CASE("server polls without sleeping for spin_us after a request, and not wi
   };
   CHECK(spin_polls_after_one_request(200000) > 0);
   CHECK(spin_polls_after_one_request(0) == 0);
+}
+
+// After a submit, the spin waits for the job's Results: for a job whose shape's pace says it takes
+// longer than the spin, the broker sleeps instead (its workers need the cores). A job of unknown
+// pace still gets the spin. Counted in the line the broker logs as it closes.
+TEST_CASE("server skips its spin after submitting a job expected to outlast it, and only then",
+          "[broker]") {
+  std::ostringstream logged;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(logged);
+  auto log = std::make_shared<spdlog::logger>("spin-skip-test", sink);
+  log->set_pattern("%v");
+  {
+    BrokerOptions o = RunningBroker::tcp_options();
+    o.spin_us = 5000;  // 5 ms
+    RunningBroker b(o, log);
+    HandWorker w(b.endpoints(), "w1", 4);
+    (void)expect<msg::Welcome>(recv_frame(w.tasks));
+    test::RawControl control(b.endpoints().control);
+    // Job a, of a shape not seen yet: spun for. Its worker takes 50 ms a slice (said in
+    // slowest_us, and as long on the broker's clock), which the shape remembers.
+    (void)expect<msg::SubmitRep>(control.ask(msg::SubmitReq{noop_job("a", 2)}));
+    w.answer_slices(2, 50ms);
+    CHECK(expect<msg::WaitRep>(control.ask(msg::WaitReq{"a", 10000})).finished);
+    // Job b, of a's shape: 2 slices at ~50 ms on one worker, far beyond the 5 ms spin.
+    (void)expect<msg::SubmitRep>(control.ask(msg::SubmitReq{noop_job("b", 2)}));
+    // Job c, of another shape (another slice size): unknown pace, spun for as before.
+    JobSpec c = noop_job("c", 2);
+    c.slice_size = 2;
+    (void)expect<msg::SubmitRep>(control.ask(msg::SubmitReq{c}));
+  }  // the broker closes and logs its counters
+  const std::string text = logged.str();
+  const auto at = text.find("spins skipped");
+  REQUIRE(at != std::string::npos);
+  const auto start = text.rfind(", ", at);
+  REQUIRE(start != std::string::npos);
+  CHECK(std::stoull(text.substr(start + 2)) == 1);  // b's submit, not a's or c's
 }
 
 // A spin ends at the loop's next timer: however long spin_us, the broker's heartbeats go on
@@ -315,12 +364,7 @@ TEST_CASE("server publishes a job's final JobEvent to a subscriber of the job to
   (void)expect<msg::Welcome>(recv_frame(w.tasks));
   test::RawControl control(b.endpoints().control);
   (void)expect<msg::SubmitRep>(control.ask(msg::SubmitReq{noop_job("announced", 3)}));
-  std::uint64_t answered = 0;
-  while (answered < 3) {
-    for (const SliceRun& r : w.answer(expect<msg::Tasks>(recv_frame(w.tasks))).runs) {
-      answered += r.count;
-    }
-  }
+  w.answer_slices(3);
   // [topic, JobEvent] pairs (heartbeats already queued may come first) until the final one.
   std::optional<msg::JobEvent> final_event;
   for (int frames = 0; frames < 200 && !final_event; ++frames) {

@@ -74,6 +74,8 @@ struct BrokerOptions {
   // its core to any other runnable thread between polls; 0 never spins. What answers the
   // request (the Results of the job it started, the client's next request) then finds it awake:
   // on a VM, waking a thread whose core went idle costs tens of µs, several times per round trip.
+  // Not after a submit whose jobs are all expected to take longer than spin_us (their pace known
+  // from their shape's last jobs): their workers need the cores more.
   std::uint32_t spin_us = 100;
   // When non-empty: after binding, the control endpoint and "\n" are written to this file
   // atomically (temporary file + rename), so scripts can wait for it.

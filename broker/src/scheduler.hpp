@@ -235,14 +235,16 @@ class Scheduler {
   // max_batch cuts it into several). A batch is the smallest of: about batch_target_us of the
   // worker's observed time per slice (first_batch while nothing is known of the job, and then
   // only one batch of it in flight per worker), ceil(credit /
-  // pipeline_depth), and the worker's share of the job's pending slices, ceil(pending * its speed /
-  // (2 * the speed of all))  (guided self-scheduling weighted by speed). A worker holds at most
+  // pipeline_depth), and half the worker's part of what is left of the job, less what it holds
+  // (share_for: guided self-scheduling weighted by speed, counting what the workers hold). A
+  // worker holds at most
   // pipeline_depth batches and never more than its credit. A suspect slice goes alone to a worker
   // that holds nothing, and that worker gets nothing else until it is back; stalled workers get
   // nothing. Replaces the contents of `out`.
   void dispatch(std::vector<Dispatch>& out, TimePoint now);
-  // The time per slice the scheduler expects of `worker` on `job` (its own observed pace, else
-  // what the job's other workers showed), in µs; 0 when nothing is known. For tests and status.
+  // The time per slice the scheduler expects of `worker` on `job` (its own observed pace on it or
+  // on the last job of its shape, else what the job's other workers showed), in µs; 0 when
+  // nothing is known. For tests and status.
   double slice_us(const std::string& worker_id, const Job& job) const;
   // How long `job`'s pending slices are expected to take, in µs: their count at the pace known
   // for the job (its own, else that of its shape's last jobs), shared by the registered workers;
@@ -290,10 +292,11 @@ class Scheduler {
     // connection breaks; a broken one removes the worker (lose_worker) or is followed by a Hello.
     std::uint64_t spec_ref = 0;
     // Its pace on one job, observed from its Results (sizes its batches and its share).
-    std::uint64_t pace_job = 0;     // serial of the job `pace_us` is for; 0: none
-    double pace_us = 0;             // moving average of µs per slice; 0: unknown
-    TimePoint pace_mark{};          // start of the current arrival window (busy since then)
-    std::uint64_t pace_slices = 0;  // slices reported since pace_mark
+    std::uint64_t pace_job = 0;            // serial of the job `pace_us` is for; 0: none
+    std::shared_ptr<JobShape> pace_shape;  // that job's shape (null: none recalled)
+    double pace_us = 0;                    // moving average of µs per slice; 0: unknown
+    TimePoint pace_mark{};                 // start of the current arrival window (busy since then)
+    std::uint64_t pace_slices = 0;         // slices reported since pace_mark
   };
 
   std::unique_ptr<Job> make_job(JobSpec spec, const KernelInfo* kernel, TimePoint now);
@@ -314,6 +317,9 @@ class Scheduler {
   const WorkerSpeeds& speeds(Job& job);
   std::uint64_t batch_for(const Worker& w, const Job& job) const;
   static std::uint64_t held_of(const Worker& w, const Job* job);
+  // Of what `w` holds of `job` (`held`), the slices it has likely computed since it last
+  // reported, by its pace on the job (0 when unknown).
+  double computed_since_seen(const Worker& w, const Job& job, std::uint64_t held) const;
   std::uint64_t share_for(const Worker& w, const Job& job, const WorkerSpeeds& speeds) const;
   std::string new_job_id();
 
@@ -346,6 +352,7 @@ class Scheduler {
   SpecPacker spec_packer_;                // make_job()'s: each job's spec bytes
   std::shared_ptr<JobShape> last_shape_;  // the shape of the job made last
   std::uint64_t dispatch_pass_ = 0;       // dispatch() calls so far (keys speeds()'s cache in Job)
+  TimePoint dispatch_now_{};              // the time the current dispatch() was given
 };
 
 }  // namespace zwq::broker

@@ -262,6 +262,24 @@ TEST_CASE("scheduler starts a job of a shape it recalls in batches paced as that
   CHECK(batch_sizes(h.dispatch(), "w1") == std::vector<std::uint64_t>{20, 20});
 }
 
+TEST_CASE("scheduler starts each worker on a job at its own pace on the last job of the shape",
+          "[broker]") {
+  Harness h(dispatch_options());
+  const std::string a = h.submit(100000);
+  h.hello("w1", 64);
+  h.hello("w2", 64);
+  pace(h, "w1", a, 100);
+  auto d = h.dispatch();
+  h.report("w2", a, runs_of(d, "w2"), 400);
+  REQUIRE(h.sched.cancel(a, h.now).ok());
+  const std::string b = h.submit(50000);  // a's shape: each worker as fast as it was on a
+  CHECK(h.sched.slice_us("w1", h.job(b)) == Approx(100));
+  CHECK(h.sched.slice_us("w2", h.job(b)) == Approx(400));
+  const std::string c = h.submit(50000, 20);  // another shape: nothing known of either
+  CHECK(h.sched.slice_us("w1", h.job(c)) == 0);
+  CHECK(h.sched.slice_us("w2", h.job(c)) == 0);
+}
+
 TEST_CASE("scheduler expects a job to take its slices at its shape's pace over its workers",
           "[broker]") {
   Harness h(dispatch_options());

@@ -36,8 +36,10 @@ struct JobShape {
 struct WorkerSpeeds {
   double sum = 0;   // of every worker that may take the job
   double mean = 1;  // of those whose pace is known: what an unknown one counts as
-  // Slices of the job its workers hold and have likely computed since they last reported: the
-  // time since, at each one's pace, up to what it holds.
+  // Near the job's end only (Scheduler::near_end): slices of the job its workers hold and have
+  // likely computed since they last reported (the time since, at each one's pace, up to what it
+  // holds).
+  bool near_end = false;
   double computed = 0;
 };
 

@@ -806,7 +806,7 @@ const WorkerSpeeds& Scheduler::speeds(Job& job) {
   if (job.speeds_pass == dispatch_pass_) return job.speeds;
   double known = 0;
   std::size_t n_known = 0, n_unknown = 0;
-  double computed = 0;
+  std::uint64_t credit = 0;
   for (const auto& w : workers_) {
     if (w->stalled || !supports(*w, job)) continue;
     const double us = pace_of(*w, job);
@@ -816,10 +816,20 @@ const WorkerSpeeds& Scheduler::speeds(Job& job) {
     } else {
       ++n_unknown;
     }
-    computed += computed_since_seen(*w, job, held_of(*w, &job));
+    credit += w->credit;
   }
   WorkerSpeeds& s = job.speeds;
-  s = WorkerSpeeds{static_cast<double>(n_unknown), 1, computed};
+  s = WorkerSpeeds{static_cast<double>(n_unknown), 1};
+  // What the workers hold counts only near the job's end (see share_for): walking their leases
+  // for every job of a stream of small ones, or every pass over a job of a million slices, cost
+  // the broker a few per cent of its time.
+  s.near_end = near_end(job, credit);
+  if (s.near_end) {
+    for (const auto& w : workers_) {
+      if (w->stalled || !supports(*w, job)) continue;
+      s.computed += computed_since_seen(*w, job, held_of(*w, &job));
+    }
+  }
   if (n_known > 0) {
     s.mean = known / static_cast<double>(n_known);
     s.sum = known + static_cast<double>(n_unknown) * s.mean;
@@ -847,14 +857,21 @@ std::uint64_t Scheduler::batch_for(const Worker& w, const Job& job) const {
 // workers by how fast each one is. What is left counts the slices the workers hold (leased, not
 // yet covered) as well as the pending ones: with pipelined batches a worker may hold several
 // when the pending slices run out, and counting only those left one worker of two idle for the
-// last ~4 ms of a 1 GiB sum while the other worked through its queue (zwq-bench's time split).
-// 0 for a worker that holds its part already: the rest goes to the others.
+// last 3.5 ms of a simulated 1 GiB sum while the other worked through its queue
+// (scheduler_balance_test.cpp; zwq-bench's time split showed the same). 0 for a worker that holds
+// its part already: the rest goes to the others.
 std::uint64_t Scheduler::share_for(const Worker& w, const Job& job,
                                    const WorkerSpeeds& speeds) const {
   const std::uint64_t pending = job.pending.size();
   if (speeds.sum <= 0 || pending <= 1) return 1;
   const double us = pace_of(w, job);
   const double mine = us > 0 ? 1 / us : speeds.mean;
+  if (!speeds.near_end) {
+    // More pending than all the workers' credit could hold: what they hold changes the share
+    // little, and the pending slices alone decide it.
+    return std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil(
+                                          static_cast<double>(pending) * mine / (2 * speeds.sum))));
+  }
   // Left: every slice not covered (pending, or held by a worker), less what the workers have
   // likely computed of theirs since they last reported (a report comes once per batch or so:
   // without this, the worker that reported last looks the least busy by up to a batch).
@@ -864,6 +881,10 @@ std::uint64_t Scheduler::share_for(const Worker& w, const Job& job,
   const double part = std::max(0.0, open - speeds.computed) * mine / speeds.sum - mine_left;
   if (part <= 0) return held == 0 ? 1 : 0;
   return std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil(part / 2)));
+}
+
+bool Scheduler::near_end(const Job& job, std::uint64_t credit) {
+  return job.pending.size() > 1 && job.pending.size() <= credit;
 }
 
 double Scheduler::computed_since_seen(const Worker& w, const Job& job, std::uint64_t held) const {

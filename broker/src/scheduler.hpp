@@ -320,6 +320,9 @@ class Scheduler {
   // Of what `w` holds of `job` (`held`), the slices it has likely computed since it last
   // reported, by its pace on the job (0 when unknown).
   double computed_since_seen(const Worker& w, const Job& job, std::uint64_t held) const;
+  // Whether `job` has more than one pending slice but no more than `credit` (that of the workers
+  // that may take it): only then do shares count what the workers hold.
+  static bool near_end(const Job& job, std::uint64_t credit);
   std::uint64_t share_for(const Worker& w, const Job& job, const WorkerSpeeds& speeds) const;
   std::string new_job_id();
 

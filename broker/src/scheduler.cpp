@@ -518,6 +518,7 @@ ResultsTally Scheduler::results(msg::Results& m, TimePoint now) {
   if (w != nullptr) {
     // Any Results is progress through its queue: a stalled worker is back, and its lease renews.
     w->last_seen = now;
+    w->progress_mark = now;
     w->stalled = false;
     renew_lease(*w, now);
   }
@@ -760,6 +761,7 @@ void Scheduler::dispatch(std::vector<Dispatch>& out, TimePoint now) {
       }
       if (was_idle) {
         renew_lease(w, now);
+        w.progress_mark = now;
         w.pace_mark = now;  // busy from now: the window its next reports are timed over
         w.pace_slices = 0;
       }
@@ -890,9 +892,9 @@ bool Scheduler::near_end(const Job& job, std::uint64_t credit) {
 double Scheduler::computed_since_seen(const Worker& w, const Job& job, std::uint64_t held) const {
   if (held == 0) return 0;
   const double us = pace_of(w, job);
-  if (us <= 0 || dispatch_now_ <= w.last_seen) return 0;
+  if (us <= 0 || dispatch_now_ <= w.progress_mark) return 0;
   const double since =
-      std::chrono::duration<double, std::micro>(dispatch_now_ - w.last_seen).count();
+      std::chrono::duration<double, std::micro>(dispatch_now_ - w.progress_mark).count();
   return std::min(static_cast<double>(held), since / us);
 }
 

@@ -280,6 +280,9 @@ class Scheduler {
     std::uint64_t slices_done = 0;
     std::vector<std::string> kernels;  // empty: all
     TimePoint last_seen{};
+    // Since when it has been computing what it holds, unreported: its last Results, or when it
+    // got work while idle. (Heartbeats say nothing of its queue.)
+    TimePoint progress_mark{};
     std::deque<Lease> leases;    // in dispatch order, which is the order it computes them in
     TimePoint lease_deadline{};  // while inflight > 0: an outcome is due before this
     std::uint64_t lease_ms = 0;  // the lease that deadline came from
@@ -317,8 +320,8 @@ class Scheduler {
   const WorkerSpeeds& speeds(Job& job);
   std::uint64_t batch_for(const Worker& w, const Job& job) const;
   static std::uint64_t held_of(const Worker& w, const Job* job);
-  // Of what `w` holds of `job` (`held`), the slices it has likely computed since it last
-  // reported, by its pace on the job (0 when unknown).
+  // Of what `w` holds of `job` (`held`), the slices it has likely computed since its
+  // progress_mark, by its pace on the job (0 when unknown).
   double computed_since_seen(const Worker& w, const Job& job, std::uint64_t held) const;
   // Whether `job` has more than one pending slice but no more than `credit` (that of the workers
   // that may take it): only then do shares count what the workers hold.

@@ -829,7 +829,7 @@ const WorkerSpeeds& Scheduler::speeds(Job& job) {
   if (s.near_end) {
     for (const auto& w : workers_) {
       if (w->stalled || !supports(*w, job)) continue;
-      s.computed += computed_since_seen(*w, job, held_of(*w, &job));
+      s.computed += computed_since_mark(*w, job, held_of(*w, &job));
     }
   }
   if (n_known > 0) {
@@ -875,11 +875,12 @@ std::uint64_t Scheduler::share_for(const Worker& w, const Job& job,
                                           static_cast<double>(pending) * mine / (2 * speeds.sum))));
   }
   // Left: every slice not covered (pending, or held by a worker), less what the workers have
-  // likely computed of theirs since they last reported (a report comes once per batch or so:
-  // without this, the worker that reported last looks the least busy by up to a batch).
+  // likely computed of theirs since their last Results or since they got work while idle (a
+  // report comes once per batch or so: without this, the worker that reported last looks the
+  // least busy by up to a batch).
   const double open = static_cast<double>(job.collector.total() - job.collector.covered());
   const std::uint64_t held = held_of(w, &job);
-  const double mine_left = static_cast<double>(held) - computed_since_seen(w, job, held);
+  const double mine_left = static_cast<double>(held) - computed_since_mark(w, job, held);
   const double part = std::max(0.0, open - speeds.computed) * mine / speeds.sum - mine_left;
   if (part <= 0) return held == 0 ? 1 : 0;
   return std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil(part / 2)));
@@ -889,7 +890,7 @@ bool Scheduler::near_end(const Job& job, std::uint64_t credit) {
   return job.pending.size() > 1 && job.pending.size() <= credit;
 }
 
-double Scheduler::computed_since_seen(const Worker& w, const Job& job, std::uint64_t held) const {
+double Scheduler::computed_since_mark(const Worker& w, const Job& job, std::uint64_t held) const {
   if (held == 0) return 0;
   const double us = pace_of(w, job);
   if (us <= 0 || dispatch_now_ <= w.progress_mark) return 0;

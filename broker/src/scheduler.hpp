@@ -322,7 +322,7 @@ class Scheduler {
   static std::uint64_t held_of(const Worker& w, const Job* job);
   // Of what `w` holds of `job` (`held`), the slices it has likely computed since its
   // progress_mark, by its pace on the job (0 when unknown).
-  double computed_since_seen(const Worker& w, const Job& job, std::uint64_t held) const;
+  double computed_since_mark(const Worker& w, const Job& job, std::uint64_t held) const;
   // Whether `job` has more than one pending slice but no more than `credit` (that of the workers
   // that may take it): only then do shares count what the workers hold.
   static bool near_end(const Job& job, std::uint64_t credit);

@@ -27,9 +27,11 @@ std::string verdict(const Check& c);
 // The checks of results `r` (the JSON zwq-bench builds), in the order of the targets.
 std::vector<Check> targets(const BenchOptions& o, const nlohmann::json& r);
 
-// The markdown table splitting each sum job of 1 MiB slices and up into the share of its wall
-// time the compute threads ran and their rate meanwhile (rows with "compute_busy_share" and
-// "compute_rate_ratio_to_bw_beside"); empty when no row has them.
+// The markdown table splitting each sum job of 1 MiB slices and up into the shares of its wall
+// time the compute threads ran, waited for a CPU and slept, and their rate while running (rows
+// with "compute_busy_share", "compute_wait_share", "compute_asleep_share" and
+// "compute_rate_ratio_to_bw_beside"; a share a row lacks shows as "—"); empty when no row has
+// "compute_busy_share".
 std::string time_split_table(const BenchOptions& o, const nlohmann::json& r);
 
 // Adds "targets" to `results`, writes OUT/latest.json, OUT/latest.md and the plot data, and

@@ -1,5 +1,6 @@
 // The CPU time of single threads, for splitting a sum job's wall time into the time its workers'
-// compute threads ran and the rest (the table "Where a job's time goes" in the report).
+// compute threads ran, waited for a CPU and slept (the table "Where a job's time goes" in the
+// report).
 #pragma once
 
 #include <sys/types.h>

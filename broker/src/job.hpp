@@ -61,6 +61,8 @@ struct Job {
   std::uint64_t slowest_us = 0;  // the slowest slice workers reported (sets its lease)
   double pace_us = 0;  // moving average of µs per slice over its workers; 0: unknown (dispatch)
   std::shared_ptr<JobShape> shape;  // shared with the jobs of its shape the scheduler recalls
+  // µs per slice as known of the job: its own pace, else its shape's; 0: unknown.
+  double known_pace_us() const { return pace_us > 0 || !shape ? pace_us : shape->pace_us; }
   // Scheduler::dispatch()'s scratch: `speeds` as worked out in dispatch pass `speeds_pass`
   // (0: never); a later pass works them out again.
   std::uint64_t speeds_pass = 0;

@@ -785,8 +785,7 @@ double Scheduler::pace_of(const Worker& w, const Job& job) const {
   if (w.pace_us > 0 && (w.pace_job == job.serial || (job.shape && w.pace_shape == job.shape))) {
     return w.pace_us;
   }
-  if (job.pace_us > 0 || !job.shape) return job.pace_us;
-  return job.shape->pace_us;
+  return job.known_pace_us();
 }
 
 double Scheduler::slice_us(const std::string& worker_id, const Job& job) const {
@@ -795,7 +794,7 @@ double Scheduler::slice_us(const std::string& worker_id, const Job& job) const {
 }
 
 double Scheduler::expected_us(const Job& job) const {
-  const double us = job.pace_us > 0 || !job.shape ? job.pace_us : job.shape->pace_us;
+  const double us = job.known_pace_us();
   const double workers = static_cast<double>(std::max<std::size_t>(workers_.size(), 1));
   return us * static_cast<double>(job.pending.size()) / workers;
 }

@@ -234,10 +234,9 @@ class Scheduler {
   // gets a share, one batch per worker per round (one Dispatch, one Tasks message, unless
   // max_batch cuts it into several). A batch is the smallest of: about batch_target_us of the
   // worker's observed time per slice (first_batch while nothing is known of the job, and then
-  // only one batch of it in flight per worker), ceil(credit /
-  // pipeline_depth), and half the worker's part of what is left of the job, less what it holds
-  // (share_for: guided self-scheduling weighted by speed, counting what the workers hold). A
-  // worker holds at most
+  // only one batch of it in flight per worker), ceil(credit / pipeline_depth), and half the
+  // worker's part of what is left of the job, less what it holds (share_for: guided
+  // self-scheduling weighted by speed, counting what the workers hold). A worker holds at most
   // pipeline_depth batches and never more than its credit. A suspect slice goes alone to a worker
   // that holds nothing, and that worker gets nothing else until it is back; stalled workers get
   // nothing. Replaces the contents of `out`.

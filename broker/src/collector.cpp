@@ -52,6 +52,14 @@ void JobCollector::release_book() {
   leased_ = 0;
 }
 
+void JobCollector::release_results() {
+  release_book();
+  std::vector<Compact>().swap(partials_);
+  std::vector<std::string>().swap(bytes_);
+  std::vector<std::uint64_t>().swap(order_);
+  results_released_ = true;
+}
+
 std::uint32_t JobCollector::count_lost(std::uint64_t s) {
   if (s >= lost_.size()) return 0;
   if (lost_[s] < 255) ++lost_[s];

@@ -85,6 +85,12 @@ class JobCollector {
   bool is_leased(std::uint64_t s, std::uint32_t attempt) const;
   // Frees the per-slice state once the job is final (results stay readable).
   void release_book();
+  // Frees the per-slice results of a final job as well (partials, gathered bytes, completion
+  // order): page() then has nothing to give and results_released() says why. Totals, the
+  // covered count and an order-insensitive merged state stay. Used to bound what the broker
+  // keeps of finished jobs (Scheduler: max_finished_slices).
+  void release_results();
+  bool results_released() const { return results_released_; }
 
   // ---- lost attempts (poison slices, docs/RELIABILITY.md) ----
   // One more attempt of slice s was lost with its worker (killed, or stalled past its lease);
@@ -150,6 +156,7 @@ class JobCollector {
   std::vector<std::string> bytes_;  // kGather only
   std::vector<std::uint64_t> order_;
   Partial merged_;  // order-insensitive combiners: everything accepted so far
+  bool results_released_ = false;
 };
 
 }  // namespace zwq::broker

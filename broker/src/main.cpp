@@ -75,6 +75,14 @@ int main(int argc, char** argv) {
                  "a slice lost with its worker (killed or stalled) this often fails its job; 0 = "
                  "never")
       ->capture_default_str();
+  app.add_option("--max-finished-jobs", options.max_finished_jobs,
+                 "finished jobs kept for status, wait and fetch; the oldest are forgotten")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 100000000u));
+  app.add_option("--max-finished-slices", options.max_finished_slices,
+                 "per-slice results kept of finished jobs for fetch (~33 bytes each); beyond, the "
+                 "oldest keep only their result")
+      ->capture_default_str();
   app.add_option("--journal", options.journal,
                  "journal directory: unfinished jobs resume and finished results survive a "
                  "restart with the same directory (and the same --bind)");

@@ -194,7 +194,7 @@ Status Scheduler::restore(RecoveredJob r, TimePoint now) {
     j.finished = now;
     j.pending.clear();
     j.collector.release_book();
-    finished_order_.push_back(&j);
+    remember_finished(j);
   } else if (book.complete()) {
     complete_job(j, now);
   } else {
@@ -936,11 +936,31 @@ void Scheduler::finalize_job(Job& job, JobState state, TimePoint now) {
   job.collector.release_book();
   changes_.finished.push_back(job.spec.job_id);
   if (log_ != nullptr) log_->finished(job);
+  remember_finished(job);
+}
+
+void Scheduler::remember_finished(Job& job) {
   finished_order_.push_back(&job);
+  if (job.collector.combiner() != Combiner::kGather && job.collector.total() > 0) {
+    results_held_.push_back(&job);
+    results_held_slices_ += job.collector.total();
+    // (The journal has written every buffered result by now: Journal::finished flushes them.)
+    while (results_held_slices_ > options_.max_finished_slices && results_held_.size() > 1) {
+      Job* old = results_held_.front();
+      results_held_.pop_front();
+      results_held_slices_ -= old->collector.total();
+      old->collector.release_results();
+    }
+  }
   if (finished_order_.size() <= options_.max_finished_jobs) return;
   do {
     // Found by the job's own id, then erased by position: the id is not used once it is gone.
-    const auto it = jobs_.find(finished_order_.front()->spec.job_id);
+    const Job* old = finished_order_.front();
+    if (!results_held_.empty() && results_held_.front() == old) {
+      results_held_slices_ -= old->collector.total();
+      results_held_.pop_front();
+    }
+    const auto it = jobs_.find(old->spec.job_id);
     finished_order_.pop_front();
     if (it != jobs_.end()) jobs_.erase(it);
   } while (finished_order_.size() > options_.max_finished_jobs);

@@ -51,6 +51,7 @@ SchedulerOptions scheduler_options(const BrokerOptions& o, std::uint64_t epoch) 
   s.max_batch = o.max_batch;
   s.limits.max_slices_per_job = o.max_slices_per_job;
   s.max_finished_jobs = o.max_finished_jobs;
+  s.max_finished_slices = o.max_finished_slices;
   s.lease_floor_ms = o.lease_floor_ms;
   s.lease_factor = o.lease_factor;
   s.lease_first_ms = o.lease_first_ms;
@@ -608,6 +609,14 @@ void Server::answer_fetch(const HeldFetch& f, TimePoint now) {
   }
   const std::uint32_t max =
       f.max_items == 0 ? options_.max_fetch_items : std::min(f.max_items, options_.max_fetch_items);
+  if (job->collector.results_released() && f.cursor < job->collector.covered()) {
+    return reply_error(
+        f.to, make_error(ErrorCode::kOutOfRange, "the per-slice results of job '" + f.job_id +
+                                                     "' were released to bound the broker's memory "
+                                                     "(--max-finished-slices " +
+                                                     std::to_string(options_.max_finished_slices) +
+                                                     "); its result and status are still known"));
+  }
   msg::FetchRep rep;
   rep.cursor = job->collector.page(f.cursor, max, kMaxFetchBytes, rep.items);
   rep.cursor = std::max(rep.cursor, f.cursor);

@@ -50,6 +50,7 @@ TEST_CASE("broker options and scheduler options have the same defaults", "[broke
   CHECK(b.default_slice_size == s.limits.default_slice_size);
   CHECK(b.max_slices_per_job == s.limits.max_slices_per_job);
   CHECK(b.max_finished_jobs == s.max_finished_jobs);
+  CHECK(b.max_finished_slices == s.max_finished_slices);
   CHECK(b.lease_floor_ms == s.lease_floor_ms);
   CHECK(b.lease_factor == s.lease_factor);
   CHECK(b.lease_first_ms == s.lease_first_ms);

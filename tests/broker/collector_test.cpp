@@ -250,3 +250,28 @@ TEST_CASE("pending ranges hand out requeued slices first, split by attempt", "[b
   CHECK(pending.empty());
   CHECK(col.leased() == 10);
 }
+
+TEST_CASE("collector with its results released pages nothing and takes no late outcome",
+          "[broker]") {
+  JobCollector col = leased_collector(3, Combiner::kSum);
+  for (std::uint64_t s = 0; s < 3; ++s) {
+    auto o = ok_outcome(s, 1, sum_partial(10, static_cast<double>(s)));
+    REQUIRE(col.offer(o).verdict == Offer::Verdict::kAccepted);
+  }
+  std::vector<SliceResult> page;
+  CHECK(col.page(0, 10, 1 << 20, page) == 3);
+  CHECK_FALSE(col.results_released());
+
+  col.release_results();
+  CHECK(col.results_released());
+  page.clear();
+  CHECK(col.page(0, 10, 1 << 20, page) == 0);
+  CHECK(page.empty());
+  CHECK(col.completion_order().empty());
+  // What a status reports stays; a late or repeated outcome is discarded, not stored.
+  CHECK(col.total() == 3);
+  CHECK(col.covered() == 3);
+  auto late = ok_outcome(1, 1, sum_partial(10, 1.0));
+  CHECK(col.offer(late).verdict == Offer::Verdict::kDiscarded);
+  CHECK(col.compact(1).n == 0);
+}

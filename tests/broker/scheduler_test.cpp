@@ -657,3 +657,97 @@ TEST_CASE("scheduler refuses a job whose spec would not fit in a Tasks message",
   spec.params.set("blob", std::string(std::size_t{1} << 20, 'x'));
   CHECK(h.sched.submit(spec, h.now).ok());
 }
+
+namespace {
+
+// Runs a count_range job of `slices` one-element-per-10 slices to its end on worker "w1".
+void run_to_end(Harness& h, const std::string& id, std::uint64_t slices) {
+  h.submit(slices * 10, 10, id);
+  std::uint64_t done = 0;
+  while (done < slices) {
+    auto d = h.dispatch();
+    REQUIRE(slices_in(d, "w1") > 0);
+    done += slices_in(d, "w1");
+    h.report("w1", id, runs_of(d, "w1"));
+  }
+  REQUIRE(h.status(id).state == JobState::kDone);
+}
+
+bool results_released(Harness& h, const std::string& id) {
+  const Job* job = h.sched.find_job(id);
+  REQUIRE(job != nullptr);
+  return job->collector.results_released();
+}
+
+}  // namespace
+
+TEST_CASE("scheduler releases the oldest finished jobs' slice results beyond its slice cap",
+          "[broker]") {
+  SchedulerOptions o = test_options();
+  o.max_finished_slices = 15;
+  Harness h(o);
+  h.hello("w1", 64);
+  run_to_end(h, "a", 10);
+  const JobResult a_result = h.sched.find_job("a")->result;
+  CHECK_FALSE(results_released(h, "a"));
+  run_to_end(h, "b", 10);  // 20 slices held: "a" gives up its own
+  CHECK(results_released(h, "a"));
+  CHECK_FALSE(results_released(h, "b"));
+  // "a" is still known, with its result and status.
+  CHECK(h.status("a").state == JobState::kDone);
+  CHECK(h.status("a").done == 10);
+  CHECK(a_result.merged.n == 100);
+  CHECK(h.sched.find_job("a")->result == a_result);
+  // The newest finished job keeps its results even alone over the cap.
+  run_to_end(h, "c", 40);
+  CHECK(results_released(h, "b"));
+  CHECK_FALSE(results_released(h, "c"));
+  std::vector<SliceResult> page;
+  CHECK(h.sched.find_job("c")->collector.page(0, 100, 1 << 20, page) == 40);
+}
+
+TEST_CASE("scheduler's slice cap counts only the results of jobs it still knows", "[broker]") {
+  // Jobs are forgotten (max_finished_jobs) while the slice cap does not bind: the two kept and
+  // the one just finished hold 30 slices of 45. What the forgotten ones held must leave the
+  // count; counted on, it would make the cap release the results of jobs still known.
+  SchedulerOptions o = test_options();
+  o.max_finished_jobs = 2;
+  o.max_finished_slices = 45;
+  Harness h(o);
+  h.hello("w1", 64);
+  for (int i = 0; i < 40; ++i) {
+    std::string id = "j";
+    id += std::to_string(i);
+    run_to_end(h, id, 10);
+  }
+  // 10 + 10 + 30 held: the oldest of the three gives up its results and is then forgotten.
+  run_to_end(h, "last", 30);
+  CHECK(h.sched.find_job("j38") == nullptr);
+  CHECK_FALSE(results_released(h, "j39"));
+  CHECK_FALSE(results_released(h, "last"));
+}
+
+TEST_CASE("scheduler keeps a gather job's slice results whatever the slice cap", "[broker]") {
+  SchedulerOptions o = test_options();
+  o.max_finished_slices = 5;
+  Harness h(o);
+  h.hello("w1", 64);
+  const std::string id = h.submit(100, 10, "g", "gather_range");
+  auto d = h.dispatch();
+  REQUIRE(slices_in(d, "w1") == 10);
+  for (const SliceRun& r : runs_of(d, "w1")) {
+    for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s) {
+      SliceOutcome out;
+      out.slice = s;
+      out.attempt = r.attempt;
+      out.partial = identity_partial(Combiner::kGather);
+      out.partial.n = 10;
+      out.partial.bytes = std::string(1, static_cast<char>('a' + s));
+      h.report_one("w1", id, std::move(out));
+    }
+  }
+  REQUIRE(h.status(id).state == JobState::kDone);
+  run_to_end(h, "after", 10);
+  CHECK_FALSE(results_released(h, "g"));
+  CHECK(h.sched.find_job("g")->full_result().gathered.size() == 10);
+}

@@ -8,8 +8,7 @@
 using namespace zwq;
 using namespace zwq::test;
 
-TEST_CASE("clients: two clients with concurrent jobs each get their own result",
-          "[integration]") {
+TEST_CASE("clients: two clients with concurrent jobs each get their own result", "[integration]") {
   LocalCluster cluster(cluster_options(2));
   auto a = make_array<std::int64_t>("c1", 2'000'000);
   auto b = make_array<std::int64_t>("c2", 1'500'000);
@@ -18,13 +17,19 @@ TEST_CASE("clients: two clients with concurrent jobs each get their own result",
   auto run_in_thread = [&](const DatasetRef& ref, double& out, std::string& err) {
     return std::thread([&, ref] {
       auto c = Client::connect(ClientOptions{.broker = cluster.address()});
-      if (!c.ok()) { err = c.error().to_string(); return; }
+      if (!c.ok()) {
+        err = c.error().to_string();
+        return;
+      }
       JobRequest req;
       req.kernel = "sum";
       req.input = ref;
       req.slice_size = 10'000;
       auto r = c.value().run(req, kJobTimeout);
-      if (!r.ok()) { err = r.error().to_string(); return; }
+      if (!r.ok()) {
+        err = r.error().to_string();
+        return;
+      }
       out = r.value().value;
     });
   };
@@ -60,6 +65,39 @@ TEST_CASE("clients: streamed slice results cover every slice exactly once", "[in
   auto r = job.value().wait(kJobTimeout);
   REQUIRE(r.ok());
   CHECK(r.value().value == 99'999.0 * 100'000.0 / 2.0);
+}
+
+TEST_CASE(
+    "clients: an older job's slice results released past --max-finished-slices are refused "
+    "by name, its result kept",
+    "[integration]") {
+  LocalClusterOptions o = cluster_options(1);
+  o.broker_args = {"--max-finished-slices=30"};
+  LocalCluster cluster(o);
+  auto& c = cluster.client();
+  JobRequest req = JobRequest::range("primes", 0, 2000);
+  req.slice_size = 100;  // 20 slices per job: the second job's 20 take the first one's place
+  auto first = c.submit(req);
+  REQUIRE(first.ok());
+  REQUIRE(first.value().wait(kJobTimeout).ok());
+  auto second = c.submit(req);
+  REQUIRE(second.ok());
+  auto second_result = second.value().wait(kJobTimeout);
+  REQUIRE(second_result.ok());
+  CHECK(second_result.value().value == 303.0);
+
+  // The first job's per-slice results are gone, and the stream says so rather than end early.
+  auto released = first.value().next_result(kJobTimeout);
+  REQUIRE_FALSE(released.ok());
+  CHECK(released.error().code == ErrorCode::kOutOfRange);
+  CHECK(released.error().message.find("--max-finished-slices") != std::string::npos);
+  // Its result and status are still there; the newest job streams all of its slices.
+  auto again = first.value().wait(kJobTimeout);
+  REQUIRE(again.ok());
+  CHECK(again.value().value == 303.0);
+  std::set<std::uint64_t> seen;
+  for (const SliceResult& r : second.value().as_completed(kJobTimeout)) seen.insert(r.slice);
+  CHECK(seen.size() == 20);
 }
 
 TEST_CASE("clients: progress is reported and cancel stops a running job", "[integration]") {

@@ -89,6 +89,10 @@ struct BrokerOptions {
   std::uint64_t max_slices_per_job = std::uint64_t{1} << 24;
   // Finished jobs kept for Status/Wait/Fetch; the oldest are forgotten beyond this.
   std::uint32_t max_finished_jobs = 10000;
+  // Per-slice results kept of finished jobs for Fetch, in slices (~33 bytes each): beyond it the
+  // oldest finished jobs keep their result and status, and Fetch of their slices is refused
+  // (out_of_range). The newest finished job and gather jobs keep theirs.
+  std::uint64_t max_finished_slices = std::uint64_t{1} << 22;
 };
 
 // The four bound addresses, as ZMQ_LAST_ENDPOINT reports them (the real port for "*"; a

@@ -751,3 +751,29 @@ TEST_CASE("scheduler keeps a gather job's slice results whatever the slice cap",
   CHECK_FALSE(results_released(h, "g"));
   CHECK(h.sched.find_job("g")->full_result().gathered.size() == 10);
 }
+
+TEST_CASE("scheduler applies its slice cap to finished jobs restored from the journal",
+          "[broker]") {
+  SchedulerOptions o = test_options();
+  o.max_finished_slices = 15;
+  Harness h(o);
+  auto finished = [](const std::string& id) {
+    RecoveredJob r;
+    r.spec.job_id = id;
+    r.spec.kernel = "count_range";
+    r.spec.count = 100;
+    r.spec.slice_size = 10;
+    for (std::uint64_t s = 0; s < 10; ++s) r.covered.push_back({s, CompactPartial{10, 0, 0}});
+    r.state = JobState::kDone;
+    r.result = JobResult{};
+    r.result->value = 100;
+    return r;
+  };
+  REQUIRE(h.sched.restore(finished("old"), h.now).ok());
+  REQUIRE(h.sched.restore(finished("new"), h.now).ok());
+  CHECK(results_released(h, "old"));
+  CHECK_FALSE(results_released(h, "new"));
+  CHECK(h.sched.find_job("old")->result.value == 100);
+  CHECK(h.status("old").state == JobState::kDone);
+  CHECK(h.status("old").done == 10);
+}

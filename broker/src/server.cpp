@@ -607,8 +607,6 @@ void Server::answer_fetch(const HeldFetch& f, TimePoint now) {
     return reply_error(
         f.to, make_error(ErrorCode::kUnknownJob, "job '" + f.job_id + "' is no longer known"));
   }
-  const std::uint32_t max =
-      f.max_items == 0 ? options_.max_fetch_items : std::min(f.max_items, options_.max_fetch_items);
   if (job->collector.results_released() && f.cursor < job->collector.covered()) {
     return reply_error(
         f.to, make_error(ErrorCode::kOutOfRange, "the per-slice results of job '" + f.job_id +
@@ -617,6 +615,8 @@ void Server::answer_fetch(const HeldFetch& f, TimePoint now) {
                                                      std::to_string(options_.max_finished_slices) +
                                                      "); its result and status are still known"));
   }
+  const std::uint32_t max =
+      f.max_items == 0 ? options_.max_fetch_items : std::min(f.max_items, options_.max_fetch_items);
   msg::FetchRep rep;
   rep.cursor = job->collector.page(f.cursor, max, kMaxFetchBytes, rep.items);
   rep.cursor = std::max(rep.cursor, f.cursor);

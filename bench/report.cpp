@@ -165,6 +165,18 @@ std::string verdict(const Check& c) {
   return ok ? "PASS" : "FAIL";
 }
 
+std::string value_text(const Check& c) {
+  const bool is_ratio = c.id != "T7";
+  auto text = [is_ratio](double x) { return is_ratio ? ratio_text(x) : num(x); };
+  std::string shown = text(c.value);
+  for (int digits = 4; digits <= 9 && c.value != c.limit && shown == text(c.limit); ++digits) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, is_ratio ? "%.*g×" : "%.*g", digits, c.value);
+    shown = buf;
+  }
+  return shown;
+}
+
 std::vector<Check> targets(const BenchOptions& o, const json& r) {
   std::vector<Check> out;
   const json& zwq = field(r, "zwq");
@@ -426,9 +438,9 @@ std::string markdown(const BenchOptions& o, const json& r, const std::vector<Che
         "|\n|---|---|---|---|---|---|\n";
   for (const Check& c : checks) {
     const bool is_ratio = c.id != "T7";
-    md << "| " << c.id << " | " << c.what << " | " << c.measured << " | "
-       << (is_ratio ? ratio_text(c.value) : num(c.value)) << " | " << c.op << " "
-       << (is_ratio ? ratio_text(c.limit) : num(c.limit)) << " | **" << verdict(c) << "** |\n";
+    md << "| " << c.id << " | " << c.what << " | " << c.measured << " | " << value_text(c) << " | "
+       << c.op << " " << (is_ratio ? ratio_text(c.limit) : num(c.limit)) << " | **" << verdict(c)
+       << "** |\n";
   }
   return md.str();
 }

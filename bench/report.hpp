@@ -24,6 +24,11 @@ struct Check {
 // "PASS", "FAIL" or "NOT MEASURED" (a NaN value).
 std::string verdict(const Check& c);
 
+// The value as the targets table shows it: 3 significant digits ("0.952×"; T7's without "×"),
+// more when that would print a value off its limit as the limit itself (1.9994 against 2 is
+// "1.999×", not a failing "2×").
+std::string value_text(const Check& c);
+
 // The checks of results `r` (the JSON zwq-bench builds), in the order of the targets.
 std::vector<Check> targets(const BenchOptions& o, const nlohmann::json& r);
 

@@ -160,3 +160,25 @@ TEST_CASE(
   CHECK(zwq::bench::time_split_table(options(), r).find("| 1 MiB | 1 | 0.97 | — | — | 0.969× |") !=
         std::string::npos);
 }
+
+TEST_CASE("bench shows a value just off its limit with the digits that tell them apart",
+          "[bench]") {
+  Check c;
+  c.id = "T5";
+  c.op = ">=";
+  c.limit = 2.0;
+  c.value = 1.9993506;  // a failing 1.9994 rounds to the limit at 3 digits
+  CHECK(verdict(c) == "FAIL");
+  CHECK(zwq::bench::value_text(c) == "1.999×");
+  c.value = 2.0;  // at the limit: passes, and reads as it
+  CHECK(zwq::bench::value_text(c) == "2×");
+  c.value = 0.9523;  // nowhere near it: 3 digits
+  CHECK(zwq::bench::value_text(c) == "0.952×");
+  Check t7;  // T7's values are plain numbers
+  t7.id = "T7";
+  t7.op = "<=";
+  t7.limit = 1;
+  t7.value = 1.0004;
+  CHECK(verdict(t7) == "FAIL");
+  CHECK(zwq::bench::value_text(t7) == "1.0004");
+}

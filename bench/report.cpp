@@ -165,13 +165,24 @@ std::string verdict(const Check& c) {
   return ok ? "PASS" : "FAIL";
 }
 
+namespace {
+
+// A target's value or limit as the targets table shows it: a ratio, but T7's plain numbers.
+bool shown_as_ratio(const Check& c) {
+  return c.id != "T7";
+}
+std::string target_text(const Check& c, double x) {
+  return shown_as_ratio(c) ? ratio_text(x) : num(x);
+}
+
+}  // namespace
+
 std::string value_text(const Check& c) {
-  const bool is_ratio = c.id != "T7";
-  auto text = [is_ratio](double x) { return is_ratio ? ratio_text(x) : num(x); };
-  std::string shown = text(c.value);
-  for (int digits = 4; digits <= 9 && c.value != c.limit && shown == text(c.limit); ++digits) {
+  std::string shown = target_text(c, c.value);
+  const std::string limit = target_text(c, c.limit);
+  for (int digits = 4; digits <= 9 && c.value != c.limit && shown == limit; ++digits) {
     char buf[48];
-    std::snprintf(buf, sizeof buf, is_ratio ? "%.*g×" : "%.*g", digits, c.value);
+    std::snprintf(buf, sizeof buf, shown_as_ratio(c) ? "%.*g×" : "%.*g", digits, c.value);
     shown = buf;
   }
   return shown;
@@ -437,10 +448,8 @@ std::string markdown(const BenchOptions& o, const json& r, const std::vector<Che
   md << "\n### Targets\n\n| target | check | measured | value | limit | verdict "
         "|\n|---|---|---|---|---|---|\n";
   for (const Check& c : checks) {
-    const bool is_ratio = c.id != "T7";
     md << "| " << c.id << " | " << c.what << " | " << c.measured << " | " << value_text(c) << " | "
-       << c.op << " " << (is_ratio ? ratio_text(c.limit) : num(c.limit)) << " | **" << verdict(c)
-       << "** |\n";
+       << c.op << " " << target_text(c, c.limit) << " | **" << verdict(c) << "** |\n";
   }
   return md.str();
 }

@@ -916,3 +916,32 @@ TEST_CASE("server refuses an oversized or malformed batch with ErrorRep and goes
   auto info = expect<msg::InfoRep>(control.ask(msg::InfoReq{}));
   CHECK(info.epoch == b.epoch());
 }
+
+// Past --max-finished-slices an older job's slices are refused by name, but only those it had:
+// a reader that already has them all (cursor at done) gets the usual final page.
+TEST_CASE("server refuses a Fetch of released slice results, and only below the job's done count",
+          "[broker]") {
+  BrokerOptions o = RunningBroker::tcp_options();
+  o.max_finished_slices = 3;
+  RunningBroker b(o);
+  HandWorker w(b.endpoints(), "w1", 8);
+  (void)expect<msg::Welcome>(recv_frame(w.tasks));
+  test::RawControl control(b.endpoints().control);
+  for (const char* id : {"a", "b"}) {  // 2 + 2 slices held: "a" gives up its own
+    (void)expect<msg::SubmitRep>(control.ask(msg::SubmitReq{noop_job(id, 2)}));
+    w.answer_slices(2);
+    REQUIRE(expect<msg::WaitRep>(control.ask(msg::WaitReq{id, 10000})).finished);
+  }
+  auto refused = expect<msg::ErrorRep>(control.ask(msg::FetchReq{"a", 0, 0, 0}));
+  CHECK(refused.code == ErrorCode::kOutOfRange);
+  CHECK(refused.message.find("--max-finished-slices 3") != std::string::npos);
+  auto at_end = expect<msg::FetchRep>(control.ask(msg::FetchReq{"a", 2, 0, 0}));
+  CHECK(at_end.items.empty());
+  CHECK(at_end.cursor == 2);
+  CHECK(at_end.status.state == JobState::kDone);
+  auto kept = expect<msg::FetchRep>(control.ask(msg::FetchReq{"b", 0, 0, 0}));
+  CHECK(kept.items.size() == 2);
+  auto waited = expect<msg::WaitRep>(control.ask(msg::WaitReq{"a", 0}));
+  CHECK(waited.finished);
+  CHECK(waited.result.merged.n == 2);
+}

@@ -81,6 +81,11 @@ bool JobCollector::restore(std::uint64_t s, const CompactPartial& c, std::string
   return true;
 }
 
+void JobCollector::restore_released(std::uint64_t covered) {
+  release_results();
+  covered_ = std::min(covered, total_);
+}
+
 CompactPartial JobCollector::compact(std::uint64_t s) const {
   return s < partials_.size() ? partials_[s] : CompactPartial{};
 }

@@ -117,6 +117,9 @@ class JobCollector {
   bool restore(std::uint64_t s, const CompactPartial& c, std::string bytes = {});
   // Replaces the merged state of an order-insensitive combiner.
   void restore_merged(Partial merged) { merged_ = std::move(merged); }
+  // A final job whose per-slice results were released before the journal was rewritten: as
+  // release_results(), with `covered` slices covered (at most total()).
+  void restore_released(std::uint64_t covered);
   // The merged state of an order-insensitive combiner, as the journal stores it.
   const Partial& merged_so_far() const { return merged_; }
   // What restore() takes for slice s (a covered slice).

@@ -46,7 +46,11 @@ struct FinalRecord {
   ErrorCode error_code = ErrorCode::kOk;
   std::string error;
   JobResult result;
-  MSGPACK_DEFINE(job_id, state, error_code, error, result)
+  // Written by a rewrite for a job whose per-slice results the broker had released: it has no
+  // covered records, and had covered `covered` slices (both absent in older records).
+  bool released = false;
+  std::uint64_t covered = 0;
+  MSGPACK_DEFINE(job_id, state, error_code, error, result, released, covered)
 };
 
 struct JobRecord {
@@ -250,6 +254,13 @@ void Journal::load() {
         j.error_code = r.error_code;
         j.error = std::move(r.error);
         if (r.state == JobState::kDone) j.result = std::move(r.result);
+        if (r.released) {
+          j.covered.clear();
+          j.gathered.clear();
+          j.merged.reset();
+          j.results_released = true;
+          j.released_covered = r.covered;
+        }
       }
     }
     if (!ok) ++replay_.bad_records;
@@ -270,45 +281,78 @@ void Journal::load() {
   }
 }
 
-// Rewrites the journal as what load() kept: a temporary file, fsync'ed and renamed over the old
-// one, so that a crash during compaction leaves one or the other whole.
-void Journal::compact() {
-  std::string out;
-  for (const RecoveredJob& j : recovered_) {
-    frame(out, kJobRecord, JobRecord{j.spec, j.kernel});
-    const std::size_t n = j.covered.size();
-    for (std::size_t begin = 0; begin < n || (begin == 0 && j.merged); begin += kSlicesPerRecord) {
-      const std::size_t end = std::min(n, begin + kSlicesPerRecord);
-      CoveredRecord r;
-      r.job_id = j.spec.job_id;
-      for (std::size_t i = begin; i < end; ++i) {
-        r.slices.push_back(SliceEntry{j.covered[i].first, j.covered[i].second.n,
-                                      j.covered[i].second.hi, j.covered[i].second.lo});
-        if (!j.gathered.empty()) r.bytes.push_back(i < j.gathered.size() ? j.gathered[i] : "");
-      }
-      if (end == n && j.merged) {
-        r.has_merged = true;
-        r.merged = *j.merged;
-      }
-      frame(out, kCoveredRecord, r);
-      if (end == n) break;
+namespace {
+
+// The records that give back `j` as it was recovered: job, covered (at most kSlicesPerRecord
+// slices each), final.
+void append_recovered(std::string& out, const RecoveredJob& j) {
+  frame(out, kJobRecord, JobRecord{j.spec, j.kernel});
+  const std::size_t n = j.covered.size();
+  for (std::size_t begin = 0; begin < n || (begin == 0 && j.merged); begin += kSlicesPerRecord) {
+    const std::size_t end = std::min(n, begin + kSlicesPerRecord);
+    CoveredRecord r;
+    r.job_id = j.spec.job_id;
+    for (std::size_t i = begin; i < end; ++i) {
+      r.slices.push_back(SliceEntry{j.covered[i].first, j.covered[i].second.n,
+                                    j.covered[i].second.hi, j.covered[i].second.lo});
+      if (!j.gathered.empty()) r.bytes.push_back(i < j.gathered.size() ? j.gathered[i] : "");
     }
-    if (job_state_final(j.state)) {
-      FinalRecord f{j.spec.job_id, j.state, j.error_code, j.error, j.result.value_or(JobResult{})};
-      frame(out, kFinalRecord, f);
+    if (end == n && j.merged) {
+      r.has_merged = true;
+      r.merged = *j.merged;
+    }
+    frame(out, kCoveredRecord, r);
+    if (end == n) break;
+  }
+  if (job_state_final(j.state)) {
+    frame(out, kFinalRecord,
+          FinalRecord{j.spec.job_id, j.state, j.error_code, j.error, j.result.value_or(JobResult{}),
+                      j.results_released, j.released_covered});
+  }
+}
+
+// The records that give back `job` as the broker holds it now.
+void append_live(std::string& out, const Job& job) {
+  const JobCollector& c = job.collector;
+  frame(out, kJobRecord, JobRecord{job.spec, spec_of(*job.kernel)});
+  if (!c.results_released()) {
+    const std::vector<std::uint64_t>& order = c.completion_order();
+    for (std::size_t begin = 0; begin < order.size(); begin += kSlicesPerRecord) {
+      const std::size_t end = std::min(order.size(), begin + kSlicesPerRecord);
+      frame(out, kCoveredRecord, covered_record(job, order, begin, end, end == order.size()));
     }
   }
+  if (job.final()) {
+    // (job.result has no gathered bytes: those are in the covered records.)
+    frame(out, kFinalRecord,
+          FinalRecord{job.spec.job_id, job.state, job.error_code, job.error, job.result,
+                      c.results_released(), c.results_released() ? c.covered() : 0});
+  }
+}
+
+}  // namespace
+
+// Rewrites the journal as what load() kept.
+void Journal::compact() {
+  std::string out;
+  for (const RecoveredJob& j : recovered_) append_recovered(out, j);
+  if (Status st = replace_file(out); !st.ok()) throw SetupError(st.error().message);
+}
+
+// Writes `out` into a temporary file, fsync'ed and renamed over the journal, so that a crash
+// leaves one or the other whole; the journal is `out` from then on.
+Status Journal::replace_file(const std::string& out) {
   const std::string tmp = path_ + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw SetupError(errno_text("cannot write", tmp));
+  if (fd < 0) return make_error(ErrorCode::kInternal, errno_text("cannot write", tmp));
   // Locked before it is renamed into place, so the journal is never unlocked.
   const bool written = ::flock(fd, LOCK_EX | LOCK_NB) == 0 && write_all(fd, out) &&
                        ::fsync(fd) == 0 && ::rename(tmp.c_str(), path_.c_str()) == 0;
   if (!written) {
-    const std::string why = errno_text("cannot compact the journal into", tmp);
+    const std::string why = errno_text("cannot rewrite the journal into", tmp);
     ::close(fd);
     ::unlink(tmp.c_str());
-    throw SetupError(why);
+    return make_error(ErrorCode::kInternal, why);
   }
   ::close(fd_);  // the old file, and its lock
   fd_ = fd;
@@ -316,14 +360,50 @@ void Journal::compact() {
     (void)::fsync(dir);  // the rename itself survives a machine crash
     ::close(dir);
   }
+  file_bytes_ = out.size();
+  rewritten_bytes_ = out.size();
+  unsynced_ = false;
+  return Status::Ok();
+}
+
+void Journal::keep_unrestored(RecoveredJob job) {
+  unrestored_.push_back(std::move(job));
+}
+
+bool Journal::wants_rewrite() const {
+  return options_.rewrite_bytes > 0 && file_bytes_ >= options_.rewrite_bytes &&
+         file_bytes_ >= 2 * rewritten_bytes_;
+}
+
+Status Journal::rewrite(const std::vector<const Job*>& jobs, TimePoint now) {
+  std::string out;
+  for (const RecoveredJob& j : unrestored_) append_recovered(out, j);
+  for (const Job* job : jobs) append_live(out, *job);
+  if (Status st = replace_file(out); !st.ok()) {
+    rewritten_bytes_ = file_bytes_;  // tried again once the file has doubled
+    return st;
+  }
+  // Everything buffered, or left by a failed write, is in `out` (or was of a forgotten job).
+  unwritten_.clear();
+  dirty_.clear();
+  dirty_index_.clear();
+  buffered_slices_ = 0;
+  last_write_ = now;
+  last_sync_ = now;
+  return Status::Ok();
 }
 
 // ---- 3. writing ----
 
 Status Journal::append(const std::string& bytes, bool sync) {
   if (!write_all(fd_, bytes)) {
-    return make_error(ErrorCode::kInternal, errno_text("cannot write the journal", path_));
+    Error e = make_error(ErrorCode::kInternal, errno_text("cannot write the journal", path_));
+    // What part of the records did reach the file is cut, else the whole records written after
+    // it on the next try would follow a torn one, and a replay stops at a torn record.
+    (void)::ftruncate(fd_, static_cast<off_t>(file_bytes_));
+    return e;
   }
+  file_bytes_ += bytes.size();
   unsynced_ = true;
   if (sync) {
     if (::fdatasync(fd_) != 0) {

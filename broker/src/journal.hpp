@@ -10,7 +10,11 @@
 //                                                         in acceptance order; gather bytes; for
 //                                                         min/max/count/histogram the merged
 //                                                         state including them
-//   3 final    [job_id, state, error_code, error, JobResult]
+//   3 final    [job_id, state, error_code, error, JobResult, released, covered]
+//                                                         released (written by a rewrite): the
+//                                                         job's per-slice results were given up,
+//                                                         it has no covered records and had
+//                                                         covered `covered` slices
 // Per-slice (n, hi, lo) is what makes a resumed sum bitwise equal to an uninterrupted one: sums
 // and moments are folded in slice order at the end, from exactly these numbers.
 //
@@ -25,10 +29,19 @@
 // rewritten, as one job, covered and final record each, into a temporary file renamed over the
 // old one. The file is locked (flock): a second broker on the same DIR fails to start.
 //
+// While the broker runs, the file only grows, so once it passes rewrite_bytes and twice its size
+// after the last rewrite, wants_rewrite() says so and the broker calls rewrite() with the jobs it
+// holds: the same temporary file and rename, written from memory. A finished job whose
+// per-slice results the broker released (max_finished_slices) is written as its job and final
+// records alone, the final one saying so and how many slices it covered. So the file stays
+// within about twice what the broker holds, plus rewrite_bytes.
+//
 // Error model: the constructor throws SetupError (DIR cannot be made, the file cannot be read,
 // written or locked). submitted() returns an error when the job record cannot be written (the
 // job is then refused); flush() returns an error when buffered records cannot be written (they
-// stay buffered and are tried again).
+// stay buffered and are tried again; a partly written record is cut from the file first);
+// rewrite() returns an error when the new file cannot be written (the old one stays, and is
+// appended to as before).
 //
 // Not thread-safe: the broker's poll loop owns it.
 #pragma once
@@ -58,6 +71,9 @@ struct JournalOptions {
   std::size_t max_finished = 10000;
   // Buffered covered records beyond this many bytes are written before flush_ms passes.
   std::size_t flush_bytes = 1u << 20;
+  // The file is rewritten from the broker's jobs once it is this large and twice its size after
+  // the last rewrite (0: only when opened).
+  std::uint64_t rewrite_bytes = std::uint64_t{64} << 20;
 };
 
 // What opening found.
@@ -94,6 +110,18 @@ class Journal final : public JobLog {
   // Bytes and slices waiting in memory.
   std::size_t buffered_slices() const { return buffered_slices_; }
 
+  // A job found at open that the broker could not restore: kept, as it was found, through
+  // rewrites (a later broker may restore it).
+  void keep_unrestored(RecoveredJob job);
+  // True when the file has grown enough to be rewritten (see above).
+  bool wants_rewrite() const;
+  // Replaces the file with the records of `jobs` (every job the broker holds, in the order they
+  // were accepted: Scheduler::jobs_in_order) and of the unrestored ones; what is buffered is
+  // in them, so the buffer is emptied. `now` restarts the flush and fsync clocks.
+  Status rewrite(const std::vector<const Job*>& jobs, TimePoint now);
+  // The file's size as this journal wrote it.
+  std::uint64_t file_bytes() const { return file_bytes_; }
+
  private:
   // The records of unwritten_ and dirty_, in that order, both emptied.
   std::string take_buffer();
@@ -103,6 +131,7 @@ class Journal final : public JobLog {
   };
   void load();
   void compact();
+  Status replace_file(const std::string& out);
   Status append(const std::string& bytes, bool sync);
   std::string encode_buffer() const;
 
@@ -111,6 +140,9 @@ class Journal final : public JobLog {
   int fd_ = -1;
   JournalReplay replay_;
   std::vector<RecoveredJob> recovered_;
+  std::vector<RecoveredJob> unrestored_;
+  std::uint64_t file_bytes_ = 0;       // the file's size: what was compacted plus appends
+  std::uint64_t rewritten_bytes_ = 0;  // its size after the last compaction or rewrite
 
   std::vector<Dirty> dirty_;  // jobs with covered slices not yet written
   std::unordered_map<const Job*, std::size_t> dirty_index_;

@@ -89,6 +89,10 @@ int main(int argc, char** argv) {
   app.add_option("--journal-flush-ms", options.journal_flush_ms,
                  "covered slices are written to the journal at least this often")
       ->capture_default_str();
+  app.add_option("--journal-rewrite-bytes", options.journal_rewrite_bytes,
+                 "rewrite the journal from the jobs held once it is this large and has doubled "
+                 "since the last rewrite (0: only at start)")
+      ->capture_default_str();
   app.add_option("--journal-fsync-ms", options.journal_fsync_ms,
                  "fdatasync the journal at most this often (0: every write)")
       ->capture_default_str();

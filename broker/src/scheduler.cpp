@@ -194,6 +194,7 @@ Status Scheduler::restore(RecoveredJob r, TimePoint now) {
     j.finished = now;
     j.pending.clear();
     j.collector.release_book();
+    if (r.results_released) j.collector.restore_released(r.released_covered);
     remember_finished(j);
   } else if (book.complete()) {
     complete_job(j, now);
@@ -202,6 +203,14 @@ Status Scheduler::restore(RecoveredJob r, TimePoint now) {
     runnable_.emplace(j.serial, &j);
   }
   return Status::Ok();
+}
+
+void Scheduler::jobs_in_order(std::vector<const Job*>& out) const {
+  out.clear();
+  out.reserve(jobs_.size());
+  for (const auto& kv : jobs_) out.push_back(kv.second.get());
+  std::sort(out.begin(), out.end(),
+            [](const Job* a, const Job* b) { return a->serial < b->serial; });
 }
 
 bool Scheduler::has_unfinished_jobs() const {
@@ -941,7 +950,8 @@ void Scheduler::finalize_job(Job& job, JobState state, TimePoint now) {
 
 void Scheduler::remember_finished(Job& job) {
   finished_order_.push_back(&job);
-  if (job.collector.combiner() != Combiner::kGather && job.collector.total() > 0) {
+  if (job.collector.combiner() != Combiner::kGather && job.collector.total() > 0 &&
+      !job.collector.results_released()) {
     results_held_.push_back(&job);
     results_held_slices_ += job.collector.total();
     // (The journal has written every buffered result by now: Journal::finished flushes them.)

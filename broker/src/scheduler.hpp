@@ -120,6 +120,10 @@ struct RecoveredJob {
   ErrorCode error_code = ErrorCode::kOk;
   std::string error;
   std::optional<JobResult> result;  // kDone
+  // A final job whose per-slice results the broker had released (max_finished_slices) when it
+  // rewrote the journal: `covered` is empty, and the job had covered released_covered slices.
+  bool results_released = false;
+  std::uint64_t released_covered = 0;
 };
 
 // Messages the scheduler could not use, by reason.
@@ -205,6 +209,9 @@ class Scheduler {
   // dropped) when its id is taken or its spec no longer validates (e.g. a kernel only a plugin
   // offered: no worker has announced it yet).
   Status restore(RecoveredJob r, TimePoint now);
+  // Every job the scheduler holds (unfinished, and finished ones not yet forgotten), in the
+  // order they were accepted: what a rewritten journal must keep. `out` is cleared first.
+  void jobs_in_order(std::vector<const Job*>& out) const;
 
   // ---- workers (tasks endpoint) ----
   // Registers a worker (credit >= 1, else kRejected). A known id is replaced: its leases are

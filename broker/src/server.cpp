@@ -147,6 +147,7 @@ void Server::open_journal(TimePoint now) {
   jo.flush_ms = options_.journal_flush_ms;
   jo.fsync_ms = options_.journal_fsync_ms;
   jo.max_finished = options_.max_finished_jobs;
+  jo.rewrite_bytes = options_.journal_rewrite_bytes;
   try {
     journal_ = std::make_unique<Journal>(jo);
   } catch (...) {
@@ -157,8 +158,10 @@ void Server::open_journal(TimePoint now) {
   std::size_t restored = 0, unfinished = 0;
   for (RecoveredJob& job : journal_->take_recovered()) {
     const std::string id = job.spec.job_id;
-    if (Status st = sched_.restore(std::move(job), now); !st.ok()) {
-      log_->warn("journal: job {} cannot be restored: {}", id, st.error().to_string());
+    if (Status st = sched_.restore(RecoveredJob(job), now); !st.ok()) {
+      log_->warn("journal: job {} cannot be restored (kept in the journal): {}", id,
+                 st.error().to_string());
+      journal_->keep_unrestored(std::move(job));
       continue;
     }
     ++restored;
@@ -170,6 +173,20 @@ void Server::open_journal(TimePoint now) {
       journal_->path(), r.records, restored, unfinished, r.bad_records, r.torn_bytes, r.forgotten);
   sched_.set_log(journal_.get());
   sched_.take_changes(changes_);  // jobs completed while restoring are announced to nobody
+}
+
+// The journal only grows while the broker runs: once it has doubled, it is written anew from
+// the jobs held now. The loop stops meanwhile (a gap forgive() covers if it is long).
+void Server::rewrite_journal(TimePoint now) {
+  const std::uint64_t before = journal_->file_bytes();
+  const TimePoint start = Clock::now();
+  sched_.jobs_in_order(journal_jobs_);
+  if (Status st = journal_->rewrite(journal_jobs_, now); !st.ok()) {
+    log_->error("journal: {} (appended to as before)", st.error().to_string());
+    return;
+  }
+  log_->info("journal rewritten: {} jobs, {} -> {} bytes in {} ms", journal_jobs_.size(), before,
+             journal_->file_bytes(), millis_between(start, Clock::now()));
 }
 
 // ---- 2. the loop ----
@@ -828,6 +845,7 @@ void Server::on_timers(TimePoint now) {
     if (Status st = journal_->flush(now); !st.ok() && ++journal_errors_ <= kLoudBadMessages) {
       log_->error("journal: {} (kept in memory, tried again)", st.error().to_string());
     }
+    if (journal_->wants_rewrite()) rewrite_journal(now);
   }
   waits_.clear();
   fetches_.clear();

@@ -69,6 +69,7 @@ class Server {
   bool spin(zmq::pollitem_t* items, int n, TimePoint due);
   bool keep_serving(TimePoint now);
   void open_journal(TimePoint now);
+  void rewrite_journal(TimePoint now);
   void close() noexcept;
 
   // control
@@ -124,6 +125,7 @@ class Server {
 
   std::unique_ptr<Journal> journal_;  // after sched_: flushed before the jobs it names are gone
   std::uint64_t journal_errors_ = 0;
+  std::vector<const Job*> journal_jobs_;  // rewrite_journal()'s scratch
 
   std::atomic<int> stop_{0};  // stop() calls; async-signal-safe
   bool stop_now_ = false;     // ShutdownReq

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "journal.hpp"
 #include "scheduler.hpp"
 #include "zwq/broker.hpp"
 #include "zwq/status.hpp"
@@ -58,4 +59,13 @@ TEST_CASE("broker options and scheduler options have the same defaults", "[broke
   CHECK(b.batch_target_us == s.batch_target_us);
   CHECK(b.pipeline_depth == s.pipeline_depth);
   CHECK(b.max_batch == s.max_batch);
+}
+
+TEST_CASE("broker options and journal options have the same defaults", "[broker]") {
+  const BrokerOptions b;
+  const zwq::broker::JournalOptions j;
+  CHECK(b.journal_flush_ms == j.flush_ms);
+  CHECK(b.journal_fsync_ms == j.fsync_ms);
+  CHECK(b.journal_rewrite_bytes == j.rewrite_bytes);
+  CHECK(b.max_finished_jobs == j.max_finished);
 }

@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "scheduler_harness.hpp"
@@ -65,19 +66,22 @@ std::uint64_t compute(Harness& h, const std::string& id, const std::vector<doubl
   return done;
 }
 
+// The result of a sum job over `values` (a slice each) computed without a break.
+double uninterrupted_sum(const std::vector<double>& values) {
+  Harness whole;
+  REQUIRE(whole.sched.submit(sum_spec("whole", values.size()), whole.now).ok());
+  compute(whole, "whole", values, values.size());
+  REQUIRE(whole.job("whole").state == JobState::kDone);
+  return whole.job("whole").result.value;
+}
+
 }  // namespace
 
 TEST_CASE("journal gives back accepted jobs, covered slices and finished results after a reopen",
           "[broker]") {
   TempDir dir;
   const auto values = random_values(64, 3);
-  double reference = 0;
-  {
-    Harness whole;
-    REQUIRE(whole.sched.submit(sum_spec("s", 64), whole.now).ok());
-    compute(whole, "s", values, 1000);
-    reference = whole.job("s").result.value;
-  }
+  const double reference = uninterrupted_sum(values);
   {
     Harness h;
     Journal journal(options_in(dir));
@@ -397,4 +401,169 @@ TEST_CASE(
   REQUIRE(d.size() == 1);
   CHECK(d[0].worker_id == "w2");
   CHECK(d[0].job->spec.job_id == "plugged");
+}
+
+TEST_CASE("journal cuts a partly written record, so the records written on the next try replay",
+          "[broker]") {
+  TempDir dir;
+  const auto values = random_values(64, 12);
+  JournalOptions jo = options_in(dir);
+  jo.flush_ms = 60'000;  // the covered slices stay buffered until the forced flushes below
+  {
+    Harness h;
+    Journal journal(jo);
+    h.sched.set_log(&journal);
+    REQUIRE(h.sched.submit(sum_spec("a", 64), h.now).ok());
+    REQUIRE(compute(h, "a", values, 20) == 20);
+    {
+      FileSizeLimit full(dir.size() + 10);  // room for 10 bytes of the covered record
+      CHECK_FALSE(journal.flush(h.now, true).ok());
+    }
+    CHECK(dir.size() == journal.file_bytes());  // the 10 bytes were cut
+    REQUIRE(journal.flush(h.now, true).ok());
+    REQUIRE(h.sched.submit(sum_spec("b", 8), h.now).ok());
+  }
+  Journal reopened(options_in(dir));
+  CHECK(reopened.replay().torn_bytes == 0);
+  auto jobs = reopened.take_recovered();
+  REQUIRE(jobs.size() == 2);
+  CHECK(jobs[0].covered.size() == 20);
+  CHECK(jobs[1].spec.job_id == "b");
+}
+
+TEST_CASE(
+    "journal grown past its rewrite size is written anew from the jobs the broker holds, and a "
+    "reopen gives back those jobs and no forgotten one",
+    "[broker]") {
+  TempDir dir;
+  const auto values = random_values(64, 13);
+  const double reference = uninterrupted_sum(values);
+  SchedulerOptions so = test_options();
+  so.max_finished_jobs = 2;
+  JournalOptions jo = options_in(dir);
+  jo.rewrite_bytes = 4096;
+  std::map<std::string, double> results;
+  {
+    Harness h(so);
+    Journal journal(jo);
+    h.sched.set_log(&journal);
+    for (int i = 0; i < 12; ++i) {
+      const std::string id = std::string("j").append(std::to_string(i));
+      REQUIRE(h.sched.submit(sum_spec(id, 64), h.now).ok());
+      compute(h, id, values, 1000);
+      results[id] = h.job(id).result.value;
+    }
+    REQUIRE(h.sched.submit(sum_spec("open", 64), h.now).ok());
+    REQUIRE(compute(h, "open", values, 20) == 20);
+    REQUIRE(journal.flush(h.now + 1s).ok());
+    REQUIRE(journal.wants_rewrite());
+    REQUIRE(compute(h, "open", values, 4) == 4);  // buffered: the rewrite takes them from memory
+    REQUIRE(journal.buffered_slices() == 4);
+    const auto before = dir.size();
+    std::vector<const Job*> held;
+    h.sched.jobs_in_order(held);
+    REQUIRE(held.size() == 3);
+    REQUIRE(journal.rewrite(held, h.now + 1s).ok());
+    CHECK(dir.size() < before / 3);  // 13 jobs' records down to 3 jobs'
+    CHECK(dir.size() == journal.file_bytes());
+    CHECK_FALSE(journal.wants_rewrite());
+    CHECK(journal.buffered_slices() == 0);
+    // Appending goes on in the new file: the open job's next slices.
+    REQUIRE(compute(h, "open", values, 12) == 12);
+    REQUIRE(journal.flush(h.now + 2s).ok());
+  }
+  Journal reopened(options_in(dir));
+  CHECK(reopened.replay().bad_records == 0);
+  auto jobs = reopened.take_recovered();
+  REQUIRE(jobs.size() == 3);
+  CHECK(jobs[0].spec.job_id == "j10");
+  CHECK(jobs[1].spec.job_id == "j11");
+  CHECK(jobs[2].spec.job_id == "open");
+  CHECK(jobs[2].covered.size() == 36);  // each once
+  Harness restarted;
+  for (auto& j : jobs) REQUIRE(restarted.sched.restore(std::move(j), restarted.now).ok());
+  for (const char* id : {"j10", "j11"}) {
+    INFO(id);
+    CHECK(restarted.status(id).state == JobState::kDone);
+    CHECK(restarted.status(id).done == 64);
+    CHECK(restarted.job(id).collector.completion_order().size() == 64);
+    CHECK(restarted.job(id).result.value == results[id]);
+  }
+  CHECK(compute(restarted, "open", values, 1000) == 28);  // only the uncovered slices run again
+  const double value = restarted.job("open").result.value;
+  CHECK(std::bit_cast<std::uint64_t>(value) == std::bit_cast<std::uint64_t>(reference));
+}
+
+TEST_CASE(
+    "journal rewrite keeps a finished job whose per-slice results were released as its result "
+    "and covered count, and a restored broker neither pages nor recounts it",
+    "[broker]") {
+  TempDir dir;
+  const auto values = random_values(64, 14);
+  SchedulerOptions so = test_options();
+  so.max_finished_slices = 64;  // each newer finished job releases the one before
+  double old_value = 0;
+  {
+    Harness h(so);
+    Journal journal(options_in(dir));
+    h.sched.set_log(&journal);
+    for (const char* id : {"old", "new"}) {
+      REQUIRE(h.sched.submit(sum_spec(id, 64), h.now).ok());
+      compute(h, id, values, 1000);
+    }
+    REQUIRE(h.job("old").collector.results_released());
+    old_value = h.job("old").result.value;
+    std::vector<const Job*> held;
+    h.sched.jobs_in_order(held);
+    REQUIRE(journal.rewrite(held, h.now).ok());
+  }
+  Journal reopened(options_in(dir));
+  auto jobs = reopened.take_recovered();
+  REQUIRE(jobs.size() == 2);
+  CHECK(jobs[0].results_released);
+  CHECK(jobs[0].released_covered == 64);
+  CHECK(jobs[0].covered.empty());
+  CHECK_FALSE(jobs[1].results_released);
+  CHECK(jobs[1].covered.size() == 64);
+  Harness restarted(so);
+  for (auto& j : jobs) REQUIRE(restarted.sched.restore(std::move(j), restarted.now).ok());
+  const JobStatus st = restarted.status("old");
+  CHECK(st.state == JobState::kDone);
+  CHECK(st.done == 64);
+  CHECK(restarted.job("old").result.value == old_value);
+  CHECK(restarted.job("old").collector.results_released());
+  CHECK_FALSE(restarted.job("new").collector.results_released());
+}
+
+TEST_CASE("journal rewrite keeps a job the broker could not restore, for a later broker",
+          "[broker]") {
+  TempDir dir;
+  {
+    Harness h;
+    Journal journal(options_in(dir));
+    h.sched.set_log(&journal);
+    REQUIRE(h.sched.submit(sum_spec("big", 100), h.now).ok());
+  }
+  SchedulerOptions small = test_options();
+  small.limits.max_slices_per_job = 10;  // a broker started with a lower limit
+  {
+    Journal reopened(options_in(dir));
+    Harness h(small);
+    for (auto& j : reopened.take_recovered()) {
+      REQUIRE_FALSE(h.sched.restore(RecoveredJob(j), h.now).ok());
+      reopened.keep_unrestored(std::move(j));
+    }
+    h.sched.set_log(&reopened);
+    REQUIRE(h.sched.submit(sum_spec("small", 5), h.now).ok());
+    std::vector<const Job*> held;
+    h.sched.jobs_in_order(held);
+    REQUIRE(reopened.rewrite(held, h.now).ok());
+  }
+  Journal again(options_in(dir));
+  auto jobs = again.take_recovered();
+  REQUIRE(jobs.size() == 2);
+  CHECK(jobs[0].spec.job_id == "big");
+  CHECK(jobs[1].spec.job_id == "small");
+  Harness h;
+  for (auto& j : jobs) CHECK(h.sched.restore(std::move(j), h.now).ok());
 }

@@ -6,7 +6,9 @@
 //   build/tests/zwq_integration_tests "fault: broker*"
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <future>
+#include <set>
 
 #include "processes.hpp"
 
@@ -170,4 +172,77 @@ TEST_CASE(
   auto r = job.value().wait(std::chrono::seconds(60));
   REQUIRE(r.ok());
   CHECK(bits_of(r.value().value) == bits_of(reference.value().value));
+}
+
+TEST_CASE(
+    "fault: a broker with a journal rewrites it as it grows, so it stays near what the broker "
+    "holds, and after kill -9 still answers for finished jobs, a released one by its result",
+    "[integration][fault]") {
+  TestDir dir("rewrite");
+  const std::string journal = dir.path() + "/journal";
+  // Each job covers 2000 slices (about 50 KB of covered records); the broker holds the
+  // per-slice results of two finished jobs.
+  BrokerProcess broker(dir, with(kFast, {"--journal", journal, "--journal-rewrite-bytes", "65536",
+                                         "--max-finished-slices", "4000"}));
+  broker.start();
+  WorkerProcesses workers(broker.address());
+  workers.add({"--credit", "16"});
+  auto client = Client::connect(client_options(broker.address()));
+  REQUIRE(client.ok());
+  REQUIRE(wait_for_workers(client.value(), 1));
+  auto job = [](int i) {
+    JobRequest req = JobRequest::range("pi", 0, 20'000'000);
+    req.slice_size = 10'000;
+    req.job_id = "r";
+    req.job_id += std::to_string(i);
+    return req;
+  };
+  const std::string file = journal + "/journal.zwq";
+  constexpr int kJobs = 40;
+  std::vector<double> values;
+  std::uintmax_t first_size = 0, largest = 0;
+  for (int i = 0; i < kJobs; ++i) {
+    auto r = client.value().run(job(i), kJobTimeout);
+    REQUIRE(r.ok());
+    values.push_back(r.value().value);
+    // A job's covered and final records are written before its result leaves the broker.
+    const std::uintmax_t size = std::filesystem::file_size(file);
+    if (i == 0) first_size = size;
+    largest = std::max(largest, size);
+  }
+  std::printf(
+      "figure: journal after 1 job of 2000 slices %ju bytes; through %d such jobs at most %ju "
+      "bytes (--journal-rewrite-bytes 65536, --max-finished-slices 4000)\n",
+      first_size, kJobs, largest);
+  CHECK(first_size > 30'000);       // the covered records are there
+  CHECK(largest < 8 * first_size);  // 40 jobs' records would be 40 times that
+
+  broker.kill9();
+  broker.start();
+  auto fresh = Client::connect(client_options(broker.address()));
+  REQUIRE(fresh.ok());
+  for (int i : {0, kJobs - 1}) {
+    INFO("job r" << i);
+    auto handle = fresh.value().submit(job(i));
+    REQUIRE(handle.ok());
+    CHECK(handle.value().existed());
+    auto again = handle.value().wait(std::chrono::seconds(10));
+    REQUIRE(again.ok());
+    CHECK(bits_of(again.value().value) == bits_of(values[i]));
+    auto st = fresh.value().status(job(i).job_id);
+    REQUIRE(st.ok());
+    CHECK(st.value()[0].done == 2000);
+  }
+  // The newest job's per-slice results came back from the journal; the oldest one's had been
+  // released, and a stream of them is refused by name.
+  auto newest = fresh.value().submit(job(kJobs - 1));
+  REQUIRE(newest.ok());
+  std::set<std::uint64_t> seen;
+  for (const SliceResult& r : newest.value().as_completed(kJobTimeout)) seen.insert(r.slice);
+  CHECK(seen.size() == 2000);
+  auto oldest = fresh.value().submit(job(0));
+  REQUIRE(oldest.ok());
+  auto released = oldest.value().next_result(kJobTimeout);
+  REQUIRE_FALSE(released.ok());
+  CHECK(released.error().code == ErrorCode::kOutOfRange);
 }

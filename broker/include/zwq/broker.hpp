@@ -56,6 +56,9 @@ struct BrokerOptions {
   // slice), and fdatasync'ed at most every journal_fsync_ms (0: with every write).
   std::uint32_t journal_flush_ms = 100;
   std::uint32_t journal_fsync_ms = 1000;
+  // The journal only grows while the broker runs: once it is this large and twice its size after
+  // the last rewrite, it is rewritten from the jobs the broker holds (0: only at start).
+  std::uint64_t journal_rewrite_bytes = std::uint64_t{64} << 20;
   // On stop() (SIGTERM): new jobs are refused (shutting_down) while running jobs get up to this
   // long to finish; what is unfinished then is in the journal (if any) or lost. A second stop()
   // or a ShutdownReq ends at once.

@@ -5,9 +5,9 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -65,21 +65,17 @@ constexpr std::size_t kSlicesPerRecord = 65536;
 // A record longer than this is not something we wrote: the rest of the file is cut.
 constexpr std::uint32_t kMaxRecordBytes = 1u << 30;
 
-std::uint32_t crc32(const char* data, std::size_t n) {
-  static const std::array<std::uint32_t, 256> table = [] {
-    std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t i = 0; i < 256; ++i) {
-      std::uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  std::uint32_t c = 0xFFFFFFFFu;
-  for (std::size_t i = 0; i < n; ++i) {
-    c = table[(c ^ static_cast<unsigned char>(data[i])) & 0xFFu] ^ (c >> 8);
+// CRC-32 (ISO-HDLC: the reflected 0x04C11DB7 of zlib, gzip and PNG), zlib's: several bytes per
+// step where a byte-at-a-time table took 85 % of the time of writing a covered record (perf).
+std::uint32_t crc32_of(const char* data, std::size_t n) {
+  uLong c = ::crc32(0L, Z_NULL, 0);
+  while (n > 0) {  // zlib takes a uInt length
+    const uInt step = static_cast<uInt>(std::min<std::size_t>(n, 1u << 30));
+    c = ::crc32(c, reinterpret_cast<const Bytef*>(data), step);
+    data += step;
+    n -= step;
   }
-  return c ^ 0xFFFFFFFFu;
+  return static_cast<std::uint32_t>(c);
 }
 
 void put_u32(std::string& out, std::uint32_t v) {
@@ -99,7 +95,7 @@ void frame(std::string& out, RecordType type, const T& body) {
   buf.write(reinterpret_cast<const char*>(&type), 1);
   msgpack::pack(buf, body);
   put_u32(out, static_cast<std::uint32_t>(buf.size()));
-  put_u32(out, crc32(buf.data(), buf.size()));
+  put_u32(out, crc32_of(buf.data(), buf.size()));
   out.append(buf.data(), buf.size());
 }
 
@@ -214,7 +210,7 @@ void Journal::load() {
     const std::uint32_t crc = get_u32(data.data() + at + 4);
     if (len == 0 || len > kMaxRecordBytes || data.size() - at - 8 < len) break;
     const char* body = data.data() + at + 8;
-    if (crc32(body, len) != crc) break;
+    if (crc32_of(body, len) != crc) break;
     at += 8 + len;
     ++replay_.records;
     const auto type = static_cast<std::uint8_t>(body[0]);

@@ -567,3 +567,59 @@ TEST_CASE("journal rewrite keeps a job the broker could not restore, for a later
   Harness h;
   for (auto& j : jobs) CHECK(h.sched.restore(std::move(j), h.now).ok());
 }
+
+// Written by the broker at b44ae0e, before final records carried `released` and before the CRC
+// came from zlib: job "done" (4 slices of the sum of 1.5, -2.25, 3.125 and 1e-3, finished) and
+// job "open" (8 slices, the first 4 covered). A broker must read the journals of the one before.
+constexpr const char* kJournalB44ae0e =
+    "0301000025b9a88201928aa66a6f625f6964a4646f6e65a66b65726e656ca373756da5696e70757484a37572"
+    "69a573686d3a78a5647479706502ab627974655f6f666673657400a66c656e67746800a6696e7075743284a3"
+    "757269a0a5647479706500ab627974655f6f666673657400a66c656e67746800a66f757470757484a3757269"
+    "a0a5647479706500ab627974655f6f666673657400a66c656e67746800a5666972737400a5636f756e7428aa"
+    "736c6963655f73697a650aa6706172616d7380aa706172616d5f736574739086a46e616d65a373756da8636f"
+    "6d62696e657201a5736861706501ab696e7075745f647479706500ac6f75747075745f647479706500a46865"
+    "6c70a046000000dcddc83c0295a4646f6e659494000acb3ff80000000000000094010acbc002000000000000"
+    "0094020acb40090000000000000094030acb3f50624dd2f1a9fc0090c297010000000090a04d000000502b67"
+    "670395a4646f6e650300a084a576616c7565cb4003020c49ba5e35a876617269616e636500a66d6572676564"
+    "970128cb4003020c49ba5e35cb3c9fc000000000000090a0a86761746865726564900301000092549ee00192"
+    "8aa66a6f625f6964a46f70656ea66b65726e656ca373756da5696e70757484a3757269a573686d3a78a56474"
+    "79706502ab627974655f6f666673657400a66c656e67746800a6696e7075743284a3757269a0a56474797065"
+    "00ab627974655f6f666673657400a66c656e67746800a66f757470757484a3757269a0a5647479706500ab62"
+    "7974655f6f666673657400a66c656e67746800a5666972737400a5636f756e7450aa736c6963655f73697a65"
+    "0aa6706172616d7380aa706172616d5f736574739086a46e616d65a373756da8636f6d62696e657201a57368"
+    "61706501ab696e7075745f647479706500ac6f75747075745f647479706500a468656c70a0460000006f5947"
+    "ee0295a46f70656e9494000acb3ff80000000000000094010acbc0020000000000000094020acb4009000000"
+    "0000000094030acb3f50624dd2f1a9fc0090c297010000000090a0";
+
+TEST_CASE("journal reads a file an earlier broker wrote, so an upgrade loses no job", "[broker]") {
+  TempDir dir;
+  {
+    std::string bytes;
+    const std::string hex = kJournalB44ae0e;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+      bytes.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    }
+    REQUIRE(bytes.size() == 775);
+    std::FILE* f = std::fopen(dir.file().c_str(), "wb");
+    REQUIRE(f != nullptr);
+    REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
+    std::fclose(f);
+  }
+  for (int open = 0; open < 2; ++open) {  // as written then, and as compacted by this broker
+    INFO("open " << open);
+    Journal journal(options_in(dir));
+    CHECK(journal.replay().bad_records == 0);
+    CHECK(journal.replay().torn_bytes == 0);
+    auto jobs = journal.take_recovered();
+    REQUIRE(jobs.size() == 2);
+    CHECK(jobs[0].spec.job_id == "done");
+    CHECK(jobs[0].state == JobState::kDone);
+    CHECK(jobs[0].covered.size() == 4);
+    CHECK_FALSE(jobs[0].results_released);
+    REQUIRE(jobs[0].result.has_value());
+    CHECK(jobs[0].result->value == 2.376);  // (1.5 - 2.25) + (3.125 + 1e-3), as printed then
+    CHECK(jobs[1].spec.job_id == "open");
+    CHECK(jobs[1].state == JobState::kRunning);
+    CHECK(jobs[1].covered.size() == 4);
+  }
+}

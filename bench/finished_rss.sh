@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The broker's resident memory through a run of finished jobs: 60 sum jobs of 16384 slices each
-# (a 64 MiB f32 array in 4 KiB slices) on one worker, RSS printed every 20 jobs. Any argument is
-# passed to zwq-broker, e.g. --max-finished-slices 131072 (docs/RELIABILITY.md, "Defaults").
+# The broker's resident memory through a run of finished jobs: 60 sum jobs (JOBS=N for another
+# number) of 16384 slices each (a 64 MiB f32 array in 4 KiB slices) on one worker, RSS printed
+# every 20 jobs. Any argument is passed to zwq-broker, e.g. --max-finished-slices 131072
+# (docs/RELIABILITY.md, "Defaults").
 # With --journal DIR (a directory that does not exist yet; removed at exit) the journal's size is
 # printed too, and at the end the broker's rewrites of it (--journal-rewrite-bytes).
 #
@@ -53,7 +54,7 @@ state() {
   echo
 }
 state 0
-for i in $(seq 60); do
+for i in $(seq "${JOBS:-60}"); do
   "$bin/zwq" submit -k sum -i "shm:$array" --slice 1024 --timeout 60 --json >/dev/null
   if [ $((i % 20)) = 0 ]; then state "$i"; fi
 done

@@ -88,15 +88,44 @@ std::uint32_t get_u32(const char* p) {
   return v;
 }
 
-// Appends one framed record of `type` holding `body` to `out`.
+// msgpack-c's packer writes straight into the journal's output string.
+struct StringStream {
+  std::string& out;
+  void write(const char* data, std::size_t n) { out.append(data, n); }
+};
+using Packer = msgpack::packer<StringStream>;
+
+// ... or into room made for it beforehand.
+struct SpanStream {
+  char* at;
+  void write(const char* data, std::size_t n) {
+    std::memcpy(at, data, n);
+    at += n;
+  }
+};
+// The most msgpack-c makes of a SliceEntry: an array header and four 9-byte numbers.
+constexpr std::size_t kMaxSliceEntryBytes = 1 + 4 * 9;
+
+// Appends one framed record of `type` to `out`, its body packed by pack_body(Packer&) in place
+// (no buffer of its own to copy from), then its length and CRC filled in before it.
+template <typename F>
+void frame_with(std::string& out, RecordType type, F&& pack_body) {
+  const std::size_t at = out.size();
+  out.append(8, '\0');
+  out.push_back(static_cast<char>(type));
+  StringStream stream{out};
+  Packer pk(stream);
+  pack_body(pk);
+  const std::size_t len = out.size() - at - 8;
+  std::string header;
+  put_u32(header, static_cast<std::uint32_t>(len));
+  put_u32(header, crc32_of(out.data() + at + 8, len));
+  out.replace(at, 8, header);
+}
+
 template <typename T>
 void frame(std::string& out, RecordType type, const T& body) {
-  msgpack::sbuffer buf;
-  buf.write(reinterpret_cast<const char*>(&type), 1);
-  msgpack::pack(buf, body);
-  put_u32(out, static_cast<std::uint32_t>(buf.size()));
-  put_u32(out, crc32_of(buf.data(), buf.size()));
-  out.append(buf.data(), buf.size());
+  frame_with(out, type, [&](Packer& pk) { pk.pack(body); });
 }
 
 template <typename T>
@@ -130,23 +159,35 @@ bool write_all(int fd, const std::string& bytes) {
   return true;
 }
 
-CoveredRecord covered_record(const Job& job, const std::vector<std::uint64_t>& slices,
-                             std::size_t begin, std::size_t end, bool with_merged) {
+// Appends the covered record of slices[begin, end) of `job`: the bytes msgpack-c makes of a
+// CoveredRecord, packed from the collector without building one.
+void frame_covered(std::string& out, const Job& job, const std::vector<std::uint64_t>& slices,
+                   std::size_t begin, std::size_t end, bool with_merged) {
   const JobCollector& c = job.collector;
-  CoveredRecord r;
-  r.job_id = job.spec.job_id;
-  r.slices.reserve(end - begin);
   const bool gather = c.combiner() == Combiner::kGather;
-  for (std::size_t i = begin; i < end; ++i) {
-    const CompactPartial p = c.compact(slices[i]);
-    r.slices.push_back(SliceEntry{slices[i], p.n, p.hi, p.lo});
-    if (gather) r.bytes.push_back(c.bytes(slices[i]));
-  }
-  if (with_merged && !combiner_is_order_sensitive(c.combiner())) {
-    r.has_merged = true;
-    r.merged = c.merged_so_far();
-  }
-  return r;
+  const bool merged = with_merged && !combiner_is_order_sensitive(c.combiner());
+  frame_with(out, kCoveredRecord, [&](Packer& pk) {
+    pk.pack_array(5);
+    pk.pack(job.spec.job_id);
+    pk.pack_array(static_cast<std::uint32_t>(end - begin));
+    // The entries, the bulk of the record, go into room made for them at once: one resize,
+    // not five appends of a few bytes each per slice.
+    const std::size_t base = out.size();
+    out.resize(base + (end - begin) * kMaxSliceEntryBytes);
+    SpanStream span{out.data() + base};
+    msgpack::packer<SpanStream> entries(span);
+    for (std::size_t i = begin; i < end; ++i) {
+      const CompactPartial p = c.compact(slices[i]);
+      entries.pack(SliceEntry{slices[i], p.n, p.hi, p.lo});
+    }
+    out.resize(static_cast<std::size_t>(span.at - out.data()));
+    pk.pack_array(gather ? static_cast<std::uint32_t>(end - begin) : 0);
+    if (gather) {
+      for (std::size_t i = begin; i < end; ++i) pk.pack(c.bytes(slices[i]));
+    }
+    pk.pack(merged);
+    pk.pack(merged ? c.merged_so_far() : Partial{});
+  });
 }
 
 }  // namespace
@@ -315,7 +356,7 @@ void append_live(std::string& out, const Job& job) {
     const std::vector<std::uint64_t>& order = c.completion_order();
     for (std::size_t begin = 0; begin < order.size(); begin += kSlicesPerRecord) {
       const std::size_t end = std::min(order.size(), begin + kSlicesPerRecord);
-      frame(out, kCoveredRecord, covered_record(job, order, begin, end, end == order.size()));
+      frame_covered(out, job, order, begin, end, end == order.size());
     }
   }
   if (job.final()) {
@@ -373,6 +414,11 @@ bool Journal::wants_rewrite() const {
 
 Status Journal::rewrite(const std::vector<const Job*>& jobs, TimePoint now) {
   std::string out;
+  std::size_t bound = 0;  // room for all of it, so that the string is never copied to grow
+  for (const Job* job : jobs) {
+    bound += 1024 + job->collector.completion_order().size() * kMaxSliceEntryBytes;
+  }
+  out.reserve(bound);
   for (const RecoveredJob& j : unrestored_) append_recovered(out, j);
   for (const Job* job : jobs) append_live(out, *job);
   if (Status st = replace_file(out); !st.ok()) {
@@ -454,8 +500,7 @@ std::string Journal::encode_buffer() const {
   for (const Dirty& d : dirty_) {
     for (std::size_t begin = 0; begin < d.slices.size(); begin += kSlicesPerRecord) {
       const std::size_t end = std::min(d.slices.size(), begin + kSlicesPerRecord);
-      frame(out, kCoveredRecord,
-            covered_record(*d.job, d.slices, begin, end, end == d.slices.size()));
+      frame_covered(out, *d.job, d.slices, begin, end, end == d.slices.size());
     }
   }
   return out;

@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <msgpack.hpp>
 #include <optional>
+#include <string_view>
+#include <unordered_set>
 
 namespace zwq::broker {
 
@@ -419,6 +421,14 @@ Status Journal::rewrite(const std::vector<const Job*>& jobs, TimePoint now) {
     bound += 1024 + job->collector.completion_order().size() * kMaxSliceEntryBytes;
   }
   out.reserve(bound);
+  if (!unrestored_.empty()) {
+    // An id taken since by a new job is that job's now: two job records of one id would give
+    // the second one's slices to the first on the next replay.
+    std::unordered_set<std::string_view> live;
+    for (const Job* job : jobs) live.insert(job->spec.job_id);
+    std::erase_if(unrestored_,
+                  [&](const RecoveredJob& j) { return live.count(j.spec.job_id) != 0; });
+  }
   for (const RecoveredJob& j : unrestored_) append_recovered(out, j);
   for (const Job* job : jobs) append_live(out, *job);
   if (Status st = replace_file(out); !st.ok()) {

@@ -535,8 +535,10 @@ TEST_CASE(
   CHECK_FALSE(restarted.job("new").collector.results_released());
 }
 
-TEST_CASE("journal rewrite keeps a job the broker could not restore, for a later broker",
-          "[broker]") {
+TEST_CASE(
+    "journal rewrite keeps a job the broker could not restore, for a later broker, until a new "
+    "job takes its id",
+    "[broker]") {
   TempDir dir;
   {
     Harness h;
@@ -559,13 +561,35 @@ TEST_CASE("journal rewrite keeps a job the broker could not restore, for a later
     h.sched.jobs_in_order(held);
     REQUIRE(reopened.rewrite(held, h.now).ok());
   }
-  Journal again(options_in(dir));
-  auto jobs = again.take_recovered();
+  {
+    Journal again(options_in(dir));
+    auto jobs = again.take_recovered();
+    REQUIRE(jobs.size() == 2);
+    CHECK(jobs[0].spec.job_id == "big");
+    CHECK(jobs[1].spec.job_id == "small");
+    Harness h;
+    for (auto& j : jobs) CHECK(h.sched.restore(std::move(j), h.now).ok());
+  }
+  // Until a new job takes its id: then the journal holds that one alone.
+  {
+    Journal reopened(options_in(dir));
+    Harness h(small);
+    for (auto& j : reopened.take_recovered()) {
+      if (!h.sched.restore(RecoveredJob(j), h.now).ok()) reopened.keep_unrestored(std::move(j));
+    }
+    h.sched.set_log(&reopened);
+    REQUIRE(h.sched.submit(sum_spec("big", 5), h.now).ok());
+    std::vector<const Job*> held;
+    h.sched.jobs_in_order(held);
+    REQUIRE(reopened.rewrite(held, h.now).ok());
+  }
+  Journal last(options_in(dir));
+  CHECK(last.replay().bad_records == 0);
+  auto jobs = last.take_recovered();
   REQUIRE(jobs.size() == 2);
-  CHECK(jobs[0].spec.job_id == "big");
-  CHECK(jobs[1].spec.job_id == "small");
-  Harness h;
-  for (auto& j : jobs) CHECK(h.sched.restore(std::move(j), h.now).ok());
+  CHECK(jobs[0].spec.job_id == "small");
+  CHECK(jobs[1].spec.job_id == "big");
+  CHECK(jobs[1].spec.count == 50);  // the new one's 5 slices
 }
 
 // Written by the broker at b44ae0e, before final records carried `released` and before the CRC

@@ -546,21 +546,27 @@ TEST_CASE(
     h.sched.set_log(&journal);
     REQUIRE(h.sched.submit(sum_spec("big", 100), h.now).ok());
   }
-  SchedulerOptions small = test_options();
-  small.limits.max_slices_per_job = 10;  // a broker started with a lower limit
-  {
+  // A broker started with a lower limit: it keeps what it cannot restore, takes a new job of
+  // `new_id` and rewrites its journal. Returns how many jobs it could not restore.
+  auto run_with_lower_limit = [&](const std::string& new_id) {
+    SchedulerOptions small = test_options();
+    small.limits.max_slices_per_job = 10;
     Journal reopened(options_in(dir));
     Harness h(small);
+    int kept = 0;
     for (auto& j : reopened.take_recovered()) {
-      REQUIRE_FALSE(h.sched.restore(RecoveredJob(j), h.now).ok());
+      if (h.sched.restore(RecoveredJob(j), h.now).ok()) continue;
       reopened.keep_unrestored(std::move(j));
+      ++kept;
     }
     h.sched.set_log(&reopened);
-    REQUIRE(h.sched.submit(sum_spec("small", 5), h.now).ok());
+    REQUIRE(h.sched.submit(sum_spec(new_id, 5), h.now).ok());
     std::vector<const Job*> held;
     h.sched.jobs_in_order(held);
     REQUIRE(reopened.rewrite(held, h.now).ok());
-  }
+    return kept;
+  };
+  CHECK(run_with_lower_limit("small") == 1);
   {
     Journal again(options_in(dir));
     auto jobs = again.take_recovered();
@@ -571,18 +577,7 @@ TEST_CASE(
     for (auto& j : jobs) CHECK(h.sched.restore(std::move(j), h.now).ok());
   }
   // Until a new job takes its id: then the journal holds that one alone.
-  {
-    Journal reopened(options_in(dir));
-    Harness h(small);
-    for (auto& j : reopened.take_recovered()) {
-      if (!h.sched.restore(RecoveredJob(j), h.now).ok()) reopened.keep_unrestored(std::move(j));
-    }
-    h.sched.set_log(&reopened);
-    REQUIRE(h.sched.submit(sum_spec("big", 5), h.now).ok());
-    std::vector<const Job*> held;
-    h.sched.jobs_in_order(held);
-    REQUIRE(reopened.rewrite(held, h.now).ok());
-  }
+  CHECK(run_with_lower_limit("big") == 1);
   Journal last(options_in(dir));
   CHECK(last.replay().bad_records == 0);
   auto jobs = last.take_recovered();

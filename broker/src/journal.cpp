@@ -64,6 +64,22 @@ struct JobRecord {
 // Covered records of a compacted journal hold at most this many slices, so that neither writing
 // nor replaying a huge job needs one huge buffer.
 constexpr std::size_t kSlicesPerRecord = 65536;
+
+// Where the covered record of slices [begin, n) ends: after at most kSlicesPerRecord slices and,
+// for gather jobs, before their bytes (bytes_of(i) for slice i) pass max_bytes, one slice at
+// least (a slice's bytes are at most a frame, far below kMaxRecordBytes).
+template <typename BytesOf>
+std::size_t record_end(std::size_t begin, std::size_t n, bool gather, std::size_t max_bytes,
+                       BytesOf&& bytes_of) {
+  const std::size_t last = std::min(n, begin + kSlicesPerRecord);
+  if (!gather) return last;
+  std::size_t end = begin;
+  for (std::size_t bytes = 0; end < last; ++end) {
+    bytes += bytes_of(end);
+    if (bytes > max_bytes && end > begin) break;
+  }
+  return end;
+}
 // A record longer than this is not something we wrote: the rest of the file is cut.
 constexpr std::uint32_t kMaxRecordBytes = 1u << 30;
 
@@ -192,6 +208,18 @@ void frame_covered(std::string& out, const Job& job, const std::vector<std::uint
   });
 }
 
+// Appends the covered records of `slices` of `job`, the merged state in the last.
+void append_covered(std::string& out, const Job& job, const std::vector<std::uint64_t>& slices,
+                    std::size_t max_bytes) {
+  const JobCollector& c = job.collector;
+  const bool gather = c.combiner() == Combiner::kGather;
+  auto bytes_of = [&](std::size_t i) { return c.bytes(slices[i]).size(); };
+  for (std::size_t begin = 0, end = 0; begin < slices.size(); begin = end) {
+    end = record_end(begin, slices.size(), gather, max_bytes, bytes_of);
+    frame_covered(out, job, slices, begin, end, end == slices.size());
+  }
+}
+
 }  // namespace
 
 // ---- 2. open, replay, compaction ----
@@ -207,13 +235,25 @@ Journal::Journal(JournalOptions options) : options_(std::move(options)) {
                      (ec ? ec.message() : std::string("not a directory")));
   }
   path_ = options_.dir + "/journal.zwq";
-  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd_ < 0) throw SetupError(errno_text("cannot open the journal", path_));
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    const std::string why =
-        errno == EWOULDBLOCK ? "it is in use by another broker" : std::string(std::strerror(errno));
+  for (int tries = 1;; ++tries) {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) throw SetupError(errno_text("cannot open the journal", path_));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const std::string why = errno == EWOULDBLOCK ? "it is in use by another broker"
+                                                   : std::string(std::strerror(errno));
+      ::close(fd_);
+      throw SetupError("cannot lock the journal " + path_ + ": " + why);
+    }
+    // A broker that rewrote the journal between our open and our lock renamed a new file over
+    // the one we opened, and let go of it: the lock must be on the file the name is now.
+    struct stat held {};
+    struct stat named {};
+    if (::fstat(fd_, &held) == 0 && ::stat(path_.c_str(), &named) == 0 &&
+        held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+      break;
+    }
     ::close(fd_);
-    throw SetupError("cannot lock the journal " + path_ + ": " + why);
+    if (tries == 10) throw SetupError("cannot lock the journal " + path_ + ": it keeps changing");
   }
   try {
     load();
@@ -244,8 +284,9 @@ void Journal::load() {
       got += static_cast<std::size_t>(n);
     }
   }
-  std::unordered_map<std::string, std::size_t> index;
+  std::unordered_map<std::string, std::size_t> index;  // the latest job of each id
   std::vector<RecoveredJob> jobs;
+  std::vector<bool> replaced;  // jobs[i]'s id was taken by a later job
   std::size_t at = 0;
   while (at < data.size()) {
     if (data.size() - at < 8) break;
@@ -260,10 +301,18 @@ void Journal::load() {
     bool ok = false;
     if (type == kJobRecord) {
       JobRecord r;
-      ok = unpack_body(body + 1, len - 1, r) && !r.spec.job_id.empty() &&
-           index.count(r.spec.job_id) == 0;
+      ok = unpack_body(body + 1, len - 1, r) && !r.spec.job_id.empty();
       if (ok) {
-        index.emplace(r.spec.job_id, jobs.size());
+        // The broker takes an id again only once it no longer holds the job of that id
+        // (forgotten, or not restorable): a later job record of an id is a new job, and the
+        // records after it are that job's.
+        auto [it, fresh] = index.try_emplace(r.spec.job_id, jobs.size());
+        if (!fresh) {
+          replaced[it->second] = true;
+          it->second = jobs.size();
+          ++replay_.replaced;
+        }
+        replaced.push_back(false);
         RecoveredJob& j = jobs.emplace_back();
         j.spec = std::move(r.spec);
         j.kernel = std::move(r.kernel);
@@ -308,10 +357,14 @@ void Journal::load() {
 
   // Keep every unfinished job and the newest max_finished finished ones.
   std::size_t finished = 0;
-  for (const RecoveredJob& j : jobs) finished += job_state_final(j.state) ? 1 : 0;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    finished += !replaced[i] && job_state_final(jobs[i].state) ? 1 : 0;
+  }
   std::size_t drop = finished > options_.max_finished ? finished - options_.max_finished : 0;
   replay_.forgotten = drop;
-  for (RecoveredJob& j : jobs) {
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    RecoveredJob& j = jobs[i];
+    if (replaced[i]) continue;
     if (drop > 0 && job_state_final(j.state)) {
       --drop;
       continue;
@@ -324,11 +377,13 @@ namespace {
 
 // The records that give back `j` as it was recovered: job, covered (at most kSlicesPerRecord
 // slices each), final.
-void append_recovered(std::string& out, const RecoveredJob& j) {
+void append_recovered(std::string& out, const RecoveredJob& j, std::size_t max_bytes) {
   frame(out, kJobRecord, JobRecord{j.spec, j.kernel});
   const std::size_t n = j.covered.size();
-  for (std::size_t begin = 0; begin < n || (begin == 0 && j.merged); begin += kSlicesPerRecord) {
-    const std::size_t end = std::min(n, begin + kSlicesPerRecord);
+  const bool gather = !j.gathered.empty();
+  auto bytes_of = [&](std::size_t i) { return i < j.gathered.size() ? j.gathered[i].size() : 0; };
+  for (std::size_t begin = 0, end = 0; begin < n || (begin == 0 && j.merged); begin = end) {
+    end = record_end(begin, n, gather, max_bytes, bytes_of);
     CoveredRecord r;
     r.job_id = j.spec.job_id;
     for (std::size_t i = begin; i < end; ++i) {
@@ -351,16 +406,10 @@ void append_recovered(std::string& out, const RecoveredJob& j) {
 }
 
 // The records that give back `job` as the broker holds it now.
-void append_live(std::string& out, const Job& job) {
+void append_live(std::string& out, const Job& job, std::size_t max_bytes) {
   const JobCollector& c = job.collector;
   frame(out, kJobRecord, JobRecord{job.spec, spec_of(*job.kernel)});
-  if (!c.results_released()) {
-    const std::vector<std::uint64_t>& order = c.completion_order();
-    for (std::size_t begin = 0; begin < order.size(); begin += kSlicesPerRecord) {
-      const std::size_t end = std::min(order.size(), begin + kSlicesPerRecord);
-      frame_covered(out, job, order, begin, end, end == order.size());
-    }
-  }
+  if (!c.results_released()) append_covered(out, job, c.completion_order(), max_bytes);
   if (job.final()) {
     // (job.result has no gathered bytes: those are in the covered records.)
     frame(out, kFinalRecord,
@@ -374,7 +423,7 @@ void append_live(std::string& out, const Job& job) {
 // Rewrites the journal as what load() kept.
 void Journal::compact() {
   std::string out;
-  for (const RecoveredJob& j : recovered_) append_recovered(out, j);
+  for (const RecoveredJob& j : recovered_) append_recovered(out, j, options_.record_bytes);
   if (Status st = replace_file(out); !st.ok()) throw SetupError(st.error().message);
 }
 
@@ -416,7 +465,7 @@ bool Journal::wants_rewrite() const {
 
 Status Journal::rewrite(const std::vector<const Job*>& jobs, TimePoint now) {
   std::string out;
-  std::size_t bound = 0;  // room for all of it, so that the string is never copied to grow
+  std::size_t bound = 0;  // room for the slice entries: the string seldom grows by copying
   for (const Job* job : jobs) {
     bound += 1024 + job->collector.completion_order().size() * kMaxSliceEntryBytes;
   }
@@ -429,8 +478,8 @@ Status Journal::rewrite(const std::vector<const Job*>& jobs, TimePoint now) {
     std::erase_if(unrestored_,
                   [&](const RecoveredJob& j) { return live.count(j.spec.job_id) != 0; });
   }
-  for (const RecoveredJob& j : unrestored_) append_recovered(out, j);
-  for (const Job* job : jobs) append_live(out, *job);
+  for (const RecoveredJob& j : unrestored_) append_recovered(out, j, options_.record_bytes);
+  for (const Job* job : jobs) append_live(out, *job, options_.record_bytes);
   if (Status st = replace_file(out); !st.ok()) {
     rewritten_bytes_ = file_bytes_;  // tried again once the file has doubled
     return st;
@@ -440,6 +489,7 @@ Status Journal::rewrite(const std::vector<const Job*>& jobs, TimePoint now) {
   dirty_.clear();
   dirty_index_.clear();
   buffered_slices_ = 0;
+  buffered_bytes_ = 0;
   last_write_ = now;
   last_sync_ = now;
   return Status::Ok();
@@ -448,21 +498,30 @@ Status Journal::rewrite(const std::vector<const Job*>& jobs, TimePoint now) {
 // ---- 3. writing ----
 
 Status Journal::append(const std::string& bytes, bool sync) {
+  if (torn_) {
+    // A failed write whose bytes could not be cut: nothing may follow them (a replay stops at a
+    // torn record), so nothing is written until they are.
+    if (::ftruncate(fd_, static_cast<off_t>(file_bytes_)) != 0) {
+      return make_error(ErrorCode::kInternal,
+                        errno_text("cannot cut a failed write from the journal", path_));
+    }
+    torn_ = false;
+  }
+  const char* failed = nullptr;
   if (!write_all(fd_, bytes)) {
-    Error e = make_error(ErrorCode::kInternal, errno_text("cannot write the journal", path_));
-    // What part of the records did reach the file is cut, else the whole records written after
-    // it on the next try would follow a torn one, and a replay stops at a torn record.
-    (void)::ftruncate(fd_, static_cast<off_t>(file_bytes_));
+    failed = "cannot write the journal";
+  } else if (sync && ::fdatasync(fd_) != 0) {
+    failed = "cannot sync the journal";
+  }
+  if (failed != nullptr) {
+    Error e = make_error(ErrorCode::kInternal, errno_text(failed, path_));
+    // What reached the file is cut: the caller writes the records again whole (they are not
+    // there twice), or refused the job (it does not come back after a restart).
+    torn_ = ::ftruncate(fd_, static_cast<off_t>(file_bytes_)) != 0;
     return e;
   }
   file_bytes_ += bytes.size();
-  unsynced_ = true;
-  if (sync) {
-    if (::fdatasync(fd_) != 0) {
-      return make_error(ErrorCode::kInternal, errno_text("cannot sync the journal", path_));
-    }
-    unsynced_ = false;
-  }
+  unsynced_ = !sync;
   return Status::Ok();
 }
 
@@ -482,6 +541,7 @@ void Journal::covered(const Job& job, std::uint64_t slice) {
   if (fresh) dirty_.push_back(Dirty{&job, {}});
   dirty_[it->second].slices.push_back(slice);
   ++buffered_slices_;
+  buffered_bytes_ += sizeof(SliceEntry) + job.collector.bytes(slice).size();
 }
 
 void Journal::finished(const Job& job) {
@@ -502,24 +562,19 @@ std::string Journal::take_buffer() {
   dirty_.clear();
   dirty_index_.clear();
   buffered_slices_ = 0;
+  buffered_bytes_ = 0;
   return out;
 }
 
 std::string Journal::encode_buffer() const {
   std::string out;
-  for (const Dirty& d : dirty_) {
-    for (std::size_t begin = 0; begin < d.slices.size(); begin += kSlicesPerRecord) {
-      const std::size_t end = std::min(d.slices.size(), begin + kSlicesPerRecord);
-      frame_covered(out, *d.job, d.slices, begin, end, end == d.slices.size());
-    }
-  }
+  for (const Dirty& d : dirty_) append_covered(out, *d.job, d.slices, options_.record_bytes);
   return out;
 }
 
 Status Journal::flush(TimePoint now, bool force) {
-  const bool due =
-      force || now - last_write_ >= Millis(options_.flush_ms) ||
-      buffered_slices_ * sizeof(SliceEntry) + unwritten_.size() >= options_.flush_bytes;
+  const bool due = force || now - last_write_ >= Millis(options_.flush_ms) ||
+                   buffered_bytes_ + unwritten_.size() >= options_.flush_bytes;
   if (due) {
     if (!dirty_.empty() || !unwritten_.empty()) {
       std::string out = take_buffer();

@@ -26,8 +26,12 @@
 //
 // Opening replays the file (a record that is short or fails its CRC — a write torn by a crash —
 // ends the replay, and the file is cut there), then compacts it: only the jobs to keep are
-// rewritten, as one job, covered and final record each, into a temporary file renamed over the
-// old one. The file is locked (flock): a second broker on the same DIR fails to start.
+// rewritten, as one job record, covered records (at most 65536 slices and record_bytes of
+// gathered bytes each) and a final record each, into a temporary file renamed over the old one.
+// A job record of an id seen before starts a new job, which replaces the old one: the broker
+// takes an id again only once it no longer holds the job of that id (forgotten, or not
+// restorable). The file is locked (flock, on the file its name points to once locked): a second
+// broker on the same DIR fails to start.
 //
 // While the broker runs, the file only grows, so once it passes rewrite_bytes and twice its size
 // after the last rewrite, wants_rewrite() says so and the broker calls rewrite() with the jobs it
@@ -37,9 +41,11 @@
 // within about twice what the broker holds, plus rewrite_bytes.
 //
 // Error model: the constructor throws SetupError (DIR cannot be made, the file cannot be read,
-// written or locked). submitted() returns an error when the job record cannot be written (the
-// job is then refused); flush() returns an error when buffered records cannot be written (they
-// stay buffered and are tried again; a partly written record is cut from the file first);
+// written or locked). submitted() returns an error when the job record cannot be written and
+// synced (the job is then refused); flush() returns an error when buffered records cannot be
+// written (they stay buffered and are tried again). Whatever a failed write or sync left in the
+// file is cut at once, or before anything else is written (if the cut fails, every write fails
+// until it works): no record ever follows a torn one, and a refused job does not come back.
 // rewrite() returns an error when the new file cannot be written (the old one stays, and is
 // appended to as before).
 //
@@ -69,8 +75,12 @@ struct JournalOptions {
   std::uint32_t fsync_ms = 1000;
   // Finished jobs kept when the journal is compacted (the oldest beyond are forgotten).
   std::size_t max_finished = 10000;
-  // Buffered covered records beyond this many bytes are written before flush_ms passes.
+  // Buffered covered records beyond this many bytes (gathered bytes included) are written
+  // before flush_ms passes.
   std::size_t flush_bytes = 1u << 20;
+  // A covered record carries at most this many gathered bytes (and at least one slice): far
+  // below the 1 GiB a replay takes for a record.
+  std::size_t record_bytes = std::size_t{64} << 20;
   // The file is rewritten from the broker's jobs once it is this large and twice its size after
   // the last rewrite (0: only when opened).
   std::uint64_t rewrite_bytes = std::uint64_t{64} << 20;
@@ -82,6 +92,7 @@ struct JournalReplay {
   std::uint64_t bad_records = 0;  // records whose CRC held but whose content did not decode
   std::uint64_t torn_bytes = 0;   // bytes cut from the end (a write torn by a crash)
   std::uint64_t forgotten = 0;    // finished jobs beyond max_finished, dropped by compaction
+  std::uint64_t replaced = 0;     // jobs whose id a later job took (the later one is kept)
 };
 
 class Journal final : public JobLog {
@@ -111,7 +122,7 @@ class Journal final : public JobLog {
   std::size_t buffered_slices() const { return buffered_slices_; }
 
   // A job found at open that the broker could not restore: kept, as it was found, through
-  // rewrites (a later broker may restore it).
+  // rewrites (a later broker may restore it), until a new job takes its id.
   void keep_unrestored(RecoveredJob job);
   // True when the file has grown enough to be rewritten (see above).
   bool wants_rewrite() const;
@@ -147,12 +158,14 @@ class Journal final : public JobLog {
   std::vector<Dirty> dirty_;  // jobs with covered slices not yet written
   std::unordered_map<const Job*, std::size_t> dirty_index_;
   std::size_t buffered_slices_ = 0;
+  std::size_t buffered_bytes_ = 0;  // their entries' and gathered bytes
   // Records a failed write left (a full disk, say), written first by the next one. Bytes, not
   // dirty_ entries: the jobs those point at may be forgotten before the next write.
   std::string unwritten_;
   TimePoint last_write_{};
   TimePoint last_sync_{};
   bool unsynced_ = false;
+  bool torn_ = false;  // a failed write's bytes could not be cut from the file yet
 };
 
 }  // namespace zwq::broker

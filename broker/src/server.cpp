@@ -169,8 +169,9 @@ void Server::open_journal(TimePoint now) {
   }
   log_->info(
       "journal {}: {} records, {} jobs restored ({} unfinished resume), {} bad records, "
-      "{} torn bytes cut, {} old finished jobs forgotten",
-      journal_->path(), r.records, restored, unfinished, r.bad_records, r.torn_bytes, r.forgotten);
+      "{} torn bytes cut, {} old finished jobs forgotten, {} jobs whose id a later job took",
+      journal_->path(), r.records, restored, unfinished, r.bad_records, r.torn_bytes, r.forgotten,
+      r.replaced);
   sched_.set_log(journal_.get());
   sched_.take_changes(changes_);  // jobs completed while restoring are announced to nobody
 }

@@ -66,6 +66,87 @@ std::uint64_t compute(Harness& h, const std::string& id, const std::vector<doubl
   return done;
 }
 
+// Submits job `id` of a range kernel: 10 slices of 10.
+void submit_range(Harness& h, const char* id, const char* kernel) {
+  JobSpec spec;
+  spec.job_id = id;
+  spec.kernel = kernel;
+  spec.count = 100;
+  spec.slice_size = 10;
+  REQUIRE(h.sched.submit(spec, h.now).ok());
+}
+
+// What slice s of a gather job gives in these tests.
+std::string gathered_bytes(std::uint64_t s) {
+  return std::string("bytes of ").append(std::to_string(s));
+}
+
+// An outcome of slice s for a count_range (1 + s) or gather_range (gathered_bytes(s)) job.
+SliceOutcome count_or_gather_outcome(Combiner c, std::uint64_t s, std::uint32_t attempt) {
+  SliceOutcome o;
+  o.slice = s;
+  o.attempt = attempt;
+  o.partial = identity_partial(c);
+  o.partial.n = 10;
+  o.partial.count = s + 1;  // count: 1 + 2 + ... over the slices
+  if (c == Combiner::kGather) o.partial.bytes = gathered_bytes(s);
+  return o;
+}
+
+// Runs `limit` more slices of the count_range and gather_range jobs, as worker w1.
+void run_count_and_gather(Harness& h, std::uint64_t limit) {
+  if (!h.sched.has_worker("w1")) h.hello("w1", 2);
+  for (std::uint64_t n = 0; n < limit;) {
+    auto ds = h.dispatch();
+    if (ds.empty()) return;
+    for (const Dispatch& d : ds) {
+      const Combiner c =
+          d.job->spec.kernel == "gather_range" ? Combiner::kGather : Combiner::kCount;
+      for (const SliceRun& r : d.runs) {
+        for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s, ++n) {
+          h.report_one("w1", d.job->spec.job_id, count_or_gather_outcome(c, s, r.attempt));
+        }
+      }
+    }
+  }
+}
+
+// Writes a journal in DIR holding job "big", of 100 slices: over a lower limit's 10.
+void journal_with_big_job(const TempDir& dir) {
+  Harness h;
+  Journal journal(options_in(dir));
+  h.sched.set_log(&journal);
+  REQUIRE(h.sched.submit(sum_spec("big", 100), h.now).ok());
+}
+
+// A broker started with a lower limit on DIR's journal: it keeps what it cannot restore, takes a
+// new job of `new_id` (8 slices) and runs it, then rewrites its journal (`rewrite`) or only
+// flushes it. Returns how many jobs it could not restore.
+int reopen_with_lower_limit(const TempDir& dir, const std::string& new_id, bool rewrite) {
+  SchedulerOptions small = test_options();
+  small.limits.max_slices_per_job = 10;
+  Journal reopened(options_in(dir));
+  Harness h(small);
+  int kept = 0;
+  for (auto& j : reopened.take_recovered()) {
+    if (h.sched.restore(RecoveredJob(j), h.now).ok()) continue;
+    reopened.keep_unrestored(std::move(j));
+    ++kept;
+  }
+  h.sched.set_log(&reopened);
+  REQUIRE(h.sched.submit(sum_spec(new_id, 8), h.now).ok());
+  compute(h, new_id, random_values(8, 16), 1000);  // (and any restored job's slices before)
+  REQUIRE(h.job(new_id).state == JobState::kDone);
+  if (rewrite) {
+    std::vector<const Job*> held;
+    h.sched.jobs_in_order(held);
+    REQUIRE(reopened.rewrite(held, h.now).ok());
+  } else {
+    REQUIRE(reopened.flush(h.now + 1s, true).ok());
+  }
+  return kept;
+}
+
 // The result of a sum job over `values` (a slice each) computed without a break.
 double uninterrupted_sum(const std::vector<double>& values) {
   Harness whole;
@@ -297,59 +378,24 @@ TEST_CASE("journal keeps a cancelled job cancelled", "[broker]") {
 
 TEST_CASE("journal restores a count's merged state and a gather job's bytes exactly", "[broker]") {
   TempDir dir;
-  auto outcome = [](Combiner c, std::uint64_t s, std::uint32_t attempt) {
-    SliceOutcome o;
-    o.slice = s;
-    o.attempt = attempt;
-    o.partial = identity_partial(c);
-    o.partial.n = 10;
-    o.partial.count = s + 1;                            // count: 1 + 2 + ... over the slices
-    o.partial.bytes = "bytes of " + std::to_string(s);  // gather
-    return o;
-  };
-  // Runs `limit` more slices of both jobs (count_range "c", gather_range "g").
-  auto run = [&](Harness& h, std::uint64_t limit) {
-    if (!h.sched.has_worker("w1")) h.hello("w1", 2);
-    for (std::uint64_t n = 0; n < limit;) {
-      auto ds = h.dispatch();
-      if (ds.empty()) return;
-      for (const Dispatch& d : ds) {
-        const Combiner c =
-            d.job->spec.kernel == "gather_range" ? Combiner::kGather : Combiner::kCount;
-        for (const SliceRun& r : d.runs) {
-          for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s, ++n) {
-            h.report_one("w1", d.job->spec.job_id, outcome(c, s, r.attempt));
-          }
-        }
-      }
-    }
-  };
-  auto submit = [](Harness& h, const char* id, const char* kernel) {
-    JobSpec spec;
-    spec.job_id = id;
-    spec.kernel = kernel;
-    spec.count = 100;
-    spec.slice_size = 10;
-    REQUIRE(h.sched.submit(spec, h.now).ok());
-  };
   {
     Harness h;
     Journal journal(options_in(dir));
     h.sched.set_log(&journal);
-    submit(h, "c", "count_range");
-    submit(h, "g", "gather_range");
-    run(h, 8);
+    submit_range(h, "c", "count_range");
+    submit_range(h, "g", "gather_range");
+    run_count_and_gather(h, 8);
     REQUIRE(journal.flush(h.now + 1s).ok());
   }
   std::vector<std::string> want;
-  for (int s = 0; s < 10; ++s) want.push_back("bytes of " + std::to_string(s));
+  for (std::uint64_t s = 0; s < 10; ++s) want.push_back(gathered_bytes(s));
   {
     Journal reopened(options_in(dir));
     Harness h;
     for (auto& j : reopened.take_recovered()) REQUIRE(h.sched.restore(std::move(j), h.now).ok());
     h.sched.set_log(&reopened);
     CHECK(h.status("c").done + h.status("g").done == 8);
-    run(h, 1000);
+    run_count_and_gather(h, 1000);
     REQUIRE(h.status("c").state == JobState::kDone);
     REQUIRE(h.status("g").state == JobState::kDone);
     CHECK(h.job("c").result.value == 55.0);  // 1 + 2 + ... + 10, each slice counted once
@@ -540,33 +586,8 @@ TEST_CASE(
     "job takes its id",
     "[broker]") {
   TempDir dir;
-  {
-    Harness h;
-    Journal journal(options_in(dir));
-    h.sched.set_log(&journal);
-    REQUIRE(h.sched.submit(sum_spec("big", 100), h.now).ok());
-  }
-  // A broker started with a lower limit: it keeps what it cannot restore, takes a new job of
-  // `new_id` and rewrites its journal. Returns how many jobs it could not restore.
-  auto run_with_lower_limit = [&](const std::string& new_id) {
-    SchedulerOptions small = test_options();
-    small.limits.max_slices_per_job = 10;
-    Journal reopened(options_in(dir));
-    Harness h(small);
-    int kept = 0;
-    for (auto& j : reopened.take_recovered()) {
-      if (h.sched.restore(RecoveredJob(j), h.now).ok()) continue;
-      reopened.keep_unrestored(std::move(j));
-      ++kept;
-    }
-    h.sched.set_log(&reopened);
-    REQUIRE(h.sched.submit(sum_spec(new_id, 5), h.now).ok());
-    std::vector<const Job*> held;
-    h.sched.jobs_in_order(held);
-    REQUIRE(reopened.rewrite(held, h.now).ok());
-    return kept;
-  };
-  CHECK(run_with_lower_limit("small") == 1);
+  journal_with_big_job(dir);
+  CHECK(reopen_with_lower_limit(dir, "small", true) == 1);
   {
     Journal again(options_in(dir));
     auto jobs = again.take_recovered();
@@ -577,14 +598,64 @@ TEST_CASE(
     for (auto& j : jobs) CHECK(h.sched.restore(std::move(j), h.now).ok());
   }
   // Until a new job takes its id: then the journal holds that one alone.
-  CHECK(run_with_lower_limit("big") == 1);
+  CHECK(reopen_with_lower_limit(dir, "big", true) == 1);
   Journal last(options_in(dir));
   CHECK(last.replay().bad_records == 0);
   auto jobs = last.take_recovered();
   REQUIRE(jobs.size() == 2);
   CHECK(jobs[0].spec.job_id == "small");
   CHECK(jobs[1].spec.job_id == "big");
-  CHECK(jobs[1].spec.count == 50);  // the new one's 5 slices
+  CHECK(jobs[1].spec.count == 80);  // the new one's 8 slices
+  CHECK(jobs[1].covered.size() == 8);
+}
+
+TEST_CASE(
+    "journal gives a reused id's records to the new job, not the forgotten one, so a reopen "
+    "before any rewrite resumes the new job",
+    "[broker]") {
+  TempDir dir;
+  JournalOptions jo = options_in(dir);
+  jo.max_finished = 1;
+  SchedulerOptions so = test_options();
+  so.max_finished_jobs = 1;  // "x" is forgotten once "y" finishes
+  const auto values = random_values(32, 15);
+  {
+    Harness h(so);
+    Journal journal(jo);
+    h.sched.set_log(&journal);
+    REQUIRE(h.sched.submit(sum_spec("x", 8), h.now).ok());
+    compute(h, "x", values, 1000);
+    REQUIRE(h.sched.submit(sum_spec("y", 8), h.now).ok());
+    compute(h, "y", values, 1000);
+    REQUIRE(h.sched.find_job("x") == nullptr);
+    REQUIRE(h.sched.submit(sum_spec("x", 32), h.now).ok());  // a new job of the same id
+    REQUIRE(compute(h, "x", values, 4) == 4);
+    REQUIRE(journal.flush(h.now + 1s, true).ok());
+  }
+  Journal reopened(jo);
+  CHECK(reopened.replay().bad_records == 0);
+  CHECK(reopened.replay().replaced == 1);
+  auto jobs = reopened.take_recovered();
+  REQUIRE(jobs.size() == 2);
+  CHECK(jobs[0].spec.job_id == "y");
+  CHECK(jobs[1].spec.job_id == "x");
+  CHECK(jobs[1].spec.count == 320);
+  CHECK(jobs[1].state == JobState::kRunning);
+  CHECK(jobs[1].covered.size() == 4);  // its own slices, none of the old job's 8
+}
+
+TEST_CASE("journal gives the records after a new job of an unrestorable job's id to the new job",
+          "[broker]") {
+  TempDir dir;
+  journal_with_big_job(dir);
+  CHECK(reopen_with_lower_limit(dir, "big", false) == 1);
+  Journal last(options_in(dir));
+  CHECK(last.replay().bad_records == 0);
+  auto jobs = last.take_recovered();
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].spec.count == 80);
+  CHECK(jobs[0].covered.size() == 8);
+  CHECK(jobs[0].state == JobState::kDone);
 }
 
 // Written by the broker at b44ae0e, before final records carried `released` and before the CRC
@@ -641,4 +712,66 @@ TEST_CASE("journal reads a file an earlier broker wrote, so an upgrade loses no 
     CHECK(jobs[1].state == JobState::kRunning);
     CHECK(jobs[1].covered.size() == 4);
   }
+}
+
+TEST_CASE(
+    "journal splits a gather job's covered records by their bytes when it writes, compacts and "
+    "rewrites, and gives every slice's bytes back",
+    "[broker]") {
+  TempDir dir;
+  JournalOptions jo = options_in(dir);
+  jo.record_bytes = 25;  // two slices' bytes ("bytes of 0", 10 bytes each) per record
+  std::vector<std::string> want;
+  for (std::uint64_t s = 0; s < 10; ++s) want.push_back(gathered_bytes(s));
+  // job + 5 covered records of 2 slices + final; with one record per job it would be 3.
+  constexpr std::uint64_t kRecords = 7;
+  {
+    Harness h;
+    Journal journal(jo);
+    h.sched.set_log(&journal);
+    submit_range(h, "g", "gather_range");
+    run_count_and_gather(h, 1000);
+    REQUIRE(h.status("g").state == JobState::kDone);
+  }
+  for (int pass = 0; pass < 2; ++pass) {  // as written, then as compacted at the first open
+    INFO("pass " << pass);
+    Journal reopened(jo);
+    CHECK(reopened.replay().records == kRecords);
+    Harness h;
+    for (auto& j : reopened.take_recovered()) REQUIRE(h.sched.restore(std::move(j), h.now).ok());
+    CHECK(h.job("g").full_result().gathered == want);
+    if (pass == 1) {
+      std::vector<const Job*> held;
+      h.sched.jobs_in_order(held);
+      REQUIRE(reopened.rewrite(held, h.now).ok());
+    }
+  }
+  Journal rewritten(jo);
+  CHECK(rewritten.replay().records == kRecords);
+  auto jobs = rewritten.take_recovered();
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].gathered == want);
+}
+
+TEST_CASE("journal counts gathered bytes toward flush_bytes, so big results leave sooner",
+          "[broker]") {
+  TempDir dir;
+  JournalOptions jo = options_in(dir);
+  jo.flush_ms = 60'000;
+  // Four slices' entries (4 x 32 bytes) are below it; with their bytes (4 x (32 + 10)), above.
+  jo.flush_bytes = 150;
+  Harness h;
+  Journal journal(jo);
+  h.sched.set_log(&journal);
+  REQUIRE(journal.flush(h.now).ok());
+  submit_range(h, "g", "gather_range");
+  const auto after_submit = dir.size();
+  run_count_and_gather(h, 4);
+  REQUIRE(journal.buffered_slices() == 4);
+  const bool entries_alone_below =
+      4 * (2 * sizeof(std::uint64_t) + 2 * sizeof(double)) < jo.flush_bytes;
+  REQUIRE(entries_alone_below);
+  REQUIRE(journal.flush(h.now + 1ms).ok());
+  CHECK(journal.buffered_slices() == 0);
+  CHECK(dir.size() > after_submit);
 }

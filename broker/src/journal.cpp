@@ -157,26 +157,6 @@ bool unpack_body(const char* data, std::size_t size, T& out) {
   }
 }
 
-std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
-}
-
-// Writes all of `bytes` at the end of `fd`.
-bool write_all(int fd, const std::string& bytes) {
-  const char* p = bytes.data();
-  std::size_t left = bytes.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 // Appends the covered record of slices[begin, end) of `job`: the bytes msgpack-c makes of a
 // CoveredRecord, packed from the collector without building one.
 void frame_covered(std::string& out, const Job& job, const std::vector<std::uint64_t>& slices,
@@ -267,6 +247,7 @@ Journal::Journal(JournalOptions options) : options_(std::move(options)) {
 Journal::~Journal() {
   if (fd_ < 0) return;
   (void)flush(Clock::now(), true);
+  (void)finish_rewrite(true);  // (if it fails, the old file is whole)
   ::close(fd_);
 }
 
@@ -424,33 +405,27 @@ void append_live(std::string& out, const Job& job, std::size_t max_bytes) {
 void Journal::compact() {
   std::string out;
   for (const RecoveredJob& j : recovered_) append_recovered(out, j, options_.record_bytes);
-  if (Status st = replace_file(out); !st.ok()) throw SetupError(st.error().message);
+  auto rewrite = JournalRewrite::start(paths(), std::move(out));
+  if (!rewrite.ok()) throw SetupError(rewrite.error().message);
+  if (Status st = adopt(*rewrite.value(), std::string()); !st.ok()) {
+    throw SetupError(st.error().message);
+  }
 }
 
-// Writes `out` into a temporary file, fsync'ed and renamed over the journal, so that a crash
-// leaves one or the other whole; the journal is `out` from then on.
-Status Journal::replace_file(const std::string& out) {
-  const std::string tmp = path_ + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return make_error(ErrorCode::kInternal, errno_text("cannot write", tmp));
-  // Locked before it is renamed into place, so the journal is never unlocked.
-  const bool written = ::flock(fd, LOCK_EX | LOCK_NB) == 0 && write_all(fd, out) &&
-                       ::fsync(fd) == 0 && ::rename(tmp.c_str(), path_.c_str()) == 0;
-  if (!written) {
-    const std::string why = errno_text("cannot rewrite the journal into", tmp);
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return make_error(ErrorCode::kInternal, why);
-  }
+JournalPaths Journal::paths() const {
+  return JournalPaths{path_, path_ + ".tmp", options_.dir};
+}
+
+// Finishes `rewrite` with `tail` and makes its file the journal.
+Status Journal::adopt(JournalRewrite& rewrite, const std::string& tail) {
+  auto fd = rewrite.finish(tail);
+  if (!fd.ok()) return fd.error();
   ::close(fd_);  // the old file, and its lock
-  fd_ = fd;
-  if (const int dir = ::open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
-    (void)::fsync(dir);  // the rename itself survives a machine crash
-    ::close(dir);
-  }
-  file_bytes_ = out.size();
-  rewritten_bytes_ = out.size();
+  fd_ = fd.value();
+  file_bytes_ = rewrite.size();
+  rewritten_bytes_ = rewrite.size();
   unsynced_ = false;
+  torn_ = false;  // what the old file had torn is not in the new one
   return Status::Ok();
 }
 
@@ -459,11 +434,15 @@ void Journal::keep_unrestored(RecoveredJob job) {
 }
 
 bool Journal::wants_rewrite() const {
-  return options_.rewrite_bytes > 0 && file_bytes_ >= options_.rewrite_bytes &&
-         file_bytes_ >= 2 * rewritten_bytes_;
+  return rewrite_ == nullptr && options_.rewrite_bytes > 0 &&
+         file_bytes_ >= options_.rewrite_bytes && file_bytes_ >= 2 * rewritten_bytes_;
 }
 
-Status Journal::rewrite(const std::vector<const Job*>& jobs, TimePoint now) {
+Status Journal::start_rewrite(const std::vector<const Job*>& jobs, TimePoint now) {
+  if (rewrite_ != nullptr) return Status::Ok();
+  // The buffer goes to the old file first: the new one is what memory holds now, and everything
+  // written after this point reaches both (the tail).
+  if (Status st = flush(now, true); !st.ok()) return st;
   std::string out;
   std::size_t bound = 0;  // room for the slice entries: the string seldom grows by copying
   for (const Job* job : jobs) {
@@ -480,19 +459,28 @@ Status Journal::rewrite(const std::vector<const Job*>& jobs, TimePoint now) {
   }
   for (const RecoveredJob& j : unrestored_) append_recovered(out, j, options_.record_bytes);
   for (const Job* job : jobs) append_live(out, *job, options_.record_bytes);
-  if (Status st = replace_file(out); !st.ok()) {
+  auto started = JournalRewrite::start(paths(), std::move(out));
+  if (!started.ok()) {
     rewritten_bytes_ = file_bytes_;  // tried again once the file has doubled
-    return st;
+    return started.error();
   }
-  // Everything buffered, or left by a failed write, is in `out` (or was of a forgotten job).
-  unwritten_.clear();
-  dirty_.clear();
-  dirty_index_.clear();
-  buffered_slices_ = 0;
-  buffered_bytes_ = 0;
-  last_write_ = now;
-  last_sync_ = now;
+  rewrite_ = std::move(started).value();
+  tail_.clear();
   return Status::Ok();
+}
+
+std::optional<Status> Journal::finish_rewrite(bool wait) {
+  if (rewrite_ == nullptr || (!wait && !rewrite_->done())) return std::nullopt;
+  const std::unique_ptr<JournalRewrite> rewrite = std::move(rewrite_);
+  Status st = adopt(*rewrite, tail_);
+  std::string().swap(tail_);
+  if (!st.ok()) rewritten_bytes_ = file_bytes_;  // tried again once the file has doubled
+  return st;
+}
+
+Status Journal::rewrite(const std::vector<const Job*>& jobs, TimePoint now) {
+  if (Status st = start_rewrite(jobs, now); !st.ok()) return st;
+  return finish_rewrite(true).value_or(Status::Ok());
 }
 
 // ---- 3. writing ----
@@ -522,6 +510,7 @@ Status Journal::append(const std::string& bytes, bool sync) {
   }
   file_bytes_ += bytes.size();
   unsynced_ = !sync;
+  if (rewrite_ != nullptr) tail_ += bytes;  // the rewritten file gets it too
   return Status::Ok();
 }
 

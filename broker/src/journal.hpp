@@ -34,8 +34,10 @@
 // broker on the same DIR fails to start.
 //
 // While the broker runs, the file only grows, so once it passes rewrite_bytes and twice its size
-// after the last rewrite, wants_rewrite() says so and the broker calls rewrite() with the jobs it
-// holds: the same temporary file and rename, written from memory. A finished job whose
+// after the last rewrite, wants_rewrite() says so and the broker calls start_rewrite() with the
+// jobs it holds: their records are made from memory, a thread writes them into the temporary
+// file (JournalRewrite) while this one appends to the old file as before, and finish_rewrite()
+// adds what was appended meanwhile and renames the new file over the old. A finished job whose
 // per-slice results the broker released (max_finished_slices) is written as its job and final
 // records alone, the final one saying so and how many slices it covered. So the file stays
 // within about twice what the broker holds, plus rewrite_bytes.
@@ -54,11 +56,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "job.hpp"
+#include "journal_rewrite.hpp"
 #include "scheduler.hpp"
 #include "time.hpp"
 #include "zwq/status.hpp"
@@ -126,9 +131,19 @@ class Journal final : public JobLog {
   void keep_unrestored(RecoveredJob job);
   // True when the file has grown enough to be rewritten (see above).
   bool wants_rewrite() const;
-  // Replaces the file with the records of `jobs` (every job the broker holds, in the order they
-  // were accepted: Scheduler::jobs_in_order) and of the unrestored ones; what is buffered is
-  // in them, so the buffer is emptied. `now` restarts the flush and fsync clocks.
+  // Starts replacing the file with the records of `jobs` (every job the broker holds, in the
+  // order they were accepted: Scheduler::jobs_in_order) and of the unrestored ones: what is
+  // buffered is written to the old file first (flush), the records are made now, and a thread
+  // writes them (JournalRewrite) while the old file is appended to as before. Nothing if a
+  // rewrite is under way. An error (the buffer or the new file cannot be written) leaves the
+  // old file as the journal.
+  Status start_rewrite(const std::vector<const Job*>& jobs, TimePoint now);
+  // Once the thread is done (or waiting for it, with `wait`): appends what was written since
+  // start_rewrite() to the new file and renames it over the old one. nullopt while no rewrite
+  // is under way or done; else how it ended (on an error the old file stays the journal).
+  std::optional<Status> finish_rewrite(bool wait);
+  bool rewriting() const { return rewrite_ != nullptr; }
+  // start_rewrite() and finish_rewrite(true).
   Status rewrite(const std::vector<const Job*>& jobs, TimePoint now);
   // The file's size as this journal wrote it.
   std::uint64_t file_bytes() const { return file_bytes_; }
@@ -142,7 +157,8 @@ class Journal final : public JobLog {
   };
   void load();
   void compact();
-  Status replace_file(const std::string& out);
+  JournalPaths paths() const;
+  Status adopt(JournalRewrite& rewrite, const std::string& tail);
   Status append(const std::string& bytes, bool sync);
   std::string encode_buffer() const;
 
@@ -152,8 +168,10 @@ class Journal final : public JobLog {
   JournalReplay replay_;
   std::vector<RecoveredJob> recovered_;
   std::vector<RecoveredJob> unrestored_;
-  std::uint64_t file_bytes_ = 0;       // the file's size: what was compacted plus appends
-  std::uint64_t rewritten_bytes_ = 0;  // its size after the last compaction or rewrite
+  std::uint64_t file_bytes_ = 0;             // the file's size: what was compacted plus appends
+  std::uint64_t rewritten_bytes_ = 0;        // its size after the last compaction or rewrite
+  std::unique_ptr<JournalRewrite> rewrite_;  // under way
+  std::string tail_;                         // what was appended since it started
 
   std::vector<Dirty> dirty_;  // jobs with covered slices not yet written
   std::unordered_map<const Job*, std::size_t> dirty_index_;

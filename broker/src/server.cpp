@@ -177,17 +177,27 @@ void Server::open_journal(TimePoint now) {
 }
 
 // The journal only grows while the broker runs: once it has doubled, it is written anew from
-// the jobs held now. The loop stops meanwhile (a gap forgive() covers if it is long).
+// the jobs held now. The loop makes the records; a thread writes them, and the loop finishes
+// the rewrite (the records written meanwhile, the rename) on a later turn.
 void Server::rewrite_journal(TimePoint now) {
-  const std::uint64_t before = journal_->file_bytes();
-  const TimePoint start = Clock::now();
-  sched_.jobs_in_order(journal_jobs_);
-  if (Status st = journal_->rewrite(journal_jobs_, now); !st.ok()) {
-    log_->error("journal: {} (appended to as before)", st.error().to_string());
-    return;
+  if (auto done = journal_->finish_rewrite(false)) {
+    if (!done->ok()) {
+      log_->error("journal: {} (appended to as before)", done->error().to_string());
+    } else {
+      log_->info("journal rewritten: {} jobs, {} -> {} bytes in {} ms ({} ms in the loop)",
+                 rewrite_jobs_, rewrite_from_, journal_->file_bytes(),
+                 millis_between(rewrite_started_, Clock::now()), rewrite_loop_ms_);
+    }
   }
-  log_->info("journal rewritten: {} jobs, {} -> {} bytes in {} ms", journal_jobs_.size(), before,
-             journal_->file_bytes(), millis_between(start, Clock::now()));
+  if (!journal_->wants_rewrite()) return;
+  rewrite_from_ = journal_->file_bytes();
+  rewrite_started_ = Clock::now();
+  sched_.jobs_in_order(journal_jobs_);
+  rewrite_jobs_ = journal_jobs_.size();
+  if (Status st = journal_->start_rewrite(journal_jobs_, now); !st.ok()) {
+    log_->error("journal: {} (appended to as before)", st.error().to_string());
+  }
+  rewrite_loop_ms_ = millis_between(rewrite_started_, Clock::now());
 }
 
 // ---- 2. the loop ----
@@ -846,7 +856,7 @@ void Server::on_timers(TimePoint now) {
     if (Status st = journal_->flush(now); !st.ok() && ++journal_errors_ <= kLoudBadMessages) {
       log_->error("journal: {} (kept in memory, tried again)", st.error().to_string());
     }
-    if (journal_->wants_rewrite()) rewrite_journal(now);
+    rewrite_journal(now);
   }
   waits_.clear();
   fetches_.clear();

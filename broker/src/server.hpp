@@ -126,6 +126,11 @@ class Server {
   std::unique_ptr<Journal> journal_;  // after sched_: flushed before the jobs it names are gone
   std::uint64_t journal_errors_ = 0;
   std::vector<const Job*> journal_jobs_;  // rewrite_journal()'s scratch
+  // The rewrite under way, for the log line that ends it.
+  std::uint64_t rewrite_from_ = 0;  // bytes before it
+  std::size_t rewrite_jobs_ = 0;
+  TimePoint rewrite_started_{};
+  std::uint64_t rewrite_loop_ms_ = 0;  // what making its records took the loop
 
   std::atomic<int> stop_{0};  // stop() calls; async-signal-safe
   bool stop_now_ = false;     // ShutdownReq

@@ -775,3 +775,80 @@ TEST_CASE("journal counts gathered bytes toward flush_bytes, so big results leav
   CHECK(journal.buffered_slices() == 0);
   CHECK(dir.size() > after_submit);
 }
+
+TEST_CASE(
+    "journal goes on appending while a rewrite's thread writes, and the rewritten file holds "
+    "what was written meanwhile",
+    "[broker]") {
+  TempDir dir;
+  const auto values = random_values(64, 17);
+  {
+    Harness h;
+    Journal journal(options_in(dir));
+    h.sched.set_log(&journal);
+    REQUIRE(h.sched.submit(sum_spec("before", 64), h.now).ok());
+    REQUIRE(compute(h, "before", values, 20) == 20);  // buffered: the rewrite flushes it first
+    std::vector<const Job*> held;
+    h.sched.jobs_in_order(held);
+    REQUIRE(journal.start_rewrite(held, h.now).ok());
+    REQUIRE(journal.rewriting());
+    // Meanwhile: a new job, more slices of the old one, written to the old file.
+    const auto old_file_before = dir.size();
+    REQUIRE(h.sched.submit(sum_spec("during", 8), h.now).ok());
+    REQUIRE(compute(h, "before", values, 12) == 12);
+    REQUIRE(journal.flush(h.now + 1s, true).ok());
+    CHECK(dir.size() > old_file_before);
+    auto done = journal.finish_rewrite(true);
+    REQUIRE(done.has_value());
+    REQUIRE(done->ok());
+    CHECK_FALSE(journal.rewriting());
+    CHECK(dir.size() == journal.file_bytes());
+    CHECK_FALSE(std::filesystem::exists(dir.file() + ".tmp"));
+  }
+  Journal reopened(options_in(dir));
+  CHECK(reopened.replay().bad_records == 0);
+  CHECK(reopened.replay().torn_bytes == 0);
+  const std::vector<RecoveredJob> jobs = reopened.take_recovered();
+  REQUIRE(jobs.size() == 2);
+  CHECK(jobs[0].spec.job_id == "before");
+  CHECK(jobs[0].covered.size() == 32);
+  CHECK(jobs[1].spec.job_id == "during");
+}
+
+TEST_CASE(
+    "journal whose rewrite cannot be written keeps the old file as the journal, whole, and "
+    "removes the new one",
+    "[broker]") {
+  TempDir dir;
+  JournalOptions jo = options_in(dir);
+  jo.rewrite_bytes = 1;  // wants a rewrite whenever the file has doubled
+  const auto values = random_values(64, 18);
+  {
+    Harness h;
+    Journal journal(jo);
+    h.sched.set_log(&journal);
+    REQUIRE(h.sched.submit(sum_spec("a", 64), h.now).ok());
+    REQUIRE(compute(h, "a", values, 20) == 20);
+    REQUIRE(journal.flush(h.now + 1s, true).ok());
+    REQUIRE(journal.wants_rewrite());
+    const auto size = dir.size();
+    std::vector<const Job*> held;
+    h.sched.jobs_in_order(held);
+    {
+      FileSizeLimit full(64);  // the new file's first write fails; the old one gets none
+      REQUIRE(journal.start_rewrite(held, h.now + 1s).ok());
+      auto done = journal.finish_rewrite(true);
+      REQUIRE(done.has_value());
+      CHECK_FALSE(done->ok());
+    }
+    CHECK(dir.size() == size);
+    CHECK_FALSE(std::filesystem::exists(dir.file() + ".tmp"));
+    CHECK_FALSE(journal.wants_rewrite());        // not again until the file has doubled
+    REQUIRE(compute(h, "a", values, 12) == 12);  // and appending goes on
+    REQUIRE(journal.flush(h.now + 2s, true).ok());
+  }
+  Journal reopened(options_in(dir));
+  auto jobs = reopened.take_recovered();
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].covered.size() == 32);
+}

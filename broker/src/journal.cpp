@@ -442,7 +442,10 @@ Status Journal::start_rewrite(const std::vector<const Job*>& jobs, TimePoint now
   if (rewrite_ != nullptr) return Status::Ok();
   // The buffer goes to the old file first: the new one is what memory holds now, and everything
   // written after this point reaches both (the tail).
-  if (Status st = flush(now, true); !st.ok()) return st;
+  if (Status st = flush(now, true); !st.ok()) {
+    rewritten_bytes_ = file_bytes_;  // tried again once the file has doubled
+    return st;
+  }
   std::string out;
   std::size_t bound = 0;  // room for the slice entries: the string seldom grows by copying
   for (const Job* job : jobs) {

@@ -40,7 +40,8 @@
 // adds what was appended meanwhile and renames the new file over the old. A finished job whose
 // per-slice results the broker released (max_finished_slices) is written as its job and final
 // records alone, the final one saying so and how many slices it covered. So the file stays
-// within about twice what the broker holds, plus rewrite_bytes.
+// within about twice what the broker holds, plus rewrite_bytes (and while a rewrite is written,
+// its new file is beside it).
 //
 // Error model: the constructor throws SetupError (DIR cannot be made, the file cannot be read,
 // written or locked). submitted() returns an error when the job record cannot be written and
@@ -135,8 +136,9 @@ class Journal final : public JobLog {
   // order they were accepted: Scheduler::jobs_in_order) and of the unrestored ones: what is
   // buffered is written to the old file first (flush), the records are made now, and a thread
   // writes them (JournalRewrite) while the old file is appended to as before. Nothing if a
-  // rewrite is under way. An error (the buffer or the new file cannot be written) leaves the
-  // old file as the journal.
+  // rewrite is under way. An error (the buffer cannot be written to the old file, or the new
+  // file cannot be made) leaves the old file as the journal, and wants_rewrite() false until
+  // the file has doubled.
   Status start_rewrite(const std::vector<const Job*>& jobs, TimePoint now);
   // Once the thread is done (or waiting for it, with `wait`): appends what was written since
   // start_rewrite() to the new file and renames it over the old one. nullopt while no rewrite

@@ -1,15 +1,18 @@
 #include "journal_rewrite.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+#include <csignal>
+#include <system_error>
 
 namespace zwq::broker {
 std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
+  // (system_category's message, not strerror: the writer thread may ask at the same time.)
+  return what + " " + path + ": " + std::system_category().message(errno);
 }
 
 bool write_all(int fd, std::string_view bytes) {
@@ -29,22 +32,35 @@ bool write_all(int fd, std::string_view bytes) {
 
 Result<std::unique_ptr<JournalRewrite>> JournalRewrite::start(JournalPaths paths,
                                                               std::string contents) {
-  const int fd =
-      ::open(paths.tmp.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // Not O_TRUNC: a file another broker holds locked is not emptied under it.
+  const int fd = ::open(paths.tmp.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return make_error(ErrorCode::kInternal, errno_text("cannot write", paths.tmp));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    Error e = make_error(ErrorCode::kInternal, errno_text("cannot lock", paths.tmp));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || ::ftruncate(fd, 0) != 0) {
+    Error e = make_error(ErrorCode::kInternal, errno_text("cannot lock and empty", paths.tmp));
     ::close(fd);
     return e;
   }
-  return std::unique_ptr<JournalRewrite>(
+  std::unique_ptr<JournalRewrite> rewrite(
       new JournalRewrite(std::move(paths), std::move(contents), fd));
+  // The writer takes no signal: SIGTERM and SIGINT must interrupt the broker's poll, on the
+  // thread that started it.
+  sigset_t all;
+  sigset_t before;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &before);
+  try {
+    rewrite->writer_ = std::thread([r = rewrite.get()] { r->write_contents(); });
+  } catch (const std::exception& e) {
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
+    return make_error(ErrorCode::kInternal, std::string("cannot start the journal writer: ") +
+                                                e.what());  // (the file goes with `rewrite`)
+  }
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  return rewrite;
 }
 
 JournalRewrite::JournalRewrite(JournalPaths paths, std::string contents, int fd)
-    : paths_(std::move(paths)), contents_(std::move(contents)), fd_(fd), size_(contents_.size()) {
-  writer_ = std::thread([this] { write_contents(); });
-}
+    : paths_(std::move(paths)), contents_(std::move(contents)), fd_(fd), size_(contents_.size()) {}
 
 JournalRewrite::~JournalRewrite() {
   if (writer_.joinable()) writer_.join();

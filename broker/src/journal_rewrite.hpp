@@ -3,15 +3,17 @@
 // tail) goes after them, and the file is renamed over the journal. So the broker's loop does
 // not wait for tens of MB to reach the disk (docs/RELIABILITY.md, "The journal").
 //
-// The temporary file is made and locked (flock) by start(), before the writer starts, and keeps
-// its lock through the rename: the journal's name never points at an unlocked file.
+// The temporary file is made, locked (flock) and emptied by start(), before the writer starts,
+// and keeps its lock through the rename: the journal's name never points at an unlocked file.
+// One left by a broker killed mid-rewrite is emptied and written over by the next rewrite.
 //
 // Error model: start() returns an error when the temporary file cannot be made or locked;
 // finish() returns the new journal's descriptor, or the error of the write, sync or rename, in
 // which case the temporary file is removed and the journal is as it was.
 //
-// Thread safety: the methods are for the thread that called start(). The writer thread touches
-// only the contents and the temporary file, and nothing after done() says it finished.
+// Thread safety: the methods are for the thread that called start(). The writer thread (which
+// blocks every signal) touches only the contents, the temporary file and the error it met, and
+// nothing after done() says it finished; finish() and the destructor join it first.
 #pragma once
 
 #include <atomic>

@@ -182,7 +182,9 @@ void Server::open_journal(TimePoint now) {
 void Server::rewrite_journal(TimePoint now) {
   if (auto done = journal_->finish_rewrite(false)) {
     if (!done->ok()) {
-      log_->error("journal: {} (appended to as before)", done->error().to_string());
+      if (++journal_errors_ <= kLoudBadMessages) {
+        log_->error("journal: {} (appended to as before)", done->error().to_string());
+      }
     } else {
       log_->info("journal rewritten: {} jobs, {} -> {} bytes in {} ms ({} ms in the loop)",
                  rewrite_jobs_, rewrite_from_, journal_->file_bytes(),
@@ -194,7 +196,8 @@ void Server::rewrite_journal(TimePoint now) {
   rewrite_started_ = Clock::now();
   sched_.jobs_in_order(journal_jobs_);
   rewrite_jobs_ = journal_jobs_.size();
-  if (Status st = journal_->start_rewrite(journal_jobs_, now); !st.ok()) {
+  if (Status st = journal_->start_rewrite(journal_jobs_, now);
+      !st.ok() && ++journal_errors_ <= kLoudBadMessages) {
     log_->error("journal: {} (appended to as before)", st.error().to_string());
   }
   rewrite_loop_ms_ = millis_between(rewrite_started_, Clock::now());

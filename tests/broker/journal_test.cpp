@@ -147,6 +147,16 @@ int reopen_with_lower_limit(const TempDir& dir, const std::string& new_id, bool 
   return kept;
 }
 
+// Submits sum jobs of one slice per value, one after the other, each run to its end.
+void run_sum_jobs(Harness& h, std::initializer_list<const char*> ids,
+                  const std::vector<double>& values) {
+  for (const char* id : ids) {
+    REQUIRE(h.sched.submit(sum_spec(id, values.size()), h.now).ok());
+    compute(h, id, values, values.size());
+    REQUIRE(h.job(id).state == JobState::kDone);
+  }
+}
+
 // The result of a sum job over `values` (a slice each) computed without a break.
 double uninterrupted_sum(const std::vector<double>& values) {
   Harness whole;
@@ -274,10 +284,7 @@ TEST_CASE("journal compaction forgets the oldest finished jobs beyond its cap", 
     Harness h;
     Journal journal(options_in(dir));
     h.sched.set_log(&journal);
-    for (const char* id : {"j1", "j2", "j3"}) {
-      REQUIRE(h.sched.submit(sum_spec(id, 4), h.now).ok());
-      compute(h, id, values, 100);
-    }
+    run_sum_jobs(h, {"j1", "j2", "j3"}, values);
     REQUIRE(h.sched.submit(sum_spec("open", 4), h.now).ok());
   }
   JournalOptions o = options_in(dir);
@@ -553,10 +560,7 @@ TEST_CASE(
     Harness h(so);
     Journal journal(options_in(dir));
     h.sched.set_log(&journal);
-    for (const char* id : {"old", "new"}) {
-      REQUIRE(h.sched.submit(sum_spec(id, 64), h.now).ok());
-      compute(h, id, values, 1000);
-    }
+    run_sum_jobs(h, {"old", "new"}, values);
     REQUIRE(h.job("old").collector.results_released());
     old_value = h.job("old").result.value;
     std::vector<const Job*> held;
@@ -851,4 +855,58 @@ TEST_CASE(
   auto jobs = reopened.take_recovered();
   REQUIRE(jobs.size() == 1);
   CHECK(jobs[0].covered.size() == 32);
+}
+
+TEST_CASE(
+    "journal whose old file cannot take the buffer starts no rewrite, and does not ask again "
+    "until the file has doubled",
+    "[broker]") {
+  TempDir dir;
+  JournalOptions jo = options_in(dir);
+  jo.rewrite_bytes = 1;
+  Harness h;
+  Journal journal(jo);
+  h.sched.set_log(&journal);
+  REQUIRE(h.sched.submit(sum_spec("a", 64), h.now).ok());
+  REQUIRE(compute(h, "a", random_values(64, 19), 20) == 20);
+  REQUIRE(journal.flush(h.now + 1s, true).ok());
+  REQUIRE(compute(h, "a", random_values(64, 19), 12) == 12);  // buffered
+  REQUIRE(journal.wants_rewrite());
+  std::vector<const Job*> held;
+  h.sched.jobs_in_order(held);
+  {
+    FileSizeLimit full(dir.size());
+    CHECK_FALSE(journal.start_rewrite(held, h.now + 1s).ok());
+  }
+  CHECK_FALSE(journal.rewriting());
+  CHECK_FALSE(journal.wants_rewrite());
+  CHECK_FALSE(std::filesystem::exists(dir.file() + ".tmp"));
+}
+
+TEST_CASE("journal closed while its rewrite is written finishes it, with what came after",
+          "[broker]") {
+  TempDir dir;
+  const auto values = random_values(64, 20);
+  SchedulerOptions so = test_options();
+  so.max_finished_jobs = 1;  // "x" is in the old file, not in what the broker holds
+  {
+    Harness h(so);
+    Journal journal(options_in(dir));
+    h.sched.set_log(&journal);
+    run_sum_jobs(h, {"x", "y"}, {values.begin(), values.begin() + 8});
+    REQUIRE(h.sched.submit(sum_spec("a", 64), h.now).ok());
+    REQUIRE(compute(h, "a", values, 20) == 20);
+    std::vector<const Job*> held;
+    h.sched.jobs_in_order(held);
+    REQUIRE(held.size() == 2);
+    REQUIRE(journal.start_rewrite(held, h.now).ok());
+    REQUIRE(compute(h, "a", values, 12) == 12);  // buffered: the close flushes them
+  }
+  CHECK_FALSE(std::filesystem::exists(dir.file() + ".tmp"));
+  Journal reopened(options_in(dir));
+  auto jobs = reopened.take_recovered();
+  REQUIRE(jobs.size() == 2);  // the rewritten file: "x" is gone
+  CHECK(jobs[0].spec.job_id == "y");
+  CHECK(jobs[1].spec.job_id == "a");
+  CHECK(jobs[1].covered.size() == 32);
 }

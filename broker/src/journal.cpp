@@ -64,6 +64,8 @@ struct JobRecord {
 // Covered records of a compacted journal hold at most this many slices, so that neither writing
 // nor replaying a huge job needs one huge buffer.
 constexpr std::size_t kSlicesPerRecord = 65536;
+// A record longer than this is not something we wrote: the rest of the file is cut.
+constexpr std::uint32_t kMaxRecordBytes = 1u << 30;
 
 // Where the covered record of slices [begin, n) ends: after at most kSlicesPerRecord slices and,
 // for gather jobs, before their bytes (bytes_of(i) for slice i) pass max_bytes, one slice at
@@ -80,20 +82,12 @@ std::size_t record_end(std::size_t begin, std::size_t n, bool gather, std::size_
   }
   return end;
 }
-// A record longer than this is not something we wrote: the rest of the file is cut.
-constexpr std::uint32_t kMaxRecordBytes = 1u << 30;
 
 // CRC-32 (ISO-HDLC: the reflected 0x04C11DB7 of zlib, gzip and PNG), zlib's: several bytes per
 // step where a byte-at-a-time table took 85 % of the time of writing a covered record (perf).
 std::uint32_t crc32_of(const char* data, std::size_t n) {
-  uLong c = ::crc32(0L, Z_NULL, 0);
-  while (n > 0) {  // zlib takes a uInt length
-    const uInt step = static_cast<uInt>(std::min<std::size_t>(n, 1u << 30));
-    c = ::crc32(c, reinterpret_cast<const Bytef*>(data), step);
-    data += step;
-    n -= step;
-  }
-  return static_cast<std::uint32_t>(c);
+  return static_cast<std::uint32_t>(
+      ::crc32_z(::crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(data), n));
 }
 
 void put_u32(std::string& out, std::uint32_t v) {
@@ -356,8 +350,7 @@ void Journal::load() {
 
 namespace {
 
-// The records that give back `j` as it was recovered: job, covered (at most kSlicesPerRecord
-// slices each), final.
+// The records that give back `j` as it was recovered: job, covered (cut by record_end()), final.
 void append_recovered(std::string& out, const RecoveredJob& j, std::size_t max_bytes) {
   frame(out, kJobRecord, JobRecord{j.spec, j.kernel});
   const std::size_t n = j.covered.size();

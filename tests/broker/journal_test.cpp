@@ -83,13 +83,13 @@ std::string gathered_bytes(std::uint64_t s) {
 
 // An outcome of slice s for a count_range (1 + s) or gather_range (gathered_bytes(s)) job.
 SliceOutcome count_or_gather_outcome(Combiner c, std::uint64_t s, std::uint32_t attempt) {
+  if (c == Combiner::kGather) return gather_outcome(s, attempt, gathered_bytes(s));
   SliceOutcome o;
   o.slice = s;
   o.attempt = attempt;
   o.partial = identity_partial(c);
   o.partial.n = 10;
   o.partial.count = s + 1;  // count: 1 + 2 + ... over the slices
-  if (c == Combiner::kGather) o.partial.bytes = gathered_bytes(s);
   return o;
 }
 

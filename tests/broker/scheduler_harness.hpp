@@ -207,6 +207,17 @@ inline JobSpec count_spec(const std::string& id, std::uint64_t slices) {
 }
 
 // A worker's outcome for slice `slice` of a sum_spec job whose sum is `value`.
+// A gather_range slice's outcome: n = 10 elements, `bytes` gathered.
+inline SliceOutcome gather_outcome(std::uint64_t slice, std::uint32_t attempt, std::string bytes) {
+  SliceOutcome o;
+  o.slice = slice;
+  o.attempt = attempt;
+  o.partial = identity_partial(Combiner::kGather);
+  o.partial.n = 10;
+  o.partial.bytes = std::move(bytes);
+  return o;
+}
+
 inline SliceOutcome sum_outcome(std::uint64_t slice, std::uint32_t attempt, double value) {
   SliceOutcome o;
   o.slice = slice;

@@ -737,13 +737,8 @@ TEST_CASE("scheduler keeps a gather job's slice results whatever the slice cap",
   REQUIRE(slices_in(d, "w1") == 10);
   for (const SliceRun& r : runs_of(d, "w1")) {
     for (std::uint64_t s = r.first_slice; s < r.first_slice + r.count; ++s) {
-      SliceOutcome out;
-      out.slice = s;
-      out.attempt = r.attempt;
-      out.partial = identity_partial(Combiner::kGather);
-      out.partial.n = 10;
-      out.partial.bytes = std::string(1, static_cast<char>('a' + s));
-      h.report_one("w1", id, std::move(out));
+      h.report_one("w1", id,
+                   gather_outcome(s, r.attempt, std::string(1, static_cast<char>('a' + s))));
     }
   }
   REQUIRE(h.status(id).state == JobState::kDone);

@@ -725,6 +725,37 @@ TEST_CASE(
   CHECK_FALSE(broker.expect_results(100ms));
 }
 
+// The broker leases more only as outcomes come back: outcomes of long Tasks messages held until
+// the last queued one ended would leave the worker idle for a round trip. Three 2 ms messages
+// queued: the outcomes of the first two leave while the third computes, not all three after it
+// (well inside the batch's 8 ms delay, which would otherwise send them).
+TEST_CASE(
+    "worker sends the outcomes of long Tasks messages while its last queued one computes, "
+    "not after it",
+    "[worker]") {
+  FakeBroker broker;
+  RunningWorker worker(broker);
+  register_worker(broker, worker);
+  // A first Results, so that the batch's delay counts from it (a worker's very first batch
+  // finds it due at once).
+  broker.send_tasks(worker.id(), sleep_tasks(broker.epoch, "warm-up", 0, 1));
+  REQUIRE(broker.expect_results());
+  msg::Tasks one = sleep_tasks(broker.epoch, "long", 2, 3);
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    one.runs = {zwq::SliceRun{i, 1, 1}};
+    broker.send_tasks(worker.id(), one);
+  }
+  const auto first = broker.expect_results();
+  REQUIRE(first);
+  std::vector<std::uint64_t> slices;
+  for (const auto& item : first->items) slices.push_back(item.slice);
+  CHECK(slices == std::vector<std::uint64_t>{0, 1});  // without: {0, 1, 2}, after the last
+  const auto last = broker.expect_results();
+  REQUIRE(last);
+  REQUIRE(last->items.size() == 1);
+  CHECK(last->items[0].slice == 2);
+}
+
 // Until a job's first report the broker lets a worker hold one small batch of it: the worker
 // reports the first slice of a job new to it at once, so that the next batches come while the
 // rest of that batch computes. A job it has seen gets no such early report.

@@ -145,8 +145,9 @@ class ComputeThread {
   static bool same(const Owner& owner, const Queued& q);
   void flush(const Owner& owner, TimePoint now);
   void flush_deferred(TimePoint now);
-  // True when the batch may wait for the next queued Tasks message (see process()).
-  bool may_defer(const Queued& q, TimePoint now) const;
+  // True when the batch may wait for the next queued Tasks message, with at least `queued`
+  // messages in the queue (see process()).
+  bool may_defer(const Queued& q, std::size_t queued, TimePoint now) const;
   void emit(std::uint64_t session, const std::string& frame);
   void report_lost(std::uint64_t session);
   void forget_held_job();

@@ -536,7 +536,7 @@ void ComputeThread::process(const Queued& q, TimePoint at) {
   // After a long message (kLongTasks) its outcomes wait only while two more are queued: the
   // broker leases more only as outcomes come back, and outcomes held until the last queued
   // message ended would leave this worker idle for a round trip; they go out while that last one
-  // computes. (A worker held four 64 MiB slices, 2.4 ms each: it ran dry every fourth.) The
+  // computes. (A worker holding four 64 MiB slices, ~2.5 ms each, ran dry every fourth.) The
   // socket is read first, so that what the broker sent while this message computed counts.
   const TimePoint finished = start;
   const bool long_message = finished - started >= kLongTasks;

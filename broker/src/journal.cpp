@@ -15,7 +15,6 @@
 #include <msgpack.hpp>
 #include <optional>
 #include <string_view>
-#include <unordered_set>
 
 namespace zwq::broker {
 
@@ -445,14 +444,7 @@ Status Journal::start_rewrite(const std::vector<const Job*>& jobs, TimePoint now
     bound += 1024 + job->collector.completion_order().size() * kMaxSliceEntryBytes;
   }
   out.reserve(bound);
-  if (!unrestored_.empty()) {
-    // An id taken since by a new job is that job's now: two job records of one id would give
-    // the second one's slices to the first on the next replay.
-    std::unordered_set<std::string_view> live;
-    for (const Job* job : jobs) live.insert(job->spec.job_id);
-    std::erase_if(unrestored_,
-                  [&](const RecoveredJob& j) { return live.count(j.spec.job_id) != 0; });
-  }
+  // (An unrestored job whose id a new job took is gone already: submitted().)
   for (const RecoveredJob& j : unrestored_) append_recovered(out, j, options_.record_bytes);
   for (const Job* job : jobs) append_live(out, *job, options_.record_bytes);
   auto started = JournalRewrite::start(paths(), std::move(out));
@@ -511,13 +503,20 @@ Status Journal::append(const std::string& bytes, bool sync) {
 }
 
 Status Journal::submitted(const Job& job) {
-  std::string out;
+  // What a failed write left goes first: it may be the records of a forgotten job of this id,
+  // which after this job's record would be this job's on the next replay.
+  std::string out = unwritten_;
   frame(out, kJobRecord, JobRecord{job.spec, spec_of(*job.kernel)});
   Status st = append(out, true);
   if (!st.ok()) {
     return make_error(ErrorCode::kInternal,
                       "job " + job.spec.job_id + " cannot be accepted: " + st.error().message);
   }
+  unwritten_.clear();
+  // An unrestored job of this id is replaced: a replay gives the id to this job now, and a
+  // rewrite must not write the old one back once this one is forgotten.
+  std::erase_if(unrestored_,
+                [&](const RecoveredJob& j) { return j.spec.job_id == job.spec.job_id; });
   return st;
 }
 

@@ -45,12 +45,12 @@
 //
 // Error model: the constructor throws SetupError (DIR cannot be made, the file cannot be read,
 // written or locked). submitted() returns an error when the job record cannot be written and
-// synced (the job is then refused); flush() returns an error when buffered records cannot be
-// written (they stay buffered and are tried again). Whatever a failed write or sync left in the
-// file is cut at once, or before anything else is written (if the cut fails, every write fails
-// until it works): no record ever follows a torn one, and a refused job does not come back.
-// rewrite() returns an error when the new file cannot be written (the old one stays, and is
-// appended to as before).
+// synced, behind whatever an earlier failed write left (the job is then refused); flush() returns
+// an error when buffered records cannot be written (they stay buffered and are tried again).
+// Whatever a failed write or sync left in the file is cut at once, or before anything else is
+// written (if the cut fails, every write fails until it works): no record ever follows a torn one,
+// and a refused job does not come back. rewrite() returns an error when the new file cannot be
+// written (the old one stays, and is appended to as before).
 //
 // Not thread-safe: the broker's poll loop owns it.
 #pragma once

@@ -121,10 +121,13 @@ void journal_with_big_job(const TempDir& dir) {
 
 // A broker started with a lower limit on DIR's journal: it keeps what it cannot restore, takes a
 // new job of `new_id` (8 slices) and runs it, then rewrites its journal (`rewrite`) or only
-// flushes it. Returns how many jobs it could not restore.
-int reopen_with_lower_limit(const TempDir& dir, const std::string& new_id, bool rewrite) {
+// flushes it. With `then`, a job of that id runs after it, and the broker, which keeps one
+// finished job, forgets the first before the rewrite. Returns how many jobs it could not restore.
+int reopen_with_lower_limit(const TempDir& dir, const std::string& new_id, bool rewrite,
+                            const char* then = nullptr) {
   SchedulerOptions small = test_options();
   small.limits.max_slices_per_job = 10;
+  if (then != nullptr) small.max_finished_jobs = 1;
   Journal reopened(options_in(dir));
   Harness h(small);
   int kept = 0;
@@ -137,6 +140,11 @@ int reopen_with_lower_limit(const TempDir& dir, const std::string& new_id, bool 
   REQUIRE(h.sched.submit(sum_spec(new_id, 8), h.now).ok());
   compute(h, new_id, random_values(8, 16), 1000);  // (and any restored job's slices before)
   REQUIRE(h.job(new_id).state == JobState::kDone);
+  if (then != nullptr) {
+    REQUIRE(h.sched.submit(sum_spec(then, 8), h.now).ok());
+    compute(h, then, random_values(8, 16), 1000);
+    REQUIRE(h.sched.find_job(new_id) == nullptr);
+  }
   if (rewrite) {
     std::vector<const Job*> held;
     h.sched.jobs_in_order(held);
@@ -363,6 +371,43 @@ TEST_CASE("journal keeps what a failed write left as bytes, written once the dis
     CHECK(jobs[i].state == JobState::kDone);
     CHECK(jobs[i].covered.size() == 4);
   }
+}
+
+// What a failed write left may be the records of a job since forgotten: behind the job record
+// of a new job of the same id, a replay would give them to the new job.
+TEST_CASE(
+    "journal writes what a failed write left before a new job's record, so a new job of a "
+    "forgotten id does not take the old job's slices",
+    "[broker]") {
+  TempDir dir;
+  const auto values = random_values(4, 9);
+  SchedulerOptions so = test_options();
+  so.max_finished_jobs = 1;
+  JournalOptions jo = options_in(dir);
+  jo.flush_ms = 60'000;  // nothing is written but by finished() and submitted()
+  {
+    Harness h(so);
+    Journal journal(jo);
+    h.sched.set_log(&journal);
+    REQUIRE(h.sched.submit(sum_spec("a", 4), h.now).ok());
+    REQUIRE(h.sched.submit(sum_spec("b", 4), h.now).ok());
+    {
+      FileSizeLimit full(dir.size());
+      compute(h, "a", values, 100);  // the final writes fail, and "a" is forgotten
+      compute(h, "b", values, 100);
+      REQUIRE(h.sched.find_job("a") == nullptr);
+    }
+    REQUIRE(h.sched.submit(sum_spec("a", 40), h.now).ok());  // a new job of id "a"
+  }
+  Journal reopened(options_in(dir));
+  auto jobs = reopened.take_recovered();
+  REQUIRE(jobs.size() == 2);
+  CHECK(jobs[0].spec.job_id == "b");
+  CHECK(jobs[0].state == JobState::kDone);
+  CHECK(jobs[1].spec.job_id == "a");
+  CHECK(jobs[1].spec.count == 400);
+  CHECK_FALSE(job_state_final(jobs[1].state));  // before: done, with the old job's 4 slices
+  CHECK(jobs[1].covered.empty());
 }
 
 TEST_CASE("journal refuses a second broker on the same directory", "[broker]") {
@@ -651,6 +696,21 @@ TEST_CASE(
   CHECK(jobs[1].spec.count == 320);
   CHECK(jobs[1].state == JobState::kRunning);
   CHECK(jobs[1].covered.size() == 4);  // its own slices, none of the old job's 8
+}
+
+// The id is the new job's from its record on, even once the broker forgets that job: a rewrite
+// then must not write the unrestored job back (a later broker would restore and run it again).
+TEST_CASE(
+    "journal rewrite does not bring back an unrestorable job whose id a new job took, once the "
+    "new job is forgotten",
+    "[broker]") {
+  TempDir dir;
+  journal_with_big_job(dir);
+  CHECK(reopen_with_lower_limit(dir, "big", true, "other") == 1);
+  Journal last(options_in(dir));
+  auto jobs = last.take_recovered();
+  REQUIRE(jobs.size() == 1);  // before: the old "big" of 100 slices came back first
+  CHECK(jobs[0].spec.job_id == "other");
 }
 
 TEST_CASE("journal gives the records after a new job of an unrestorable job's id to the new job",

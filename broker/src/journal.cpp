@@ -418,6 +418,19 @@ Status Journal::adopt(JournalRewrite& rewrite, const std::string& tail) {
   rewritten_bytes_ = rewrite.size();
   unsynced_ = false;
   torn_ = false;  // what the old file had torn is not in the new one
+  dir_unsynced_ = !rewrite.dir_synced();
+  return Status::Ok();
+}
+
+// A synced record is durable only once the rename that made its file the journal is: a
+// directory not synced after a rewrite is synced before the next sync of records.
+Status Journal::sync_dir_if_needed() {
+  if (!dir_unsynced_) return Status::Ok();
+  if (!sync_dir(options_.dir)) {
+    return make_error(ErrorCode::kInternal,
+                      errno_text("cannot sync the journal's directory", options_.dir));
+  }
+  dir_unsynced_ = false;
   return Status::Ok();
 }
 
@@ -482,6 +495,9 @@ Status Journal::append(const std::string& bytes, bool sync) {
                         errno_text("cannot cut a failed write from the journal", path_));
     }
     torn_ = false;
+  }
+  if (sync) {
+    if (Status st = sync_dir_if_needed(); !st.ok()) return st;
   }
   const char* failed = nullptr;
   if (!write_all(fd_, bytes)) {
@@ -570,6 +586,7 @@ Status Journal::flush(TimePoint now, bool force) {
     last_write_ = now;  // the next batch closes flush_ms from here
   }
   if (unsynced_ && (force || now - last_sync_ >= Millis(options_.fsync_ms))) {
+    if (Status st = sync_dir_if_needed(); !st.ok()) return st;
     if (::fdatasync(fd_) != 0) {
       return make_error(ErrorCode::kInternal, errno_text("cannot sync the journal", path_));
     }

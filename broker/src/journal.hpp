@@ -162,6 +162,7 @@ class Journal final : public JobLog {
   JournalPaths paths() const;
   Status adopt(JournalRewrite& rewrite, const std::string& tail);
   Status append(const std::string& bytes, bool sync);
+  Status sync_dir_if_needed();
   std::string encode_buffer() const;
 
   JournalOptions options_;
@@ -185,7 +186,8 @@ class Journal final : public JobLog {
   TimePoint last_write_{};
   TimePoint last_sync_{};
   bool unsynced_ = false;
-  bool torn_ = false;  // a failed write's bytes could not be cut from the file yet
+  bool torn_ = false;          // a failed write's bytes could not be cut from the file yet
+  bool dir_unsynced_ = false;  // the last rewrite's rename may not survive a machine crash yet
 };
 
 }  // namespace zwq::broker

@@ -30,6 +30,16 @@ bool write_all(int fd, std::string_view bytes) {
   return true;
 }
 
+bool sync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool synced = ::fsync(fd) == 0;
+  const int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return synced;
+}
+
 Result<std::unique_ptr<JournalRewrite>> JournalRewrite::start(JournalPaths paths,
                                                               std::string contents) {
   // Not O_TRUNC: a file another broker holds locked is not emptied under it.
@@ -102,10 +112,7 @@ Result<int> JournalRewrite::finish(const std::string& tail) {
     abandon();
     return make_error(ErrorCode::kInternal, "journal rewrite: " + error);
   }
-  if (const int dir = ::open(paths_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
-    (void)::fsync(dir);  // the rename itself survives a machine crash
-    ::close(dir);
-  }
+  dir_synced_ = sync_dir(paths_.dir);  // the rename itself survives a machine crash
   size_ += tail.size();
   const int fd = fd_;
   fd_ = -1;

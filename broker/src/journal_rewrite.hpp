@@ -9,7 +9,9 @@
 //
 // Error model: start() returns an error when the temporary file cannot be made or locked;
 // finish() returns the new journal's descriptor, or the error of the write, sync or rename, in
-// which case the temporary file is removed and the journal is as it was.
+// which case the temporary file is removed and the journal is as it was. Once renamed, the new
+// file is the journal: a directory that cannot be synced after it is not an error of finish(),
+// but dir_synced() says so, and the caller syncs it before it relies on the file.
 //
 // Thread safety: the methods are for the thread that called start(). The writer thread (which
 // blocks every signal) touches only the contents, the temporary file and the error it met, and
@@ -31,6 +33,9 @@ namespace zwq::broker {
 bool write_all(int fd, std::string_view bytes);
 // "what path: <strerror(errno)>".
 std::string errno_text(const std::string& what, const std::string& path);
+// fsyncs directory `dir`, so that a rename in it survives a machine crash; false, with errno
+// set, when it cannot be opened or synced.
+bool sync_dir(const std::string& dir);
 
 struct JournalPaths {
   std::string journal;  // DIR/journal.zwq
@@ -54,6 +59,8 @@ class JournalRewrite {
   Result<int> finish(const std::string& tail);
   // The bytes of the new file: the contents and the tail given to finish().
   std::size_t size() const { return size_; }
+  // Whether finish() synced the directory after the rename.
+  bool dir_synced() const { return dir_synced_; }
 
  private:
   JournalRewrite(JournalPaths paths, std::string contents, int fd);
@@ -64,6 +71,7 @@ class JournalRewrite {
   std::string contents_;
   int fd_ = -1;
   std::size_t size_ = 0;
+  bool dir_synced_ = false;
   std::string error_;  // the writer's, read after done()
   std::atomic<bool> done_{false};
   std::thread writer_;

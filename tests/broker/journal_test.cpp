@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 
@@ -942,6 +943,34 @@ TEST_CASE(
   CHECK_FALSE(journal.rewriting());
   CHECK_FALSE(journal.wants_rewrite());
   CHECK_FALSE(std::filesystem::exists(dir.file() + ".tmp"));
+}
+
+// Once renamed, the new file is the journal whatever follows: a directory that cannot be synced
+// after the rename does not undo it, and the rewrite says so (the journal then syncs the
+// directory before its next sync of records).
+TEST_CASE(
+    "journal rewrite hands over its renamed file when the directory cannot be synced, and says so",
+    "[broker]") {
+  TempDir dir;
+  const std::string not_a_dir = dir.path + "/plain";
+  std::ofstream(not_a_dir) << "x";
+  auto contents = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  for (const bool synced : {true, false}) {
+    INFO("directory synced: " << synced);
+    const std::string name = dir.path + (synced ? "/good" : "/bad");
+    auto rewrite =
+        JournalRewrite::start({name, name + ".tmp", synced ? dir.path : not_a_dir}, "records");
+    REQUIRE(rewrite.ok());
+    auto fd = rewrite.value()->finish("+tail");
+    REQUIRE(fd.ok());
+    ::close(fd.value());
+    CHECK(rewrite.value()->dir_synced() == synced);
+    CHECK(contents(name) == "records+tail");
+    CHECK_FALSE(std::filesystem::exists(name + ".tmp"));
+  }
 }
 
 TEST_CASE("journal closed while its rewrite is written finishes it, with what came after",

@@ -147,7 +147,7 @@ std::shared_ptr<JobShape> Scheduler::shape_for(const JobSpec& spec) {
   return shape;
 }
 
-Status Scheduler::restore(RecoveredJob r, TimePoint now) {
+Status Scheduler::restore(RecoveredJob& r, TimePoint now) {
   const std::string id = r.spec.job_id;
   if (id.empty() || jobs_.count(id) != 0) {
     return make_error(ErrorCode::kInvalidArgument,

@@ -207,8 +207,10 @@ class Scheduler {
   // Re-creates a job from the journal, before any worker registers: its covered slices stay
   // covered, the rest run again. A final job keeps its state and result. Fails (and the job is
   // dropped) when its id is taken or its spec no longer validates (e.g. a kernel only a plugin
-  // offered: no worker has announced it yet).
-  Status restore(RecoveredJob r, TimePoint now);
+  // offered: no worker has announced it yet). What the job holds is moved out of `r` only when
+  // it is restored: a job refused stays whole in `r` (the journal keeps it).
+  Status restore(RecoveredJob& r, TimePoint now);
+  Status restore(RecoveredJob&& r, TimePoint now) { return restore(r, now); }
   // Every job the scheduler holds (unfinished, and finished ones not yet forgotten), in the
   // order they were accepted: what a rewritten journal must keep. `out` is cleared first.
   void jobs_in_order(std::vector<const Job*>& out) const;

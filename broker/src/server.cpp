@@ -158,7 +158,7 @@ void Server::open_journal(TimePoint now) {
   std::size_t restored = 0, unfinished = 0;
   for (RecoveredJob& job : journal_->take_recovered()) {
     const std::string id = job.spec.job_id;
-    if (Status st = sched_.restore(RecoveredJob(job), now); !st.ok()) {
+    if (Status st = sched_.restore(job, now); !st.ok()) {
       log_->warn("journal: job {} cannot be restored (kept in the journal): {}", id,
                  st.error().to_string());
       journal_->keep_unrestored(std::move(job));

@@ -133,7 +133,7 @@ int reopen_with_lower_limit(const TempDir& dir, const std::string& new_id, bool 
   Harness h(small);
   int kept = 0;
   for (auto& j : reopened.take_recovered()) {
-    if (h.sched.restore(RecoveredJob(j), h.now).ok()) continue;
+    if (h.sched.restore(j, h.now).ok()) continue;
     reopened.keep_unrestored(std::move(j));
     ++kept;
   }

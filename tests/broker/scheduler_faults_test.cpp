@@ -342,7 +342,7 @@ TEST_CASE("scheduler restores a finished job with its result and a merged count"
   done.state = JobState::kDone;
   done.result = JobResult{};
   done.result->value = 3;
-  REQUIRE(h.sched.restore(done, h.now).ok());
+  REQUIRE(h.sched.restore(RecoveredJob(done), h.now).ok());
   CHECK(h.status("done").state == JobState::kDone);
   CHECK(h.job("done").result.value == 3);
 
@@ -354,7 +354,7 @@ TEST_CASE("scheduler restores a finished job with its result and a merged count"
   merged.n = 10;
   merged.count = 1;
   half.merged = merged;
-  REQUIRE(h.sched.restore(half, h.now).ok());
+  REQUIRE(h.sched.restore(RecoveredJob(half), h.now).ok());
   h.hello("w1", 5);
   auto runs = runs_for(h.dispatch(), "w1");
   CHECK(runs == std::vector<SliceRun>{SliceRun{1, 2, 1}});
@@ -367,6 +367,11 @@ TEST_CASE("scheduler restores a finished job with its result and a merged count"
   unknown.spec.job_id = "unknown";
   unknown.spec.kernel = "no_such_kernel";
   CHECK(h.sched.restore(unknown, h.now).error().code == ErrorCode::kUnknownKernel);
+  // A job refused is left whole, for the journal to keep.
+  CHECK(unknown.spec.job_id == "unknown");
+  CHECK(unknown.spec.kernel == "no_such_kernel");
+  REQUIRE(unknown.result);
+  CHECK(unknown.result->value == 3);
 }
 
 TEST_CASE("scheduler reports each lost worker once, also into a reused Changes", "[broker]") {

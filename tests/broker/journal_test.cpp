@@ -340,29 +340,38 @@ class FileSizeLimit {
   void (*old_handler_)(int) = nullptr;
 };
 
+// A broker that keeps one finished job, its covered slices written only with a final or job
+// record (flush_ms is a minute): jobs "a" and "b", 4 slices each, run to their end while DIR's
+// file cannot grow, so both final writes fail and stay in memory, and "a" is forgotten.
+// `while_full(h, journal)` runs before the disk has room again, `after(h, journal)` once it has.
+template <typename Full, typename After>
+void a_and_b_on_a_full_disk(const TempDir& dir, Full&& while_full, After&& after) {
+  SchedulerOptions so = test_options();
+  so.max_finished_jobs = 1;
+  JournalOptions jo = options_in(dir);
+  jo.flush_ms = 60'000;
+  Harness h(so);
+  Journal journal(jo);
+  h.sched.set_log(&journal);
+  const auto values = random_values(4, 9);
+  REQUIRE(h.sched.submit(sum_spec("a", 4), h.now).ok());
+  REQUIRE(h.sched.submit(sum_spec("b", 4), h.now).ok());
+  {
+    FileSizeLimit full(dir.size());
+    compute(h, "a", values, 100);
+    compute(h, "b", values, 100);
+    REQUIRE(h.sched.find_job("a") == nullptr);
+    while_full(h, journal);
+  }
+  after(h, journal);
+}
+
 TEST_CASE("journal keeps what a failed write left as bytes, written once the disk has room again",
           "[broker]") {
   TempDir dir;
-  const auto values = random_values(4, 9);
-  SchedulerOptions so = test_options();
-  so.max_finished_jobs = 1;  // a job is forgotten as soon as the next one finishes
-  JournalOptions jo = options_in(dir);
-  jo.flush_ms = 60'000;  // nothing leaves on its own: the covered slices stay buffered
-  {
-    Harness h(so);
-    Journal journal(jo);
-    h.sched.set_log(&journal);
-    REQUIRE(h.sched.submit(sum_spec("a", 4), h.now).ok());
-    REQUIRE(h.sched.submit(sum_spec("b", 4), h.now).ok());
-    {
-      FileSizeLimit full(dir.size());
-      compute(h, "a", values, 100);  // its final write fails
-      compute(h, "b", values, 100);  // so does this one; and "a" is forgotten
-      REQUIRE(h.sched.find_job("a") == nullptr);
-      CHECK_FALSE(journal.flush(h.now, true).ok());
-    }
-    REQUIRE(journal.flush(h.now, true).ok());
-  }
+  a_and_b_on_a_full_disk(
+      dir, [](Harness& h, Journal& journal) { CHECK_FALSE(journal.flush(h.now, true).ok()); },
+      [](Harness& h, Journal& journal) { REQUIRE(journal.flush(h.now, true).ok()); });
   Journal reopened(options_in(dir));
   auto jobs = reopened.take_recovered();
   REQUIRE(jobs.size() == 2);
@@ -381,25 +390,10 @@ TEST_CASE(
     "forgotten id does not take the old job's slices",
     "[broker]") {
   TempDir dir;
-  const auto values = random_values(4, 9);
-  SchedulerOptions so = test_options();
-  so.max_finished_jobs = 1;
-  JournalOptions jo = options_in(dir);
-  jo.flush_ms = 60'000;  // nothing is written but by finished() and submitted()
-  {
-    Harness h(so);
-    Journal journal(jo);
-    h.sched.set_log(&journal);
-    REQUIRE(h.sched.submit(sum_spec("a", 4), h.now).ok());
-    REQUIRE(h.sched.submit(sum_spec("b", 4), h.now).ok());
-    {
-      FileSizeLimit full(dir.size());
-      compute(h, "a", values, 100);  // the final writes fail, and "a" is forgotten
-      compute(h, "b", values, 100);
-      REQUIRE(h.sched.find_job("a") == nullptr);
-    }
-    REQUIRE(h.sched.submit(sum_spec("a", 40), h.now).ok());  // a new job of id "a"
-  }
+  a_and_b_on_a_full_disk(
+      dir, [](Harness&, Journal&) {}, [](Harness& h, Journal&) {  // a new job of id "a"
+        REQUIRE(h.sched.submit(sum_spec("a", 40), h.now).ok());
+      });
   Journal reopened(options_in(dir));
   auto jobs = reopened.take_recovered();
   REQUIRE(jobs.size() == 2);

@@ -402,6 +402,8 @@ void Journal::compact() {
   if (Status st = adopt(*rewrite.value(), std::string()); !st.ok()) {
     throw SetupError(st.error().message);
   }
+  // A directory that cannot be synced at start would refuse every job later: say so now.
+  if (Status st = sync_dir_if_needed(); !st.ok()) throw SetupError(st.error().message);
 }
 
 JournalPaths Journal::paths() const {
@@ -585,9 +587,10 @@ Status Journal::flush(TimePoint now, bool force) {
     }
     last_write_ = now;  // the next batch closes flush_ms from here
   }
-  if (unsynced_ && (force || now - last_sync_ >= Millis(options_.fsync_ms))) {
+  // (A rewrite's tail is synced in the new file, whose rename may still want its directory.)
+  if ((unsynced_ || dir_unsynced_) && (force || now - last_sync_ >= Millis(options_.fsync_ms))) {
     if (Status st = sync_dir_if_needed(); !st.ok()) return st;
-    if (::fdatasync(fd_) != 0) {
+    if (unsynced_ && ::fdatasync(fd_) != 0) {
       return make_error(ErrorCode::kInternal, errno_text("cannot sync the journal", path_));
     }
     unsynced_ = false;

@@ -22,7 +22,9 @@
 // are buffered and written every flush_ms (one record per job, not one write per slice); a final
 // record is written at once. fdatasync runs after job and final records and at most every
 // fsync_ms for covered records. So a kill -9 of the broker loses nothing write() accepted, and a
-// machine crash loses at most fsync_ms of covered slices (they run again).
+// machine crash loses at most fsync_ms of covered slices (they run again). After every rename
+// (compaction, rewrite) the directory is synced; if that fails, it is synced before the next
+// sync of records instead (and at open, the broker does not start).
 //
 // Opening replays the file (a record that is short or fails its CRC — a write torn by a crash —
 // ends the replay, and the file is cut there), then compacts it: only the jobs to keep are
@@ -43,10 +45,11 @@
 // within about twice what the broker holds, plus rewrite_bytes (and while a rewrite is written,
 // its new file is beside it).
 //
-// Error model: the constructor throws SetupError (DIR cannot be made, the file cannot be read,
-// written or locked). submitted() returns an error when the job record cannot be written and
-// synced, behind whatever an earlier failed write left (the job is then refused); flush() returns
-// an error when buffered records cannot be written (they stay buffered and are tried again).
+// Error model: the constructor throws SetupError (DIR cannot be made or synced, the file cannot
+// be read, written or locked). submitted() returns an error when the job record cannot be written
+// and synced, behind whatever an earlier failed write left (the job is then refused); flush()
+// returns an error when buffered records cannot be written (they stay buffered and are tried
+// again), or when the file or the directory cannot be synced (tried again on the next flush).
 // Whatever a failed write or sync left in the file is cut at once, or before anything else is
 // written (if the cut fails, every write fails until it works): no record ever follows a torn one,
 // and a refused job does not come back. rewrite() returns an error when the new file cannot be

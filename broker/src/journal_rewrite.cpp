@@ -33,7 +33,8 @@ bool write_all(int fd, std::string_view bytes) {
 bool sync_dir(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return false;
-  const bool synced = ::fsync(fd) == 0;
+  // A filesystem that cannot fsync a directory (EINVAL) makes its renames durable without it.
+  const bool synced = ::fsync(fd) == 0 || errno == EINVAL;
   const int saved = errno;
   ::close(fd);
   errno = saved;

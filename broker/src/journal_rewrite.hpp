@@ -34,7 +34,8 @@ bool write_all(int fd, std::string_view bytes);
 // "what path: <strerror(errno)>".
 std::string errno_text(const std::string& what, const std::string& path);
 // fsyncs directory `dir`, so that a rename in it survives a machine crash; false, with errno
-// set, when it cannot be opened or synced.
+// set, when it cannot be opened or synced (a filesystem that cannot sync a directory, EINVAL,
+// counts as synced).
 bool sync_dir(const std::string& dir);
 
 struct JournalPaths {

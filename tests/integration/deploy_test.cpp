@@ -1,0 +1,280 @@
+// deploy/zwq-cluster across hosts: network namespaces stand for a head host and two worker hosts
+// (support/netns_hosts.hpp), the script reaches them with `ip netns exec` where a cluster uses
+// ssh, and the workers talk to the broker over tcp across the namespaces' bridge. The dataset is
+// a plain file, as on a shared filesystem: /dev/shm is not shared between real hosts.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <vector>
+
+#include "child_process.hpp"
+#include "command.hpp"
+#include "netns_hosts.hpp"
+#include "processes.hpp"
+
+using namespace zwq::test;
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kBin = ZWQ_TEST_BIN_DIR;
+const std::string kScript = std::string(ZWQ_TEST_SOURCE_DIR) + "/deploy/zwq-cluster";
+const std::string kBroker = std::string("tcp://") + NetnsHosts::kHeadAddress + ":5555";
+
+// The zwq-cluster command line for `hosts`, with a hosts file of one worker per node.
+struct Cluster {
+  NetnsHosts& hosts;
+  TestDir dir{"deploy"};
+  std::string extra;  // more options
+
+  std::string hosts_file() const { return dir.path() + "/hosts"; }
+  void write_hosts(const std::string& text) const { std::ofstream(hosts_file()) << text; }
+  CommandResult run(const std::string& command) const {
+    return run_command(
+        kScript + " --hosts " + hosts_file() + " --head " + hosts.head() + " --address " +
+        NetnsHosts::kHeadAddress + " --run-on 'ip netns exec {host} sh -s' --bin-dir " + kBin +
+        " --state-dir " + dir.path() + "/state --timeout 20 " + extra + " " + command + " 2>&1");
+  }
+  pid_t worker_pid(const std::string& host) const {
+    pid_t pid = 0;
+    std::ifstream(dir.path() + "/state/" + host + "/worker.pid") >> pid;
+    return pid;
+  }
+};
+
+// `zwq workers --json` asked on the head.
+Json workers(const NetnsHosts& hosts) {
+  const auto r = run_command(
+      NetnsHosts::on(hosts.head(), kBin + "/zwq workers --broker tcp://127.0.0.1:5555 --json"));
+  return r.exit_code == 0 ? Json::parse(r.out) : Json::array();
+}
+
+std::uint64_t slices_done_by(const Json& list, pid_t pid) {
+  for (const auto& w : list) {
+    if (w.at("pid").get<pid_t>() == pid) return w.at("slices_done").get<std::uint64_t>();
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "deploy: zwq-cluster up puts a broker on the head and workers on two hosts, which sum a "
+    "shared file over tcp exactly, and down leaves no process",
+    "[integration][deploy]") {
+  NetnsHosts hosts("up", 2);
+  Cluster cluster{hosts};
+  cluster.write_hosts("# host workers\n" + hosts.node(1) + " 1\n" + hosts.node(2) + "  1  # b\n");
+
+  // 2^24 f32 values i % 1024 / 4: every partial and the total are exact in double.
+  const std::string data = cluster.dir.path() + "/data.f32";
+  constexpr std::uint64_t kCount = std::uint64_t{1} << 24;
+  double expected = 0;
+  {
+    std::vector<float> v(kCount);
+    for (std::uint64_t i = 0; i < kCount; ++i) {
+      v[i] = static_cast<float>(i % 1024) * 0.25f;
+      expected += static_cast<double>(v[i]);
+    }
+    std::ofstream(data, std::ios::binary)
+        .write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(kCount * 4));
+  }
+
+  const auto up = cluster.run("up");
+  INFO(up.out);
+  REQUIRE(up.exit_code == 0);
+  CHECK(up.out.find("ZWQ_BROKER=" + kBroker) != std::string::npos);
+  CHECK(up.out.find("2 workers on 2 host(s) registered") != std::string::npos);
+
+  // A client on a worker host, as any machine of the cluster may submit.
+  const auto job = run_command(NetnsHosts::on(
+      hosts.node(1), kBin + "/zwq submit --broker " + kBroker + " --kernel sum --input " + data +
+                         " --dtype f32 --slice 65536 --json"));
+  INFO(job.out);
+  REQUIRE(job.exit_code == 0);
+  const Json r = Json::parse(job.out);
+  CHECK(r.at("state") == "done");
+  CHECK(r.at("value").get<double>() == expected);
+  CHECK(r.at("total_slices").get<int>() == 256);
+
+  // Both hosts' workers computed part of it (the pid files say which worker runs where).
+  const Json list = workers(hosts);
+  INFO(list.dump());
+  REQUIRE(list.size() == 2);
+  CHECK(slices_done_by(list, cluster.worker_pid(hosts.node(1))) > 0);
+  CHECK(slices_done_by(list, cluster.worker_pid(hosts.node(2))) > 0);
+
+  const auto status = cluster.run("status");
+  INFO(status.out);
+  CHECK(status.exit_code == 0);
+  CHECK(status.out.find(hosts.node(2) + ": workers running") != std::string::npos);
+
+  const auto down = cluster.run("down");
+  INFO(down.out);
+  CHECK(down.exit_code == 0);
+  CHECK(hosts.pids().empty());
+  const auto after = cluster.run("status");
+  CHECK(after.exit_code == 1);
+  CHECK(after.out.find(hosts.node(1) + ": no workers") != std::string::npos);
+  CHECK(after.out.find(hosts.head() + ": no broker") != std::string::npos);
+}
+
+TEST_CASE(
+    "deploy: a worker host cut off the network mid-job loses no slice: the other host computes "
+    "its slices, each counted once, and it rejoins when its cable is back",
+    "[integration][deploy]") {
+  NetnsHosts hosts("cut", 2);
+  Cluster cluster{hosts};
+  cluster.extra = "--broker-arg=--heartbeat-ms=100 --broker-arg=--liveness=3";
+  cluster.write_hosts(hosts.node(1) + " 1\n" + hosts.node(2) + " 1\n");
+  const auto up = cluster.run("up");
+  INFO(up.out);
+  REQUIRE(up.exit_code == 0);
+
+  // 200 slices of 20 ms: about 2 s on two workers. The result counts the points once each.
+  const std::string id = "cut-" + std::to_string(::getpid());
+  FILE* submit = ::popen(NetnsHosts::on(hosts.node(1), kBin + "/zwq submit --broker " + kBroker +
+                                                           " --kernel sleep -p ms=20 --range 0:200"
+                                                           " --slice 1 --timeout 60 --json"
+                                                           " --job-id " +
+                                                           id)
+                             .c_str(),
+                         "r");
+  REQUIRE(submit != nullptr);
+  const pid_t cut_off = cluster.worker_pid(hosts.node(2));
+  const bool started = eventually([&] { return slices_done_by(workers(hosts), cut_off) >= 5; });
+  if (started) hosts.set_link(2, false);
+  std::string out;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, submit)) > 0;) out.append(buf, n);
+  const int rc = ::pclose(submit);
+  INFO(out);
+  REQUIRE(started);
+  REQUIRE(rc == 0);
+  const Json r = Json::parse(out);
+  CHECK(r.at("state") == "done");
+  CHECK(r.at("value").get<double>() == 200);
+
+  const auto st = run_command(NetnsHosts::on(
+      hosts.node(1), kBin + "/zwq status --broker " + kBroker + " " + id + " --json"));
+  INFO(st.out);
+  REQUIRE(st.exit_code == 0);
+  const Json s = Json::parse(st.out);
+  CHECK(s.at("done").get<int>() == 200);
+  CHECK(s.at("retried").get<int>() >= 1);  // what the cut-off worker held went elsewhere
+
+  // With its cable back, the worker finds the broker again and registers anew.
+  hosts.set_link(2, true);
+  CHECK(eventually([&] { return workers(hosts).size() == 2; }));
+  CHECK(cluster.run("down").exit_code == 0);
+  CHECK(hosts.pids().empty());
+}
+
+TEST_CASE("deploy: zwq-cluster refuses a bad hosts file, and up names the logs when workers fail",
+          "[integration][deploy]") {
+  NetnsHosts hosts("bad", 1);
+  Cluster cluster{hosts};
+  cluster.write_hosts(hosts.node(1) + " two\n");
+  const auto bad = cluster.run("up");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.out.find("bad worker count for " + hosts.node(1)) != std::string::npos);
+  CHECK(hosts.pids().empty());  // nothing was started
+
+  // A worker that exits at start (its credit must be at least 1): up waits --timeout, then says
+  // where to look, and down stops the broker it started.
+  cluster.write_hosts(hosts.node(1) + " 1\n");
+  cluster.extra = "--worker-arg=--credit=0 --timeout 2";
+  const auto failed = cluster.run("up");
+  INFO(failed.out);
+  CHECK(failed.exit_code == 2);
+  CHECK(failed.out.find("only 0 of 1 workers registered") != std::string::npos);
+  CHECK(failed.out.find("worker.log") != std::string::npos);
+  CHECK(cluster.run("down").exit_code == 0);
+  CHECK(hosts.pids().empty());
+}
+
+TEST_CASE(
+    "deploy: zwq-service runs the broker and the workers with the settings of deploy/zwq.env, "
+    "and they sum an array",
+    "[integration][deploy]") {
+  TestDir dir("service");
+  // The example settings, with this test's own ipc directory and journal instead of /run/zwq and
+  // /var/lib/zwq; the rest (worker arguments) as shipped.
+  const std::string config = dir.path() + "/zwq.env";
+  const std::string address = "ipc://" + dir.path() + "/sock/control";
+  {
+    std::ifstream example(std::string(ZWQ_TEST_SOURCE_DIR) + "/deploy/zwq.env");
+    REQUIRE(example);
+    std::ofstream out(config);
+    out << example.rdbuf() << "\nZWQ_BIND=" << address << "\nZWQ_BROKER=" << address
+        << "\nZWQ_JOURNAL=" << dir.path() << "/journal\nZWQ_WORKERS=2\n"
+        << "ZWQ_BROKER_ARGS=\"--log-level warn\"\n"
+        << "ZWQ_WORKER_ARGS=\"$ZWQ_WORKER_ARGS --log-level warn\"\n";
+  }
+  const std::string service = std::string(ZWQ_TEST_SOURCE_DIR) + "/deploy/zwq-service";
+  zwq::detail::SpawnOptions spawn;
+  spawn.env = {"ZWQ_CONFIG=" + config, "ZWQ_BIN_DIR=" + kBin};
+  spawn.stdout_to_stderr = true;
+  auto broker = zwq::detail::ChildProcess::spawn(service, {"broker"}, spawn);
+  REQUIRE(broker.ok());
+  auto workers = zwq::detail::ChildProcess::spawn(service, {"worker"}, spawn);
+  REQUIRE(workers.ok());
+
+  auto client = zwq::Client::connect({.broker = address, .request_timeout = 30s});
+  REQUIRE(client.ok());
+  REQUIRE(wait_for_workers(client.value(), 2));
+  auto a = make_array<float>("service", 1'000'000);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 1000);
+  auto r = client.value().run(zwq::JobRequest::reduce("sum", a), kJobTimeout);
+  REQUIRE(r.ok());
+  CHECK(r.value().value == 499'500'000.0);  // 1000 runs of 0 + ... + 999
+
+  // ZWQ_WORKER_ARGS reached the workers (--nice 10), and ZWQ_JOURNAL the broker.
+  auto listed = client.value().workers();
+  REQUIRE(listed.ok());
+  REQUIRE(listed.value().size() == 2);
+  for (const auto& w : listed.value()) {
+    std::ifstream stat("/proc/" + std::to_string(w.pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string f;
+    for (int i = 3; i <= 19 && fields >> f; ++i) {
+    }
+    CHECK(f == "10");  // field 19: nice
+  }
+  CHECK(std::filesystem::exists(dir.path() + "/journal/journal.zwq"));
+
+  // SIGTERM, as systemd stops them: both exit cleanly.
+  CHECK(workers.value().stop(std::chrono::milliseconds(10000)) == 0);
+  CHECK(broker.value().stop(std::chrono::milliseconds(15000)) == 0);
+}
+
+TEST_CASE("deploy: systemd-analyze verify finds nothing wrong with the systemd units",
+          "[integration][deploy]") {
+  // The units name /usr/local/bin/zwq-service, where `cmake --install` puts it; verify wants the
+  // command to exist, so copies name the source tree's.
+  TestDir dir("units");
+  std::string units;
+  for (const char* name : {"zwq-broker.service", "zwq-worker.service"}) {
+    std::ifstream in(std::string(ZWQ_TEST_SOURCE_DIR) + "/deploy/systemd/" + name);
+    REQUIRE(in);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string from = "/usr/local/bin/zwq-service";
+    const auto at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, from.size(), std::string(ZWQ_TEST_SOURCE_DIR) + "/deploy/zwq-service");
+    std::ofstream(dir.path() + "/" + name) << text;
+    units += " " + dir.path() + "/" + name;
+  }
+  const auto r = run_command("systemd-analyze verify" + units + " 2>&1");
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.empty());
+}

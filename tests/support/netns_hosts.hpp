@@ -1,0 +1,103 @@
+// Test helper: network namespaces that stand for the hosts of a cluster on this one machine.
+// The head namespace holds a bridge at kHeadAddress (10.77.0.1/24); node k (1-based) is cabled
+// to it by a veth pair and has 10.77.0.(10 + k). Traffic stays inside the namespaces the test
+// created. On destruction every process left in them is killed and they are deleted.
+// Needs root and iproute2 (`ip netns`); the constructor throws saying so when it cannot.
+#pragma once
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "command.hpp"
+
+namespace zwq::test {
+
+class NetnsHosts {
+ public:
+  static constexpr const char* kHeadAddress = "10.77.0.1";
+
+  NetnsHosts(const std::string& stem, int nodes) {
+    const std::string base = "zwq-" + stem + "-" + std::to_string(::getpid());
+    head_ = base + "-head";
+    for (int k = 1; k <= nodes; ++k) nodes_.push_back(base + "-n" + std::to_string(k));
+    try {
+      add(head_);
+      ip("-n " + head_ + " link add br0 type bridge");
+      ip("-n " + head_ + " addr add " + kHeadAddress + "/24 dev br0");
+      ip("-n " + head_ + " link set br0 up");
+      for (int k = 1; k <= nodes; ++k) {
+        const std::string& n = node(k);
+        // (append, not "v" + ...: GCC 12 warns about that one with -Wrestrict, wrongly)
+        const std::string v = std::string("v").append(std::to_string(k));
+        add(n);
+        ip("-n " + head_ + " link add " + v + " type veth peer name e0 netns " + n);
+        ip("-n " + head_ + " link set " + v + " master br0");
+        ip("-n " + head_ + " link set " + v + " up");
+        ip("-n " + n + " addr add 10.77.0." + std::to_string(10 + k) + "/24 dev e0");
+        ip("-n " + n + " link set e0 up");
+      }
+    } catch (...) {
+      remove_all();
+      throw;
+    }
+  }
+  ~NetnsHosts() { remove_all(); }
+  NetnsHosts(const NetnsHosts&) = delete;
+  NetnsHosts& operator=(const NetnsHosts&) = delete;
+
+  const std::string& head() const { return head_; }
+  const std::string& node(int k) const { return nodes_.at(static_cast<std::size_t>(k - 1)); }
+
+  // `command` as run on `host` (a shell command line).
+  static std::string on(const std::string& host, const std::string& command) {
+    return "ip netns exec " + host + " " + command;
+  }
+
+  // Plugs node k's cable in or pulls it out (its end of the veth pair goes up or down).
+  void set_link(int k, bool up) { ip("-n " + node(k) + " link set e0 " + (up ? "up" : "down")); }
+
+  // The processes running in the namespaces.
+  std::vector<pid_t> pids() const {
+    std::vector<pid_t> out;
+    for (const std::string& ns : all()) {
+      std::istringstream in(run_command("ip netns pids " + ns + " 2>/dev/null").out);
+      for (pid_t p; in >> p;) out.push_back(p);
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::string> all() const {
+    std::vector<std::string> v{head_};
+    v.insert(v.end(), nodes_.begin(), nodes_.end());
+    return v;
+  }
+  void add(const std::string& ns) {
+    ip("netns add " + ns);
+    added_.push_back(ns);
+    ip("-n " + ns + " link set lo up");
+  }
+  static void ip(const std::string& args) {
+    const CommandResult r = run_command("ip " + args + " 2>&1");
+    if (r.exit_code != 0) {
+      throw std::runtime_error("`ip " + args + "` failed (" + r.out +
+                               "): the deploy tests need root and iproute2's `ip netns`");
+    }
+  }
+  void remove_all() {
+    for (pid_t p : pids()) ::kill(p, SIGKILL);
+    for (const std::string& ns : added_) (void)run_command("ip netns del " + ns + " 2>&1");
+    added_.clear();
+  }
+
+  std::string head_;
+  std::vector<std::string> nodes_;
+  std::vector<std::string> added_;
+};
+
+}  // namespace zwq::test

@@ -134,12 +134,6 @@ BindPlan plan_endpoints(const std::string& bind) {
                    "tcp://HOST:*");
 }
 
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
-
 void write_ready_file(const std::string& path, const std::string& content) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {

@@ -46,7 +46,4 @@ BindPlan plan_endpoints(const std::string& bind);
 // Writes `content` to `path` atomically (a temporary file in the same directory, then rename).
 void write_ready_file(const std::string& path, const std::string& content);
 
-// This host's name ("localhost" if it cannot be read).
-std::string host_name();
-
 }  // namespace zwq::broker

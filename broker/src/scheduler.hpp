@@ -316,6 +316,9 @@ class Scheduler {
     std::uint64_t pace_slices = 0;         // slices reported since pace_mark
   };
 
+  // A job whose datasets are in one host's memory is refused while workers are registered but
+  // none runs on that host (with none at all, it waits for them as any job does).
+  Status check_host_has_workers(const JobSpec& spec) const;
   std::unique_ptr<Job> make_job(JobSpec spec, const KernelInfo* kernel, TimePoint now);
   // Files a job that just became final (or was restored final): it is forgotten after
   // max_finished_jobs more, and its per-slice results are released once the finished jobs after

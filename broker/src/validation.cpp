@@ -100,6 +100,13 @@ Result<const KernelInfo*> check_job(const JobSpec& spec, const KernelInfo* kerne
     return s.error();
   }
   if (Status s = check_param_sets(spec, needs.param_sets); !s.ok()) return s.error();
+  const std::string& host = job_host(spec);
+  for (const DatasetRef* d : {&spec.input, &spec.input2, &spec.output}) {
+    if (!d->host.empty() && d->host != host) {
+      return invalid(spec, "its datasets are in the memory of two hosts ('" + host + "' and '" +
+                               d->host + "'); one worker reads all of a job's datasets");
+    }
+  }
   const std::uint64_t slice_size = effective_slice_size(spec, limits);
   if (slice_size == 0) return invalid(spec, "slice size must be at least 1");
   const std::uint64_t slices = spec.count == 0 ? 0 : (spec.count - 1) / slice_size + 1;

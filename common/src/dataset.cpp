@@ -1,6 +1,7 @@
 #include "zwq/dataset.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -23,6 +24,17 @@ Result<std::string> dataset_path(const std::string& uri) {
   std::string path = uri.rfind("file:", 0) == 0 ? uri.substr(5) : uri;
   if (path.empty()) return make_error(ErrorCode::kInvalidArgument, "empty dataset name");
   return path;
+}
+
+bool host_local(const std::string& uri) {
+  auto path = dataset_path(uri);
+  return path.ok() && path.value().rfind("/dev/shm/", 0) == 0;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return {};
+  return buf;
 }
 
 std::string meta_path(const std::string& data_path) { return data_path + ".zwq-meta"; }

@@ -181,3 +181,22 @@ TEST_CASE("validation runs the kernel's own parameter check", "[broker]") {
   CHECK(e.code == ErrorCode::kInvalidArgument);
   CHECK(e.message == "job p: parameter 'bad' is refused");
 }
+
+TEST_CASE("validation refuses a job whose datasets are in the memory of two hosts, naming both",
+          "[broker]") {
+  JobSpec spec;
+  spec.job_id = "j2";
+  spec.kernel = "dot";
+  spec.input = dataset("shm:x", 1000);
+  spec.input2 = dataset("shm:y", 1000);
+  spec.count = 1000;
+  spec.input.host = "node01";
+  spec.input2.host = "node01";
+  CHECK(validate_job(spec, kernels(), {}).ok());  // both on one host
+  spec.input2.host = "";                          // a shared file and one host's memory
+  CHECK(validate_job(spec, kernels(), {}).ok());
+  spec.input2.host = "node02";
+  const Error e = refusal(spec);
+  CHECK(e.code == ErrorCode::kInvalidArgument);
+  CHECK(e.message.find("'node01' and 'node02'") != std::string::npos);
+}

@@ -123,6 +123,39 @@ TEST_CASE("prepare_job keeps a given job id and rejects a malformed one", "[clie
   CHECK(zwq::prepare_job(r).error().code == ErrorCode::kInvalidArgument);
 }
 
+TEST_CASE(
+    "prepare_job marks a dataset in /dev/shm as this host's memory, and leaves a file elsewhere "
+    "and a host already given alone",
+    "[client]") {
+  ShmFile f("prep-host");
+  write_f32(f, 100);
+  auto spec = zwq::prepare_job(sum_of(f));
+  REQUIRE(spec.ok());
+  CHECK(spec.value().input.host == zwq::host_name());
+
+  JobRequest given = sum_of(f);
+  given.input.host = "node07";
+  REQUIRE(zwq::prepare_job(given).ok());
+  CHECK(zwq::prepare_job(given).value().input.host == "node07");
+
+  // The same bytes as a file outside /dev/shm: any host may read it.
+  char tmpl[] = "/tmp/zwq-prep-host-XXXXXX";
+  const int fd = ::mkstemp(tmpl);
+  REQUIRE(fd >= 0);
+  const std::vector<float> v(100, 1.0f);
+  REQUIRE(::write(fd, v.data(), v.size() * sizeof(float)) ==
+          static_cast<ssize_t>(v.size() * sizeof(float)));
+  ::close(fd);
+  JobRequest shared;
+  shared.kernel = "sum";
+  shared.input.uri = tmpl;
+  shared.input.dtype = DType::kF32;
+  auto on_disk = zwq::prepare_job(shared);
+  ::unlink(tmpl);
+  REQUIRE(on_disk.ok());
+  CHECK(on_disk.value().input.host.empty());
+}
+
 TEST_CASE("prepare_job of a missing dataset fails with dataset_missing", "[client]") {
   ShmFile f("prep-missing");  // never written
   auto spec = zwq::prepare_job(sum_of(f));

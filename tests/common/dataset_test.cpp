@@ -1,11 +1,12 @@
-#include <catch2/catch.hpp>
+#include "zwq/dataset.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 
 #include "shm_file.hpp"
-#include "zwq/dataset.hpp"
 #include "zwq/mapping.hpp"
 
 using namespace zwq;
@@ -18,6 +19,16 @@ TEST_CASE("dataset path maps shm names and file paths", "[common][dataset]") {
   CHECK(dataset_path("shm:").error().code == ErrorCode::kInvalidArgument);
   CHECK(dataset_path("shm:a/b").error().code == ErrorCode::kInvalidArgument);
   CHECK(dataset_path("shm:..").error().code == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("a dataset in /dev/shm is host-local, a file elsewhere is not", "[common][dataset]") {
+  CHECK(host_local("shm:abc"));
+  CHECK(host_local("/dev/shm/abc"));
+  CHECK(host_local("file:/dev/shm/abc"));
+  CHECK_FALSE(host_local("/data/x.f32"));
+  CHECK_FALSE(host_local("/dev/shmx/abc"));
+  CHECK_FALSE(host_local("shm:"));  // not a dataset at all
+  CHECK_FALSE(host_name().empty());
 }
 
 TEST_CASE("dataset probe accepts a long enough file", "[common][dataset]") {
@@ -116,9 +127,10 @@ bool page_present(const void* addr) {
 
 }  // namespace
 
-TEST_CASE("mapping prefault populates only the 2 MiB chunks asked for, and only in on-first-use "
-          "mode",
-          "[common][mapping]") {
+TEST_CASE(
+    "mapping prefault populates only the 2 MiB chunks asked for, and only in on-first-use "
+    "mode",
+    "[common][mapping]") {
   constexpr std::size_t kChunk = MappedFile::kPrefaultChunk;
   ShmFile f("prefault");
   f.write(std::vector<std::uint8_t>(4 * kChunk + 100, 1));

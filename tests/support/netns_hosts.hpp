@@ -2,12 +2,18 @@
 // The head namespace holds a bridge at kHeadAddress (10.77.0.1/24); node k (1-based) is cabled
 // to it by a veth pair and has 10.77.0.(10 + k). Traffic stays inside the namespaces the test
 // created. On destruction every process left in them is killed and they are deleted.
-// Needs root and iproute2 (`ip netns`); the constructor throws saying so when it cannot.
+// Needs root and iproute2 (`ip netns`). Not root, the test process exits with kSkipped, which
+// ctest reports as a skipped test (SKIP_RETURN_CODE); without `ip netns`, the constructor throws.
+// Namespaces that a killed test process left behind are removed by the next one.
 #pragma once
 
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -18,11 +24,19 @@
 namespace zwq::test {
 
 class NetnsHosts {
+  static constexpr const char* kPrefix = "zwq-ns-";
+
  public:
   static constexpr const char* kHeadAddress = "10.77.0.1";
+  static constexpr int kSkipped = 77;
 
   NetnsHosts(const std::string& stem, int nodes) {
-    const std::string base = "zwq-" + stem + "-" + std::to_string(::getpid());
+    if (::geteuid() != 0) {
+      std::fprintf(stderr, "skipped: network namespaces need root\n");
+      std::_Exit(kSkipped);
+    }
+    remove_stale();
+    const std::string base = std::string(kPrefix) + stem + "-" + std::to_string(::getpid());
     head_ = base + "-head";
     for (int k = 1; k <= nodes; ++k) nodes_.push_back(base + "-n" + std::to_string(k));
     try {
@@ -87,6 +101,23 @@ class NetnsHosts {
     if (r.exit_code != 0) {
       throw std::runtime_error("`ip " + args + "` failed (" + r.out +
                                "): the deploy tests need root and iproute2's `ip netns`");
+    }
+  }
+  // Namespaces of ours ("zwq-ns-STEM-PID-...") whose test process is gone, with what runs in them.
+  static void remove_stale() {
+    std::istringstream list(run_command("ip netns list 2>/dev/null").out);
+    for (std::string line; std::getline(list, line);) {
+      const std::string ns = line.substr(0, line.find(' '));
+      if (ns.rfind(kPrefix, 0) != 0) continue;
+      const auto dash = ns.find('-', std::strlen(kPrefix));
+      const auto end = ns.find('-', dash + 1);
+      if (dash == std::string::npos || end == std::string::npos) continue;
+      const pid_t owner =
+          static_cast<pid_t>(std::atol(ns.substr(dash + 1, end - dash - 1).c_str()));
+      if (owner <= 0 || ::kill(owner, 0) == 0 || errno != ESRCH) continue;
+      std::istringstream pids(run_command("ip netns pids " + ns + " 2>/dev/null").out);
+      for (pid_t p; pids >> p;) ::kill(p, SIGKILL);
+      (void)run_command("ip netns del " + ns + " 2>&1");
     }
   }
   void remove_all() {

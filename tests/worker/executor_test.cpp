@@ -140,6 +140,29 @@ TEST_CASE("executor rejects a slice size of 0", "[worker]") {
   CHECK(job.run(0, 1).code == ErrorCode::kInvalidArgument);
 }
 
+TEST_CASE(
+    "executor refuses a dataset in another host's memory, though a file of that name is here, "
+    "and computes it when the host is its own",
+    "[worker]") {
+  ShmFile file("exec-host");
+  file.write(std::vector<float>(10, 1.0f));
+  DatasetCache cache;
+  Executor executor(cache);
+  JobSpec spec = sum_job(file, DType::kF32, 10, 5);
+  spec.input.host = "not-" + zwq::host_name();
+  const auto refused = executor.execute(all_slices(spec));
+  REQUIRE(refused.size() == 2);
+  CHECK(refused[0].code == ErrorCode::kDatasetMissing);
+  CHECK(refused[0].message.find("'" + spec.input.host + "'") != std::string::npos);
+  CHECK(refused[0].message.find("'" + zwq::host_name() + "'") != std::string::npos);
+
+  spec.input.host = zwq::host_name();
+  const auto done = executor.execute(all_slices(spec));
+  REQUIRE(done.size() == 2);
+  CHECK(done[0].code == ErrorCode::kOk);
+  CHECK(done[1].partial.hi == 5.0);
+}
+
 TEST_CASE("executor reports dataset_too_short when the file was truncated after the job was made",
           "[worker]") {
   ShmFile file("exec-truncated");

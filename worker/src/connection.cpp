@@ -35,12 +35,6 @@ constexpr Ms kStopGrace{2000};
 // Close-time grace: a Bye may leave (the compute thread's sockets have their own).
 constexpr int kByeLingerMs = 100;
 
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
-  return buf;
-}
-
 std::string_view view(const zmq::message_t& m) {
   return {static_cast<const char*>(m.data()), m.size()};
 }
@@ -383,7 +377,7 @@ void Connection::register_when_ready() {
 }
 
 void Connection::send_hello() {
-  static const std::string host = host_name();
+  static const std::string host = zwq::host_name().empty() ? "unknown" : zwq::host_name();
   msg::Hello hello;
   hello.worker_id = options_.worker_id;
   hello.host = host;

@@ -11,17 +11,18 @@
 #include "connection.hpp"
 #include "counters.hpp"
 #include "stop_signal.hpp"
+#include "zwq/dataset.hpp"
 #include "zwq/status.hpp"
 
 namespace zwq {
 namespace {
 
 std::string default_worker_id() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "worker");
+  std::string host = host_name();
+  if (host.empty()) host = "worker";
   std::random_device random;
   char id[320];
-  std::snprintf(id, sizeof id, "%s-%d-%04x", host, static_cast<int>(::getpid()),
+  std::snprintf(id, sizeof id, "%s-%d-%04x", host.c_str(), static_cast<int>(::getpid()),
                 static_cast<unsigned>(random() & 0xffffu));
   return id;
 }

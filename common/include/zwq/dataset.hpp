@@ -28,15 +28,28 @@ struct DatasetRef {
   DType dtype = DType::kNone;    // element type
   std::uint64_t byte_offset = 0; // where element 0 starts in the file
   std::uint64_t length = 0;      // elements available from byte_offset (filled in by probe)
+  // The host whose memory holds the dataset (its host_name()), for a file in /dev/shm; empty for
+  // a file that every worker host reads at the same path (a shared filesystem). The client fills
+  // it in for host-local datasets; the broker then sends the job only to workers on that host,
+  // and a worker on another host refuses it rather than read a file of the same name there.
+  std::string host;
 
   bool present() const { return !uri.empty(); }
   bool operator==(const DatasetRef&) const = default;
-  ZWQ_DEFINE_MAP(uri, dtype, byte_offset, length)
+  ZWQ_DEFINE_MAP(uri, dtype, byte_offset, length, host)
 };
 
 // "shm:NAME" -> "/dev/shm/NAME"; "file:P" -> "P"; anything else is taken as a path.
 // Fails (kInvalidArgument) on an empty name or a shm name containing '/'.
 Result<std::string> dataset_path(const std::string& uri);
+
+// Whether `uri` names a file in /dev/shm ("shm:NAME", or a path that starts /dev/shm/): memory
+// of one host, which workers on other hosts cannot read.
+bool host_local(const std::string& uri);
+
+// This machine's name (gethostname), as workers announce it and clients stamp host-local
+// datasets with; empty if it cannot be read.
+std::string host_name();
 
 // What a probe learned about a dataset file.
 struct DatasetInfo {

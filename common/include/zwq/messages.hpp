@@ -42,6 +42,15 @@ struct JobSpec {
                      param_sets)
 };
 
+// The host whose memory holds the job's host-local datasets (DatasetRef::host), or "" when
+// none is host-local. The broker refuses a job whose datasets name two hosts.
+inline const std::string& job_host(const JobSpec& spec) {
+  for (const DatasetRef* d : {&spec.input, &spec.input2, &spec.output}) {
+    if (!d->host.empty()) return d->host;
+  }
+  return spec.input.host;
+}
+
 struct JobStatus {
   std::string job_id;
   std::string kernel;

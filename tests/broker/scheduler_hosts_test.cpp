@@ -1,0 +1,68 @@
+// A job over a file in one host's /dev/shm goes to that host's workers only: workers elsewhere
+// cannot read it, or would read another file of the same name (DatasetRef::host).
+#include <catch2/catch.hpp>
+
+#include "scheduler_harness.hpp"
+
+using namespace zwq;
+using namespace zwq::broker;
+using namespace zwq::broker::test;
+
+namespace {
+
+// A sum over 100 elements of shm:x, in the memory of `host` ("" for a shared file).
+JobSpec shm_sum(const std::string& host) {
+  JobSpec spec;
+  spec.kernel = "sum";
+  spec.input.uri = "shm:x";
+  spec.input.dtype = DType::kF32;
+  spec.input.length = 100;
+  spec.input.host = host;
+  spec.count = 100;
+  spec.slice_size = 10;
+  return spec;
+}
+
+void hello_on(Harness& h, const std::string& host, const std::string& id) {
+  msg::Hello m;
+  m.worker_id = id;
+  m.host = host;
+  m.credit = 100;
+  REQUIRE(h.sched.hello(m, h.now) != HelloVerdict::kRejected);
+}
+
+}  // namespace
+
+TEST_CASE("scheduler sends a job in one host's memory to that host's workers only", "[broker]") {
+  Harness h;
+  hello_on(h, "node01", "w1");
+  hello_on(h, "node02", "w2");
+  REQUIRE(h.sched.submit(shm_sum("node02"), h.now).ok());
+  const auto d = h.dispatch();
+  CHECK(slices_in(d, "w2") == 10);
+  CHECK(slices_in(d, "w1") == 0);  // idle, with credit to spare, and still given none
+
+  // A file every host reads goes to both.
+  REQUIRE(h.sched.submit(shm_sum(""), h.now).ok());
+  const auto shared = h.dispatch();
+  CHECK(slices_in(shared, "w1") > 0);
+  CHECK(slices_in(shared, "w2") > 0);
+}
+
+TEST_CASE(
+    "scheduler refuses a job in the memory of a host where no worker runs, naming it, but keeps "
+    "one that comes before any worker",
+    "[broker]") {
+  Harness h;
+  CHECK(h.sched.submit(shm_sum("node03"), h.now).ok());  // no worker yet: it waits, as any job
+  hello_on(h, "node01", "w1");
+  auto refused = h.sched.submit(shm_sum("node03"), h.now);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::kDatasetMissing);
+  CHECK(refused.error().message.find("'shm:x'") != std::string::npos);
+  CHECK(refused.error().message.find("'node03'") != std::string::npos);
+  CHECK(slices_in(h.dispatch()) == 0);  // node01's worker gets neither job
+  hello_on(h, "node03", "w3");
+  CHECK(h.sched.submit(shm_sum("node03"), h.now).ok());
+  CHECK(slices_in(h.dispatch(), "w3") == 20);  // the waiting job and the new one
+}

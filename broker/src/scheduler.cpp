@@ -71,7 +71,7 @@ Result<msg::SubmitRep> Scheduler::submit(JobSpec spec, TimePoint now) {
   }
   auto kernel = validate_job(spec, catalog_, options_.limits);
   if (!kernel.ok()) return kernel.error();
-  if (Status s = check_host_has_workers(spec); !s.ok()) return s.error();
+  if (Status s = check_host_has_workers(spec, kernel.value()); !s.ok()) return s.error();
   if (spec.job_id.empty()) {
     // Drawn once the job is accepted, so that a refusal names no id and uses none up.
     spec.job_id = new_job_id();
@@ -102,19 +102,20 @@ Result<msg::SubmitRep> Scheduler::submit(JobSpec spec, TimePoint now) {
   return rep;
 }
 
-Status Scheduler::check_host_has_workers(const JobSpec& spec) const {
+Status Scheduler::check_host_has_workers(const JobSpec& spec, const KernelInfo* kernel) const {
   const std::string& host = job_host(spec);
   if (host.empty() || workers_.empty()) return Status::Ok();  // none yet: it waits for them
   for (const auto& w : workers_) {
-    if (w->host == host) return Status::Ok();
+    if (w->host == host && catalog_.serves(w->id, kernel)) return Status::Ok();
   }
   const DatasetRef& d = !spec.input.host.empty()    ? spec.input
                         : !spec.input2.host.empty() ? spec.input2
                                                     : spec.output;
   return make_error(ErrorCode::kDatasetMissing,
                     "dataset '" + d.uri + "' is in the memory of host '" + host +
-                        "', where no worker runs: start workers there, or put the dataset on a "
-                        "filesystem every worker host mounts and name it by its path");
+                        "', where no worker with kernel '" + spec.kernel +
+                        "' runs: start workers there, or put the dataset on a filesystem every "
+                        "worker host mounts and name it by its path");
 }
 
 std::unique_ptr<Job> Scheduler::make_job(JobSpec spec, const KernelInfo* kernel, TimePoint now) {

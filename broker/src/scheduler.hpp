@@ -317,8 +317,9 @@ class Scheduler {
   };
 
   // A job whose datasets are in one host's memory is refused while workers are registered but
-  // none runs on that host (with none at all, it waits for them as any job does).
-  Status check_host_has_workers(const JobSpec& spec) const;
+  // none with its kernel runs on that host (with none at all, it waits for them as any job does;
+  // so does an accepted job whose host's workers leave).
+  Status check_host_has_workers(const JobSpec& spec, const KernelInfo* kernel) const;
   std::unique_ptr<Job> make_job(JobSpec spec, const KernelInfo* kernel, TimePoint now);
   // Files a job that just became final (or was restored final): it is forgotten after
   // max_finished_jobs more, and its per-slice results are released once the finished jobs after

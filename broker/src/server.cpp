@@ -99,7 +99,7 @@ Server::Server(const BrokerOptions& options, std::shared_ptr<spdlog::logger> log
     : options_(checked(options)),
       log_(or_null(std::move(logger))),
       epoch_(random_epoch()),
-      host_(zwq::host_name().empty() ? "localhost" : zwq::host_name()),
+      host_(zwq::host_name()),
       pid_(static_cast<std::uint32_t>(::getpid())),
       ctx_(1),
       control_(ctx_, zmq::socket_type::router),

@@ -102,6 +102,9 @@ Result<const KernelInfo*> check_job(const JobSpec& spec, const KernelInfo* kerne
   if (Status s = check_param_sets(spec, needs.param_sets); !s.ok()) return s.error();
   const std::string& host = job_host(spec);
   for (const DatasetRef* d : {&spec.input, &spec.input2, &spec.output}) {
+    if (!d->present() && !d->host.empty()) {
+      return invalid(spec, "a dataset without a uri names host '" + d->host + "'");
+    }
     if (!d->host.empty() && d->host != host) {
       return invalid(spec, "its datasets are in the memory of two hosts ('" + host + "' and '" +
                                d->host + "'); one worker reads all of a job's datasets");

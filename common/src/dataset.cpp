@@ -28,12 +28,20 @@ Result<std::string> dataset_path(const std::string& uri) {
 
 bool host_local(const std::string& uri) {
   auto path = dataset_path(uri);
-  return path.ok() && path.value().rfind("/dev/shm/", 0) == 0;
+  if (!path.ok()) return false;
+  // The file's filesystem when it exists (through links, /run/shm, "//", relative names), else
+  // what its path says.
+  struct stat file {};
+  struct stat shm {};
+  if (::stat(path.value().c_str(), &file) == 0 && ::stat("/dev/shm", &shm) == 0) {
+    return file.st_dev == shm.st_dev;
+  }
+  return path.value().rfind("/dev/shm/", 0) == 0;
 }
 
 std::string host_name() {
   char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "unknown";
   return buf;
 }
 

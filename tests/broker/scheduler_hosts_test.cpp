@@ -23,11 +23,13 @@ JobSpec shm_sum(const std::string& host) {
   return spec;
 }
 
-void hello_on(Harness& h, const std::string& host, const std::string& id) {
+void hello_on(Harness& h, const std::string& host, const std::string& id,
+              std::vector<std::string> kernels = {}) {
   msg::Hello m;
   m.worker_id = id;
   m.host = host;
   m.credit = 100;
+  m.kernels = std::move(kernels);
   REQUIRE(h.sched.hello(m, h.now) != HelloVerdict::kRejected);
 }
 
@@ -62,7 +64,23 @@ TEST_CASE(
   CHECK(refused.error().message.find("'shm:x'") != std::string::npos);
   CHECK(refused.error().message.find("'node03'") != std::string::npos);
   CHECK(slices_in(h.dispatch()) == 0);  // node01's worker gets neither job
+  // A worker there without the job's kernel does not count either.
+  hello_on(h, "node03", "w3-ranges", {"count_range"});
+  CHECK_FALSE(h.sched.submit(shm_sum("node03"), h.now).ok());
   hello_on(h, "node03", "w3");
   CHECK(h.sched.submit(shm_sum("node03"), h.now).ok());
-  CHECK(slices_in(h.dispatch(), "w3") == 20);  // the waiting job and the new one
+  const auto d = h.dispatch();
+  CHECK(slices_in(d, "w3") == 20);  // the waiting job and the new one
+  CHECK(slices_in(d, "w3-ranges") == 0);
+}
+
+TEST_CASE("scheduler keeps a job of a host whose workers left until one is back", "[broker]") {
+  Harness h;
+  hello_on(h, "node01", "w1");
+  hello_on(h, "node02", "w2");
+  REQUIRE(h.sched.submit(shm_sum("node02"), h.now).ok());
+  h.sched.bye("w2", h.now);
+  CHECK(slices_in(h.dispatch()) == 0);  // node01's worker may not take it
+  hello_on(h, "node02", "w2-again");
+  CHECK(slices_in(h.dispatch(), "w2-again") == 10);
 }

@@ -42,6 +42,18 @@ TEST_CASE("submit decoder copies jobs that differ only in their ids, as the usua
   CHECK(d.req.jobs[2].params.get_string("mode", "") == "fast");
 }
 
+TEST_CASE("submit decoder keeps each dataset's host, copied jobs and jobs read alone alike",
+          "[broker]") {
+  msg::SubmitManyReq m;
+  for (const char* id : {"a", "b", "c"}) m.jobs.push_back(sample_sum_job(id));
+  m.jobs[0].input.host = m.jobs[1].input.host = "node01";
+  m.jobs[2].input.host = "node02";
+  const auto d = both_ways(encode(m, 42));
+  CHECK(d.copied == 1);
+  CHECK(d.req.jobs[1].input.host == "node01");
+  CHECK(d.req.jobs[2].input.host == "node02");
+}
+
 TEST_CASE("submit decoder reads a job that differs in any other field on its own", "[broker]") {
   msg::SubmitManyReq m;
   for (int i = 0; i < 6; ++i) m.jobs.push_back(sample_sum_job("j" + std::to_string(i)));

@@ -199,4 +199,9 @@ TEST_CASE("validation refuses a job whose datasets are in the memory of two host
   const Error e = refusal(spec);
   CHECK(e.code == ErrorCode::kInvalidArgument);
   CHECK(e.message.find("'node01' and 'node02'") != std::string::npos);
+
+  // A host without a dataset would bind the job to it for nothing.
+  JobSpec bare = reduce_job();
+  bare.output.host = "node03";
+  CHECK(refusal(bare).message.find("without a uri names host 'node03'") != std::string::npos);
 }

@@ -31,6 +31,20 @@ TEST_CASE("a dataset in /dev/shm is host-local, a file elsewhere is not", "[comm
   CHECK_FALSE(host_name().empty());
 }
 
+TEST_CASE("an existing file in /dev/shm is host-local by whatever path it is named",
+          "[common][dataset]") {
+  ShmFile f("host-local");
+  f.write(std::vector<float>(4, 1.0f));
+  CHECK(host_local(f.uri()));
+  CHECK(host_local("file://" + f.path()));  // "///dev/shm/...": still that file
+  CHECK(host_local("/dev//shm/" + f.name()));
+  const std::string link = "/tmp/zwq-host-local-" + std::to_string(::getpid());
+  REQUIRE(::symlink(f.path().c_str(), link.c_str()) == 0);
+  CHECK(host_local(link));
+  ::unlink(link.c_str());
+  CHECK_FALSE(host_local("/proc/self/status"));  // exists, on another filesystem
+}
+
 TEST_CASE("dataset probe accepts a long enough file", "[common][dataset]") {
   ShmFile f("probe-ok");
   f.write(std::vector<float>(100, 1.0f));

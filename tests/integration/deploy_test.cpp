@@ -61,7 +61,9 @@ struct Cluster {
   }
   pid_t worker_pid(const std::string& host) const {
     pid_t pid = 0;  // (the file holds the pid, then its start time)
-    std::ifstream(dir.path() + "/state/" + host + "/worker.pid") >> pid;
+    std::ifstream(dir.path() + "/state/zwq-cluster-" + std::to_string(::getuid()) + "/" + host +
+                  "/worker.pid") >>
+        pid;
     return pid;
   }
 };
@@ -240,7 +242,8 @@ TEST_CASE(
   const auto on_head = from(hosts.head());
   CHECK(on_head.exit_code != 0);
   CHECK(on_head.out.find("dataset_missing") != std::string::npos);
-  CHECK(on_head.out.find("host '" + hosts.head() + "', where no worker runs") != std::string::npos);
+  CHECK(on_head.out.find("host '" + hosts.head() + "', where no worker with kernel 'sum' runs") !=
+        std::string::npos);
   CHECK(cluster.run("down").exit_code == 0);
 }
 

@@ -377,10 +377,9 @@ void Connection::register_when_ready() {
 }
 
 void Connection::send_hello() {
-  static const std::string host = zwq::host_name().empty() ? "unknown" : zwq::host_name();
   msg::Hello hello;
   hello.worker_id = options_.worker_id;
-  hello.host = host;
+  hello.host = host_name();  // what the executor checks a dataset's host against
   hello.pid = static_cast<std::uint32_t>(::getpid());
   hello.credit = options_.credit;
   hello.tasks_frames = true;

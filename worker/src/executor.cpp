@@ -47,7 +47,7 @@ bool needs_output(KernelShape s) {
 }  // namespace
 
 Executor::Executor(DatasetCache& cache, const KernelRegistry& registry)
-    : cache_(cache), registry_(registry), host_(host_name()) {
+    : cache_(cache), registry_(registry) {
   install_sigbus_handler();
 }
 
@@ -57,10 +57,10 @@ Result<PreparedJob::Array> Executor::open_array(const char* role, const DatasetR
     return make_error(ErrorCode::kInvalidArgument,
                       std::string("the job has no ") + role + " dataset, which its kernel needs");
   }
-  if (!ref.host.empty() && ref.host != host_) {
+  if (!ref.host.empty() && ref.host != host_name()) {
     return make_error(ErrorCode::kDatasetMissing,
                       std::string(role) + " dataset '" + ref.uri + "' is in the memory of host '" +
-                          ref.host + "', not of this worker's host '" + host_ + "'");
+                          ref.host + "', not of this worker's host '" + host_name() + "'");
   }
   const std::size_t size = dtype_size(ref.dtype);
   if (size == 0) {

@@ -85,7 +85,6 @@ class Executor {
 
   DatasetCache& cache_;
   const KernelRegistry& registry_;
-  std::string host_;  // host_name(): a dataset in another host's memory is refused
   Prefaulter prefaulter_;
 };
 

@@ -18,8 +18,7 @@ namespace zwq {
 namespace {
 
 std::string default_worker_id() {
-  std::string host = host_name();
-  if (host.empty()) host = "worker";
+  const std::string host = host_name();
   std::random_device random;
   char id[320];
   std::snprintf(id, sizeof id, "%s-%d-%04x", host.c_str(), static_cast<int>(::getpid()),

@@ -43,12 +43,13 @@ struct DatasetRef {
 // Fails (kInvalidArgument) on an empty name or a shm name containing '/'.
 Result<std::string> dataset_path(const std::string& uri);
 
-// Whether `uri` names a file in /dev/shm ("shm:NAME", or a path that starts /dev/shm/): memory
-// of one host, which workers on other hosts cannot read.
+// Whether `uri` names a file in /dev/shm: memory of one host, which workers on other hosts
+// cannot read. An existing file is judged by its filesystem (the one /dev/shm is), whatever the
+// path it is named by; a missing one by its name ("shm:NAME", or a path that starts /dev/shm/).
 bool host_local(const std::string& uri);
 
-// This machine's name (gethostname), as workers announce it and clients stamp host-local
-// datasets with; empty if it cannot be read.
+// This machine's name (gethostname; "unknown" if it cannot be read), as workers announce it and
+// clients stamp host-local datasets with.
 std::string host_name();
 
 // What a probe learned about a dataset file.

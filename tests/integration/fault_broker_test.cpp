@@ -214,8 +214,11 @@ TEST_CASE(
       "figure: journal after 1 job of 2000 slices %ju bytes; through %d such jobs at most %ju "
       "bytes (--journal-rewrite-bytes 65536, --max-finished-slices 4000)\n",
       first_size, kJobs, largest);
-  CHECK(first_size > 30'000);       // the covered records are there
-  CHECK(largest < 8 * first_size);  // 40 jobs' records would be 40 times that
+  CHECK(first_size > 30'000);  // the covered records are there
+  // 40 jobs' records would be 40 times that. Rewritten, the file stays near the two jobs the
+  // broker holds: about 6 times (282 KB here), and a few jobs more while a busy machine delays
+  // the writer thread's rename; a bound of 8 times left less than two jobs of margin.
+  CHECK(largest < 12 * first_size);
 
   broker.kill9();
   broker.start();

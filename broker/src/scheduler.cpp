@@ -103,16 +103,13 @@ Result<msg::SubmitRep> Scheduler::submit(JobSpec spec, TimePoint now) {
 }
 
 Status Scheduler::check_host_has_workers(const JobSpec& spec, const KernelInfo* kernel) const {
-  const std::string& host = job_host(spec);
-  if (host.empty() || workers_.empty()) return Status::Ok();  // none yet: it waits for them
+  const DatasetRef* d = hosted_dataset(spec);
+  if (d == nullptr || workers_.empty()) return Status::Ok();  // none yet: it waits for them
   for (const auto& w : workers_) {
-    if (w->host == host && catalog_.serves(w->id, kernel)) return Status::Ok();
+    if (w->host == d->host && catalog_.serves(w->id, kernel)) return Status::Ok();
   }
-  const DatasetRef& d = !spec.input.host.empty()    ? spec.input
-                        : !spec.input2.host.empty() ? spec.input2
-                                                    : spec.output;
   return make_error(ErrorCode::kDatasetMissing,
-                    "dataset '" + d.uri + "' is in the memory of host '" + host +
+                    "dataset '" + d->uri + "' is in the memory of host '" + d->host +
                         "', where no worker with kernel '" + spec.kernel +
                         "' runs: start workers there, or put the dataset on a filesystem every "
                         "worker host mounts and name it by its path");
@@ -662,8 +659,8 @@ std::uint64_t slices_of(const std::vector<SliceRun>& runs) {
 }  // namespace
 
 bool Scheduler::supports(const Worker& w, const Job& job) const {
-  const std::string& host = job_host(job.spec);
-  return catalog_.serves(w.id, job.kernel) && (host.empty() || host == w.host);
+  const DatasetRef* d = hosted_dataset(job.spec);
+  return catalog_.serves(w.id, job.kernel) && (d == nullptr || d->host == w.host);
 }
 
 // The oldest runnable job `w` serves. When that job's next slice is a suspect, only an idle

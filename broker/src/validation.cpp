@@ -100,14 +100,17 @@ Result<const KernelInfo*> check_job(const JobSpec& spec, const KernelInfo* kerne
     return s.error();
   }
   if (Status s = check_param_sets(spec, needs.param_sets); !s.ok()) return s.error();
-  const std::string& host = job_host(spec);
-  for (const DatasetRef* d : {&spec.input, &spec.input2, &spec.output}) {
-    if (!d->present() && !d->host.empty()) {
-      return invalid(spec, "a dataset without a uri names host '" + d->host + "'");
-    }
-    if (!d->host.empty() && d->host != host) {
-      return invalid(spec, "its datasets are in the memory of two hosts ('" + host + "' and '" +
-                               d->host + "'); one worker reads all of a job's datasets");
+  if (const DatasetRef* first = hosted_dataset(spec)) {
+    for (const DatasetRef* d : {&spec.input, &spec.input2, &spec.output}) {
+      if (d->host.empty()) continue;
+      if (!d->present()) {
+        return invalid(spec, "a dataset without a uri names host '" + d->host + "'");
+      }
+      if (d->host != first->host) {
+        return invalid(spec, "its datasets are in the memory of two hosts ('" + first->host +
+                                 "' and '" + d->host +
+                                 "'); one worker reads all of a job's datasets");
+      }
     }
   }
   const std::uint64_t slice_size = effective_slice_size(spec, limits);

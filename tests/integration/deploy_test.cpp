@@ -111,6 +111,9 @@ TEST_CASE(
   REQUIRE(up.exit_code == 0);
   CHECK(up.out.find("ZWQ_BROKER=" + kBroker) != std::string::npos);
   CHECK(up.out.find("2 workers on 2 host(s) registered") != std::string::npos);
+  const auto again = cluster.run("up");  // a second broker is refused, the first left alone
+  CHECK(again.exit_code == 2);
+  CHECK(again.out.find("a broker runs already") != std::string::npos);
 
   // A client on a worker host, as any machine of the cluster may submit.
   const auto job = run_command(NetnsHosts::on(
@@ -247,8 +250,10 @@ TEST_CASE(
   CHECK(cluster.run("down").exit_code == 0);
 }
 
-TEST_CASE("deploy: zwq-cluster refuses a bad hosts file, and up names the logs when workers fail",
-          "[integration][deploy]") {
+TEST_CASE(
+    "deploy: zwq-cluster refuses a bad hosts file, up names the logs when workers fail, and it "
+    "skips and names a host it cannot reach",
+    "[integration][deploy]") {
   NetnsHosts hosts("bad", 1);
   Cluster cluster{hosts};
   cluster.write_hosts(hosts.node(1) + " two\n");
@@ -267,6 +272,19 @@ TEST_CASE("deploy: zwq-cluster refuses a bad hosts file, and up names the logs w
   // However soon it exits, `up` shows the end of its log, which names the refused option.
   CHECK(failed.out.find("worker.log") != std::string::npos);
   CHECK(failed.out.find("--credit") != std::string::npos);
+  CHECK(cluster.run("down").exit_code == 0);
+  CHECK(hosts.pids().empty());
+
+  // A host that cannot be reached is named and skipped; the others run, and up exits 1.
+  cluster.write_hosts("absent-host 1\n" + hosts.node(1) + " 1\n");
+  cluster.extra = "";
+  const auto partial = cluster.run("up");
+  INFO(partial.out);
+  CHECK(partial.exit_code == 1);
+  CHECK(partial.out.find("1 workers on 1 host(s) registered") != std::string::npos);
+  CHECK(partial.out.find("without workers: absent-host") != std::string::npos);
+  CHECK(workers(hosts).size() == 1);
+  cluster.write_hosts(hosts.node(1) + " 1\n");
   CHECK(cluster.run("down").exit_code == 0);
   CHECK(hosts.pids().empty());
 }
@@ -290,6 +308,11 @@ TEST_CASE(
         << "ZWQ_WORKER_ARGS=\"$ZWQ_WORKER_ARGS --log-level warn\"\n";
   }
   const std::string service = std::string(ZWQ_TEST_SOURCE_DIR) + "/deploy/zwq-service";
+  // Settings it cannot read stop it, rather than start it on defaults.
+  const auto unread =
+      run_command("ZWQ_CONFIG=" + dir.path() + "/absent " + service + " broker 2>&1");
+  CHECK(unread.exit_code == 2);
+  CHECK(unread.out.find("cannot read " + dir.path() + "/absent") != std::string::npos);
   zwq::detail::SpawnOptions spawn;
   spawn.env = {"ZWQ_CONFIG=" + config, "ZWQ_BIN_DIR=" + kBin};
   spawn.stdout_to_stderr = true;

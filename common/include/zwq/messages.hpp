@@ -42,13 +42,13 @@ struct JobSpec {
                      param_sets)
 };
 
-// The host whose memory holds the job's host-local datasets (DatasetRef::host), or "" when
-// none is host-local. The broker refuses a job whose datasets name two hosts.
-inline const std::string& job_host(const JobSpec& spec) {
+// The first of the job's datasets that is in one host's memory (DatasetRef::host names the
+// host), or null when none is. The broker refuses a job whose datasets name two hosts.
+inline const DatasetRef* hosted_dataset(const JobSpec& spec) {
   for (const DatasetRef* d : {&spec.input, &spec.input2, &spec.output}) {
-    if (!d->host.empty()) return d->host;
+    if (!d->host.empty()) return d;
   }
-  return spec.input.host;
+  return nullptr;
 }
 
 struct JobStatus {

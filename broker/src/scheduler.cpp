@@ -246,9 +246,19 @@ Result<JobStatus> Scheduler::cancel(const std::string& job_id, TimePoint now) {
   return status(job, now);
 }
 
-JobStatus Scheduler::status(const Job& job, TimePoint now) const {
+JobStatus Scheduler::status(const Job& job, TimePoint now, WaitReasons* reasons) const {
   JobStatus st = job.status(now);
   st.lease_ms = job.final() ? 0 : static_cast<std::uint64_t>(lease_for(job).count());
+  // Only a job with nothing in flight can be waiting for a worker.
+  if (job.final() || st.inflight != 0 || st.done >= st.total) return st;
+  if (reasons == nullptr) {
+    st.waiting = waiting_reason(job);
+    return st;
+  }
+  const DatasetRef* d = hosted_dataset(job.spec);
+  auto [it, fresh] = reasons->try_emplace({job.kernel, d == nullptr ? std::string() : d->host});
+  if (fresh) it->second = waiting_reason(job);
+  st.waiting = it->second;
   return st;
 }
 
@@ -265,7 +275,11 @@ std::vector<JobStatus> Scheduler::all_status(TimePoint now) const {
             [](const Job* a, const Job* b) { return a->serial < b->serial; });
   std::vector<JobStatus> out;
   out.reserve(ordered.size());
-  for (const Job* job : ordered) out.push_back(status(*job, now));
+  // Jobs that wait do so for the same few (kernel, host) pairs: each is looked up once.
+  WaitReasons reasons;
+  for (const Job* job : ordered) {
+    out.push_back(status(*job, now, &reasons));
+  }
   return out;
 }
 
@@ -661,6 +675,19 @@ std::uint64_t slices_of(const std::vector<SliceRun>& runs) {
 bool Scheduler::supports(const Worker& w, const Job& job) const {
   const DatasetRef* d = hosted_dataset(job.spec);
   return catalog_.serves(w.id, job.kernel) && (d == nullptr || d->host == w.host);
+}
+
+std::string Scheduler::waiting_reason(const Job& job) const {
+  for (const auto& w : workers_) {
+    if (supports(*w, job)) return {};
+  }
+  if (workers_.empty()) return "no worker is registered";
+  const DatasetRef* d = hosted_dataset(job.spec);
+  if (d != nullptr) {
+    return "no worker with kernel '" + job.spec.kernel + "' runs on host '" + d->host +
+           "', in whose memory '" + d->uri + "' is";
+  }
+  return "no registered worker has kernel '" + job.spec.kernel + "'";
 }
 
 // The oldest runnable job `w` serves. When that job's next slice is a suspect, only an idle

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "job.hpp"
@@ -195,8 +196,12 @@ class Scheduler {
   const Job* find_job(const std::string& job_id) const;
   // Every known job, in submission order.
   std::vector<JobStatus> all_status(TimePoint now) const;
-  // A job's status as clients see it, with the lease its workers have now (0 once final).
-  JobStatus status(const Job& job, TimePoint now) const;
+  // Why jobs wait, by (kernel, host of its hosted dataset or ""): status() of many jobs fills
+  // it, so that a queue of jobs no worker takes costs one look at the workers per pair.
+  using WaitReasons = std::map<std::pair<const KernelInfo*, std::string>, std::string>;
+  // A job's status as clients see it, with the lease its workers have now (0 once final) and,
+  // when it has nothing in flight and no registered worker could take its slices, why.
+  JobStatus status(const Job& job, TimePoint now, WaitReasons* reasons = nullptr) const;
   // True while some job is queued or running.
   bool has_unfinished_jobs() const;
 
@@ -335,6 +340,8 @@ class Scheduler {
   void release_lease_anywhere(const Job* job, std::uint64_t slice, std::uint32_t attempt);
   void drop_leases_of(Job& job);
   bool supports(const Worker& w, const Job& job) const;
+  // Why no registered worker can take `job`'s slices; "" when one can.
+  std::string waiting_reason(const Job& job) const;
   Job* next_job_for(const Worker& w, bool& alone);
   void observe_pace(Worker& w, Job& job, std::uint64_t slices, std::uint64_t slowest_us,
                     TimePoint now);

@@ -84,3 +84,38 @@ TEST_CASE("scheduler keeps a job of a host whose workers left until one is back"
   hello_on(h, "node02", "w2-again");
   CHECK(slices_in(h.dispatch(), "w2-again") == 10);
 }
+
+TEST_CASE(
+    "scheduler status says why a job waits (no worker at all, none with its kernel, none on its "
+    "host) and says nothing once a worker could take it",
+    "[broker]") {
+  Harness h;
+  REQUIRE(h.sched.submit(shm_sum("node02"), h.now).ok());
+  const std::string id = h.sched.all_status(h.now).front().job_id;
+  CHECK(h.status(id).waiting == "no worker is registered");
+
+  hello_on(h, "node02", "w2-ranges", {"count_range"});
+  CHECK(h.status(id).waiting.find("kernel 'sum' runs on host 'node02'") != std::string::npos);
+  CHECK(h.status(id).waiting.find("'shm:x'") != std::string::npos);
+
+  // A shared file, by kernel alone; all_status says the same as status.
+  REQUIRE(h.sched.submit(shm_sum(""), h.now).ok());
+  const auto all = h.sched.all_status(h.now);
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].waiting == h.status(id).waiting);
+  CHECK(all[1].waiting == "no registered worker has kernel 'sum'");
+
+  hello_on(h, "node01", "w1");  // takes the shared job only
+  CHECK(h.status(all[1].job_id).waiting.empty());
+  CHECK_FALSE(h.status(id).waiting.empty());
+  hello_on(h, "node02", "w2");
+  CHECK(h.status(id).waiting.empty());
+  h.dispatch();
+  CHECK(h.status(id).inflight == 10);
+  CHECK(h.status(id).waiting.empty());
+
+  // Its host's workers leave with its slices: it waits again, and says so.
+  h.sched.bye("w2", h.now);
+  CHECK(h.status(id).inflight == 0);
+  CHECK(h.status(id).waiting.find("host 'node02'") != std::string::npos);
+}

@@ -37,7 +37,8 @@ msg::WaitItem done_item(const std::string& id, double value) {
   return item;
 }
 
-// A reply of every kind of item: results of several combiners, a failed job, an unknown one.
+// A reply of every kind of item: results of several combiners, a failed job, an unknown one,
+// a status that says why its job waits.
 msg::WaitManyRep varied_reply() {
   msg::WaitManyRep rep;
   rep.items.push_back(done_item("a", 268435456.0));  // a double that holds an integer
@@ -65,6 +66,11 @@ msg::WaitManyRep varied_reply() {
   unknown.code = ErrorCode::kUnknownJob;
   unknown.message = "job 'gone' is not known";
   rep.items.push_back(unknown);
+  msg::WaitItem waiting = done_item("w", 0);  // a status as a job that waits has it
+  waiting.status.state = JobState::kQueued;
+  waiting.status.done = 0;
+  waiting.status.waiting = "no registered worker has kernel 'sum'";
+  rep.items.push_back(waiting);
   rep.left = 12;
   return rep;
 }
@@ -89,6 +95,7 @@ TEST_CASE("wait many reader reads a broker's reply as the usual decoding reads i
   CHECK(fast->rep.items[4].result.gathered == sent.items[4].result.gathered);
   CHECK(fast->rep.items[5].status.error_code == ErrorCode::kKernelFailed);
   CHECK(fast->rep.items[6].code == ErrorCode::kUnknownJob);
+  CHECK(fast->rep.items[7].status.waiting == sent.items[7].status.waiting);
   CHECK(fast->rep.left == 12);
 
   const std::string empty = encode(msg::WaitManyRep{}, 3);

@@ -5,6 +5,7 @@
 
 #include "cluster.hpp"
 #include "command.hpp"
+#include "processes.hpp"
 
 using namespace zwq::test;
 
@@ -71,4 +72,40 @@ TEST_CASE("cli: range kernels and workers listing", "[integration][cli]") {
   auto workers = nlohmann::json::parse(out.out.substr(split + 1));
   REQUIRE(workers.is_array());
   CHECK(workers.size() == 2);
+}
+
+TEST_CASE(
+    "cli: a job no worker can take says why in zwq status and in submit's timeout, then runs "
+    "once a worker registers",
+    "[integration][cli]") {
+  TestDir dir("cli-waiting");
+  BrokerProcess broker(dir, {});
+  broker.start();
+  const std::string at = " --broker " + broker.address();
+
+  auto timed_out = run_command(kZwq + " submit --kernel primes --range 0:1000 --job-id waiter" +
+                               " --timeout 0.3" + at + " 2>&1");
+  INFO(timed_out.out);
+  CHECK(timed_out.exit_code == 1);
+  CHECK(timed_out.out.find("(waiting: no worker is registered)") != std::string::npos);
+
+  auto status = run_command(kZwq + " status waiter --json" + at);
+  INFO(status.out);
+  REQUIRE(status.exit_code == 0);
+  auto j = nlohmann::json::parse(status.out);
+  CHECK(j.at("state") == "queued");
+  CHECK(j.at("waiting") == "no worker is registered");
+  auto table = run_command(kZwq + " status" + at);
+  CHECK(table.out.find("waiting: no worker is registered") != std::string::npos);
+
+  WorkerProcesses workers(broker.address());
+  workers.add();
+  auto done = run_command(kZwq + " submit --kernel primes --range 0:1000 --job-id waiter --json" +
+                          " --timeout 60" + at);
+  INFO(done.out);
+  REQUIRE(done.exit_code == 0);
+  auto d = nlohmann::json::parse(done.out);
+  CHECK(d.at("value").get<double>() == 168.0);  // primes below 1000
+  auto after = nlohmann::json::parse(run_command(kZwq + " status waiter --json" + at).out);
+  CHECK(after.at("waiting") == "");
 }

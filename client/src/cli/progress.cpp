@@ -28,13 +28,17 @@ void ProgressBar::update(const JobStatus& s) {
   const double rate = static_cast<double>(s.done) / secs;
   std::string bar(filled, '#');
   bar.resize(kBarWidth, '-');
-  char eta[32] = "ETA ?";
-  if (rate > 0) {
+  std::string tail = "ETA ?";
+  if (!s.waiting.empty()) {
+    tail = "waiting: " + s.waiting;
+  } else if (rate > 0) {
+    char eta[32];
     std::snprintf(eta, sizeof eta, "ETA %.1fs", static_cast<double>(s.total - s.done) / rate);
+    tail = eta;
   }
   std::fprintf(stderr, "\r\033[K[%s] %llu/%llu slices  %.0f slices/s  %s", bar.c_str(),
                static_cast<unsigned long long>(s.done), static_cast<unsigned long long>(s.total),
-               rate, eta);
+               rate, tail.c_str());
   std::fflush(stderr);
   drawn_ = true;
 }

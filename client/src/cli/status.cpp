@@ -29,7 +29,8 @@ json to_json(const JobStatus& s) {
               {"elapsed_ms", s.elapsed_ms},
               {"error_code", std::string(error_code_name(s.error_code))},
               {"error", s.error},
-              {"lease_ms", s.lease_ms}};
+              {"lease_ms", s.lease_ms},
+              {"waiting", s.waiting}};
 }
 
 json to_json(const WorkerStatus& w) {
@@ -52,7 +53,7 @@ std::vector<std::string> job_row(const JobStatus& s) {
           std::to_string(s.retried),
           std::to_string(s.discarded),
           format_duration(static_cast<double>(s.elapsed_ms) / 1000),
-          s.error};
+          s.waiting.empty() ? s.error : "waiting: " + s.waiting};
 }
 
 std::vector<std::string> worker_row(const WorkerStatus& w) {
@@ -80,7 +81,7 @@ int run_status(const StatusArgs& a) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& s : jobs.value()) rows.push_back(job_row(s));
   print_table(
-      {"JOB", "KERNEL", "STATE", "DONE", "INFLIGHT", "RETRIED", "DISCARDED", "ELAPSED", "ERROR"},
+      {"JOB", "KERNEL", "STATE", "DONE", "INFLIGHT", "RETRIED", "DISCARDED", "ELAPSED", "NOTE"},
       rows);
   return kExitOk;
 }

@@ -144,8 +144,10 @@ int wait_for(Job& job, const SubmitArgs& a, Outcome& o, Clock::time_point start)
     bar.update(job.last_status());
     const double waited = std::chrono::duration<double>(Clock::now() - start).count();
     if (*a.timeout_opt && waited >= a.timeout) {
+      const std::string& why = job.last_status().waiting;
       o.error = make_error(ErrorCode::kTimeout,
                            "job " + job.id() + " still running after " + format_duration(waited) +
+                               (why.empty() ? "" : " (waiting: " + why + ")") +
                                "; it keeps running (`zwq cancel " + job.id() + "` stops it)");
       code = kExitFailed;
       break;

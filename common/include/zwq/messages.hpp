@@ -64,8 +64,10 @@ struct JobStatus {
   ErrorCode error_code = ErrorCode::kOk;
   std::string error;            // why the job failed or was cancelled
   std::uint64_t lease_ms = 0;   // how long a worker may hold its slices without a result now
+  // Why no worker takes its slices ("" when one could, or the job is final or has none left).
+  std::string waiting;
   ZWQ_DEFINE_MAP(job_id, kernel, state, total, done, inflight, retried, discarded, elapsed_ms,
-                     error_code, error, lease_ms)
+                     error_code, error, lease_ms, waiting)
 };
 
 struct WorkerStatus {

@@ -290,6 +290,38 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "deploy: zwq-cluster reaches the worker hosts at once, so that one slow host does not hold up "
+    "the others, in up, status and down",
+    "[integration][deploy]") {
+  NetnsHosts hosts("par", 2);
+  Cluster cluster{hosts};
+  cluster.write_hosts(hosts.node(1) + " 1\n" + hosts.node(2) + " 1\n");
+  // A run-on in which each worker host's turn waits (up to 5 s) until both have arrived in the
+  // barrier directory $1: reached one after another, the first would give up and mark it late.
+  const std::string barrier = cluster.dir.path() + "/barrier";
+  std::ofstream(barrier) << "d=$1 h=$2\n"
+                         << "if [ \"$h\" != " << hosts.head() << " ]; then\n"
+                         << "  mkdir -p \"$d\"; : >\"$d/$h\"; n=0\n"
+                         << "  while [ \"$(ls \"$d\" | wc -l)\" -lt 2 ]; do\n"
+                         << "    n=$((n + 1)); [ $n -lt 100 ] || { : >\"$d.late\"; break; }\n"
+                         << "    sleep 0.05\n"
+                         << "  done\n"
+                         << "fi\n"
+                         << "exec ip netns exec \"$h\" sh -s\n";
+  for (const std::string command : {"up", "status", "down"}) {
+    const std::string at = cluster.dir.path() + "/" + command;
+    cluster.run_on = "sh " + barrier + " " + at + " {host}";
+    const auto r = cluster.run(command);
+    INFO(command << ": " << r.out);
+    CHECK(r.exit_code == 0);
+    CHECK(std::filesystem::exists(at + "/" + hosts.node(1)));
+    CHECK(std::filesystem::exists(at + "/" + hosts.node(2)));
+    CHECK_FALSE(std::filesystem::exists(at + ".late"));
+  }
+  CHECK(hosts.pids().empty());
+}
+
+TEST_CASE(
     "deploy: zwq-service runs the broker and the workers with the settings of deploy/zwq.env, "
     "and they sum an array",
     "[integration][deploy]") {

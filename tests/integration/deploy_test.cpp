@@ -322,6 +322,40 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "deploy: zwq-cluster never signals a process whose start time is not its pid file's, as a "
+    "reused pid's would not be",
+    "[integration][deploy]") {
+  NetnsHosts hosts("pid", 1);
+  Cluster cluster{hosts};
+  cluster.write_hosts(hosts.node(1) + " 1\n");
+  REQUIRE(cluster.run("up").exit_code == 0);
+  const std::string file = cluster.dir.path() + "/state/zwq-cluster-" + std::to_string(::getuid()) +
+                           "/" + hosts.head() + "/broker.pid";
+  unsigned long long since = 0;
+  pid_t pid = 0;
+  std::ifstream(file) >> pid >> since;
+  REQUIRE(pid > 0);
+  // The same pid, a zwq-broker still, but started at another time than the file says.
+  std::ofstream(file) << pid << " " << since + 1 << "\n";
+  const auto status = cluster.run("status");
+  INFO(status.out);
+  CHECK(status.exit_code == 1);
+  CHECK(status.out.find(hosts.head() + ": no broker") != std::string::npos);
+  const auto down = cluster.run("down");
+  INFO(down.out);
+  CHECK(down.exit_code == 0);
+  // The workers were stopped (their file was right), the broker left alone: it still answers.
+  const auto asked = run_command(
+      NetnsHosts::on(hosts.head(), kBin + "/zwq workers --broker tcp://127.0.0.1:5555 --json"));
+  CHECK(asked.exit_code == 0);
+  CHECK(asked.out.find("[]") != std::string::npos);
+
+  std::ofstream(file) << pid << " " << since << "\n";
+  CHECK(cluster.run("down").exit_code == 0);
+  CHECK(hosts.pids().empty());
+}
+
+TEST_CASE(
     "deploy: zwq-service runs the broker and the workers with the settings of deploy/zwq.env, "
     "and they sum an array",
     "[integration][deploy]") {

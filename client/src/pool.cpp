@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "zwq/dataset.hpp"
+
 namespace zwq {
 
 namespace {
@@ -15,6 +17,15 @@ std::uint64_t request_size(const JobRequest& r) {
     if (d->present() && d->length > r.first) return d->length - r.first;
   }
   return 0;
+}
+
+// This host's name when the request names an array in its memory (its workers alone take the
+// job), else "".
+std::string memory_host(const JobRequest& r) {
+  for (const DatasetRef* d : {&r.input, &r.output}) {
+    if (d->present() && host_local(d->uri)) return host_name();
+  }
+  return {};
 }
 
 }  // namespace
@@ -48,11 +59,12 @@ LocalCluster* Pool::cluster() {
   return cluster_ ? &*cluster_ : nullptr;
 }
 
-std::uint64_t Pool::workers() {
+std::uint64_t Pool::workers(const std::string& host) {
   auto ws = client().workers();
   if (!ws.ok()) return cluster_ ? static_cast<std::uint64_t>(cluster_->workers()) : 1;
-  const auto live = std::count_if(ws.value().begin(), ws.value().end(),
-                                  [](const WorkerStatus& w) { return w.state != "dead"; });
+  const auto live = std::count_if(ws.value().begin(), ws.value().end(), [&](const WorkerStatus& w) {
+    return w.state != "dead" && (host.empty() || w.host == host);
+  });
   return std::max<std::uint64_t>(1, static_cast<std::uint64_t>(live));
 }
 
@@ -61,7 +73,7 @@ Result<Job> Pool::submit_job(JobRequest request, const PoolOptions& options) {
     if (options.chunksize != 0) {
       request.slice_size = options.chunksize;
     } else if (const std::uint64_t n = request_size(request); n != 0) {
-      request.slice_size = auto_chunksize(n, workers());
+      request.slice_size = auto_chunksize(n, workers(memory_host(request)));
     }
   }
   return client().submit(request);

@@ -10,6 +10,7 @@
 #include "cluster.hpp"
 #include "command.hpp"
 #include "process.hpp"
+#include "processes.hpp"
 
 #ifndef ZWQ_TEST_PLUGIN_DIR
 #error "integration tests need ZWQ_TEST_PLUGIN_DIR (set by tests/CMakeLists.txt)"
@@ -269,10 +270,51 @@ TEST_CASE("plugins: zwq local --plugin, and zwq kernels lists what the broker of
   CHECK(kernels.size() == KernelRegistry::builtin().size() + 11);
 }
 
+TEST_CASE(
+    "pool: the default chunksize of a job over this host's memory counts this host's workers, not "
+    "another host's, which cannot take it",
+    "[integration][pool]") {
+  if (::geteuid() != 0) {
+    std::fprintf(stderr, "skipped: a worker with another host name needs a UTS namespace (root)\n");
+    std::_Exit(77);
+  }
+  TestDir dir("pool-hosts");
+  BrokerProcess broker(dir, {});
+  broker.start();
+  WorkerProcesses here(broker.address());
+  here.add();
+  here.add();
+  // A third worker on "elsewhere": the same machine under another host name.
+  Process elsewhere({"/usr/bin/unshare", "--uts", "sh", "-c",
+                     "hostname elsewhere && exec \"$0\" \"$@\"",
+                     std::string(ZWQ_TEST_BIN_DIR) + "/zwq-worker", "--broker", broker.address(),
+                     "--log-level", "warn"});
+  auto pool = Pool::connect({.broker = broker.address(), .request_timeout = 30s});
+  REQUIRE(pool.ok());
+  REQUIRE(wait_for_workers(pool.value().client(), 3));
+  CHECK(pool.value().workers() == 3);
+  CHECK(pool.value().workers("elsewhere") == 1);
+
+  auto x = make_array<float>("pool-hosts", 1200);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = 1.0f;
+  auto job = pool.value().imap_unordered(JobRequest::reduce("sum", x));
+  REQUIRE(job.ok());
+  CHECK(job.value().total_slices() == 8);  // 1200 / (4 * 2): this host's two workers
+  auto r = job.value().wait(kJobTimeout);
+  REQUIRE(r.ok());
+  CHECK(r.value().value == 1200.0);
+  // A range job is no host's: all three count.
+  auto range = pool.value().imap_unordered(JobRequest::range("primes", 0, 1200));
+  REQUIRE(range.ok());
+  CHECK(range.value().total_slices() == 12);  // 1200 / (4 * 3)
+}
+
 TEST_CASE("pool: map runs a kernel into an output array with Pool's default chunksize",
           "[integration][pool]") {
   Pool pool(cluster_options(2));
   CHECK(pool.workers() == 2);
+  CHECK(pool.workers(host_name()) == 2);     // the host of the array: its workers count
+  CHECK(pool.workers("another-host") == 1);  // none there: at least 1
   auto x = make_array<float>("pool-map-x", 1000);
   auto y = make_array<double>("pool-map-y", 1000);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);

@@ -217,8 +217,10 @@ class Pool {
   Client& client();
   // The local cluster this Pool started, or nullptr for a connected one.
   LocalCluster* cluster();
-  // Live workers the broker knows now (at least 1): the base of the automatic chunksize.
-  std::uint64_t workers();
+  // Live workers the broker knows now on `host`, or on every host when it is empty (at least 1):
+  // the base of the automatic chunksize, which counts only the workers of this host for a job
+  // over an array in this host's memory (no other host's workers take its slices).
+  std::uint64_t workers(const std::string& host = {});
 
   // Submits `request` with the chunksize applied (its slice_size when it sets one, else
   // options.chunksize, else auto_chunksize over its elements or tasks): Pool.map_async for any

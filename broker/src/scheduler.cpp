@@ -252,13 +252,13 @@ JobStatus Scheduler::status(const Job& job, TimePoint now, WaitReasons* reasons)
   // Only a job with nothing in flight can be waiting for a worker.
   if (job.final() || st.inflight != 0 || st.done >= st.total) return st;
   if (reasons == nullptr) {
-    st.waiting = waiting_reason(job);
+    st.waiting = waiting_reason(job, takers(job));
     return st;
   }
   const DatasetRef* d = hosted_dataset(job.spec);
   auto [it, fresh] = reasons->try_emplace({job.kernel, d == nullptr ? std::string() : d->host});
-  if (fresh) it->second = waiting_reason(job);
-  st.waiting = it->second;
+  if (fresh) it->second = takers(job);
+  st.waiting = waiting_reason(job, it->second);
   return st;
 }
 
@@ -677,17 +677,37 @@ bool Scheduler::supports(const Worker& w, const Job& job) const {
   return catalog_.serves(w.id, job.kernel) && (d == nullptr || d->host == w.host);
 }
 
-std::string Scheduler::waiting_reason(const Job& job) const {
+Scheduler::Takers Scheduler::takers(const Job& job) const {
+  if (workers_.empty()) return Takers::kNoWorker;
+  bool stalled = false;
   for (const auto& w : workers_) {
-    if (supports(*w, job)) return {};
+    if (!supports(*w, job)) continue;
+    if (!w->stalled) return Takers::kSome;
+    stalled = true;
   }
-  if (workers_.empty()) return "no worker is registered";
+  return stalled ? Takers::kStalled : Takers::kNoneServes;
+}
+
+std::string Scheduler::waiting_reason(const Job& job, Takers takers) {
+  const std::string& kernel = job.spec.kernel;
   const DatasetRef* d = hosted_dataset(job.spec);
+  const std::string where = d == nullptr ? "" : " on host '" + d->host + "'";
+  switch (takers) {
+    case Takers::kSome:
+      return {};
+    case Takers::kNoWorker:
+      return "no worker is registered";
+    case Takers::kStalled:
+      return "its workers with kernel '" + kernel + "'" + where +
+             " are stalled: their leases ran out, and they get no slices until they report again";
+    case Takers::kNoneServes:
+      break;
+  }
   if (d != nullptr) {
-    return "no worker with kernel '" + job.spec.kernel + "' runs on host '" + d->host +
+    return "no worker with kernel '" + kernel + "' runs on host '" + d->host +
            "', in whose memory '" + d->uri + "' is";
   }
-  return "no registered worker has kernel '" + job.spec.kernel + "'";
+  return "no registered worker has kernel '" + kernel + "'";
 }
 
 // The oldest runnable job `w` serves. When that job's next slice is a suspect, only an idle

@@ -196,9 +196,16 @@ class Scheduler {
   const Job* find_job(const std::string& job_id) const;
   // Every known job, in submission order.
   std::vector<JobStatus> all_status(TimePoint now) const;
-  // Why jobs wait, by (kernel, host of its hosted dataset or ""): status() of many jobs fills
-  // it, so that a queue of jobs no worker takes costs one look at the workers per pair.
-  using WaitReasons = std::map<std::pair<const KernelInfo*, std::string>, std::string>;
+  // Which registered workers could take a job's slices now.
+  enum class Takers : std::uint8_t {
+    kSome,        // a worker that is not stalled serves it
+    kStalled,     // only stalled workers serve it
+    kNoWorker,    // no worker is registered
+    kNoneServes,  // none has its kernel (on its dataset's host)
+  };
+  // Takers by (kernel, host of the job's hosted dataset or ""): status() of many jobs fills it,
+  // so that a queue of jobs no worker takes costs one look at the workers per pair.
+  using WaitReasons = std::map<std::pair<const KernelInfo*, std::string>, Takers>;
   // A job's status as clients see it, with the lease its workers have now (0 once final) and,
   // when it has nothing in flight and no registered worker could take its slices, why.
   JobStatus status(const Job& job, TimePoint now, WaitReasons* reasons = nullptr) const;
@@ -340,8 +347,10 @@ class Scheduler {
   void release_lease_anywhere(const Job* job, std::uint64_t slice, std::uint32_t attempt);
   void drop_leases_of(Job& job);
   bool supports(const Worker& w, const Job& job) const;
-  // Why no registered worker can take `job`'s slices; "" when one can.
-  std::string waiting_reason(const Job& job) const;
+  // Which registered workers could take `job`'s slices now (dispatch() skips stalled ones).
+  Takers takers(const Job& job) const;
+  // Why no worker takes `job`'s slices, as JobStatus.waiting says it; "" for kSome.
+  static std::string waiting_reason(const Job& job, Takers takers);
   Job* next_job_for(const Worker& w, bool& alone);
   void observe_pace(Worker& w, Job& job, std::uint64_t slices, std::uint64_t slowest_us,
                     TimePoint now);

@@ -119,6 +119,9 @@ TEST_CASE("scheduler requeues at once the slices of a worker whose lease ran out
   CHECK_FALSE(c.losses[0].removed);
   CHECK_THAT(c.losses[0].cause, Catch::Contains("lease expired"));
   CHECK(h.dispatch().empty());  // a stalled worker gets nothing
+  // and `zwq status` says so.
+  CHECK_THAT(h.status(job).waiting,
+             Catch::Contains("its workers with kernel 'count_range' are stalled"));
 
   // Its late outcomes are discarded and counted; having reported, it is served again.
   auto late = report_timed(h, "w1", job, {SliceRun{1, 3, 1}}, 5'000'000);
@@ -126,6 +129,7 @@ TEST_CASE("scheduler requeues at once the slices of a worker whose lease ran out
   CHECK(h.status(job).discarded == 3);
   CHECK(h.job(job).slowest_us == 1000);  // a discarded report does not stretch the lease
   CHECK(h.worker("w1").state == "idle");
+  CHECK(h.status(job).waiting.empty());
   auto again = h.dispatch();
   CHECK(runs_for(again, "w1") == std::vector<SliceRun>{SliceRun{1, 1, 2}});  // a suspect, alone
 }

@@ -91,6 +91,9 @@ TEST_CASE(
     "[broker]") {
   Harness h;
   REQUIRE(h.sched.submit(shm_sum("node02"), h.now).ok());
+  JobSpec other = shm_sum("node02");  // of the same host and kernel, over another file
+  other.input.uri = "shm:y";
+  REQUIRE(h.sched.submit(other, h.now).ok());
   const std::string id = h.sched.all_status(h.now).front().job_id;
   CHECK(h.status(id).waiting == "no worker is registered");
 
@@ -98,20 +101,24 @@ TEST_CASE(
   CHECK(h.status(id).waiting.find("kernel 'sum' runs on host 'node02'") != std::string::npos);
   CHECK(h.status(id).waiting.find("'shm:x'") != std::string::npos);
 
-  // A shared file, by kernel alone; all_status says the same as status.
+  // A shared file, by kernel alone; all_status says the same as status, each job naming its
+  // own dataset.
   REQUIRE(h.sched.submit(shm_sum(""), h.now).ok());
   const auto all = h.sched.all_status(h.now);
-  REQUIRE(all.size() == 2);
+  REQUIRE(all.size() == 3);
   CHECK(all[0].waiting == h.status(id).waiting);
-  CHECK(all[1].waiting == "no registered worker has kernel 'sum'");
+  CHECK(all[1].waiting == h.status(all[1].job_id).waiting);
+  CHECK(all[1].waiting.find("'shm:y'") != std::string::npos);
+  CHECK(all[2].waiting == "no registered worker has kernel 'sum'");
 
   hello_on(h, "node01", "w1");  // takes the shared job only
-  CHECK(h.status(all[1].job_id).waiting.empty());
+  CHECK(h.status(all[2].job_id).waiting.empty());
   CHECK_FALSE(h.status(id).waiting.empty());
   hello_on(h, "node02", "w2");
   CHECK(h.status(id).waiting.empty());
   h.dispatch();
   CHECK(h.status(id).inflight == 10);
+  CHECK(h.status(all[1].job_id).waiting.empty());
   CHECK(h.status(id).waiting.empty());
 
   // Its host's workers leave with its slices: it waits again, and says so.

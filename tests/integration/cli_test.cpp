@@ -1,7 +1,8 @@
 // The `zwq` command line, end to end: arrays, `zwq local -- COMMAND`, submit --json, errors.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
-#include <sys/stat.h>
 
 #include "cluster.hpp"
 #include "command.hpp"
@@ -23,12 +24,13 @@ bool exists(const std::string& path) {
 
 TEST_CASE("cli: array create, submit --json under zwq local, array rm", "[integration][cli]") {
   const std::string name = unique_name("cli");
-  auto created = run_command(kZwq + " array create " + name + " --dtype f32 --count 1000000 --fill arange");
+  auto created =
+      run_command(kZwq + " array create " + name + " --dtype f32 --count 1000000 --fill arange");
   REQUIRE(created.exit_code == 0);
   REQUIRE(exists("/dev/shm/" + name));
 
-  auto out = run_command(kZwq + " local --workers 2 -- " + kZwq + " submit --kernel sum --input shm:" +
-                         name + " --slice 65536 --json");
+  auto out = run_command(kZwq + " local --workers 2 -- " + kZwq +
+                         " submit --kernel sum --input shm:" + name + " --slice 65536 --json");
   INFO(out.out);
   REQUIRE(out.exit_code == 0);
   auto j = nlohmann::json::parse(out.out);
@@ -62,8 +64,8 @@ TEST_CASE("cli: zwq local passes the command's exit code and ZWQ_BROKER", "[inte
 
 TEST_CASE("cli: range kernels and workers listing", "[integration][cli]") {
   auto out = run_command(kZwq + " local --workers 2 -- sh -c '" + kZwq +
-                         " submit --kernel primes --range 0:1000000 --slice 100000 --json && " + kZwq +
-                         " workers --json'");
+                         " submit --kernel primes --range 0:1000000 --slice 100000 --json && " +
+                         kZwq + " workers --json'");
   INFO(out.out);
   REQUIRE(out.exit_code == 0);
   const auto split = out.out.find('\n');
@@ -97,6 +99,28 @@ TEST_CASE(
   CHECK(j.at("waiting") == "no worker is registered");
   auto table = run_command(kZwq + " status" + at);
   CHECK(table.out.find("waiting: no worker is registered") != std::string::npos);
+
+  // On a terminal 70 columns wide (script(1) gives it one), the progress bar says why once, on
+  // a line of its own, and each redraw fits a row.
+  auto bar = run_command("script -qec 'stty cols 70; " + kZwq +
+                         " submit --kernel primes --range 0:1000 --job-id waiter --timeout 1.6" +
+                         at + "' /dev/null");
+  INFO(bar.out);
+  const std::string reason = "zwq: job waiter waits: no worker is registered";
+  const auto first = bar.out.find(reason);
+  CHECK(first != std::string::npos);
+  CHECK(bar.out.find(reason, first + 1) == std::string::npos);
+  int redraws = 0;
+  for (std::size_t at_bar = bar.out.find("\r\033[K["); at_bar != std::string::npos;
+       at_bar = bar.out.find("\r\033[K[", at_bar + 1)) {
+    const std::size_t begin = at_bar + 4;
+    const std::size_t end = bar.out.find_first_of("\r\n", begin);
+    const std::string drawn = bar.out.substr(begin, end - begin);
+    CHECK(drawn.size() < 70);
+    CHECK(drawn.find("waiting for") != std::string::npos);
+    ++redraws;
+  }
+  CHECK(redraws >= 1);
 
   WorkerProcesses workers(broker.address());
   workers.add();

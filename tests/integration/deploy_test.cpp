@@ -16,6 +16,7 @@
 #include "child_process.hpp"
 #include "command.hpp"
 #include "netns_hosts.hpp"
+#include "process.hpp"
 #include "processes.hpp"
 
 using namespace zwq::test;
@@ -53,11 +54,13 @@ struct Cluster {
 
   std::string hosts_file() const { return dir.path() + "/hosts"; }
   void write_hosts(const std::string& text) const { std::ofstream(hosts_file()) << text; }
+  std::string line(const std::string& command) const {
+    return kScript + " --hosts " + hosts_file() + " --head " + hosts.head() + " --address " +
+           NetnsHosts::kHeadAddress + " --run-on " + sh_quote(run_on) + " --bin-dir " + kBin +
+           " --state-dir " + dir.path() + "/state --timeout 20 " + extra + " " + command;
+  }
   CommandResult run(const std::string& command) const {
-    return run_command(kScript + " --hosts " + hosts_file() + " --head " + hosts.head() +
-                       " --address " + NetnsHosts::kHeadAddress + " --run-on " + sh_quote(run_on) +
-                       " --bin-dir " + kBin + " --state-dir " + dir.path() +
-                       "/state --timeout 20 " + extra + " " + command + " 2>&1");
+    return run_command(line(command) + " 2>&1");
   }
   pid_t worker_pid(const std::string& host) const {
     pid_t pid = 0;  // (the file holds the pid, then its start time)
@@ -296,13 +299,13 @@ TEST_CASE(
   NetnsHosts hosts("par", 2);
   Cluster cluster{hosts};
   cluster.write_hosts(hosts.node(1) + " 1\n" + hosts.node(2) + " 1\n");
-  // A run-on in which each worker host's turn waits (up to 5 s) until both have arrived in the
+  // A run-on in which each worker host's turn waits (up to 5 s) until $3 (2) have arrived in the
   // barrier directory $1: reached one after another, the first would give up and mark it late.
   const std::string barrier = cluster.dir.path() + "/barrier";
   std::ofstream(barrier) << "d=$1 h=$2\n"
                          << "if [ \"$h\" != " << hosts.head() << " ]; then\n"
                          << "  mkdir -p \"$d\"; : >\"$d/$h\"; n=0\n"
-                         << "  while [ \"$(ls \"$d\" | wc -l)\" -lt 2 ]; do\n"
+                         << "  while [ \"$(ls \"$d\" | wc -l)\" -lt \"${3:-2}\" ]; do\n"
                          << "    n=$((n + 1)); [ $n -lt 100 ] || { : >\"$d.late\"; break; }\n"
                          << "    sleep 0.05\n"
                          << "  done\n"
@@ -319,6 +322,28 @@ TEST_CASE(
     CHECK_FALSE(std::filesystem::exists(at + ".late"));
   }
   CHECK(hosts.pids().empty());
+
+  // SIGTERM to the script while both turns wait (for a third host that never comes) stops them,
+  // ssh (here the barrier) and all, before it exits.
+  const std::string at = cluster.dir.path() + "/stopped";
+  cluster.run_on = "sh " + barrier + " " + at + " {host} 3";
+  Process script({"/bin/sh", "-c", "exec " + cluster.line("status")},
+                 cluster.dir.path() + "/stopped.log");
+  for (int i = 0; i < 500 && !(std::filesystem::exists(at + "/" + hosts.node(1)) &&
+                               std::filesystem::exists(at + "/" + hosts.node(2)));
+       ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(std::filesystem::exists(at + "/" + hosts.node(2)));
+  REQUIRE(::kill(script.pid(), SIGTERM) == 0);
+  CHECK(script.wait_exit(3s) == std::optional<int>(143));
+  int left = 0;  // processes still running the barrier
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string cmd;
+    std::getline(std::ifstream(e.path() / "cmdline"), cmd);
+    if (cmd.find(barrier) != std::string::npos) ++left;
+  }
+  CHECK(left == 0);
 }
 
 TEST_CASE(
@@ -344,9 +369,15 @@ TEST_CASE(
   const auto down = cluster.run("down");
   INFO(down.out);
   CHECK(down.exit_code == 0);
-  // The workers were stopped (their file was right), the broker left alone: it still answers.
-  const auto asked = run_command(
-      NetnsHosts::on(hosts.head(), kBin + "/zwq workers --broker tcp://127.0.0.1:5555 --json"));
+  // The workers were stopped (their file was right), the broker left alone: it still answers,
+  // and lists no worker once it has their goodbyes.
+  CommandResult asked;
+  for (int i = 0; i < 100; ++i) {
+    asked = run_command(
+        NetnsHosts::on(hosts.head(), kBin + "/zwq workers --broker tcp://127.0.0.1:5555 --json"));
+    if (asked.exit_code != 0 || asked.out.find("[]") != std::string::npos) break;
+    std::this_thread::sleep_for(50ms);
+  }
   CHECK(asked.exit_code == 0);
   CHECK(asked.out.find("[]") != std::string::npos);
 

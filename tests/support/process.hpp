@@ -68,6 +68,8 @@ class Process {
     }
   }
 
+  pid_t pid() const { return pid_; }
+
   // What it wrote so far.
   std::string output() const {
     std::ifstream in(log_);

@@ -87,7 +87,7 @@ TEST_CASE("plugins: each combiner of a plugin kernel is merged by the broker",
   }
 }
 
-TEST_CASE("plugins: pool starmap, apply_async and imap_unordered run parameter sets",
+TEST_CASE("plugins: pool starmap, apply_async, imap and imap_unordered run parameter sets",
           "[integration][plugin][pool]") {
   Pool pool(with_plugin(2));
   std::vector<Params> sets;
@@ -133,6 +133,34 @@ TEST_CASE("plugins: pool starmap, apply_async and imap_unordered run parameter s
       CHECK(seen[i].first == i);
       CHECK(seen[i].second == static_cast<double>(i * i));
     }
+  }
+  SECTION("imap gives every task's value in task order, holding back the ones that come early") {
+    // Two workers take two tasks each: the first task sleeps 400 ms, the others 10, so tasks 2
+    // and 3 come back before task 0 (imap_unordered gives them first).
+    std::vector<Params> naps(4);
+    for (std::size_t i = 0; i < naps.size(); ++i)
+      naps[i].set("ms", std::int64_t{i == 0 ? 400 : 10});
+    auto unordered = pool.imap_unordered<std::int64_t>("t_sleep", naps,
+                                                       {.chunksize = 1, .timeout = kJobTimeout});
+    REQUIRE(unordered.ok());
+    std::vector<std::uint64_t> arrival;
+    for (const auto& item : unordered.value()) arrival.push_back(item.first);
+    REQUIRE(arrival.size() == 4);
+    CHECK(arrival.front() != 0);  // the order imap has to restore
+
+    auto ordered =
+        pool.imap<std::int64_t>("t_sleep", naps, {.chunksize = 1, .timeout = kJobTimeout});
+    REQUIRE(ordered.ok());
+    std::vector<std::int64_t> values;
+    for (std::int64_t v : ordered.value()) values.push_back(v);
+    CHECK(values == std::vector<std::int64_t>{400, 10, 10, 10});
+
+    auto squares = pool.imap<double>("t_square", sets, {.chunksize = 3, .timeout = kJobTimeout});
+    REQUIRE(squares.ok());
+    std::vector<double> got;
+    for (double v : squares.value()) got.push_back(v);
+    REQUIRE(got.size() == 10);
+    for (std::size_t i = 0; i < 10; ++i) CHECK(got[i] == static_cast<double>(i * i));
   }
   SECTION("a params kernel with a numeric combiner merges its tasks") {
     auto job = pool.submit(JobRequest::sets("t_param_sum", sets), {.chunksize = 4});

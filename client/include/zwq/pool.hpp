@@ -7,6 +7,7 @@
 //   double v = r.get();                                        // AsyncResult.get()
 //   auto stream = pool.imap_unordered<double>("poisson", sets).value();
 //   for (const auto& [index, norm] : stream) ...               // as each chunk completes
+//   for (double norm : pool.imap<double>("poisson", sets).value()) ...  // in task order
 //
 // Tasks are kernels (built in, or plugins the workers loaded; see docs/PLUGINS.md), not
 // closures: a map runs a kernel over a shared array, a starmap runs a `params` kernel once per
@@ -14,17 +15,18 @@
 // per task, in task order; numeric combiners (sum, min, ...) give one merged JobResult instead.
 //
 // chunksize (PoolOptions) is the number of elements or tasks per slice; 0 picks Pool's default,
-// ceil(n / (4 * workers)).
+// ceil(n / (4 * workers)) (for an array in this host's memory, this host's workers).
 //
 // Error model: as Client's. Calls return a Result; AsyncResult::get() and iterating an
-// Unordered throw JobError. Thread safety: none; a Pool and its results belong to one thread
-// (like the Client under it). Move-only.
+// Unordered or an Ordered throw JobError. Thread safety: none; a Pool and its results belong to one
+// thread (like the Client under it). Move-only.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <msgpack.hpp>
 #include <optional>
 #include <string>
@@ -138,6 +140,34 @@ class AsyncResult {
   std::optional<Result<T>> outcome_;
 };
 
+namespace detail {
+// The input iterator of a stream whose next() gives Result<std::optional<V>> (empty at the end):
+// range-for over the stream throws JobError on a failure.
+template <typename Stream, typename V>
+class StreamIterator {
+ public:
+  using iterator_concept = std::input_iterator_tag;
+  using value_type = V;
+  using difference_type = std::ptrdiff_t;
+  StreamIterator() = default;
+  explicit StreamIterator(Stream* owner) : owner_(owner) { ++*this; }
+  const V& operator*() const { return *current_; }
+  const V* operator->() const { return &*current_; }
+  StreamIterator& operator++() {
+    auto r = owner_->next();
+    if (!r.ok()) throw JobError(r.error());
+    current_ = std::move(r).value();
+    return *this;
+  }
+  void operator++(int) { ++*this; }
+  bool operator==(std::default_sentinel_t) const { return !current_; }
+
+ private:
+  Stream* owner_ = nullptr;
+  std::optional<V> current_;
+};
+}  // namespace detail
+
 // Pool.imap_unordered over parameter sets: (task index, value) pairs as their slices complete.
 // next() returns an empty optional once every task was returned. Iterating with range-for
 // throws JobError on a failure, like Job::as_completed().
@@ -149,56 +179,74 @@ class Unordered {
       : job_(std::move(job)), timeout_(timeout) {}
 
   Result<std::optional<Item>> next() {
-    while (buffer_.empty()) {
+    while (taken_ == buffer_.size()) {
       auto s = job_.next_result(timeout_);
       if (!s.ok()) return s.error();
       if (!s.value()) return std::optional<Item>();
       auto values = unpack_values<T>(s.value()->partial.bytes);
       if (!values.ok()) return values.error();
+      buffer_.clear();
+      taken_ = 0;
       for (std::size_t i = 0; i < values.value().size(); ++i) {
         buffer_.emplace_back(s.value()->first + i, std::move(values.value()[i]));
       }
     }
-    Item item = std::move(buffer_.front());
-    buffer_.erase(buffer_.begin());
-    return std::optional<Item>(std::move(item));
+    return std::optional<Item>(std::move(buffer_[taken_++]));
   }
   Job& job() { return job_; }
 
-  class iterator {
-   public:
-    using iterator_concept = std::input_iterator_tag;
-    using value_type = Item;
-    using difference_type = std::ptrdiff_t;
-    iterator() = default;
-    const Item& operator*() const { return *current_; }
-    const Item* operator->() const { return &*current_; }
-    iterator& operator++() {
-      auto r = owner_->next();
-      if (!r.ok()) throw JobError(r.error());
-      current_ = std::move(r).value();
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    bool operator==(std::default_sentinel_t) const { return !current_; }
-
-   private:
-    friend class Unordered;
-    explicit iterator(Unordered* owner) : owner_(owner) {}
-    Unordered* owner_ = nullptr;
-    std::optional<Item> current_;
-  };
-  iterator begin() {
-    iterator it(this);
-    ++it;
-    return it;
-  }
+  using iterator = detail::StreamIterator<Unordered, Item>;
+  iterator begin() { return iterator(this); }
   std::default_sentinel_t end() const { return {}; }
 
  private:
   Job job_;
   std::optional<std::chrono::milliseconds> timeout_;
-  std::vector<Item> buffer_;
+  std::vector<Item> buffer_;  // the last chunk's items; buffer_[taken_..] are still to give
+  std::size_t taken_ = 0;
+};
+
+// Pool.imap over parameter sets: the tasks' values in task order, each as soon as it and every
+// task before it are back (the ones that come back early wait in a buffer). next() returns an
+// empty optional after the last task. Iterating with range-for throws JobError on a failure.
+template <typename T>
+class Ordered {
+ public:
+  explicit Ordered(Unordered<T> stream) : stream_(std::move(stream)) {}
+
+  Result<std::optional<T>> next() {
+    for (;;) {
+      if (auto it = early_.find(next_); it != early_.end()) {
+        T value = std::move(it->second);
+        early_.erase(it);
+        ++next_;
+        return std::optional<T>(std::move(value));
+      }
+      auto item = stream_.next();
+      if (!item.ok()) return item.error();
+      if (!item.value()) {
+        if (early_.empty()) return std::optional<T>();
+        return make_error(ErrorCode::kInternal, "task " + std::to_string(next_) +
+                                                    " never came back, while later ones did");
+      }
+      auto& [index, value] = *item.value();
+      if (index == next_) {
+        ++next_;
+        return std::optional<T>(std::move(value));
+      }
+      early_.emplace(index, std::move(value));
+    }
+  }
+  Job& job() { return stream_.job(); }
+
+  using iterator = detail::StreamIterator<Ordered, T>;
+  iterator begin() { return iterator(this); }
+  std::default_sentinel_t end() const { return {}; }
+
+ private:
+  Unordered<T> stream_;
+  std::uint64_t next_ = 0;            // the task to give next
+  std::map<std::uint64_t, T> early_;  // tasks back before it
 };
 
 class Pool {
@@ -326,6 +374,15 @@ class Pool {
     auto job = submit_job(JobRequest::sets(kernel, std::move(sets), std::move(shared)), options);
     if (!job.ok()) return job.error();
     return Unordered<T>(std::move(job).value(), options.timeout);
+  }
+  // Pool.imap over parameter sets: the values in task order, as soon as each is back with all
+  // before it. options.timeout bounds the wait for each next chunk.
+  template <typename T = double>
+  Result<Ordered<T>> imap(const std::string& kernel, std::vector<Params> sets,
+                          const PoolOptions& options = {}, Params shared = {}) {
+    auto stream = imap_unordered<T>(kernel, std::move(sets), options, std::move(shared));
+    if (!stream.ok()) return stream.error();
+    return Ordered<T>(std::move(stream).value());
   }
 
  private:

@@ -378,6 +378,22 @@ Result<std::vector<JobStatus>> Client::status(const std::string& job_id) {
   return std::move(rep.value().jobs);
 }
 
+Result<Job> Client::attach(const std::string& job_id) {
+  if (job_id.empty()) return make_error(ErrorCode::kInvalidArgument, "attach needs a job id");
+  auto jobs = status(job_id);
+  if (!jobs.ok()) return jobs.error();
+  for (JobStatus& st : jobs.value()) {
+    if (st.job_id != job_id) continue;
+    JobSpec spec;
+    spec.job_id = job_id;
+    spec.kernel = st.kernel;
+    Job job(conn_, std::move(spec), msg::SubmitRep{job_id, st.total, 0, true});
+    job.status_ = std::move(st);
+    return job;
+  }
+  return make_error(ErrorCode::kUnknownJob, "no job with id '" + job_id + "'");
+}
+
 Result<std::vector<WorkerStatus>> Client::workers() {
   auto rep = conn_->call<msg::WorkersRep>(msg::WorkersReq{});
   if (!rep.ok()) return rep.error();

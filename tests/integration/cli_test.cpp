@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 
 #include "cluster.hpp"
 #include "command.hpp"
@@ -132,4 +134,42 @@ TEST_CASE(
   CHECK(d.at("value").get<double>() == 168.0);  // primes below 1000
   auto after = nlohmann::json::parse(run_command(kZwq + " status waiter --json" + at).out);
   CHECK(after.at("waiting") == "");
+}
+
+TEST_CASE(
+    "cli: zwq wait and zwq stream take a job by id: its result once, and each slice's partial "
+    "once, which add up to it",
+    "[integration][cli]") {
+  const std::string name = unique_name("cli-wait");
+  REQUIRE(run_command(kZwq + " array create " + name + " --dtype f32 --count 1000000 --fill arange")
+              .exit_code == 0);
+  const std::string script = "id=$(" + kZwq + " submit --kernel sum --input shm:" + name +
+                             " --slice 65536 --no-wait) && " + kZwq + " wait \"$id\" --json && " +
+                             kZwq + " stream \"$id\" && " + kZwq + " wait \"$id\" && " + kZwq +
+                             " wait no-such-job; echo \"rc=$?\"";
+  auto out = run_command(kZwq + " local --workers 2 -- sh -c " + sh_quote(script) + " 2>&1");
+  INFO(out.out);
+  REQUIRE(out.exit_code == 0);
+  std::istringstream lines(out.out);
+  std::string line;
+  REQUIRE(std::getline(lines, line));
+  const auto waited = nlohmann::json::parse(line);
+  CHECK(waited.at("state") == "done");
+  CHECK(waited.at("value").get<double>() == 499999500000.0);
+  CHECK(waited.at("total_slices").get<int>() == 16);
+  CHECK(waited.at("n").get<int>() == 1000000);
+  double total = 0;
+  std::set<int> slices;
+  while (std::getline(lines, line) && line.rfind("{", 0) == 0) {
+    const auto s = nlohmann::json::parse(line);
+    CHECK(slices.insert(s.at("slice").get<int>()).second);  // each slice once
+    CHECK(s.at("first").get<std::uint64_t>() == s.at("slice").get<std::uint64_t>() * 65536);
+    total += s.at("value").get<double>();
+  }
+  CHECK(slices.size() == 16);
+  CHECK(total == 499999500000.0);       // exact: every partial is an integer below 2^53
+  CHECK(line == "sum = 499999500000");  // zwq wait without --json
+  CHECK(out.out.find("zwq: unknown_job: no job 'no-such-job'") != std::string::npos);
+  CHECK(out.out.find("rc=1") != std::string::npos);
+  REQUIRE(run_command(kZwq + " array rm " + name).exit_code == 0);
 }

@@ -29,13 +29,6 @@ const std::string kBin = ZWQ_TEST_BIN_DIR;
 const std::string kScript = std::string(ZWQ_TEST_SOURCE_DIR) + "/deploy/zwq-cluster";
 const std::string kBroker = std::string("tcp://") + NetnsHosts::kHeadAddress + ":5555";
 
-// `s` as one word of a shell command line.
-std::string sh_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // As run on `host` with the host's own name: a UTS namespace named after it, as a real host has.
 std::string on_named(const std::string& host, const std::string& command) {
   return NetnsHosts::on(

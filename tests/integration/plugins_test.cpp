@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "cluster.hpp"
@@ -275,6 +277,31 @@ TEST_CASE("plugins: zwq-worker refuses a bad plugin with exit code 1 and says wh
   auto clash = run_command(worker + kKernels + " --plugin " + dir + "/libzwq_test_twin.so 2>&1");
   CHECK(clash.exit_code == 1);
   CHECK_THAT(clash.out, Catch::Contains("'t_sum' is already defined by plugin " + kKernels));
+}
+
+TEST_CASE("plugins: zwq stream prints a gather kernel's per-slice values as JSON",
+          "[integration][plugin][cli]") {
+  const std::string zwq = kBin + "/zwq";
+  auto x = make_array<double>("stream-gather", 1000);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<double>(i) * 0.5;
+  const std::string script = zwq + " submit -k t_gather -i shm:" + x.name() +
+                             " --slice 250 --job-id g --no-wait >/dev/null && " + zwq + " stream g";
+  auto out = run_command(zwq + " local --workers 1 --plugin " + kKernels + " -- sh -c " +
+                         sh_quote(script));
+  INFO(out.out);
+  REQUIRE(out.exit_code == 0);
+  std::istringstream lines(out.out);
+  std::map<std::uint64_t, nlohmann::json> by_slice;
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line);
+    by_slice[j.at("slice").get<std::uint64_t>()] = j.at("values");
+  }
+  REQUIRE(by_slice.size() == 4);
+  for (std::uint64_t s = 0; s < 4; ++s) {
+    // t_gather packs one value a slice: its first element and its length.
+    const auto expected = nlohmann::json::array({static_cast<double>(s * 250) * 0.5, 250.0});
+    CHECK(by_slice[s] == nlohmann::json::array({expected}));
+  }
 }
 
 TEST_CASE("plugins: zwq local --plugin, and zwq kernels lists what the broker offers",

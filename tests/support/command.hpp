@@ -26,4 +26,11 @@ inline CommandResult run_command(const std::string& command) {
   return r;
 }
 
+// `s` as one word of a shell command line.
+inline std::string sh_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 }  // namespace zwq::test

@@ -365,6 +365,11 @@ class Client {
 
   // Status of one job (kUnknownJob if there is none), or of all jobs the broker knows (empty id).
   Result<std::vector<JobStatus>> status(const std::string& job_id = "");
+  // A handle on a job submitted before, by this client or another (`zwq wait JOB`): wait for
+  // it, stream its results, cancel it. Its spec() holds only the id and kernel, and its
+  // slice_size() is 0: the broker reports neither the rest of the spec nor the slice size.
+  // Fails with kUnknownJob when the broker does not know the id (or forgot it, finished).
+  Result<Job> attach(const std::string& job_id);
   // The registered workers.
   Result<std::vector<WorkerStatus>> workers();
   // Cancels a job by id; see Job::cancel().

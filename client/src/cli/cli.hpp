@@ -1,7 +1,7 @@
 // Private to the `zwq` command: how its subcommands are registered, and what they share.
 //
-// Each command group (submit.cpp, status.cpp, array.cpp, local.cpp, kernels.cpp) adds its
-// subcommands to the CLI11 app and a function that runs one once the command line is parsed.
+// Each command group (submit.cpp, wait.cpp, status.cpp, array.cpp, local.cpp, kernels.cpp) adds
+// its subcommands to the CLI11 app and a function that runs one once the command line is parsed.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -27,6 +27,7 @@ struct Command {
 using Commands = std::vector<Command>;
 
 void add_submit_command(CLI::App& app, Commands& commands);
+void add_wait_commands(CLI::App& app, Commands& commands);    // wait stream
 void add_status_commands(CLI::App& app, Commands& commands);  // status workers cancel shutdown
 void add_kernels_command(CLI::App& app, Commands& commands);
 void add_array_commands(CLI::App& app, Commands& commands);

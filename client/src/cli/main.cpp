@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   Commands commands;
   add_submit_command(app, commands);
+  add_wait_commands(app, commands);
   add_status_commands(app, commands);
   add_kernels_command(app, commands);
   add_array_commands(app, commands);

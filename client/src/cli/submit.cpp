@@ -1,30 +1,18 @@
 // zwq submit: run one job and print its result.
-#include <signal.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <iostream>
 #include <memory>
 
 #include "cli.hpp"
-#include "progress.hpp"
 #include "submit_output.hpp"
+#include "wait.hpp"
 
 namespace zwq::cli {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
-
-// One wait step: the progress bar's refresh rate, and how quickly Ctrl-C is noticed.
-constexpr milliseconds kWaitStep{200};
-constexpr int kExitInterrupted = 130;  // 128 + SIGINT, as shells report it
-
-volatile std::sig_atomic_t g_interrupted = 0;
-void on_interrupt(int) {
-  g_interrupted = 1;
-}
 
 struct SubmitArgs {
   std::string kernel;
@@ -113,54 +101,6 @@ Result<JobRequest> build_request(const SubmitArgs& a) {
   return req;
 }
 
-// Waits in short steps, drawing progress; Ctrl-C cancels the job. Fills o.result or o.error.
-int wait_for(Job& job, const SubmitArgs& a, Outcome& o, Clock::time_point start) {
-  ProgressBar bar(!a.json && ::isatty(STDERR_FILENO));
-  struct sigaction sa {
-  }, old_int{}, old_term{};
-  sa.sa_handler = on_interrupt;  // no SA_RESTART: a pending request notices at once
-  ::sigaction(SIGINT, &sa, &old_int);
-  ::sigaction(SIGTERM, &sa, &old_term);
-  int code = kExitOk;
-  while (true) {
-    if (g_interrupted) {
-      auto c = job.cancel();
-      o.error = make_error(ErrorCode::kCancelled, "interrupted: job " + job.id() +
-                                                      (c.ok() ? " cancelled" : " left running"));
-      code = kExitInterrupted;
-      break;
-    }
-    auto r = job.poll(kWaitStep);
-    if (!r.ok()) {
-      o.error = r.error();
-      // Ctrl-C on a terminal reaches the broker too, which may answer "shutting down" first.
-      code = g_interrupted ? kExitInterrupted : kExitFailed;
-      break;
-    }
-    if (r.value()) {
-      o.result = std::move(*r.value());
-      break;
-    }
-    bar.update(job.last_status());
-    const double waited = std::chrono::duration<double>(Clock::now() - start).count();
-    if (*a.timeout_opt && waited >= a.timeout) {
-      const std::string& why = job.last_status().waiting;
-      o.error = make_error(ErrorCode::kTimeout,
-                           "job " + job.id() + " still running after " + format_duration(waited) +
-                               (why.empty() ? "" : " (waiting: " + why + ")") +
-                               "; it keeps running (`zwq cancel " + job.id() + "` stops it)");
-      code = kExitFailed;
-      break;
-    }
-  }
-  bar.clear();
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGTERM, &old_term, nullptr);
-  o.status = job.last_status();
-  o.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return code;
-}
-
 // A bare name is a file path; when /dev/shm has an array of that name, the user meant shm:NAME.
 Error with_hint(Error e, const std::string& input) {
   if (e.code == ErrorCode::kDatasetMissing && !input.empty() &&
@@ -203,14 +143,11 @@ int run_submit(const SubmitArgs& a) {
     }
     return kExitOk;
   }
-  const int code = wait_for(job.value(), a, o, start);
-  if (a.json) {
-    print_json(o);
-  } else {
-    print_human(o);
-  }
-  if (o.error) report(*o.error);
-  return code;
+  WaitOptions w;
+  w.json = a.json;
+  if (*a.timeout_opt) w.timeout = a.timeout;
+  const int code = wait_for(job.value(), w, o, start);
+  return print_outcome(o, a.json, code);
 }
 
 }  // namespace

@@ -48,6 +48,11 @@ void print_human(const Outcome& o) {
   if (combiner == Combiner::kMoments)
     std::cout << "variance = " << format_exact(r.variance) << "\n";
   if (combiner == Combiner::kHistogram) print_bins(r.merged.bins);
+  if (o.attached) {
+    std::cout << r.merged.n << " elements or points, " << o.total_slices << " slices, "
+              << format_duration(o.seconds) << "\n";
+    return;
+  }
   const bool range = !o.spec.input.present();
   std::cout << o.spec.count << (range ? " points" : " elements") << ", " << o.total_slices
             << " slices, " << format_duration(o.seconds);
@@ -70,8 +75,8 @@ void print_json(const Outcome& o) {
   j["variance"] =
       o.result && combiner == Combiner::kMoments ? json(o.result->variance) : json(nullptr);
   j["n"] = o.result ? json(o.result->merged.n) : json(nullptr);
-  j["first"] = o.spec.first;
-  j["count"] = o.spec.count;
+  j["first"] = o.attached ? json(nullptr) : json(o.spec.first);  // (not known by id)
+  j["count"] = o.attached ? json(nullptr) : json(o.spec.count);
   j["bins"] =
       o.result && combiner == Combiner::kHistogram ? json(o.result->merged.bins) : json(nullptr);
   j["total_slices"] = o.total_slices;
@@ -80,6 +85,16 @@ void print_json(const Outcome& o) {
   j["gbps"] = o.result && g ? json(*g) : json(nullptr);
   j["error"] = o.error ? json(o.error->to_string()) : json(nullptr);
   std::cout << j.dump() << std::endl;
+}
+
+int print_outcome(const Outcome& o, bool json, int exit_code) {
+  if (json) {
+    print_json(o);
+  } else {
+    print_human(o);
+  }
+  if (o.error) report(*o.error);
+  return exit_code;
 }
 
 }  // namespace zwq::cli

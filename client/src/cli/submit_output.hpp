@@ -16,6 +16,9 @@ struct Outcome {
   std::optional<JobResult> result;  // set when the job is done
   std::optional<Error> error;       // set when it failed, was cancelled or timed out
   double seconds = 0;               // submit to result, as seen by the client
+  // A job submitted before and waited for by id (`zwq wait`): its spec has only the id and
+  // kernel, so the elements are the result's and there is no GB/s.
+  bool attached = false;
 };
 
 // Bytes the job's inputs hold over its range (0 for range kernels): the numerator of GB/s.
@@ -26,5 +29,7 @@ void print_human(const Outcome& outcome);
 // One JSON object on stdout: job_id, kernel, state, value, variance, n, first, count, bins,
 // total_slices, seconds, gbps, error (null where it does not apply).
 void print_json(const Outcome& outcome);
+// print_json() or print_human(), then the error (if any) on stderr; returns `exit_code`.
+int print_outcome(const Outcome& outcome, bool json, int exit_code);
 
 }  // namespace zwq::cli

@@ -1,0 +1,223 @@
+// zwq wait, zwq stream: a job submitted before (`zwq submit --no-wait`), by its id.
+#include "wait.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "progress.hpp"
+
+namespace zwq::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// One wait step: the progress bar's refresh rate, and how quickly Ctrl-C is noticed.
+constexpr milliseconds kWaitStep{200};
+
+volatile std::sig_atomic_t g_interrupted = 0;
+void on_interrupt(int) {
+  g_interrupted = 1;
+}
+
+// SIGINT and SIGTERM set g_interrupted while it lives (no SA_RESTART: a pending request
+// notices at once); the previous handlers come back after.
+class InterruptGuard {
+ public:
+  InterruptGuard() {
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~InterruptGuard() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+struct JobArgs {
+  std::string job_id;
+  bool json = false;
+  double timeout = 0;
+  std::string broker;
+  CLI::Option* timeout_opt = nullptr;
+};
+
+int run_wait(const JobArgs& a) {
+  int exit_code = kExitOk;
+  auto client = connect_or_report(a.broker, exit_code);
+  if (!client) return exit_code;
+  auto job = client->attach(a.job_id);
+  if (!job.ok()) return report(job.error());
+  Outcome o;
+  o.spec = job.value().spec();
+  o.total_slices = job.value().total_slices();
+  o.attached = true;
+  WaitOptions w;
+  w.json = a.json;
+  if (*a.timeout_opt) w.timeout = a.timeout;
+  w.cancel_on_interrupt = false;
+  const int code = wait_for(job.value(), w, o, Clock::now());
+  // What the job took, as the broker counts it (from its submit), not how long we waited.
+  o.seconds = static_cast<double>(o.status.elapsed_ms) / 1000;
+  return print_outcome(o, a.json, code);
+}
+
+// One slice's partial as a JSON object: where it is, and its combiner's fields.
+nlohmann::json slice_json(const SliceResult& s) {
+  using nlohmann::json;
+  const Partial& p = s.partial;
+  json j{{"slice", s.slice}, {"first", s.first}, {"count", s.count}, {"n", p.n}};
+  switch (p.combiner) {
+    case Combiner::kSum:
+      j["value"] = p.hi + p.lo;
+      break;
+    case Combiner::kMin:
+    case Combiner::kMax:
+      j["value"] = p.hi;
+      break;
+    case Combiner::kMoments:
+      j["mean"] = p.hi;
+      j["m2"] = p.lo;
+      break;
+    case Combiner::kCount:
+      j["value"] = p.count;
+      break;
+    case Combiner::kHistogram:
+      j["bins"] = p.bins;
+      break;
+    case Combiner::kGather: {
+      // The msgpack values the kernel packed one after another, one per element or task.
+      json values = json::array();
+      std::size_t at = 0;
+      try {
+        while (at < p.bytes.size()) {
+          const std::size_t from = at;
+          msgpack::unpack(p.bytes.data(), p.bytes.size(), at);
+          values.push_back(json::from_msgpack(p.bytes.begin() + static_cast<std::ptrdiff_t>(from),
+                                              p.bytes.begin() + static_cast<std::ptrdiff_t>(at)));
+        }
+        j["values"] = std::move(values);
+      } catch (const std::exception&) {
+        j["bytes"] = p.bytes.size();  // not msgpack: only its size
+      }
+      break;
+    }
+  }
+  return j;
+}
+
+int run_stream(const JobArgs& a) {
+  int exit_code = kExitOk;
+  auto client = connect_or_report(a.broker, exit_code);
+  if (!client) return exit_code;
+  auto job = client->attach(a.job_id);
+  if (!job.ok()) return report(job.error());
+  InterruptGuard guard;
+  const auto start = Clock::now();
+  for (;;) {
+    if (g_interrupted) return kExitInterrupted;  // the job keeps running
+    auto next = job.value().next_result(kWaitStep);
+    if (!next.ok()) {
+      if (next.error().code != ErrorCode::kTimeout) {
+        return g_interrupted ? kExitInterrupted : report(next.error());
+      }
+      if (*a.timeout_opt && seconds_since(start) >= a.timeout) {
+        return report(make_error(ErrorCode::kTimeout, "job " + a.job_id + " still running after " +
+                                                          format_duration(seconds_since(start)) +
+                                                          "; it keeps running"));
+      }
+      continue;
+    }
+    if (!next.value()) return kExitOk;  // every slice's result was printed
+    std::cout << slice_json(*next.value()).dump() << "\n" << std::flush;
+  }
+}
+
+}  // namespace
+
+int wait_for(Job& job, const WaitOptions& w, Outcome& o, Clock::time_point start) {
+  ProgressBar bar(!w.json && ::isatty(STDERR_FILENO));
+  InterruptGuard guard;
+  int code = kExitOk;
+  while (true) {
+    if (g_interrupted) {
+      if (w.cancel_on_interrupt) {
+        auto c = job.cancel();
+        o.error = make_error(ErrorCode::kCancelled, "interrupted: job " + job.id() +
+                                                        (c.ok() ? " cancelled" : " left running"));
+      } else {
+        o.error = make_error(ErrorCode::kCancelled,
+                             "interrupted: stopped waiting; job " + job.id() + " keeps running");
+      }
+      code = kExitInterrupted;
+      break;
+    }
+    auto r = job.poll(kWaitStep);
+    if (!r.ok()) {
+      o.error = r.error();
+      // Ctrl-C on a terminal reaches the broker too, which may answer "shutting down" first.
+      code = g_interrupted ? kExitInterrupted : kExitFailed;
+      break;
+    }
+    if (r.value()) {
+      o.result = std::move(*r.value());
+      break;
+    }
+    bar.update(job.last_status());
+    const double waited = seconds_since(start);
+    if (w.timeout && waited >= *w.timeout) {
+      const std::string& why = job.last_status().waiting;
+      o.error = make_error(ErrorCode::kTimeout,
+                           "job " + job.id() + " still running after " + format_duration(waited) +
+                               (why.empty() ? "" : " (waiting: " + why + ")") +
+                               "; it keeps running (`zwq cancel " + job.id() + "` stops it)");
+      code = kExitFailed;
+      break;
+    }
+  }
+  bar.clear();
+  o.status = job.last_status();
+  o.seconds = seconds_since(start);
+  return code;
+}
+
+void add_wait_commands(CLI::App& app, Commands& commands) {
+  auto wait = std::make_shared<JobArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "wait", "Wait for a job submitted before (zwq submit --no-wait) and print its result");
+  cmd->add_option("job", wait->job_id, "Job id")->required();
+  cmd->add_flag("--json", wait->json, "Print one JSON object");
+  wait->timeout_opt = cmd->add_option("--timeout", wait->timeout,
+                                      "Give up waiting after SECONDS (the job keeps running)");
+  add_broker_option(cmd, wait->broker);
+  commands.push_back({cmd, [wait] { return run_wait(*wait); }});
+
+  auto stream = std::make_shared<JobArgs>();
+  cmd = app.add_subcommand(
+      "stream", "Print a job's per-slice results as JSON lines, as the broker accepts them");
+  cmd->add_option("job", stream->job_id, "Job id")->required();
+  stream->timeout_opt = cmd->add_option("--timeout", stream->timeout,
+                                        "Give up after SECONDS (the job keeps running)");
+  add_broker_option(cmd, stream->broker);
+  commands.push_back({cmd, [stream] { return run_stream(*stream); }});
+}
+
+}  // namespace zwq::cli

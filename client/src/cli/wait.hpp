@@ -1,0 +1,27 @@
+// Private to `zwq`: waiting for a job (submit, wait) and streaming its results (stream).
+#pragma once
+
+#include <chrono>
+#include <optional>
+
+#include "cli.hpp"
+#include "submit_output.hpp"
+
+namespace zwq::cli {
+
+inline constexpr int kExitInterrupted = 130;  // 128 + SIGINT, as shells report it
+
+struct WaitOptions {
+  bool json = false;              // no progress bar
+  std::optional<double> timeout;  // seconds; none: as long as it takes
+  // Ctrl-C (or SIGTERM) cancels the job, as for `zwq submit`; `zwq wait` only stops waiting.
+  bool cancel_on_interrupt = true;
+};
+
+// Waits for `job` in short steps, drawing a progress bar on a terminal. Fills o.result or
+// o.error, o.status and o.seconds (since `start`); returns the exit code: kExitOk,
+// kExitFailed (the job failed, or the timeout passed: it keeps running) or kExitInterrupted.
+int wait_for(Job& job, const WaitOptions& w, Outcome& o,
+             std::chrono::steady_clock::time_point start);
+
+}  // namespace zwq::cli

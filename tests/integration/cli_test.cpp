@@ -1,13 +1,17 @@
 // The `zwq` command line, end to end: arrays, `zwq local -- COMMAND`, submit --json, errors.
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "cluster.hpp"
 #include "command.hpp"
+#include "process.hpp"
 #include "processes.hpp"
 
 using namespace zwq::test;
@@ -146,8 +150,9 @@ TEST_CASE(
   const std::string script = "id=$(" + kZwq + " submit --kernel sum --input shm:" + name +
                              " --slice 65536 --no-wait) && " + kZwq + " wait \"$id\" --json && " +
                              kZwq + " stream \"$id\" && " + kZwq + " wait \"$id\" && " + kZwq +
-                             " wait no-such-job; echo \"rc=$?\"";
-  auto out = run_command(kZwq + " local --workers 2 -- sh -c " + sh_quote(script) + " 2>&1");
+                             " wait no-such-job 2>&1; echo \"rc=$?\"";
+  // (Only the last command's stderr is read: a log line elsewhere would break the JSON lines.)
+  auto out = run_command(kZwq + " local --workers 2 -- sh -c " + sh_quote(script));
   INFO(out.out);
   REQUIRE(out.exit_code == 0);
   std::istringstream lines(out.out);
@@ -172,4 +177,80 @@ TEST_CASE(
   CHECK(out.out.find("zwq: unknown_job: no job 'no-such-job'") != std::string::npos);
   CHECK(out.out.find("rc=1") != std::string::npos);
   REQUIRE(run_command(kZwq + " array rm " + name).exit_code == 0);
+}
+
+namespace {
+
+// Whether process `pid` has a handler for `sig` (SigCgt in /proc/PID/status): zwq wait's is
+// there once it waits, so that a signal sent then reaches the handler, not the default action.
+bool catches(pid_t pid, int sig) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("SigCgt:", 0) == 0) {
+      return (std::stoull(line.substr(7), nullptr, 16) >> (sig - 1)) & 1;
+    }
+  }
+  return false;
+}
+
+bool wait_until_catches(pid_t pid, int sig) {
+  for (int i = 0; i < 1000; ++i) {
+    if (catches(pid, sig)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "cli: zwq wait rides out a broker restart with a journal, and Ctrl-C stops it waiting "
+    "without cancelling the job",
+    "[integration][cli]") {
+  TestDir dir("cli-wait-restart");
+  BrokerProcess broker(dir, {"--journal", dir.path() + "/journal"});
+  broker.start();
+  const std::string at = " --broker " + broker.address();
+  REQUIRE(run_command(kZwq + " submit -k primes --range 0:100000 --job-id ride --no-wait" + at)
+              .exit_code == 0);
+
+  // Interrupted, it leaves the job as it was (queued: no worker yet).
+  {
+    Process waiting({kZwq, "wait", "ride", "--broker", broker.address()},
+                    dir.path() + "/sigint.log");
+    REQUIRE(wait_until_catches(waiting.pid(), SIGINT));
+    ::kill(waiting.pid(), SIGINT);
+    CHECK(waiting.wait_exit(std::chrono::seconds(20)) == std::optional<int>(130));
+    CHECK(waiting.output().find("stopped waiting; job ride keeps running") != std::string::npos);
+  }
+  auto st = nlohmann::json::parse(run_command(kZwq + " status ride --json" + at).out);
+  CHECK(st.at("state") == "queued");
+
+  // Killed and started again on its journal while zwq wait asks: the job is still there, and
+  // once a worker comes the wait ends with its result.
+  Process waiting({kZwq, "wait", "ride", "--json", "--broker", broker.address()},
+                  dir.path() + "/wait.log");
+  REQUIRE(wait_until_catches(waiting.pid(), SIGINT));
+  broker.kill9();
+  broker.start();
+  WorkerProcesses workers(broker.address());
+  workers.add();
+  REQUIRE(waiting.wait_exit(std::chrono::seconds(60)) == std::optional<int>(0));
+  INFO(waiting.output());
+  auto r = nlohmann::json::parse(waiting.output().substr(waiting.output().find('{')));
+  CHECK(r.at("state") == "done");
+  CHECK(r.at("value").get<double>() == 9592.0);  // primes below 100000
+}
+
+TEST_CASE("cli: zwq stream gives up at --timeout even while results keep coming",
+          "[integration][cli]") {
+  // 40 slices of 100 ms on one worker: about 4 s of results, one every 100 ms.
+  const std::string script = kZwq +
+                             " submit -k sleep --range 0:40 --slice 1 -p ms=100 --job-id s "
+                             "--no-wait >/dev/null && " +
+                             kZwq + " stream s --timeout 0.5 >/dev/null; echo \"rc=$?\"";
+  auto out = run_command(kZwq + " local --workers 1 -- sh -c " + sh_quote(script) + " 2>&1");
+  INFO(out.out);
+  CHECK(out.out.find("timeout: job s still running after") != std::string::npos);
+  CHECK(out.out.find("rc=1") != std::string::npos);
 }

@@ -157,12 +157,33 @@ TEST_CASE("plugins: pool starmap, apply_async, imap and imap_unordered run param
     for (std::int64_t v : ordered.value()) values.push_back(v);
     CHECK(values == std::vector<std::int64_t>{400, 10, 10, 10});
 
+    // Tasks that start at 3 (JobRequest.first): ordered by slice, not by task index.
+    JobRequest from3 = JobRequest::sets("t_square", sets);
+    from3.first = 3;
+    auto job = pool.imap_unordered(from3, {.chunksize = 2});
+    REQUIRE(job.ok());
+    Ordered<double> tail(std::move(job).value(), kJobTimeout);
+    std::vector<double> tail_values;
+    for (double v : tail) tail_values.push_back(v);
+    CHECK(tail_values == std::vector<double>{9, 16, 25, 36, 49, 64, 81});
+
     auto squares = pool.imap<double>("t_square", sets, {.chunksize = 3, .timeout = kJobTimeout});
     REQUIRE(squares.ok());
     std::vector<double> got;
     for (double v : squares.value()) got.push_back(v);
     REQUIRE(got.size() == 10);
     for (std::size_t i = 0; i < 10; ++i) CHECK(got[i] == static_cast<double>(i * i));
+  }
+  SECTION("a stream refuses a chunk whose value count is not its task count") {
+    // t_gather packs one value per slice of 250 elements, not one per element.
+    auto x = make_array<double>("pool-count", 500);
+    auto job = pool.imap_unordered(JobRequest::reduce("t_gather", x), {.chunksize = 250});
+    REQUIRE(job.ok());
+    Unordered<std::vector<double>> stream(std::move(job).value(), kJobTimeout);
+    auto first = stream.next();
+    REQUIRE_FALSE(first.ok());
+    CHECK(first.error().code == ErrorCode::kInvalidArgument);
+    CHECK_THAT(first.error().message, Catch::Contains("of 250 tasks returned 1 values"));
   }
   SECTION("a params kernel with a numeric combiner merges its tasks") {
     auto job = pool.submit(JobRequest::sets("t_param_sum", sets), {.chunksize = 4});

@@ -242,10 +242,12 @@ class Job {
   ~Job();
 
   const std::string& id() const { return spec_.job_id; }
-  const JobSpec& spec() const { return spec_; }  // as submitted, after prepare_job
+  // As submitted, after prepare_job; for an attached job (Client::attach), only id and kernel.
+  const JobSpec& spec() const { return spec_; }
   std::uint64_t total_slices() const { return total_slices_; }
   std::uint64_t slice_size() const { return slice_size_; }
-  bool existed() const { return existed_; }  // the broker knew this id already (a retry)
+  // The broker knew this id already: a retry, or an attached job.
+  bool existed() const { return existed_; }
   // The status from the last reply about this job (queued, before the first).
   const JobStatus& last_status() const { return status_; }
 
@@ -368,7 +370,9 @@ class Client {
   // A handle on a job submitted before, by this client or another (`zwq wait JOB`): wait for
   // it, stream its results, cancel it. Its spec() holds only the id and kernel, and its
   // slice_size() is 0: the broker reports neither the rest of the spec nor the slice size.
-  // Fails with kUnknownJob when the broker does not know the id (or forgot it, finished).
+  // Fails with kUnknownJob when the broker does not know the id (or forgot it, finished). The
+  // results of a finished job stream only while the broker keeps them
+  // (BrokerOptions::max_finished_slices).
   Result<Job> attach(const std::string& job_id);
   // The registered workers.
   Result<std::vector<WorkerStatus>> workers();

@@ -7,7 +7,8 @@
 //   double v = r.get();                                        // AsyncResult.get()
 //   auto stream = pool.imap_unordered<double>("poisson", sets).value();
 //   for (const auto& [index, norm] : stream) ...               // as each chunk completes
-//   for (double norm : pool.imap<double>("poisson", sets).value()) ...  // in task order
+//   auto ordered = pool.imap<double>("poisson", sets).value();
+//   for (double norm : ordered) ...                           // in task order
 //
 // Tasks are kernels (built in, or plugins the workers loaded; see docs/PLUGINS.md), not
 // closures: a map runs a kernel over a shared array, a starmap runs a `params` kernel once per
@@ -168,9 +169,22 @@ class StreamIterator {
 };
 }  // namespace detail
 
+// A streamed chunk's values, one per task: `s.count` of them, or kInvalidArgument (a kernel that
+// gathered another number of values per task would mislabel every task after).
+template <typename T>
+Result<std::vector<T>> chunk_values(const SliceResult& s) {
+  auto values = unpack_values<T>(s.partial.bytes);
+  if (values.ok() && values.value().size() != s.count) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "slice " + std::to_string(s.slice) + " of " + std::to_string(s.count) +
+                          " tasks returned " + std::to_string(values.value().size()) + " values");
+  }
+  return values;
+}
+
 // Pool.imap_unordered over parameter sets: (task index, value) pairs as their slices complete.
 // next() returns an empty optional once every task was returned. Iterating with range-for
-// throws JobError on a failure, like Job::as_completed().
+// (begin() once) throws JobError on a failure, like Job::as_completed().
 template <typename T>
 class Unordered {
  public:
@@ -183,7 +197,7 @@ class Unordered {
       auto s = job_.next_result(timeout_);
       if (!s.ok()) return s.error();
       if (!s.value()) return std::optional<Item>();
-      auto values = unpack_values<T>(s.value()->partial.bytes);
+      auto values = chunk_values<T>(*s.value());
       if (!values.ok()) return values.error();
       buffer_.clear();
       taken_ = 0;
@@ -206,47 +220,55 @@ class Unordered {
   std::size_t taken_ = 0;
 };
 
-// Pool.imap over parameter sets: the tasks' values in task order, each as soon as it and every
-// task before it are back (the ones that come back early wait in a buffer). next() returns an
-// empty optional after the last task. Iterating with range-for throws JobError on a failure.
+// Pool.imap over parameter sets: the tasks' values in task order, each as soon as its chunk and
+// every chunk before it are back (chunks that come back early wait, by slice number). next()
+// returns an empty optional after the last task. Iterating with range-for (begin() once) throws
+// JobError on a failure.
 template <typename T>
 class Ordered {
  public:
-  explicit Ordered(Unordered<T> stream) : stream_(std::move(stream)) {}
+  explicit Ordered(Job job, std::optional<std::chrono::milliseconds> timeout = std::nullopt)
+      : job_(std::move(job)), timeout_(timeout) {}
 
   Result<std::optional<T>> next() {
-    for (;;) {
-      if (auto it = early_.find(next_); it != early_.end()) {
-        T value = std::move(it->second);
+    while (taken_ == chunk_.size()) {
+      if (auto it = early_.find(next_slice_); it != early_.end()) {
+        chunk_ = std::move(it->second);
         early_.erase(it);
-        ++next_;
-        return std::optional<T>(std::move(value));
+      } else {
+        auto s = job_.next_result(timeout_);
+        if (!s.ok()) return s.error();
+        if (!s.value()) {
+          if (early_.empty()) return std::optional<T>();
+          return make_error(ErrorCode::kInternal, "slice " + std::to_string(next_slice_) +
+                                                      " never came back, while later ones did");
+        }
+        auto values = chunk_values<T>(*s.value());
+        if (!values.ok()) return values.error();
+        if (s.value()->slice != next_slice_) {
+          early_.emplace(s.value()->slice, std::move(values).value());
+          continue;
+        }
+        chunk_ = std::move(values).value();
       }
-      auto item = stream_.next();
-      if (!item.ok()) return item.error();
-      if (!item.value()) {
-        if (early_.empty()) return std::optional<T>();
-        return make_error(ErrorCode::kInternal, "task " + std::to_string(next_) +
-                                                    " never came back, while later ones did");
-      }
-      auto& [index, value] = *item.value();
-      if (index == next_) {
-        ++next_;
-        return std::optional<T>(std::move(value));
-      }
-      early_.emplace(index, std::move(value));
+      taken_ = 0;
+      ++next_slice_;
     }
+    return std::optional<T>(std::move(chunk_[taken_++]));
   }
-  Job& job() { return stream_.job(); }
+  Job& job() { return job_; }
 
   using iterator = detail::StreamIterator<Ordered, T>;
   iterator begin() { return iterator(this); }
   std::default_sentinel_t end() const { return {}; }
 
  private:
-  Unordered<T> stream_;
-  std::uint64_t next_ = 0;            // the task to give next
-  std::map<std::uint64_t, T> early_;  // tasks back before it
+  Job job_;
+  std::optional<std::chrono::milliseconds> timeout_;
+  std::uint64_t next_slice_ = 0;  // the chunk to give after chunk_
+  std::vector<T> chunk_;          // chunk_[taken_..] are still to give
+  std::size_t taken_ = 0;
+  std::map<std::uint64_t, std::vector<T>> early_;  // chunks back before their turn
 };
 
 class Pool {
@@ -380,9 +402,9 @@ class Pool {
   template <typename T = double>
   Result<Ordered<T>> imap(const std::string& kernel, std::vector<Params> sets,
                           const PoolOptions& options = {}, Params shared = {}) {
-    auto stream = imap_unordered<T>(kernel, std::move(sets), options, std::move(shared));
-    if (!stream.ok()) return stream.error();
-    return Ordered<T>(std::move(stream).value());
+    auto job = submit_job(JobRequest::sets(kernel, std::move(sets), std::move(shared)), options);
+    if (!job.ok()) return job.error();
+    return Ordered<T>(std::move(job).value(), options.timeout);
   }
 
  private:

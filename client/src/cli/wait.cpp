@@ -31,6 +31,7 @@ void on_interrupt(int) {
 class InterruptGuard {
  public:
   InterruptGuard() {
+    g_interrupted = 0;
     struct sigaction sa {};
     sa.sa_handler = on_interrupt;
     ::sigaction(SIGINT, &sa, &old_int_);
@@ -51,6 +52,23 @@ class InterruptGuard {
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
+
+// A broker that stops answering may be restarting (with its journal, the job comes back): the
+// commands keep asking for as long as the client library's wait() would, counted from the first
+// unanswered request.
+class Outage {
+ public:
+  // True to ask again after `e`; false to give it up.
+  bool ride(const Error& e) {
+    if (e.code != ErrorCode::kUnreachable) return false;
+    if (!since_) since_ = Clock::now();
+    return Clock::now() - *since_ < ClientOptions{}.outage_tolerance;
+  }
+  void answered() { since_.reset(); }
+
+ private:
+  std::optional<Clock::time_point> since_;
+};
 
 struct JobArgs {
   std::string job_id;
@@ -132,20 +150,24 @@ int run_stream(const JobArgs& a) {
   if (!job.ok()) return report(job.error());
   InterruptGuard guard;
   const auto start = Clock::now();
+  Outage outage;
   for (;;) {
-    if (g_interrupted) return kExitInterrupted;  // the job keeps running
+    if (g_interrupted) {
+      std::cerr << "zwq: interrupted: stopped streaming; job " << a.job_id << " keeps running\n";
+      return kExitInterrupted;
+    }
+    if (*a.timeout_opt && seconds_since(start) >= a.timeout) {
+      return report(make_error(ErrorCode::kTimeout, "job " + a.job_id + " still running after " +
+                                                        format_duration(seconds_since(start)) +
+                                                        "; it keeps running"));
+    }
     auto next = job.value().next_result(kWaitStep);
     if (!next.ok()) {
-      if (next.error().code != ErrorCode::kTimeout) {
-        return g_interrupted ? kExitInterrupted : report(next.error());
-      }
-      if (*a.timeout_opt && seconds_since(start) >= a.timeout) {
-        return report(make_error(ErrorCode::kTimeout, "job " + a.job_id + " still running after " +
-                                                          format_duration(seconds_since(start)) +
-                                                          "; it keeps running"));
-      }
-      continue;
+      if (g_interrupted) continue;
+      if (next.error().code == ErrorCode::kTimeout || outage.ride(next.error())) continue;
+      return report(next.error());
     }
+    outage.answered();
     if (!next.value()) return kExitOk;  // every slice's result was printed
     std::cout << slice_json(*next.value()).dump() << "\n" << std::flush;
   }
@@ -156,6 +178,7 @@ int run_stream(const JobArgs& a) {
 int wait_for(Job& job, const WaitOptions& w, Outcome& o, Clock::time_point start) {
   ProgressBar bar(!w.json && ::isatty(STDERR_FILENO));
   InterruptGuard guard;
+  Outage outage;
   int code = kExitOk;
   while (true) {
     if (g_interrupted) {
@@ -164,24 +187,28 @@ int wait_for(Job& job, const WaitOptions& w, Outcome& o, Clock::time_point start
         o.error = make_error(ErrorCode::kCancelled, "interrupted: job " + job.id() +
                                                         (c.ok() ? " cancelled" : " left running"));
       } else {
-        o.error = make_error(ErrorCode::kCancelled,
-                             "interrupted: stopped waiting; job " + job.id() + " keeps running");
+        // Not an error of the job's (it was not cancelled): said here, with no code.
+        bar.clear();
+        std::cerr << "zwq: interrupted: stopped waiting; job " << job.id() << " keeps running\n";
       }
       code = kExitInterrupted;
       break;
     }
     auto r = job.poll(kWaitStep);
-    if (!r.ok()) {
+    if (r.ok()) {
+      outage.answered();
+      if (r.value()) {
+        o.result = std::move(*r.value());
+        break;
+      }
+      bar.update(job.last_status());
+    } else if (g_interrupted) {
+      continue;  // (handled above, whatever the interrupted request gave)
+    } else if (!outage.ride(r.error())) {
       o.error = r.error();
-      // Ctrl-C on a terminal reaches the broker too, which may answer "shutting down" first.
-      code = g_interrupted ? kExitInterrupted : kExitFailed;
+      code = kExitFailed;
       break;
     }
-    if (r.value()) {
-      o.result = std::move(*r.value());
-      break;
-    }
-    bar.update(job.last_status());
     const double waited = seconds_since(start);
     if (w.timeout && waited >= *w.timeout) {
       const std::string& why = job.last_status().waiting;

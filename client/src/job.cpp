@@ -72,15 +72,20 @@ std::optional<Error> Job::outage(const Error& error, std::optional<Clock::time_p
   const auto now = Clock::now();
   if (!down_since_) down_since_ = now;
   const auto down = std::chrono::duration_cast<milliseconds>(now - *down_since_);
-  const bool in_time = !deadline || now + kOutageRetry < *deadline;
-  if (down < conn_->outage_tolerance() && in_time) {
-    std::this_thread::sleep_for(kOutageRetry);
-    return std::nullopt;
+  if (down >= conn_->outage_tolerance()) {
+    return make_error(ErrorCode::kUnreachable,
+                      "job " + id() + ": " + error.message + "; the broker has not answered for " +
+                          std::to_string(down.count()) +
+                          " ms (if it is restarting with its journal, wait again)");
   }
-  return make_error(ErrorCode::kUnreachable,
-                    "job " + id() + ": " + error.message + "; the broker has not answered for " +
-                        std::to_string(down.count()) +
-                        " ms (if it is restarting with its journal, wait again)");
+  if (deadline && now + kOutageRetry >= *deadline) {
+    // Out of the caller's time but not of the tolerance: nothing came, as in a quiet spell; the
+    // next call goes on counting the same outage (down_since_).
+    return make_error(ErrorCode::kTimeout, "job " + id() + ": the broker has not answered for " +
+                                               std::to_string(down.count()) + " ms");
+  }
+  std::this_thread::sleep_for(kOutageRetry);
+  return std::nullopt;
 }
 
 Result<std::optional<JobResult>> Job::poll(milliseconds max_wait) {
@@ -88,7 +93,13 @@ Result<std::optional<JobResult>> Job::poll(milliseconds max_wait) {
   req.job_id = id();
   req.timeout_ms = hold_ms(max_wait);
   auto rep = conn_->call<msg::WaitRep>(req, milliseconds(req.timeout_ms));
-  if (!rep.ok()) return lost_job(rep.error());
+  if (!rep.ok()) {
+    // Within the outage tolerance the job is as good as still running (the call itself waited
+    // its request timeout, so a caller polling again does not spin).
+    auto e = outage(lost_job(rep.error()), Clock::now());
+    if (!e || e->code == ErrorCode::kTimeout) return std::optional<JobResult>();
+    return *e;
+  }
   down_since_.reset();
   return settle(std::move(rep.value().status), rep.value().finished, std::move(rep.value().result));
 }
@@ -103,16 +114,11 @@ Result<std::optional<JobResult>> Job::settle(JobStatus status, bool finished, Jo
 Result<JobResult> Job::wait(std::optional<milliseconds> timeout, const ProgressFn& on_progress) {
   const milliseconds step = on_progress ? kProgressStep : kMaxHold;
   const auto start = Clock::now();
-  std::optional<Clock::time_point> deadline;
-  if (timeout) deadline = start + *timeout;
   while (true) {
     milliseconds hold = step;
     if (timeout) hold = std::min(hold, time_left(start + *timeout));
-    auto r = poll(hold);
-    if (!r.ok()) {
-      if (auto e = outage(r.error(), deadline)) return *e;
-      continue;  // the broker may be restarting: ask again
-    }
+    auto r = poll(hold);  // (it rides out a broker that does not answer for a while)
+    if (!r.ok()) return r.error();
     if (r.value()) return std::move(*r.value());
     if (on_progress) on_progress(status_);
     if (timeout && Clock::now() - start >= *timeout) {

@@ -20,12 +20,10 @@ std::uint64_t request_size(const JobRequest& r) {
 }
 
 // The host whose workers alone take the job, as the broker will route it (hosted_dataset() of
-// the spec prepare_job stamps): a dataset's host as set, else this host's name for an array in
-// its memory; "" when the job is no host's.
+// the spec prepare_job stamps); "" when the job is no host's.
 std::string memory_host(const JobRequest& r) {
   for (const DatasetRef* d : {&r.input, &r.input2, &r.output}) {
-    if (!d->host.empty()) return d->host;
-    if (d->present() && host_local(d->uri)) return host_name();
+    if (std::string host = dataset_host(*d); !host.empty()) return host;
   }
   return {};
 }

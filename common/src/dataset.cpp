@@ -45,7 +45,14 @@ std::string host_name() {
   return buf;
 }
 
-std::string meta_path(const std::string& data_path) { return data_path + ".zwq-meta"; }
+std::string dataset_host(const DatasetRef& d) {
+  if (!d.host.empty()) return d.host;
+  return d.present() && host_local(d.uri) ? host_name() : std::string();
+}
+
+std::string meta_path(const std::string& data_path) {
+  return data_path + ".zwq-meta";
+}
 
 Status write_meta(const std::string& data_path, DType dtype, std::uint64_t count) {
   std::ofstream out(meta_path(data_path), std::ios::trunc);
@@ -111,9 +118,10 @@ Result<DatasetInfo> probe_dataset(const DatasetRef& ref, std::uint64_t needed_el
     info.recorded_dtype = meta->first;
   }
   if (info.recorded_dtype && *info.recorded_dtype != ref.dtype) {
-    return make_error(ErrorCode::kDtypeMismatch,
-                      "dataset " + name + " holds " + std::string(dtype_name(*info.recorded_dtype)) +
-                          " but the job reads it as " + std::string(dtype_name(ref.dtype)));
+    return make_error(ErrorCode::kDtypeMismatch, "dataset " + name + " holds " +
+                                                     std::string(dtype_name(*info.recorded_dtype)) +
+                                                     " but the job reads it as " +
+                                                     std::string(dtype_name(ref.dtype)));
   }
   const std::uint64_t need = ref.byte_offset + needed_elements * dtype_size(ref.dtype);
   if (info.file_bytes < need) {

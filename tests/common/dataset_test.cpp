@@ -45,6 +45,18 @@ TEST_CASE("an existing file in /dev/shm is host-local by whatever path it is nam
   CHECK_FALSE(host_local("/proc/self/status"));  // exists, on another filesystem
 }
 
+TEST_CASE("a dataset's host is the one it names, else this one for a /dev/shm file, else none",
+          "[common][dataset]") {
+  DatasetRef d;
+  CHECK(dataset_host(d).empty());  // no dataset
+  d.uri = "/data/x.f32";
+  CHECK(dataset_host(d).empty());  // a shared file
+  d.uri = "shm:x";
+  CHECK(dataset_host(d) == host_name());
+  d.host = "node07";  // stamped elsewhere: kept
+  CHECK(dataset_host(d) == "node07");
+}
+
 TEST_CASE("dataset probe accepts a long enough file", "[common][dataset]") {
   ShmFile f("probe-ok");
   f.write(std::vector<float>(100, 1.0f));

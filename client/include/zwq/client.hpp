@@ -258,7 +258,8 @@ class Job {
   Result<JobResult> wait(std::optional<std::chrono::milliseconds> timeout = std::nullopt,
                          const ProgressFn& on_progress = {});
   // One step of wait(): the result if the job finishes within `max_wait`, an empty optional if it
-  // still runs. Failures as wait(), except that it never gives kTimeout for the job.
+  // still runs, or if the broker has not answered for less than the outage tolerance. Failures as
+  // wait(), except that it never gives kTimeout for the job.
   Result<std::optional<JobResult>> poll(std::chrono::milliseconds max_wait);
   // wait() for those who prefer exceptions (AsyncResult.get()): throws JobError.
   JobResult get(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
@@ -272,7 +273,8 @@ class Job {
   // The next per-slice result, in the order the broker accepted them; each slice exactly once.
   // Results are fetched in batches and buffered here. An empty optional means the job is done and
   // every result was returned. Failures: the job's error (after every result accepted before it
-  // failed was returned), kCancelled, kTimeout when nothing arrived within `timeout` (call again).
+  // failed was returned), kCancelled, kTimeout when nothing arrived within `timeout`, also while
+  // the broker has not answered for less than the outage tolerance (call again).
   Result<std::optional<SliceResult>> next_result(
       std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   // next_result() as a range; `timeout` bounds the whole iteration (JobError kTimeout).
@@ -288,8 +290,9 @@ class Job {
   Error job_error(const JobStatus& status) const;
   Error lost_job(Error error);
   Status fetch(std::chrono::milliseconds hold);
-  // After a failed call: whether to ask again (kUnreachable within the outage tolerance and
-  // before `deadline`); else the error to give, with the outage's length.
+  // After a failed call: nullopt to ask again (kUnreachable within the outage tolerance and
+  // before `deadline`); kTimeout within the tolerance but at `deadline` (the caller may call
+  // again: the outage is counted across calls); else the error to give, with its length.
   std::optional<Error> outage(const Error& error,
                               std::optional<std::chrono::steady_clock::time_point> deadline);
 

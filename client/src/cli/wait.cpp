@@ -53,23 +53,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// A broker that stops answering may be restarting (with its journal, the job comes back): the
-// commands keep asking for as long as the client library's wait() would, counted from the first
-// unanswered request.
-class Outage {
- public:
-  // True to ask again after `e`; false to give it up.
-  bool ride(const Error& e) {
-    if (e.code != ErrorCode::kUnreachable) return false;
-    if (!since_) since_ = Clock::now();
-    return Clock::now() - *since_ < ClientOptions{}.outage_tolerance;
-  }
-  void answered() { since_.reset(); }
-
- private:
-  std::optional<Clock::time_point> since_;
-};
-
 struct JobArgs {
   std::string job_id;
   bool json = false;
@@ -78,21 +61,32 @@ struct JobArgs {
   CLI::Option* timeout_opt = nullptr;
 };
 
+// The job named on the command line (a Job shares its client's connection, which outlives the
+// client); nullopt after saying why not, with `exit_code` set.
+std::optional<Job> attach_or_report(const JobArgs& a, int& exit_code) {
+  auto client = connect_or_report(a.broker, exit_code);
+  if (!client) return std::nullopt;
+  auto job = client->attach(a.job_id);
+  if (!job.ok()) {
+    exit_code = report(job.error());
+    return std::nullopt;
+  }
+  return std::move(job).value();
+}
+
 int run_wait(const JobArgs& a) {
   int exit_code = kExitOk;
-  auto client = connect_or_report(a.broker, exit_code);
-  if (!client) return exit_code;
-  auto job = client->attach(a.job_id);
-  if (!job.ok()) return report(job.error());
+  auto job = attach_or_report(a, exit_code);
+  if (!job) return exit_code;
   Outcome o;
-  o.spec = job.value().spec();
-  o.total_slices = job.value().total_slices();
+  o.spec = job->spec();
+  o.total_slices = job->total_slices();
   o.attached = true;
   WaitOptions w;
   w.json = a.json;
   if (*a.timeout_opt) w.timeout = a.timeout;
   w.cancel_on_interrupt = false;
-  const int code = wait_for(job.value(), w, o, Clock::now());
+  const int code = wait_for(*job, w, o, Clock::now());
   // What the job took, as the broker counts it (from its submit), not how long we waited.
   o.seconds = static_cast<double>(o.status.elapsed_ms) / 1000;
   return print_outcome(o, a.json, code);
@@ -144,13 +138,10 @@ nlohmann::json slice_json(const SliceResult& s) {
 
 int run_stream(const JobArgs& a) {
   int exit_code = kExitOk;
-  auto client = connect_or_report(a.broker, exit_code);
-  if (!client) return exit_code;
-  auto job = client->attach(a.job_id);
-  if (!job.ok()) return report(job.error());
+  auto job = attach_or_report(a, exit_code);
+  if (!job) return exit_code;
   InterruptGuard guard;
   const auto start = Clock::now();
-  Outage outage;
   for (;;) {
     if (g_interrupted) {
       std::cerr << "zwq: interrupted: stopped streaming; job " << a.job_id << " keeps running\n";
@@ -161,13 +152,13 @@ int run_stream(const JobArgs& a) {
                                                         format_duration(seconds_since(start)) +
                                                         "; it keeps running"));
     }
-    auto next = job.value().next_result(kWaitStep);
+    // (Within the client's outage tolerance a broker that does not answer gives kTimeout too:
+    // a restarting one is asked again.)
+    auto next = job->next_result(kWaitStep);
     if (!next.ok()) {
-      if (g_interrupted) continue;
-      if (next.error().code == ErrorCode::kTimeout || outage.ride(next.error())) continue;
+      if (g_interrupted || next.error().code == ErrorCode::kTimeout) continue;
       return report(next.error());
     }
-    outage.answered();
     if (!next.value()) return kExitOk;  // every slice's result was printed
     std::cout << slice_json(*next.value()).dump() << "\n" << std::flush;
   }
@@ -178,7 +169,6 @@ int run_stream(const JobArgs& a) {
 int wait_for(Job& job, const WaitOptions& w, Outcome& o, Clock::time_point start) {
   ProgressBar bar(!w.json && ::isatty(STDERR_FILENO));
   InterruptGuard guard;
-  Outage outage;
   int code = kExitOk;
   while (true) {
     if (g_interrupted) {
@@ -194,9 +184,8 @@ int wait_for(Job& job, const WaitOptions& w, Outcome& o, Clock::time_point start
       code = kExitInterrupted;
       break;
     }
-    auto r = job.poll(kWaitStep);
+    auto r = job.poll(kWaitStep);  // (it rides out a broker that does not answer for a while)
     if (r.ok()) {
-      outage.answered();
       if (r.value()) {
         o.result = std::move(*r.value());
         break;
@@ -204,7 +193,7 @@ int wait_for(Job& job, const WaitOptions& w, Outcome& o, Clock::time_point start
       bar.update(job.last_status());
     } else if (g_interrupted) {
       continue;  // (handled above, whatever the interrupted request gave)
-    } else if (!outage.ride(r.error())) {
+    } else {
       o.error = r.error();
       code = kExitFailed;
       break;

@@ -8,14 +8,12 @@
 #pragma once
 
 #include <cstdint>
+#include <msgpack.hpp>
 #include <optional>
 #include <string>
 
-#include <msgpack.hpp>
-
-#include "zwq/msgpack_map.hpp"
-
 #include "zwq/dtype.hpp"
+#include "zwq/msgpack_map.hpp"
 #include "zwq/status.hpp"
 
 // Declared before any struct that packs a DType: MSGPACK_DEFINE's unpack is not a template.
@@ -24,10 +22,10 @@ MSGPACK_ADD_ENUM(zwq::DType);
 namespace zwq {
 
 struct DatasetRef {
-  std::string uri;               // "shm:NAME" or a path; empty = no dataset
-  DType dtype = DType::kNone;    // element type
-  std::uint64_t byte_offset = 0; // where element 0 starts in the file
-  std::uint64_t length = 0;      // elements available from byte_offset (filled in by probe)
+  std::string uri;                // "shm:NAME" or a path; empty = no dataset
+  DType dtype = DType::kNone;     // element type
+  std::uint64_t byte_offset = 0;  // where element 0 starts in the file
+  std::uint64_t length = 0;       // elements available from byte_offset (filled in by probe)
   // The host whose memory holds the dataset (its host_name()), for a file in /dev/shm; empty for
   // a file that every worker host reads at the same path (a shared filesystem). The client fills
   // it in for host-local datasets; the broker then sends the job only to workers on that host,
@@ -51,6 +49,10 @@ bool host_local(const std::string& uri);
 // This machine's name (gethostname; "unknown" if it cannot be read), as workers announce it and
 // clients stamp host-local datasets with.
 std::string host_name();
+
+// The host whose memory holds `d`, as a client stamps it: its host when set, else host_name()
+// for a present host_local() file, else "" (a file every worker host reads).
+std::string dataset_host(const DatasetRef& d);
 
 // What a probe learned about a dataset file.
 struct DatasetInfo {

@@ -106,11 +106,13 @@ Status Scheduler::check_host_has_workers(const JobSpec& spec, const KernelInfo* 
   const DatasetRef* d = hosted_dataset(spec);
   if (d == nullptr || workers_.empty()) return Status::Ok();  // none yet: it waits for them
   for (const auto& w : workers_) {
-    if (w->host == d->host && catalog_.serves(w->id, kernel)) return Status::Ok();
+    if (in_memory_of(*d, w->host, w->memory) && catalog_.serves(w->id, kernel)) {
+      return Status::Ok();
+    }
   }
   return make_error(ErrorCode::kDatasetMissing,
-                    "dataset '" + d->uri + "' is in the memory of host '" + d->host +
-                        "', where no worker with kernel '" + spec.kernel +
+                    "dataset '" + d->uri + "' is in the memory of " + memory_place(*d) +
+                        ", where no worker with kernel '" + spec.kernel +
                         "' runs: start workers there, or put the dataset on a filesystem every "
                         "worker host mounts and name it by its path");
 }
@@ -256,7 +258,8 @@ JobStatus Scheduler::status(const Job& job, TimePoint now, WaitReasons* reasons)
     return st;
   }
   const DatasetRef* d = hosted_dataset(job.spec);
-  auto [it, fresh] = reasons->try_emplace({job.kernel, d == nullptr ? std::string() : d->host});
+  auto [it, fresh] =
+      reasons->try_emplace({job.kernel, d == nullptr ? std::string() : d->host + '\n' + d->memory});
   if (fresh) it->second = takers(job);
   st.waiting = waiting_reason(job, it->second);
   return st;
@@ -316,6 +319,7 @@ HelloVerdict Scheduler::hello(const msg::Hello& m, TimePoint now) {
     worker_index_.emplace(w->id, w);
   }
   w->host = m.host;
+  w->memory = m.memory;
   w->pid = m.pid;
   w->credit = m.credit;
   w->tasks_frames = m.tasks_frames;
@@ -400,6 +404,7 @@ std::vector<WorkerStatus> Scheduler::workers(TimePoint now) const {
     WorkerStatus st;
     st.worker_id = w->id;
     st.host = w->host;
+    st.memory = w->memory;
     st.pid = w->pid;
     st.state = w->stalled ? "stalled" : w->inflight > 0 ? "busy" : "idle";
     st.credit = w->credit;
@@ -674,7 +679,7 @@ std::uint64_t slices_of(const std::vector<SliceRun>& runs) {
 
 bool Scheduler::supports(const Worker& w, const Job& job) const {
   const DatasetRef* d = hosted_dataset(job.spec);
-  return catalog_.serves(w.id, job.kernel) && (d == nullptr || d->host == w.host);
+  return catalog_.serves(w.id, job.kernel) && (d == nullptr || in_memory_of(*d, w.host, w.memory));
 }
 
 Scheduler::Takers Scheduler::takers(const Job& job) const {
@@ -691,7 +696,7 @@ Scheduler::Takers Scheduler::takers(const Job& job) const {
 std::string Scheduler::waiting_reason(const Job& job, Takers takers) {
   const std::string& kernel = job.spec.kernel;
   const DatasetRef* d = hosted_dataset(job.spec);
-  const std::string where = d == nullptr ? "" : " on host '" + d->host + "'";
+  const std::string where = d == nullptr ? "" : " that read the memory of " + memory_place(*d);
   switch (takers) {
     case Takers::kSome:
       return {};
@@ -704,8 +709,8 @@ std::string Scheduler::waiting_reason(const Job& job, Takers takers) {
       break;
   }
   if (d != nullptr) {
-    return "no worker with kernel '" + kernel + "' runs on host '" + d->host +
-           "', in whose memory '" + d->uri + "' is";
+    return "no worker with kernel '" + kernel + "' runs on " + memory_place(*d) +
+           ", in whose memory '" + d->uri + "' is";
   }
   return "no registered worker has kernel '" + kernel + "'";
 }

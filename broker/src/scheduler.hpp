@@ -300,6 +300,7 @@ class Scheduler {
   struct Worker {
     std::string id;
     std::string host;
+    std::string memory;  // Hello.memory: which /dev/shm it reads
     std::uint32_t pid = 0;
     std::uint32_t credit = 0;
     std::uint64_t inflight = 0;  // slices leased to it now (<= credit)

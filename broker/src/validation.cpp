@@ -106,10 +106,10 @@ Result<const KernelInfo*> check_job(const JobSpec& spec, const KernelInfo* kerne
       if (!d->present()) {
         return invalid(spec, "a dataset without a uri names host '" + d->host + "'");
       }
-      if (d->host != first->host) {
-        return invalid(spec, "its datasets are in the memory of two hosts ('" + first->host +
-                                 "' and '" + d->host +
-                                 "'); one worker reads all of a job's datasets");
+      if (d->host != first->host || d->memory != first->memory) {
+        return invalid(spec, "its datasets are in the memory of two hosts (" +
+                                 memory_place(*first) + " and " + memory_place(*d) +
+                                 "); one worker reads all of a job's datasets");
       }
     }
   }

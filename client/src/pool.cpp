@@ -1,6 +1,7 @@
 #include "zwq/pool.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "zwq/dataset.hpp"
 
@@ -19,13 +20,14 @@ std::uint64_t request_size(const JobRequest& r) {
   return 0;
 }
 
-// The host whose workers alone take the job, as the broker will route it (hosted_dataset() of
-// the spec prepare_job stamps); "" when the job is no host's.
-std::string memory_host(const JobRequest& r) {
-  for (const DatasetRef* d : {&r.input, &r.input2, &r.output}) {
-    if (std::string host = dataset_host(*d); !host.empty()) return host;
+// The dataset that decides which workers take the job, stamped as prepare_job stamps it
+// (hosted_dataset() of the spec); nullopt when the job is no host's.
+std::optional<DatasetRef> hosted(const JobRequest& r) {
+  for (DatasetRef d : {r.input, r.input2, r.output}) {
+    stamp_memory(d);
+    if (!d.host.empty()) return d;
   }
-  return {};
+  return std::nullopt;
 }
 
 }  // namespace
@@ -59,11 +61,17 @@ LocalCluster* Pool::cluster() {
   return cluster_ ? &*cluster_ : nullptr;
 }
 
-std::uint64_t Pool::workers(const std::string& host) {
+std::uint64_t Pool::workers() {
+  return workers(DatasetRef{});
+}
+
+std::uint64_t Pool::workers(const DatasetRef& where) {
   auto ws = client().workers();
   if (!ws.ok()) return cluster_ ? static_cast<std::uint64_t>(cluster_->workers()) : 1;
+  DatasetRef d = where;
+  stamp_memory(d);
   const auto live = std::count_if(ws.value().begin(), ws.value().end(), [&](const WorkerStatus& w) {
-    return w.state != "dead" && (host.empty() || w.host == host);
+    return w.state != "dead" && in_memory_of(d, w.host, w.memory);
   });
   return std::max<std::uint64_t>(1, static_cast<std::uint64_t>(live));
 }
@@ -73,7 +81,8 @@ Result<Job> Pool::submit_job(JobRequest request, const PoolOptions& options) {
     if (options.chunksize != 0) {
       request.slice_size = options.chunksize;
     } else if (const std::uint64_t n = request_size(request); n != 0) {
-      request.slice_size = auto_chunksize(n, workers(memory_host(request)));
+      const auto d = hosted(request);
+      request.slice_size = auto_chunksize(n, d ? workers(*d) : workers());
     }
   }
   return client().submit(request);

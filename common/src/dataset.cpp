@@ -1,6 +1,7 @@
 #include "zwq/dataset.hpp"
 
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -45,9 +46,33 @@ std::string host_name() {
   return buf;
 }
 
-std::string dataset_host(const DatasetRef& d) {
-  if (!d.host.empty()) return d.host;
-  return d.present() && host_local(d.uri) ? host_name() : std::string();
+std::string memory_id() {
+  static const std::string id = [] {
+    std::string boot;
+    std::ifstream("/proc/sys/kernel/random/boot_id") >> boot;
+    struct stat shm {};
+    if (boot.empty() || ::stat("/dev/shm", &shm) != 0) return std::string();
+    return boot + "/" + std::to_string(major(shm.st_dev)) + ":" + std::to_string(minor(shm.st_dev));
+  }();
+  return id;
+}
+
+void stamp_memory(DatasetRef& d) {
+  if (!d.host.empty() || !d.present() || !host_local(d.uri)) return;
+  d.host = host_name();
+  d.memory = memory_id();
+}
+
+bool in_memory_of(const DatasetRef& d, const std::string& host, const std::string& memory) {
+  if (d.host.empty()) return true;
+  if (!d.memory.empty() && !memory.empty()) return d.memory == memory;
+  return d.host == host;
+}
+
+std::string memory_place(const DatasetRef& d) {
+  std::string s = "host '" + d.host + "'";
+  if (!d.memory.empty()) s += " (memory " + d.memory + ")";
+  return s;
 }
 
 std::string meta_path(const std::string& data_path) {

@@ -1,5 +1,6 @@
-// A job over a file in one host's /dev/shm goes to that host's workers only: workers elsewhere
-// cannot read it, or would read another file of the same name (DatasetRef::host).
+// A job over a file in one host's /dev/shm goes to the workers that see that /dev/shm only:
+// workers elsewhere cannot read it, or would read another file of the same name. Jobs stamped
+// with a memory id are routed by it (DatasetRef::memory); those of an older client, by host name.
 #include <catch2/catch.hpp>
 
 #include "scheduler_harness.hpp"
@@ -11,23 +12,25 @@ using namespace zwq::broker::test;
 namespace {
 
 // A sum over 100 elements of shm:x, in the memory of `host` ("" for a shared file).
-JobSpec shm_sum(const std::string& host) {
+JobSpec shm_sum(const std::string& host, const std::string& memory = {}) {
   JobSpec spec;
   spec.kernel = "sum";
   spec.input.uri = "shm:x";
   spec.input.dtype = DType::kF32;
   spec.input.length = 100;
   spec.input.host = host;
+  spec.input.memory = memory;
   spec.count = 100;
   spec.slice_size = 10;
   return spec;
 }
 
 void hello_on(Harness& h, const std::string& host, const std::string& id,
-              std::vector<std::string> kernels = {}) {
+              std::vector<std::string> kernels = {}, const std::string& memory = {}) {
   msg::Hello m;
   m.worker_id = id;
   m.host = host;
+  m.memory = memory;
   m.credit = 100;
   m.kernels = std::move(kernels);
   REQUIRE(h.sched.hello(m, h.now) != HelloVerdict::kRejected);
@@ -49,6 +52,27 @@ TEST_CASE("scheduler sends a job in one host's memory to that host's workers onl
   const auto shared = h.dispatch();
   CHECK(slices_in(shared, "w1") > 0);
   CHECK(slices_in(shared, "w2") > 0);
+}
+
+TEST_CASE(
+    "scheduler sends a job stamped with a memory to the workers of that memory, not to those of "
+    "the same host name with another, and refuses it when none is registered",
+    "[broker]") {
+  Harness h;
+  hello_on(h, "node01", "same-name", {}, "boot-b/0:26");  // another machine called node01
+  hello_on(h, "renamed", "same-memory", {}, "boot-a/0:26");
+  auto refused = h.sched.submit(shm_sum("node01", "boot-c/0:26"), h.now);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::kDatasetMissing);
+  CHECK(refused.error().message.find("host 'node01' (memory boot-c/0:26)") != std::string::npos);
+  hello_on(h, "node01", "older-worker");  // says no memory: matched by host name
+  CHECK(h.sched.submit(shm_sum("node01", "boot-c/0:26"), h.now).ok());
+
+  REQUIRE(h.sched.submit(shm_sum("node01", "boot-a/0:26"), h.now).ok());
+  const auto d = h.dispatch();
+  CHECK(slices_in(d, "same-name") == 0);
+  CHECK(slices_in(d, "same-memory") + slices_in(d, "older-worker") == 20);
+  CHECK(slices_in(d, "same-memory") > 0);
 }
 
 TEST_CASE(

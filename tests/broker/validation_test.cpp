@@ -198,7 +198,13 @@ TEST_CASE("validation refuses a job whose datasets are in the memory of two host
   spec.input2.host = "node02";
   const Error e = refusal(spec);
   CHECK(e.code == ErrorCode::kInvalidArgument);
-  CHECK(e.message.find("'node01' and 'node02'") != std::string::npos);
+  CHECK(e.message.find("host 'node01' and host 'node02'") != std::string::npos);
+  // One host name, two memories: two machines of that name, or two containers.
+  spec.input2.host = "node01";
+  spec.input.memory = "boot-a/0:26";
+  spec.input2.memory = "boot-b/0:26";
+  CHECK(refusal(spec).message.find("(memory boot-a/0:26) and host 'node01' (memory boot-b/0:26)") !=
+        std::string::npos);
 
   // A host without a dataset would bind the job to it for nothing.
   JobSpec bare = reduce_job();

@@ -1,10 +1,13 @@
 #include "zwq/dataset.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstring>
+#include <fstream>
 
 #include "shm_file.hpp"
 #include "zwq/mapping.hpp"
@@ -45,16 +48,58 @@ TEST_CASE("an existing file in /dev/shm is host-local by whatever path it is nam
   CHECK_FALSE(host_local("/proc/self/status"));  // exists, on another filesystem
 }
 
-TEST_CASE("a dataset's host is the one it names, else this one for a /dev/shm file, else none",
+TEST_CASE(
+    "a client stamps a /dev/shm file with this host and its memory, a file elsewhere with none, "
+    "and keeps a host it was given",
+    "[common][dataset]") {
+  auto stamped = [](DatasetRef d) {
+    stamp_memory(d);
+    return d;
+  };
+  CHECK(stamped(DatasetRef{}).host.empty());               // no dataset
+  CHECK(stamped(DatasetRef{"/data/x.f32"}).host.empty());  // a shared file
+  const DatasetRef shm = stamped(DatasetRef{"shm:x"});
+  CHECK(shm.host == host_name());
+  CHECK(shm.memory == memory_id());
+  DatasetRef named{"shm:x"};
+  named.host = "node07";  // stamped elsewhere: kept, memory and all
+  CHECK(stamped(named).host == "node07");
+  CHECK(stamped(named).memory.empty());
+}
+
+TEST_CASE("this process's memory id is the boot id and the device of /dev/shm",
           "[common][dataset]") {
-  DatasetRef d;
-  CHECK(dataset_host(d).empty());  // no dataset
-  d.uri = "/data/x.f32";
-  CHECK(dataset_host(d).empty());  // a shared file
-  d.uri = "shm:x";
-  CHECK(dataset_host(d) == host_name());
-  d.host = "node07";  // stamped elsewhere: kept
-  CHECK(dataset_host(d) == "node07");
+  std::string boot;
+  std::ifstream("/proc/sys/kernel/random/boot_id") >> boot;
+  struct stat shm {};
+  REQUIRE(::stat("/dev/shm", &shm) == 0);
+  REQUIRE(boot.size() == 36);
+  CHECK(memory_id() ==
+        boot + "/" + std::to_string(major(shm.st_dev)) + ":" + std::to_string(minor(shm.st_dev)));
+}
+
+TEST_CASE(
+    "a worker reads a dataset when it sees the same memory, whatever its host name, and not when "
+    "only its host name matches",
+    "[common][dataset]") {
+  DatasetRef shared{"/data/x.f32"};
+  CHECK(in_memory_of(shared, "any", "boot/0:1"));  // no host's: every worker reads it
+  DatasetRef d{"shm:x"};
+  d.host = "node07";
+  d.memory = "boot-a/0:26";
+  CHECK(in_memory_of(d, "node07", "boot-a/0:26"));
+  CHECK(in_memory_of(d, "renamed", "boot-a/0:26"));       // a UTS namespace of that machine
+  CHECK_FALSE(in_memory_of(d, "node07", "boot-b/0:26"));  // another machine of the same name
+  CHECK_FALSE(in_memory_of(d, "node07", "boot-a/0:31"));  // a container with its own /dev/shm
+  // What an older client or an older worker does not say is matched by host name.
+  CHECK(in_memory_of(d, "node07", ""));
+  CHECK_FALSE(in_memory_of(d, "node08", ""));
+  d.memory.clear();
+  CHECK(in_memory_of(d, "node07", "boot-b/0:26"));
+  CHECK_FALSE(in_memory_of(d, "node08", "boot-a/0:26"));
+  CHECK(memory_place(d) == "host 'node07'");
+  d.memory = "boot-a/0:26";
+  CHECK(memory_place(d) == "host 'node07' (memory boot-a/0:26)");
 }
 
 TEST_CASE("dataset probe accepts a long enough file", "[common][dataset]") {

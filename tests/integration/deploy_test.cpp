@@ -29,15 +29,6 @@ const std::string kBin = ZWQ_TEST_BIN_DIR;
 const std::string kScript = std::string(ZWQ_TEST_SOURCE_DIR) + "/deploy/zwq-cluster";
 const std::string kBroker = std::string("tcp://") + NetnsHosts::kHeadAddress + ":5555";
 
-// As run on `host` with the host's own name: a UTS namespace named after it, as a real host has.
-std::string on_named(const std::string& host, const std::string& command) {
-  return NetnsHosts::on(
-      host, "unshare --uts sh -c 'hostname \"$1\"; shift; exec \"$@\"' sh " + host + " " + command);
-}
-// zwq-cluster's --run-on for such hosts.
-constexpr const char* kNamedRunOn =
-    "ip netns exec {host} unshare --uts sh -c 'hostname \"$1\"; exec sh -s' sh {host}";
-
 // The zwq-cluster command line for `hosts`, with a hosts file of one worker per node.
 struct Cluster {
   NetnsHosts& hosts;
@@ -199,9 +190,10 @@ TEST_CASE(
     "deploy: a job over /dev/shm runs on the workers of the host that submitted it, and one from "
     "a host without workers is refused, naming that host",
     "[integration][deploy]") {
-  NetnsHosts hosts("route", 2);  // each with its own host name, as real hosts have
+  NetnsHosts hosts("route", 2);
+  hosts.name_hosts();  // each with its own host name and /dev/shm, as real hosts have
   Cluster cluster{hosts};
-  cluster.run_on = kNamedRunOn;
+  cluster.run_on = hosts.named_run_on();
   cluster.write_hosts(hosts.node(1) + " 1\n" + hosts.node(2) + " 1\n");
   const auto up = cluster.run("up");
   INFO(up.out);
@@ -214,35 +206,42 @@ TEST_CASE(
   for (const auto& w : listed) {
     CHECK(w.at("host") == hosts.node(w.at("pid").get<pid_t>() == w1 ? 1 : 2));
   }
+  CHECK(listed.at(0).at("memory") != listed.at(1).at("memory"));
 
-  // One /dev/shm here stands for each host's own: the host name the client stamps on the job
-  // decides where it runs.
-  auto a = make_array<float>("route", 1'000'000);
-  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 1000);
-  const std::string submit = kBin + "/zwq submit --broker " + kBroker + " --kernel sum --input " +
-                             a.ref().uri + " --slice 10000 --json";
+  // An array of one name in each host's /dev/shm, of 1s on node 1, 2s on node 2 and 3s on the
+  // head: each sum says whose memory the workers read.
+  const std::string name = "zwq-route-" + std::to_string(::getpid());
+  for (const auto& [host, value] :
+       {std::pair{hosts.node(1), 1}, std::pair{hosts.node(2), 2}, std::pair{hosts.head(), 3}}) {
+    REQUIRE(run_command(hosts.named(host, kBin + "/zwq array create " + name +
+                                              " --dtype f32 -n 1000000 --fill const --value " +
+                                              std::to_string(value)))
+                .exit_code == 0);
+  }
+  const std::string submit = kBin + "/zwq submit --broker " + kBroker +
+                             " --kernel sum --input shm:" + name + " --slice 10000 --json";
   auto from = [&](const std::string& host) {
-    const auto r = run_command(on_named(host, submit + " 2>&1"));
+    const auto r = run_command(hosts.named(host, submit + " 2>&1"));
     INFO(r.out);
     return r;
   };
   const auto on1 = from(hosts.node(1));
   REQUIRE(on1.exit_code == 0);
-  CHECK(Json::parse(on1.out).at("value").get<double>() == 499'500'000.0);
+  CHECK(Json::parse(on1.out).at("value").get<double>() == 1'000'000.0);
   CHECK(slices_done_by(workers(hosts), w1) == 100);
   CHECK(slices_done_by(workers(hosts), w2) == 0);  // idle all along, and given none
 
   const auto on2 = from(hosts.node(2));
   REQUIRE(on2.exit_code == 0);
-  CHECK(Json::parse(on2.out).at("value").get<double>() == 499'500'000.0);
+  CHECK(Json::parse(on2.out).at("value").get<double>() == 2'000'000.0);
   CHECK(slices_done_by(workers(hosts), w1) == 100);
   CHECK(slices_done_by(workers(hosts), w2) == 100);
 
   const auto on_head = from(hosts.head());
   CHECK(on_head.exit_code != 0);
   CHECK(on_head.out.find("dataset_missing") != std::string::npos);
-  CHECK(on_head.out.find("host '" + hosts.head() + "', where no worker with kernel 'sum' runs") !=
-        std::string::npos);
+  CHECK(on_head.out.find("host '" + hosts.head() + "' (memory ") != std::string::npos);
+  CHECK(on_head.out.find("where no worker with kernel 'sum' runs") != std::string::npos);
   CHECK(cluster.run("down").exit_code == 0);
 }
 

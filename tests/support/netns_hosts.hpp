@@ -5,18 +5,26 @@
 // Needs root and iproute2 (`ip netns`). Not root, the test process exits with kSkipped, which
 // ctest reports as a skipped test (SKIP_RETURN_CODE); without `ip netns`, the constructor throws.
 // Namespaces that a killed test process left behind are removed by the next one.
+//
+// The namespaces share this machine's host name and /dev/shm unless name_hosts() gives each host
+// its own of both, as real hosts have.
 #pragma once
 
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "command.hpp"
@@ -36,9 +44,9 @@ class NetnsHosts {
       std::_Exit(kSkipped);
     }
     remove_stale();
-    const std::string base = std::string(kPrefix) + stem + "-" + std::to_string(::getpid());
-    head_ = base + "-head";
-    for (int k = 1; k <= nodes; ++k) nodes_.push_back(base + "-n" + std::to_string(k));
+    base_ = std::string(kPrefix) + stem + "-" + std::to_string(::getpid());
+    head_ = base_ + "-head";
+    for (int k = 1; k <= nodes; ++k) nodes_.push_back(base_ + "-n" + std::to_string(k));
     try {
       add(head_);
       ip("-n " + head_ + " link add br0 type bridge");
@@ -72,6 +80,39 @@ class NetnsHosts {
     return "ip netns exec " + host + " " + command;
   }
 
+  // Gives each host (head and nodes) its namespace's name as host name and an empty /dev/shm of
+  // its own: one process per host, its anchor, holds a UTS and a mount namespace so, and named()
+  // and named_run_on() enter them. The anchors are not among pids().
+  void name_hosts() {
+    anchors_dir_ = "/tmp/" + base_ + "-anchors";
+    std::filesystem::create_directories(anchors_dir_);
+    for (const std::string& host : all()) {
+      const std::string file = anchors_dir_ + "/" + host;
+      (void)run_command(on(host,
+                           "unshare --mount --uts sh -c 'mount -t tmpfs zwq-own-shm "
+                           "/dev/shm && hostname " +
+                               host + " && echo $$ > " + file + ".tmp && mv " + file + ".tmp " +
+                               file + " && exec sleep 3600' </dev/null >/dev/null 2>&1 &"));
+      pid_t pid = 0;
+      for (int i = 0; i < 500 && pid == 0; ++i) {
+        std::ifstream(file) >> pid;
+        if (pid == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (pid == 0) throw std::runtime_error("the anchor of " + host + " did not start");
+      anchors_.push_back(pid);
+    }
+  }
+  // `command` as run on `host` under its own name and over its own /dev/shm (name_hosts()).
+  std::string named(const std::string& host, const std::string& command) const {
+    std::string pid;
+    std::ifstream(anchors_dir_ + "/" + host) >> pid;
+    return "nsenter -t " + pid + " -n -m -u " + command;
+  }
+  // zwq-cluster's --run-on for the same.
+  std::string named_run_on() const {
+    return "nsenter -t \"$(cat " + anchors_dir_ + "/{host})\" -n -m -u sh -s";
+  }
+
   // Plugs node k's cable in or pulls it out (its end of the veth pair goes up or down).
   void set_link(int k, bool up) { ip("-n " + node(k) + " link set e0 " + (up ? "up" : "down")); }
 
@@ -80,7 +121,9 @@ class NetnsHosts {
     std::vector<pid_t> out;
     for (const std::string& ns : all()) {
       std::istringstream in(run_command("ip netns pids " + ns + " 2>/dev/null").out);
-      for (pid_t p; in >> p;) out.push_back(p);
+      for (pid_t p; in >> p;) {
+        if (std::find(anchors_.begin(), anchors_.end(), p) == anchors_.end()) out.push_back(p);
+      }
     }
     return out;
   }
@@ -118,14 +161,25 @@ class NetnsHosts {
       std::istringstream pids(run_command("ip netns pids " + ns + " 2>/dev/null").out);
       for (pid_t p; pids >> p;) ::kill(p, SIGKILL);
       (void)run_command("ip netns del " + ns + " 2>&1");
+      std::error_code ignored;
+      std::filesystem::remove_all("/tmp/" + ns.substr(0, end) + "-anchors", ignored);
     }
   }
   void remove_all() {
     for (pid_t p : pids()) ::kill(p, SIGKILL);
+    for (pid_t p : anchors_) ::kill(p, SIGKILL);
+    anchors_.clear();
     for (const std::string& ns : added_) (void)run_command("ip netns del " + ns + " 2>&1");
     added_.clear();
+    if (!anchors_dir_.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(anchors_dir_, ignored);
+    }
   }
 
+  std::string base_;  // "zwq-ns-STEM-PID"
+  std::string anchors_dir_;
+  std::vector<pid_t> anchors_;
   std::string head_;
   std::vector<std::string> nodes_;
   std::vector<std::string> added_;

@@ -142,7 +142,7 @@ TEST_CASE("executor rejects a slice size of 0", "[worker]") {
 
 TEST_CASE(
     "executor refuses a dataset in another host's memory, though a file of that name is here, "
-    "and computes it when the host is its own",
+    "by host name or by memory id, and computes it when the memory is its own",
     "[worker]") {
   ShmFile file("exec-host");
   file.write(std::vector<float>(10, 1.0f));
@@ -156,7 +156,17 @@ TEST_CASE(
   CHECK(refused[0].message.find("'" + spec.input.host + "'") != std::string::npos);
   CHECK(refused[0].message.find("'" + zwq::host_name() + "'") != std::string::npos);
 
+  // This host's name, but the memory of another machine of that name (or of a container with a
+  // /dev/shm of its own): refused as well, naming both memories.
   spec.input.host = zwq::host_name();
+  spec.input.memory = "another-boot/0:1";
+  const auto apart = executor.execute(all_slices(spec));
+  REQUIRE(apart.size() == 2);
+  CHECK(apart[0].code == ErrorCode::kDatasetMissing);
+  CHECK(apart[0].message.find("another-boot/0:1") != std::string::npos);
+  CHECK(apart[0].message.find(zwq::memory_id()) != std::string::npos);
+
+  spec.input.memory = zwq::memory_id();
   const auto done = executor.execute(all_slices(spec));
   REQUIRE(done.size() == 2);
   CHECK(done[0].code == ErrorCode::kOk);

@@ -379,7 +379,8 @@ void Connection::register_when_ready() {
 void Connection::send_hello() {
   msg::Hello hello;
   hello.worker_id = options_.worker_id;
-  hello.host = host_name();  // what the executor checks a dataset's host against
+  hello.host = host_name();
+  hello.memory = memory_id();  // what the executor checks a dataset's memory against
   hello.pid = static_cast<std::uint32_t>(::getpid());
   hello.credit = options_.credit;
   hello.tasks_frames = true;

@@ -57,10 +57,11 @@ Result<PreparedJob::Array> Executor::open_array(const char* role, const DatasetR
     return make_error(ErrorCode::kInvalidArgument,
                       std::string("the job has no ") + role + " dataset, which its kernel needs");
   }
-  if (!ref.host.empty() && ref.host != host_name()) {
-    return make_error(ErrorCode::kDatasetMissing,
-                      std::string(role) + " dataset '" + ref.uri + "' is in the memory of host '" +
-                          ref.host + "', not of this worker's host '" + host_name() + "'");
+  if (!in_memory_of(ref, host_name(), memory_id())) {
+    return make_error(ErrorCode::kDatasetMissing, std::string(role) + " dataset '" + ref.uri +
+                                                      "' is in the memory of " + memory_place(ref) +
+                                                      ", which this worker (host '" + host_name() +
+                                                      "', memory " + memory_id() + ") cannot read");
   }
   const std::size_t size = dtype_size(ref.dtype);
   if (size == 0) {

@@ -287,10 +287,12 @@ class Pool {
   Client& client();
   // The local cluster this Pool started, or nullptr for a connected one.
   LocalCluster* cluster();
-  // Live workers the broker knows now on `host`, or on every host when it is empty (at least 1):
-  // the base of the automatic chunksize, which counts only the workers of this host for a job
-  // over an array in this host's memory (no other host's workers take its slices).
-  std::uint64_t workers(const std::string& host = {});
+  // Live workers the broker knows now (at least 1): the base of the automatic chunksize.
+  std::uint64_t workers();
+  // Live workers that can read `where` (at least 1): for an array in this host's /dev/shm, those
+  // that see the same /dev/shm (in_memory_of()), as the broker routes a job over it; for a file
+  // on a shared filesystem, all of them. The automatic chunksize counts these.
+  std::uint64_t workers(const DatasetRef& where);
 
   // Submits `request` with the chunksize applied (its slice_size when it sets one, else
   // options.chunksize, else auto_chunksize over its elements or tasks): Pool.map_async for any

@@ -36,6 +36,7 @@ json to_json(const JobStatus& s) {
 json to_json(const WorkerStatus& w) {
   return json{{"worker_id", w.worker_id},
               {"host", w.host},
+              {"memory", w.memory},
               {"pid", w.pid},
               {"state", w.state},
               {"credit", w.credit},

@@ -73,13 +73,15 @@ struct JobStatus {
 struct WorkerStatus {
   std::string worker_id;
   std::string host;
+  std::string memory;  // its memory_id(): the /dev/shm it reads ("" if unknown)
   std::uint32_t pid = 0;
   std::string state;            // "idle", "busy", "dead"
   std::uint32_t credit = 0;     // slices it may hold at once
   std::uint64_t inflight = 0;   // slices it holds now
   std::uint64_t slices_done = 0;
   std::uint64_t heartbeat_age_ms = 0;
-  ZWQ_DEFINE_MAP(worker_id, host, pid, state, credit, inflight, slices_done, heartbeat_age_ms)
+  ZWQ_DEFINE_MAP(worker_id, host, memory, pid, state, credit, inflight, slices_done,
+                 heartbeat_age_ms)
 };
 
 // One slice's partial, as streamed to clients (imap_unordered).
@@ -244,6 +246,7 @@ struct Hello {
   static constexpr MsgType kType = MsgType::kHello;
   std::string worker_id;  // also the worker's ZMQ routing id
   std::string host;
+  std::string memory;  // its memory_id(): which /dev/shm it reads; "" from an older worker
   std::uint32_t pid = 0;
   std::uint32_t credit = 0;  // slices it may hold at once (>= 1)
   std::vector<std::string> kernels;
@@ -256,7 +259,8 @@ struct Hello {
   // It takes Tasks that name their job by `ref` instead of carrying it (docs/PROTOCOL.md). False
   // from an older worker, which the broker then sends the whole JobSpec in every Tasks.
   bool job_refs = false;
-  ZWQ_DEFINE_MAP(worker_id, host, pid, credit, kernels, kernel_specs, tasks_frames, job_refs)
+  ZWQ_DEFINE_MAP(worker_id, host, memory, pid, credit, kernels, kernel_specs, tasks_frames,
+                 job_refs)
 };
 struct Welcome {
   static constexpr MsgType kType = MsgType::kWelcome;

@@ -94,7 +94,7 @@ TEST_CASE(
   auto timed_out = run_command(kZwq + " submit --kernel primes --range 0:1000 --job-id waiter" +
                                " --timeout 0.3" + at + " 2>&1");
   INFO(timed_out.out);
-  CHECK(timed_out.exit_code == 1);
+  CHECK(timed_out.exit_code == 3);  // timed out, not failed: the job keeps running
   CHECK(timed_out.out.find("(waiting: no worker is registered)") != std::string::npos);
 
   auto status = run_command(kZwq + " status waiter --json" + at);
@@ -150,7 +150,8 @@ TEST_CASE(
   const std::string script = "id=$(" + kZwq + " submit --kernel sum --input shm:" + name +
                              " --slice 65536 --no-wait) && " + kZwq + " wait \"$id\" --json && " +
                              kZwq + " stream \"$id\" && " + kZwq + " wait \"$id\" && " + kZwq +
-                             " wait no-such-job 2>&1; echo \"rc=$?\"";
+                             " wait no-such-job 2>&1; echo \"rc=$?\"; " + kZwq +
+                             " wait no-such-job --json 2>/dev/null; echo \"rc=$?\"";
   // (Only the last command's stderr is read: a log line elsewhere would break the JSON lines.)
   auto out = run_command(kZwq + " local --workers 2 -- sh -c " + sh_quote(script));
   INFO(out.out);
@@ -176,6 +177,14 @@ TEST_CASE(
   CHECK(line == "sum = 499999500000");  // zwq wait without --json
   CHECK(out.out.find("zwq: unknown_job: no job 'no-such-job'") != std::string::npos);
   CHECK(out.out.find("rc=1") != std::string::npos);
+  // With --json, one object still: the id, no state, and why.
+  const std::size_t last = out.out.rfind("{\"");
+  const auto unknown = nlohmann::json::parse(out.out.substr(last, out.out.find('\n', last) - last));
+  CHECK(out.out.substr(out.out.find('\n', last) + 1) == "rc=1\n");
+  CHECK(unknown.at("job_id") == "no-such-job");
+  CHECK(unknown.at("state").is_null());
+  CHECK(unknown.at("value").is_null());
+  CHECK(unknown.at("error").get<std::string>().find("unknown_job") != std::string::npos);
   REQUIRE(run_command(kZwq + " array rm " + name).exit_code == 0);
 }
 
@@ -252,5 +261,5 @@ TEST_CASE("cli: zwq stream gives up at --timeout even while results keep coming"
   auto out = run_command(kZwq + " local --workers 1 -- sh -c " + sh_quote(script) + " 2>&1");
   INFO(out.out);
   CHECK(out.out.find("timeout: job s still running after") != std::string::npos);
-  CHECK(out.out.find("rc=1") != std::string::npos);
+  CHECK(out.out.find("rc=3") != std::string::npos);  // timed out: the job keeps running
 }

@@ -19,6 +19,7 @@ namespace zwq::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;  // the job or the request failed (message on stderr)
 inline constexpr int kExitUsage = 2;   // bad command line or missing broker address
+inline constexpr int kExitTimeout = 3;  // --timeout passed first: the job keeps running
 
 struct Command {
   CLI::App* app;             // the (leaf) subcommand

@@ -68,8 +68,8 @@ void print_json(const Outcome& o) {
   using nlohmann::json;
   json j;
   j["job_id"] = o.spec.job_id;
-  j["kernel"] = o.spec.kernel;
-  j["state"] = std::string(job_state_name(o.status.state));
+  j["kernel"] = o.spec.kernel.empty() ? json(nullptr) : json(o.spec.kernel);
+  j["state"] = o.state_known ? json(std::string(job_state_name(o.status.state))) : json(nullptr);
   j["value"] = o.result ? json(o.result->value) : json(nullptr);
   const Combiner combiner = combiner_of(o);
   j["variance"] =

@@ -19,6 +19,8 @@ struct Outcome {
   // A job submitted before and waited for by id (`zwq wait`): its spec has only the id and
   // kernel, so the elements are the result's and there is no GB/s.
   bool attached = false;
+  // False when the broker did not say (`zwq wait` of an unknown id): JSON "state" is null.
+  bool state_known = true;
 };
 
 // Bytes the job's inputs hold over its range (0 for range kernels): the numerator of GB/s.

@@ -68,6 +68,14 @@ std::optional<Job> attach_or_report(const JobArgs& a, int& exit_code) {
   if (!client) return std::nullopt;
   auto job = client->attach(a.job_id);
   if (!job.ok()) {
+    if (a.json) {  // the JSON object of a job that could not be waited for, as submit's
+      Outcome o;
+      o.spec.job_id = a.job_id;
+      o.attached = true;
+      o.state_known = false;
+      o.error = job.error();
+      print_json(o);
+    }
     exit_code = report(job.error());
     return std::nullopt;
   }
@@ -148,9 +156,10 @@ int run_stream(const JobArgs& a) {
       return kExitInterrupted;
     }
     if (*a.timeout_opt && seconds_since(start) >= a.timeout) {
-      return report(make_error(ErrorCode::kTimeout, "job " + a.job_id + " still running after " +
-                                                        format_duration(seconds_since(start)) +
-                                                        "; it keeps running"));
+      report(make_error(ErrorCode::kTimeout, "job " + a.job_id + " still running after " +
+                                                 format_duration(seconds_since(start)) +
+                                                 "; it keeps running"));
+      return kExitTimeout;
     }
     // (Within the client's outage tolerance a broker that does not answer gives kTimeout too:
     // a restarting one is asked again.)
@@ -205,7 +214,7 @@ int wait_for(Job& job, const WaitOptions& w, Outcome& o, Clock::time_point start
                            "job " + job.id() + " still running after " + format_duration(waited) +
                                (why.empty() ? "" : " (waiting: " + why + ")") +
                                "; it keeps running (`zwq cancel " + job.id() + "` stops it)");
-      code = kExitFailed;
+      code = kExitTimeout;
       break;
     }
   }

@@ -20,7 +20,7 @@ struct WaitOptions {
 
 // Waits for `job` in short steps, drawing a progress bar on a terminal. Fills o.result or
 // o.error, o.status and o.seconds (since `start`); returns the exit code: kExitOk,
-// kExitFailed (the job failed, or the timeout passed: it keeps running) or kExitInterrupted.
+// kExitFailed (the job failed), kExitTimeout (it keeps running) or kExitInterrupted.
 int wait_for(Job& job, const WaitOptions& w, Outcome& o,
              std::chrono::steady_clock::time_point start);
 

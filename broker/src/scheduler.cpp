@@ -106,12 +106,12 @@ Status Scheduler::check_host_has_workers(const JobSpec& spec, const KernelInfo* 
   const DatasetRef* d = hosted_dataset(spec);
   if (d == nullptr || workers_.empty()) return Status::Ok();  // none yet: it waits for them
   for (const auto& w : workers_) {
-    if (in_memory_of(*d, w->host, w->memory) && catalog_.serves(w->id, kernel)) {
+    if (readable_by(spec, w->host, w->memory) && catalog_.serves(w->id, kernel)) {
       return Status::Ok();
     }
   }
   return make_error(ErrorCode::kDatasetMissing,
-                    "dataset '" + d->uri + "' is in the memory of " + memory_place(*d) +
+                    "dataset '" + d->uri + "' is on " + memory_place(*d) +
                         ", where no worker with kernel '" + spec.kernel +
                         "' runs: start workers there, or put the dataset on a filesystem every "
                         "worker host mounts and name it by its path");
@@ -257,9 +257,12 @@ JobStatus Scheduler::status(const Job& job, TimePoint now, WaitReasons* reasons)
     st.waiting = waiting_reason(job, takers(job));
     return st;
   }
-  const DatasetRef* d = hosted_dataset(job.spec);
-  auto [it, fresh] =
-      reasons->try_emplace({job.kernel, d == nullptr ? std::string() : d->host + '\n' + d->memory});
+  std::string place;  // where its datasets are: what decides who takes it, beside the kernel
+  for (const DatasetRef* d : {&job.spec.input, &job.spec.input2, &job.spec.output}) {
+    place += std::to_string(d->host.size()) + ':' + d->host + std::to_string(d->memory.size()) +
+             ':' + d->memory;
+  }
+  auto [it, fresh] = reasons->try_emplace({job.kernel, std::move(place)});
   if (fresh) it->second = takers(job);
   st.waiting = waiting_reason(job, it->second);
   return st;
@@ -678,8 +681,7 @@ std::uint64_t slices_of(const std::vector<SliceRun>& runs) {
 }  // namespace
 
 bool Scheduler::supports(const Worker& w, const Job& job) const {
-  const DatasetRef* d = hosted_dataset(job.spec);
-  return catalog_.serves(w.id, job.kernel) && (d == nullptr || in_memory_of(*d, w.host, w.memory));
+  return catalog_.serves(w.id, job.kernel) && readable_by(job.spec, w.host, w.memory);
 }
 
 Scheduler::Takers Scheduler::takers(const Job& job) const {
@@ -696,7 +698,7 @@ Scheduler::Takers Scheduler::takers(const Job& job) const {
 std::string Scheduler::waiting_reason(const Job& job, Takers takers) {
   const std::string& kernel = job.spec.kernel;
   const DatasetRef* d = hosted_dataset(job.spec);
-  const std::string where = d == nullptr ? "" : " that read the memory of " + memory_place(*d);
+  const std::string where = d == nullptr ? "" : " that can read " + memory_place(*d);
   switch (takers) {
     case Takers::kSome:
       return {};
@@ -709,8 +711,8 @@ std::string Scheduler::waiting_reason(const Job& job, Takers takers) {
       break;
   }
   if (d != nullptr) {
-    return "no worker with kernel '" + kernel + "' runs on " + memory_place(*d) +
-           ", in whose memory '" + d->uri + "' is";
+    return "no worker with kernel '" + kernel + "' can read '" + d->uri + "' on " +
+           memory_place(*d);
   }
   return "no registered worker has kernel '" + kernel + "'";
 }

@@ -1,5 +1,6 @@
 #include "validation.hpp"
 
+#include <array>
 #include <limits>
 #include <string>
 
@@ -100,15 +101,15 @@ Result<const KernelInfo*> check_job(const JobSpec& spec, const KernelInfo* kerne
     return s.error();
   }
   if (Status s = check_param_sets(spec, needs.param_sets); !s.ok()) return s.error();
-  if (const DatasetRef* first = hosted_dataset(spec)) {
-    for (const DatasetRef* d : {&spec.input, &spec.input2, &spec.output}) {
-      if (d->host.empty()) continue;
-      if (!d->present()) {
-        return invalid(spec, "a dataset without a uri names host '" + d->host + "'");
-      }
-      if (d->host != first->host || d->memory != first->memory) {
-        return invalid(spec, "its datasets are in the memory of two hosts (" +
-                                 memory_place(*first) + " and " + memory_place(*d) +
+  const std::array<const DatasetRef*, 3> datasets = {&spec.input, &spec.input2, &spec.output};
+  for (std::size_t i = 0; i < datasets.size(); ++i) {
+    const DatasetRef& d = *datasets[i];
+    if (d.host.empty()) continue;
+    if (!d.present()) return invalid(spec, "a dataset without a uri names host '" + d.host + "'");
+    for (std::size_t k = 0; k < i; ++k) {
+      if (!same_place(*datasets[k], d)) {
+        return invalid(spec, "its datasets are on two hosts (" + memory_place(*datasets[k]) +
+                                 " and " + memory_place(d) +
                                  "); one worker reads all of a job's datasets");
       }
     }

@@ -1,7 +1,6 @@
 #include "zwq/pool.hpp"
 
 #include <algorithm>
-#include <optional>
 
 #include "zwq/dataset.hpp"
 
@@ -20,14 +19,14 @@ std::uint64_t request_size(const JobRequest& r) {
   return 0;
 }
 
-// The dataset that decides which workers take the job, stamped as prepare_job stamps it
-// (hosted_dataset() of the spec); nullopt when the job is no host's.
-std::optional<DatasetRef> hosted(const JobRequest& r) {
-  for (DatasetRef d : {r.input, r.input2, r.output}) {
-    stamp_memory(d);
-    if (!d.host.empty()) return d;
-  }
-  return std::nullopt;
+// The job's datasets as prepare_job stamps them: what decides which workers take it.
+JobSpec placed(const JobRequest& r) {
+  JobSpec spec;
+  spec.input = r.input;
+  spec.input2 = r.input2;
+  spec.output = r.output;
+  for (DatasetRef* d : {&spec.input, &spec.input2, &spec.output}) stamp_memory(*d);
+  return spec;
 }
 
 }  // namespace
@@ -66,12 +65,16 @@ std::uint64_t Pool::workers() {
 }
 
 std::uint64_t Pool::workers(const DatasetRef& where) {
+  JobRequest r;
+  r.input = where;
+  return readers(placed(r));
+}
+
+std::uint64_t Pool::readers(const JobSpec& spec) {
   auto ws = client().workers();
   if (!ws.ok()) return cluster_ ? static_cast<std::uint64_t>(cluster_->workers()) : 1;
-  DatasetRef d = where;
-  stamp_memory(d);
   const auto live = std::count_if(ws.value().begin(), ws.value().end(), [&](const WorkerStatus& w) {
-    return w.state != "dead" && in_memory_of(d, w.host, w.memory);
+    return w.state != "dead" && readable_by(spec, w.host, w.memory);
   });
   return std::max<std::uint64_t>(1, static_cast<std::uint64_t>(live));
 }
@@ -81,8 +84,7 @@ Result<Job> Pool::submit_job(JobRequest request, const PoolOptions& options) {
     if (options.chunksize != 0) {
       request.slice_size = options.chunksize;
     } else if (const std::uint64_t n = request_size(request); n != 0) {
-      const auto d = hosted(request);
-      request.slice_size = auto_chunksize(n, d ? workers(*d) : workers());
+      request.slice_size = auto_chunksize(n, readers(placed(request)));
     }
   }
   return client().submit(request);

@@ -1,7 +1,6 @@
 #include "zwq/dataset.hpp"
 
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -25,54 +24,6 @@ Result<std::string> dataset_path(const std::string& uri) {
   std::string path = uri.rfind("file:", 0) == 0 ? uri.substr(5) : uri;
   if (path.empty()) return make_error(ErrorCode::kInvalidArgument, "empty dataset name");
   return path;
-}
-
-bool host_local(const std::string& uri) {
-  auto path = dataset_path(uri);
-  if (!path.ok()) return false;
-  // The file's filesystem when it exists (through links, /run/shm, "//", relative names), else
-  // what its path says.
-  struct stat file {};
-  struct stat shm {};
-  if (::stat(path.value().c_str(), &file) == 0 && ::stat("/dev/shm", &shm) == 0) {
-    return file.st_dev == shm.st_dev;
-  }
-  return path.value().rfind("/dev/shm/", 0) == 0;
-}
-
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "unknown";
-  return buf;
-}
-
-std::string memory_id() {
-  static const std::string id = [] {
-    std::string boot;
-    std::ifstream("/proc/sys/kernel/random/boot_id") >> boot;
-    struct stat shm {};
-    if (boot.empty() || ::stat("/dev/shm", &shm) != 0) return std::string();
-    return boot + "/" + std::to_string(major(shm.st_dev)) + ":" + std::to_string(minor(shm.st_dev));
-  }();
-  return id;
-}
-
-void stamp_memory(DatasetRef& d) {
-  if (!d.host.empty() || !d.present() || !host_local(d.uri)) return;
-  d.host = host_name();
-  d.memory = memory_id();
-}
-
-bool in_memory_of(const DatasetRef& d, const std::string& host, const std::string& memory) {
-  if (d.host.empty()) return true;
-  if (!d.memory.empty() && !memory.empty()) return d.memory == memory;
-  return d.host == host;
-}
-
-std::string memory_place(const DatasetRef& d) {
-  std::string s = "host '" + d.host + "'";
-  if (!d.memory.empty()) s += " (memory " + d.memory + ")";
-  return s;
 }
 
 std::string meta_path(const std::string& data_path) {

@@ -122,7 +122,8 @@ TEST_CASE(
   CHECK(h.status(id).waiting == "no worker is registered");
 
   hello_on(h, "node02", "w2-ranges", {"count_range"});
-  CHECK(h.status(id).waiting.find("kernel 'sum' runs on host 'node02'") != std::string::npos);
+  CHECK(h.status(id).waiting.find("kernel 'sum' can read 'shm:x' on host 'node02'") !=
+        std::string::npos);
   CHECK(h.status(id).waiting.find("'shm:x'") != std::string::npos);
 
   // A shared file, by kernel alone; all_status says the same as status, each job naming its
@@ -149,4 +150,21 @@ TEST_CASE(
   h.sched.bye("w2", h.now);
   CHECK(h.status(id).inflight == 0);
   CHECK(h.status(id).waiting.find("host 'node02'") != std::string::npos);
+}
+
+TEST_CASE(
+    "scheduler status of all jobs tells two jobs of one host name and two memories apart: one can "
+    "be taken, the other waits and names its memory",
+    "[broker]") {
+  Harness h;
+  hello_on(h, "node01", "w-a", {}, "boot-a/0:26");
+  REQUIRE(h.sched.submit(shm_sum("node01", "boot-a/0:26"), h.now).ok());
+  hello_on(h, "node01", "w-b", {}, "boot-b/0:26");  // (so that the second is accepted)
+  REQUIRE(h.sched.submit(shm_sum("node01", "boot-b/0:26"), h.now).ok());
+  h.sched.bye("w-b", h.now);
+  const auto all = h.sched.all_status(h.now);  // one lookup per (kernel, place)
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].waiting.empty());
+  CHECK(all[1].waiting.find("host 'node01' (memory boot-b/0:26)") != std::string::npos);
+  CHECK(all[1].waiting == h.status(all[1].job_id).waiting);
 }

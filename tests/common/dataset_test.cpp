@@ -1,13 +1,10 @@
 #include "zwq/dataset.hpp"
 
 #include <fcntl.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstring>
-#include <fstream>
 
 #include "shm_file.hpp"
 #include "zwq/mapping.hpp"
@@ -22,84 +19,6 @@ TEST_CASE("dataset path maps shm names and file paths", "[common][dataset]") {
   CHECK(dataset_path("shm:").error().code == ErrorCode::kInvalidArgument);
   CHECK(dataset_path("shm:a/b").error().code == ErrorCode::kInvalidArgument);
   CHECK(dataset_path("shm:..").error().code == ErrorCode::kInvalidArgument);
-}
-
-TEST_CASE("a dataset in /dev/shm is host-local, a file elsewhere is not", "[common][dataset]") {
-  CHECK(host_local("shm:abc"));
-  CHECK(host_local("/dev/shm/abc"));
-  CHECK(host_local("file:/dev/shm/abc"));
-  CHECK_FALSE(host_local("/data/x.f32"));
-  CHECK_FALSE(host_local("/dev/shmx/abc"));
-  CHECK_FALSE(host_local("shm:"));  // not a dataset at all
-  CHECK_FALSE(host_name().empty());
-}
-
-TEST_CASE("an existing file in /dev/shm is host-local by whatever path it is named",
-          "[common][dataset]") {
-  ShmFile f("host-local");
-  f.write(std::vector<float>(4, 1.0f));
-  CHECK(host_local(f.uri()));
-  CHECK(host_local("file://" + f.path()));  // "///dev/shm/...": still that file
-  CHECK(host_local("/dev//shm/" + f.name()));
-  const std::string link = "/tmp/zwq-host-local-" + std::to_string(::getpid());
-  REQUIRE(::symlink(f.path().c_str(), link.c_str()) == 0);
-  CHECK(host_local(link));
-  ::unlink(link.c_str());
-  CHECK_FALSE(host_local("/proc/self/status"));  // exists, on another filesystem
-}
-
-TEST_CASE(
-    "a client stamps a /dev/shm file with this host and its memory, a file elsewhere with none, "
-    "and keeps a host it was given",
-    "[common][dataset]") {
-  auto stamped = [](DatasetRef d) {
-    stamp_memory(d);
-    return d;
-  };
-  CHECK(stamped(DatasetRef{}).host.empty());               // no dataset
-  CHECK(stamped(DatasetRef{"/data/x.f32"}).host.empty());  // a shared file
-  const DatasetRef shm = stamped(DatasetRef{"shm:x"});
-  CHECK(shm.host == host_name());
-  CHECK(shm.memory == memory_id());
-  DatasetRef named{"shm:x"};
-  named.host = "node07";  // stamped elsewhere: kept, memory and all
-  CHECK(stamped(named).host == "node07");
-  CHECK(stamped(named).memory.empty());
-}
-
-TEST_CASE("this process's memory id is the boot id and the device of /dev/shm",
-          "[common][dataset]") {
-  std::string boot;
-  std::ifstream("/proc/sys/kernel/random/boot_id") >> boot;
-  struct stat shm {};
-  REQUIRE(::stat("/dev/shm", &shm) == 0);
-  REQUIRE(boot.size() == 36);
-  CHECK(memory_id() ==
-        boot + "/" + std::to_string(major(shm.st_dev)) + ":" + std::to_string(minor(shm.st_dev)));
-}
-
-TEST_CASE(
-    "a worker reads a dataset when it sees the same memory, whatever its host name, and not when "
-    "only its host name matches",
-    "[common][dataset]") {
-  DatasetRef shared{"/data/x.f32"};
-  CHECK(in_memory_of(shared, "any", "boot/0:1"));  // no host's: every worker reads it
-  DatasetRef d{"shm:x"};
-  d.host = "node07";
-  d.memory = "boot-a/0:26";
-  CHECK(in_memory_of(d, "node07", "boot-a/0:26"));
-  CHECK(in_memory_of(d, "renamed", "boot-a/0:26"));       // a UTS namespace of that machine
-  CHECK_FALSE(in_memory_of(d, "node07", "boot-b/0:26"));  // another machine of the same name
-  CHECK_FALSE(in_memory_of(d, "node07", "boot-a/0:31"));  // a container with its own /dev/shm
-  // What an older client or an older worker does not say is matched by host name.
-  CHECK(in_memory_of(d, "node07", ""));
-  CHECK_FALSE(in_memory_of(d, "node08", ""));
-  d.memory.clear();
-  CHECK(in_memory_of(d, "node07", "boot-b/0:26"));
-  CHECK_FALSE(in_memory_of(d, "node08", "boot-a/0:26"));
-  CHECK(memory_place(d) == "host 'node07'");
-  d.memory = "boot-a/0:26";
-  CHECK(memory_place(d) == "host 'node07' (memory boot-a/0:26)");
 }
 
 TEST_CASE("dataset probe accepts a long enough file", "[common][dataset]") {

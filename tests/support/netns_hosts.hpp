@@ -85,14 +85,15 @@ class NetnsHosts {
   // and named_run_on() enter them. The anchors are not among pids().
   void name_hosts() {
     anchors_dir_ = "/tmp/" + base_ + "-anchors";
+    std::filesystem::remove_all(anchors_dir_);  // (one a crashed test of this pid left)
     std::filesystem::create_directories(anchors_dir_);
     for (const std::string& host : all()) {
       const std::string file = anchors_dir_ + "/" + host;
-      (void)run_command(on(host,
-                           "unshare --mount --uts sh -c 'mount -t tmpfs zwq-own-shm "
-                           "/dev/shm && hostname " +
-                               host + " && echo $$ > " + file + ".tmp && mv " + file + ".tmp " +
-                               file + " && exec sleep 3600' </dev/null >/dev/null 2>&1 &"));
+      const std::string script = "mount -t tmpfs zwq-own-shm /dev/shm && hostname " + host +
+                                 " && echo $$ > " + file + ".tmp && mv " + file + ".tmp " + file +
+                                 " && exec sleep 3600";
+      (void)run_command(on(host, "unshare --mount --propagation private --uts sh -c " +
+                                     sh_quote(script) + " </dev/null >/dev/null 2>&1 &"));
       pid_t pid = 0;
       for (int i = 0; i < 500 && pid == 0; ++i) {
         std::ifstream(file) >> pid;

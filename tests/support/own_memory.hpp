@@ -35,7 +35,7 @@ struct OwnMemory {
     if (!host.empty()) script += " && hostname " + sh_quote(host);
     if (!setup.empty()) script += " && " + setup;
     script += " && exec \"$@\"";
-    std::vector<std::string> out = {"/usr/bin/unshare", "--mount"};
+    std::vector<std::string> out = {"/usr/bin/unshare", "--mount", "--propagation", "private"};
     if (!host.empty()) out.push_back("--uts");
     out.insert(out.end(), {"sh", "-c", script, "sh"});
     out.insert(out.end(), command.begin(), command.end());

@@ -59,7 +59,7 @@ Result<PreparedJob::Array> Executor::open_array(const char* role, const DatasetR
   }
   if (!in_memory_of(ref, host_name(), memory_id())) {
     return make_error(ErrorCode::kDatasetMissing, std::string(role) + " dataset '" + ref.uri +
-                                                      "' is in the memory of " + memory_place(ref) +
+                                                      "' is on " + memory_place(ref) +
                                                       ", which this worker (host '" + host_name() +
                                                       "', memory " + memory_id() + ") cannot read");
   }

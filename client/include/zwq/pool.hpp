@@ -290,8 +290,9 @@ class Pool {
   // Live workers the broker knows now (at least 1): the base of the automatic chunksize.
   std::uint64_t workers();
   // Live workers that can read `where` (at least 1): for an array in this host's /dev/shm, those
-  // that see the same /dev/shm (in_memory_of()), as the broker routes a job over it; for a file
-  // on a shared filesystem, all of them. The automatic chunksize counts these.
+  // that see the same /dev/shm, as the broker routes a job over it (zwq/placement.hpp); for a
+  // file on a shared filesystem, all of them. The automatic chunksize counts those that can read
+  // all of a job's datasets.
   std::uint64_t workers(const DatasetRef& where);
 
   // Submits `request` with the chunksize applied (its slice_size when it sets one, else
@@ -412,6 +413,8 @@ class Pool {
  private:
   struct Connected {};
   explicit Pool(Connected) {}
+  // Live workers that can read every dataset of `spec`, stamped (at least 1).
+  std::uint64_t readers(const JobSpec& spec);
   Result<Job> submit_job(JobRequest request, const PoolOptions& options);
   Result<JobResult> run(JobRequest request, const PoolOptions& options);
 

@@ -26,13 +26,13 @@ struct DatasetRef {
   DType dtype = DType::kNone;     // element type
   std::uint64_t byte_offset = 0;  // where element 0 starts in the file
   std::uint64_t length = 0;       // elements available from byte_offset (filled in by probe)
-  // The host whose memory holds the dataset, for a file in /dev/shm; empty for a file that every
-  // worker host reads at the same path (a shared filesystem). The client stamps host-local
-  // datasets with its host_name() and memory_id() (stamp_memory()); the broker then sends the
-  // job only to workers that see that memory (in_memory_of()), and a worker that does not
-  // refuses it rather than read a file of the same name in its own.
+  // Where the file is, for a file in /dev/shm (zwq/placement.hpp); empty for a file that every
+  // worker host reads at the same path (a shared filesystem). The client stamps it
+  // (stamp_memory()); the broker then sends the job only to workers that can read it
+  // (in_memory_of()), and a worker that cannot refuses it rather than read a file of the same
+  // name in its own memory.
   std::string host;    // for people: the host name
-  std::string memory;  // for routing: memory_id() of that host; empty from an older client
+  std::string memory;  // for routing: that host's memory_id(); empty from an older client
 
   bool present() const { return !uri.empty(); }
   bool operator==(const DatasetRef&) const = default;
@@ -42,33 +42,6 @@ struct DatasetRef {
 // "shm:NAME" -> "/dev/shm/NAME"; "file:P" -> "P"; anything else is taken as a path.
 // Fails (kInvalidArgument) on an empty name or a shm name containing '/'.
 Result<std::string> dataset_path(const std::string& uri);
-
-// Whether `uri` names a file in /dev/shm: memory of one host, which workers on other hosts
-// cannot read. An existing file is judged by its filesystem (the one /dev/shm is), whatever the
-// path it is named by; a missing one by its name ("shm:NAME", or a path that starts /dev/shm/).
-bool host_local(const std::string& uri);
-
-// This machine's name (gethostname; "unknown" if it cannot be read), as workers announce it and
-// clients stamp host-local datasets with.
-std::string host_name();
-
-// Which shared memory this process sees: the kernel's boot id and the device of the filesystem
-// mounted on /dev/shm, "BOOT_ID/MAJOR:MINOR". Two processes see the same /dev/shm files exactly
-// when they agree on it, whatever their host names: two machines of one name differ in boot id,
-// and containers with a /dev/shm of their own differ in its device. "" if either cannot be read.
-std::string memory_id();
-
-// Stamps `d` as a client does before submitting: a present host_local() file that names no host
-// gets host_name() and memory_id(). One that names a host already is left as it is.
-void stamp_memory(DatasetRef& d);
-
-// Whether a worker whose Hello says `host` and `memory` can read `d`: any worker when `d` names
-// no host; else one of the same memory when `d` has one, and one of the same host name when it
-// does not (a job from an older client), or when the worker does not know its memory.
-bool in_memory_of(const DatasetRef& d, const std::string& host, const std::string& memory);
-
-// "host 'H'", followed by " (memory M)" when `d` has a memory: where `d` is, for messages.
-std::string memory_place(const DatasetRef& d);
 
 // What a probe learned about a dataset file.
 struct DatasetInfo {

@@ -12,6 +12,7 @@
 #include "zwq/msgpack_map.hpp"
 #include "zwq/params.hpp"
 #include "zwq/partial.hpp"
+#include "zwq/placement.hpp"
 #include "zwq/protocol.hpp"
 
 namespace zwq {
@@ -42,13 +43,21 @@ struct JobSpec {
                      param_sets)
 };
 
-// The first of the job's datasets that is in one host's memory (DatasetRef::host names the
-// host), or null when none is. The broker refuses a job whose datasets name two hosts.
+// The first of the job's datasets that is in one host's memory (DatasetRef::host
+// names the host), or null when none is. The broker refuses a job whose datasets name two hosts.
 inline const DatasetRef* hosted_dataset(const JobSpec& spec) {
   for (const DatasetRef* d : {&spec.input, &spec.input2, &spec.output}) {
     if (!d->host.empty()) return d;
   }
   return nullptr;
+}
+
+// Whether a worker whose Hello says `host` and `memory` can read every dataset of the job.
+inline bool readable_by(const JobSpec& spec, const std::string& host, const std::string& memory) {
+  for (const DatasetRef* d : {&spec.input, &spec.input2, &spec.output}) {
+    if (!in_memory_of(*d, host, memory)) return false;
+  }
+  return true;
 }
 
 struct JobStatus {

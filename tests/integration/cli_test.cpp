@@ -13,6 +13,7 @@
 #include "command.hpp"
 #include "process.hpp"
 #include "processes.hpp"
+#include "shm_file.hpp"
 
 using namespace zwq::test;
 
@@ -29,7 +30,8 @@ bool exists(const std::string& path) {
 }  // namespace
 
 TEST_CASE("cli: array create, submit --json under zwq local, array rm", "[integration][cli]") {
-  const std::string name = unique_name("cli");
+  const ShmFile array("cli");  // (removes the array if a check stops the test before `rm`)
+  const std::string& name = array.name();
   auto created =
       run_command(kZwq + " array create " + name + " --dtype f32 --count 1000000 --fill arange");
   REQUIRE(created.exit_code == 0);
@@ -144,7 +146,8 @@ TEST_CASE(
     "cli: zwq wait and zwq stream take a job by id: its result once, and each slice's partial "
     "once, which add up to it",
     "[integration][cli]") {
-  const std::string name = unique_name("cli-wait");
+  const ShmFile array("cli-wait");  // (removes the array if a check stops the test before `rm`)
+  const std::string& name = array.name();
   REQUIRE(run_command(kZwq + " array create " + name + " --dtype f32 --count 1000000 --fill arange")
               .exit_code == 0);
   const std::string script = "id=$(" + kZwq + " submit --kernel sum --input shm:" + name +

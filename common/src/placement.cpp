@@ -46,6 +46,12 @@ void stamp_memory(DatasetRef& d) {
   d.memory = memory_id();
 }
 
+void keep_here(DatasetRef& d) {
+  if (!d.host.empty() || !d.present()) return;
+  d.host = host_name();
+  d.memory = memory_id();
+}
+
 bool in_memory_of(const DatasetRef& d, const std::string& host, const std::string& memory) {
   if (d.host.empty()) return true;
   if (d.memory.empty() || memory.empty()) return d.host == host;

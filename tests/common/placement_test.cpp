@@ -114,3 +114,21 @@ TEST_CASE(
   b.host = "n2";
   CHECK_FALSE(same_place(a, b));
 }
+
+TEST_CASE("keep_here stamps any file with this host's memory, and leaves a named host alone",
+          "[common][placement]") {
+  DatasetRef local{"/scratch/x.f32"};  // need not exist: the caller says where it is
+  keep_here(local);
+  CHECK(local.host == host_name());
+  CHECK(local.memory == memory_id());
+  CHECK(in_memory_of(local, "renamed", memory_id()));
+  CHECK_FALSE(in_memory_of(local, host_name(), "another-boot/0:26"));
+  DatasetRef named{"/scratch/x.f32"};
+  named.host = "node07";
+  keep_here(named);
+  CHECK(named.host == "node07");
+  CHECK(named.memory.empty());
+  DatasetRef none;
+  keep_here(none);
+  CHECK(none.host.empty());
+}

@@ -2,8 +2,12 @@
 // whatever their host names. Workers "apart" run in a mount namespace with a /dev/shm of their
 // own (support/own_memory.hpp), as on another machine given the same host name.
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <vector>
 
 #include "cluster.hpp"
+#include "command.hpp"
 #include "own_memory.hpp"
 #include "process.hpp"
 #include "processes.hpp"
@@ -68,4 +72,45 @@ TEST_CASE(
       CHECK(w.memory == memory_id());
     }
   }
+}
+
+TEST_CASE(
+    "hosts: zwq submit --here keeps a job over a file on this host's disk on this host's workers, "
+    "without it a worker that lacks the file fails the job, and the error says --here",
+    "[integration][hosts]") {
+  OwnMemory::require_root();
+  TestDir dir("hosts-here");
+  BrokerProcess broker(dir, {});
+  broker.start();
+  TestDir data("hosts-here-data");
+  const std::string path = data.path() + "/x.f32";
+  {
+    const std::vector<float> ones(1000, 1.0f);
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(ones.data()),
+               static_cast<std::streamsize>(ones.size() * sizeof(float)));
+  }
+  const std::string bin = ZWQ_TEST_BIN_DIR;
+  // Another host, as far as this file goes: its own name, /dev/shm and (empty) data directory.
+  OwnMemory elsewhere{.host = "elsewhere", .setup = "mount -t tmpfs zwq-own-dir " + data.path()};
+  Process far(
+      elsewhere.argv({bin + "/zwq-worker", "--broker", broker.address(), "--log-level", "warn"}));
+  WorkerProcesses here(broker.address());
+  here.add();
+  auto client = Client::connect({.broker = broker.address(), .request_timeout = 30s});
+  REQUIRE(client.ok());
+  REQUIRE(wait_for_workers(client.value(), 2));
+
+  const std::string submit = bin + "/zwq submit --broker " + broker.address() + " -k sum -i " +
+                             path + " --dtype f32 --slice 1 --json";
+  const auto shared = run_command(submit + " 2>&1");
+  INFO(shared.out);
+  CHECK(shared.exit_code == 1);
+  CHECK(shared.out.find("dataset_missing") != std::string::npos);
+  CHECK(shared.out.find("--here keeps the job on this host's workers") != std::string::npos);
+
+  const auto kept = run_command(submit + " --here");
+  INFO(kept.out);
+  REQUIRE(kept.exit_code == 0);
+  CHECK(nlohmann::json::parse(kept.out).at("value").get<double>() == 1000.0);
 }

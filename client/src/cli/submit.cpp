@@ -26,6 +26,7 @@ struct SubmitArgs {
   std::string job_id;
   bool json = false;
   bool no_wait = false;
+  bool here = false;  // keep the job on this host's workers (keep_here)
   double timeout = 0;
   std::string broker;
   CLI::Option* count_opt = nullptr;
@@ -87,6 +88,9 @@ Result<JobRequest> build_request(const SubmitArgs& a) {
     d.ref = ref.value();
   }
   req.input.byte_offset = a.offset;
+  if (a.here) {
+    for (DatasetRef* d : {&req.input, &req.input2, &req.output}) keep_here(*d);
+  }
   if (!a.range.empty()) {
     if (*a.count_opt) {
       return make_error(ErrorCode::kInvalidArgument, "give --range or --count, not both");
@@ -102,11 +106,17 @@ Result<JobRequest> build_request(const SubmitArgs& a) {
 }
 
 // A bare name is a file path; when /dev/shm has an array of that name, the user meant shm:NAME.
-Error with_hint(Error e, const std::string& input) {
-  if (e.code == ErrorCode::kDatasetMissing && !input.empty() &&
-      input.find_first_of(":/") == std::string::npos &&
-      ::access(("/dev/shm/" + input).c_str(), F_OK) == 0) {
-    e.message += " (did you mean --input shm:" + input + "?)";
+// A file that workers elsewhere do not find may be on this host's disk only: --here keeps it.
+Error with_hint(Error e, const SubmitArgs& a) {
+  if (e.code != ErrorCode::kDatasetMissing || a.input.empty()) return e;
+  if (a.input.find_first_of(":/") == std::string::npos &&
+      ::access(("/dev/shm/" + a.input).c_str(), F_OK) == 0) {
+    e.message += " (did you mean --input shm:" + a.input + "?)";
+  } else if (!a.here && e.message.find(" on worker ") != std::string::npos &&
+             !host_local(a.input)) {
+    e.message +=
+        " (if the file is on this host's local disk only, --here keeps the job on this "
+        "host's workers)";
   }
   return e;
 }
@@ -119,7 +129,7 @@ int run_submit(const SubmitArgs& a) {
   if (!client) return exit_code;
   const auto start = Clock::now();
   auto job = client->submit(req.value());
-  if (!job.ok()) job = with_hint(job.error(), a.input);
+  if (!job.ok()) job = with_hint(job.error(), a);
   if (!job.ok()) {
     if (a.json) {
       Outcome o;
@@ -147,6 +157,7 @@ int run_submit(const SubmitArgs& a) {
   w.json = a.json;
   if (*a.timeout_opt) w.timeout = a.timeout;
   const int code = wait_for(job.value(), w, o, start);
+  if (o.error) o.error = with_hint(*o.error, a);
   return print_outcome(o, a.json, code);
 }
 
@@ -173,6 +184,8 @@ void add_submit_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--job-id", a->job_id, "Job id (default: random); resubmitting reuses the job");
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->add_flag("--no-wait", a->no_wait, "Print the job id and return at once");
+  cmd->add_flag("--here", a->here,
+                "Only workers on this host take the job (files on this host's local disk)");
   a->timeout_opt =
       cmd->add_option("--timeout", a->timeout, "Give up waiting after SECONDS (job keeps running)");
   add_broker_option(cmd, a->broker);

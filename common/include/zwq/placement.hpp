@@ -33,6 +33,12 @@ std::string memory_id();
 // and memory_id(). One that names a host already, or is elsewhere, is left as it is.
 void stamp_memory(DatasetRef& d);
 
+// Stamps any present file of `d` as a /dev/shm one is (host_name(), memory_id()), so that only
+// workers that share this host's memory take its job: for a file on this host's local disk,
+// which stamp_memory() cannot tell from one on a shared filesystem. One that names a host
+// already is left as it is.
+void keep_here(DatasetRef& d);
+
 // Whether a worker whose Hello says `host` and `memory` can read `d`: any worker when `d` names
 // no host; when both sides have a memory, one of the same memory, whatever its host name; else
 // (an older client or worker, or a host given without a memory) one of the same host name.

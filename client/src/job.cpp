@@ -228,19 +228,10 @@ SliceResults Job::as_completed(std::optional<milliseconds> timeout) {
   return SliceResults(this, deadline);
 }
 
-SliceResults::iterator SliceResults::begin() {
-  iterator it(job_, deadline_);
-  ++it;
-  return it;
-}
-
-SliceResults::iterator& SliceResults::iterator::operator++() {
+Result<std::optional<SliceResult>> SliceResults::next() {
   std::optional<milliseconds> left;
   if (deadline_) left = time_left(*deadline_);
-  auto next = job_->next_result(left);
-  if (!next.ok()) throw JobError(next.error());
-  current_ = std::move(next).value();
-  return *this;
+  return job_->next_result(left);
 }
 
 }  // namespace zwq

@@ -184,34 +184,45 @@ std::string random_job_id();
 
 class Job;
 
+namespace detail {
+// The input iterator of a stream whose next() gives Result<std::optional<V>> (empty at the end):
+// range-for over the stream throws JobError on a failure.
+template <typename Stream, typename V>
+class StreamIterator {
+ public:
+  using iterator_concept = std::input_iterator_tag;
+  using value_type = V;
+  using difference_type = std::ptrdiff_t;
+  StreamIterator() = default;
+  explicit StreamIterator(Stream* owner) : owner_(owner) { ++*this; }
+  const V& operator*() const { return *current_; }
+  const V* operator->() const { return &*current_; }
+  StreamIterator& operator++() {
+    auto r = owner_->next();
+    if (!r.ok()) throw JobError(r.error());
+    current_ = std::move(r).value();
+    return *this;
+  }
+  void operator++(int) { ++*this; }
+  bool operator==(std::default_sentinel_t) const { return !current_; }
+
+ private:
+  Stream* owner_ = nullptr;
+  std::optional<V> current_;
+};
+}  // namespace detail
+
 // The per-slice results of a job as an input range, in the order the broker accepted them
 // (Pool.imap_unordered): `for (const SliceResult& s : job.as_completed()) ...`. Iterating throws
 // JobError when the job fails, is cancelled, the broker cannot be reached or the timeout passes.
-// Refers to its Job, which must outlive it.
+// Refers to its Job, which must outlive it; its iterator refers to it (range-for keeps it).
 class SliceResults {
  public:
-  class iterator {
-   public:
-    using iterator_concept = std::input_iterator_tag;
-    using value_type = SliceResult;
-    using difference_type = std::ptrdiff_t;
-    iterator() = default;
-    const SliceResult& operator*() const { return *current_; }
-    const SliceResult* operator->() const { return &*current_; }
-    iterator& operator++();
-    void operator++(int) { ++*this; }
-    bool operator==(std::default_sentinel_t) const { return !current_; }
+  // The next slice's result; an empty optional after the last.
+  Result<std::optional<SliceResult>> next();
 
-   private:
-    friend class SliceResults;
-    iterator(Job* job, std::optional<std::chrono::steady_clock::time_point> deadline)
-        : job_(job), deadline_(deadline) {}
-    Job* job_ = nullptr;
-    std::optional<std::chrono::steady_clock::time_point> deadline_;
-    std::optional<SliceResult> current_;
-  };
-
-  iterator begin();
+  using iterator = detail::StreamIterator<SliceResults, SliceResult>;
+  iterator begin() { return iterator(this); }
   std::default_sentinel_t end() const { return {}; }
 
  private:

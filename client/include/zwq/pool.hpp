@@ -141,34 +141,6 @@ class AsyncResult {
   std::optional<Result<T>> outcome_;
 };
 
-namespace detail {
-// The input iterator of a stream whose next() gives Result<std::optional<V>> (empty at the end):
-// range-for over the stream throws JobError on a failure.
-template <typename Stream, typename V>
-class StreamIterator {
- public:
-  using iterator_concept = std::input_iterator_tag;
-  using value_type = V;
-  using difference_type = std::ptrdiff_t;
-  StreamIterator() = default;
-  explicit StreamIterator(Stream* owner) : owner_(owner) { ++*this; }
-  const V& operator*() const { return *current_; }
-  const V* operator->() const { return &*current_; }
-  StreamIterator& operator++() {
-    auto r = owner_->next();
-    if (!r.ok()) throw JobError(r.error());
-    current_ = std::move(r).value();
-    return *this;
-  }
-  void operator++(int) { ++*this; }
-  bool operator==(std::default_sentinel_t) const { return !current_; }
-
- private:
-  Stream* owner_ = nullptr;
-  std::optional<V> current_;
-};
-}  // namespace detail
-
 // A streamed chunk's values, one per task: `s.count` of them, or kInvalidArgument (a kernel that
 // gathered another number of values per task would mislabel every task after).
 template <typename T>

@@ -80,11 +80,19 @@ std::uint64_t Pool::readers(const JobSpec& spec) {
 }
 
 Result<Job> Pool::submit_job(JobRequest request, const PoolOptions& options) {
+  if (options.here) {
+    for (DatasetRef* d : {&request.input, &request.input2, &request.output}) keep_here(*d);
+  }
   if (request.slice_size == 0) {
     if (options.chunksize != 0) {
       request.slice_size = options.chunksize;
     } else if (const std::uint64_t n = request_size(request); n != 0) {
       request.slice_size = auto_chunksize(n, readers(placed(request)));
+    } else if (request.input.present() || request.output.present()) {
+      // A file named by path, its length not known here: probe it as submit() will.
+      auto spec = client().prepare(request);
+      if (!spec.ok()) return spec.error();
+      request.slice_size = auto_chunksize(spec.value().count, readers(spec.value()));
     }
   }
   return client().submit(request);

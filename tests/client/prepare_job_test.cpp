@@ -156,6 +156,47 @@ TEST_CASE(
   CHECK(on_disk.value().input.host.empty());
 }
 
+TEST_CASE(
+    "JobRequest's reduce, reduce2, map and generate over DatasetRefs put each file where its "
+    "SharedArray form does, and prepare_job probes a file named by path",
+    "[client]") {
+  auto a = zwq::SharedArray<float>::create("zwq-test-helpers-a-" + std::to_string(::getpid()), 8);
+  auto b = zwq::SharedArray<float>::create("zwq-test-helpers-b-" + std::to_string(::getpid()), 8);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  const zwq::DatasetRef ra = a.value().ref();
+  const zwq::DatasetRef rb = b.value().ref();
+  const auto same = [](const JobRequest& x, const JobRequest& y) {
+    CHECK(x.kernel == y.kernel);
+    CHECK(x.input == y.input);
+    CHECK(x.input2 == y.input2);
+    CHECK(x.output == y.output);
+    CHECK(x.params == y.params);
+  };
+  zwq::Params p;
+  p.set("lo", 0.5);
+  same(JobRequest::reduce("histogram", ra, p), JobRequest::reduce("histogram", a.value(), p));
+  same(JobRequest::reduce2("dot", ra, rb), JobRequest::reduce2("dot", a.value(), b.value()));
+  same(JobRequest::map("square", ra, rb), JobRequest::map("square", a.value(), b.value()));
+  same(JobRequest::generate("fill", rb), JobRequest::generate("fill", b.value()));
+  const JobRequest dot = JobRequest::reduce2("dot", ra, rb);
+  CHECK(dot.input.uri == ra.uri);
+  CHECK(dot.input2.uri == rb.uri);
+  CHECK(dot.output.uri.empty());
+  const JobRequest square = JobRequest::map("square", ra, rb, p);
+  CHECK(square.input.uri == ra.uri);
+  CHECK(square.output.uri == rb.uri);
+  CHECK(square.params.has("lo"));
+
+  // A file named by its path, its dtype given, as on a shared filesystem.
+  ShmFile f("prep-path");
+  f.write(std::vector<float>(100, 1.0f));
+  auto spec = zwq::prepare_job(JobRequest::reduce("sum", zwq::DatasetRef{f.path(), DType::kF32}));
+  REQUIRE(spec.ok());
+  CHECK(spec.value().input.uri == f.path());
+  CHECK(spec.value().input.length == 100);
+}
+
 TEST_CASE("prepare_job of a missing dataset fails with dataset_missing", "[client]") {
   ShmFile f("prep-missing");  // never written
   auto spec = zwq::prepare_job(sum_of(f));

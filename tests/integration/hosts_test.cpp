@@ -75,8 +75,9 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "hosts: zwq submit --here keeps a job over a file on this host's disk on this host's workers, "
-    "without it a worker that lacks the file fails the job, and the error says --here",
+    "hosts: zwq submit --here and Pool's here option keep a job over a file on this host's disk on "
+    "this host's workers, without it a worker that lacks the file fails the job, and the error "
+    "says --here",
     "[integration][hosts]") {
   OwnMemory::require_root();
   TestDir dir("hosts-here");
@@ -113,4 +114,25 @@ TEST_CASE(
   INFO(kept.out);
   REQUIRE(kept.exit_code == 0);
   CHECK(nlohmann::json::parse(kept.out).at("value").get<double>() == 1000.0);
+
+  // Pool's here option does the same, and its default chunksize counts only the worker here:
+  // ceil(1000 / (4 * 1)) = 250 elements, 4 slices. (The file's length is probed: it is named by
+  // path, not by a SharedArray that knows it.)
+  auto pool = Pool::connect({.broker = broker.address(), .request_timeout = 30s});
+  REQUIRE(pool.ok());
+  auto job = pool.value().imap_unordered(JobRequest::reduce("sum", DatasetRef{path, DType::kF32}),
+                                         {.here = true});
+  REQUIRE(job.ok());
+  CHECK(job.value().total_slices() == 4);
+  auto r = job.value().wait(kJobTimeout);
+  REQUIRE(r.ok());
+  CHECK(r.value().value == 1000.0);
+  CHECK(pool.value().workers(job.value().spec().input) == 1);
+  // Without it, both workers count: 8 slices of 125.
+  auto anywhere =
+      pool.value().imap_unordered(JobRequest::reduce("sum", DatasetRef{path, DType::kF32}));
+  REQUIRE(anywhere.ok());
+  CHECK(anywhere.value().total_slices() == 8);
+  CHECK(anywhere.value().spec().input.host.empty());
+  (void)anywhere.value().cancel();
 }

@@ -69,30 +69,41 @@ struct JobRequest {
   std::string job_id;                  // empty = random_job_id(), chosen once by prepare_job()
   bool check_datasets = true;          // probe the files before submitting (see prepare_job)
 
-  // A one-input reduction ("sum", "min", "mean", "histogram", ...) over all of `in`.
-  template <typename T>
-  static JobRequest reduce(std::string kernel, const SharedArray<T>& in, Params params = {}) {
+  // A one-input reduction ("sum", "min", "mean", "histogram", ...) over all of `in`: a
+  // SharedArray, or a DatasetRef naming any file, e.g. DatasetRef{"/shared/x.f32", DType::kF32}
+  // on a filesystem that every worker host mounts at that path.
+  static JobRequest reduce(std::string kernel, DatasetRef in, Params params = {}) {
     JobRequest r;
     r.kernel = std::move(kernel);
-    r.input = in.ref();
+    r.input = std::move(in);
     r.params = std::move(params);
     return r;
   }
+  template <typename T>
+  static JobRequest reduce(std::string kernel, const SharedArray<T>& in, Params params = {}) {
+    return reduce(std::move(kernel), in.ref(), std::move(params));
+  }
   // A two-input reduction ("dot") over all of `a` and `b`.
+  static JobRequest reduce2(std::string kernel, DatasetRef a, DatasetRef b, Params params = {}) {
+    JobRequest r = reduce(std::move(kernel), std::move(a), std::move(params));
+    r.input2 = std::move(b);
+    return r;
+  }
   template <typename T, typename U>
   static JobRequest reduce2(std::string kernel, const SharedArray<T>& a, const SharedArray<U>& b,
                             Params params = {}) {
-    JobRequest r = reduce(std::move(kernel), a, std::move(params));
-    r.input2 = b.ref();
-    return r;
+    return reduce2(std::move(kernel), a.ref(), b.ref(), std::move(params));
   }
   // A map ("affine", "square", ...) from all of `in` into `out`.
+  static JobRequest map(std::string kernel, DatasetRef in, DatasetRef out, Params params = {}) {
+    JobRequest r = reduce(std::move(kernel), std::move(in), std::move(params));
+    r.output = std::move(out);
+    return r;
+  }
   template <typename T, typename U>
   static JobRequest map(std::string kernel, const SharedArray<T>& in, const SharedArray<U>& out,
                         Params params = {}) {
-    JobRequest r = reduce(std::move(kernel), in, std::move(params));
-    r.output = out.ref();
-    return r;
+    return map(std::move(kernel), in.ref(), out.ref(), std::move(params));
   }
   // A range kernel ("pi", "mcpi", "primes") over the points [begin, end), like Python's
   // range(begin, end): empty when end <= begin.
@@ -121,13 +132,16 @@ struct JobRequest {
     return r;
   }
   // A generate kernel writing all of `out` (e.g. a rendered image).
-  template <typename U>
-  static JobRequest generate(std::string kernel, const SharedArray<U>& out, Params params = {}) {
+  static JobRequest generate(std::string kernel, DatasetRef out, Params params = {}) {
     JobRequest r;
     r.kernel = std::move(kernel);
-    r.output = out.ref();
+    r.output = std::move(out);
     r.params = std::move(params);
     return r;
+  }
+  template <typename U>
+  static JobRequest generate(std::string kernel, const SharedArray<U>& out, Params params = {}) {
+    return generate(std::move(kernel), out.ref(), std::move(params));
   }
   // Sets a parameter and returns *this, for chaining: .with("bins", 64).with("hi", 1.0).
   // Integers travel as int64, floating point as double, anything else as a string.
@@ -395,6 +409,10 @@ class Client {
   // Asks the broker to stop (it tells its workers to exit). OK once the broker acknowledged.
   Status shutdown_broker();
 
+  // The JobSpec that submit() would send for `request`, nothing sent but (for a kernel the broker
+  // did not list when we connected) one InfoReq: prepare_job() with the broker's kernels. Its
+  // failures are submit()'s before sending.
+  Result<JobSpec> prepare(const JobRequest& request);
   // What the broker said when we connected: version, epoch, endpoints, kernels, ...
   const msg::InfoRep& info() const;
   // The control endpoint this client talks to.
@@ -402,8 +420,6 @@ class Client {
 
  private:
   explicit Client(std::shared_ptr<detail::Connection> conn) : conn_(std::move(conn)) {}
-  // prepare_job() with the broker's kernels (asked again once for a kernel it did not list).
-  Result<JobSpec> prepare(const JobRequest& request);
   // One WaitManyReq round over `pending` (indices into `jobs`): settles the jobs it answers
   // into `out` and removes them from `pending`. post_wait_round() sends it and
   // finish_wait_round() takes its reply, so that the client may do other work in between.

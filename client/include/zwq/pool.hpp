@@ -16,7 +16,8 @@
 // per task, in task order; numeric combiners (sum, min, ...) give one merged JobResult instead.
 //
 // chunksize (PoolOptions) is the number of elements or tasks per slice; 0 picks Pool's default,
-// ceil(n / (4 * workers)) (for an array in this host's memory, this host's workers).
+// ceil(n / (4 * workers)) (for an array in this host's memory, or with PoolOptions::here, this
+// host's workers).
 //
 // Error model: as Client's. Calls return a Result; AsyncResult::get() and iterating an
 // Unordered or an Ordered throw JobError. Thread safety: none; a Pool and its results belong to one
@@ -49,6 +50,9 @@ struct PoolOptions {
   std::uint64_t chunksize = 0;  // elements or tasks per slice; 0 = auto_chunksize
   // Bound on the blocking calls (map, starmap, apply); none = wait as long as it takes.
   std::optional<std::chrono::milliseconds> timeout;
+  // Keep the job on the workers that share this host's memory (zwq submit --here, keep_here()):
+  // for a file on this host's local disk, which the broker cannot tell from a shared one.
+  bool here = false;
 };
 
 // The msgpack values packed one after another in `bytes` (a gathered slice), converted to T.

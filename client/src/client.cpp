@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "connection.hpp"
+#include "zwq/ipc_check.hpp"
 
 namespace zwq {
 
@@ -74,6 +75,11 @@ Result<Client> Client::connect(ClientOptions options) {
     return make_error(ErrorCode::kInvalidArgument,
                       "no broker address: pass one (ClientOptions::broker, --broker) or set "
                       "ZWQ_BROKER (`zwq local` prints it)");
+  }
+  // A socket this user may not connect to stays so: say it now, not after a timeout.
+  if (const IpcCheck check = check_ipc_path(address); check.lasting()) {
+    return make_error(ErrorCode::kUnreachable,
+                      "cannot reach the broker at " + address + ": " + check.why);
   }
   auto conn = detail::Connection::open(address, options.request_timeout, options.retries);
   if (!conn.ok()) return conn.error();

@@ -5,6 +5,8 @@
 #include <vector>
 #include <zmq_addon.hpp>
 
+#include "zwq/ipc_check.hpp"
+
 namespace zwq::detail {
 
 namespace {
@@ -77,6 +79,9 @@ Error Connection::unreachable(milliseconds budget, int attempts) const {
   std::string msg =
       "no reply from broker at " + endpoint_ + " within " + std::to_string(budget.count()) + " ms";
   if (attempts > 1) msg += " (" + std::to_string(attempts) + " attempts)";
+  if (const IpcCheck check = probe_ipc_endpoint(endpoint_); check.kind != IpcCheck::kNone) {
+    msg += ": " + check.why;
+  }
   return make_error(ErrorCode::kUnreachable, msg);
 }
 

@@ -156,7 +156,10 @@ zwq::msg::SubmitRep submit_rep(const Envelope& env) {
 
 }  // namespace
 
-TEST_CASE("Client connect to an address where nothing listens is unreachable in time", "[client]") {
+TEST_CASE(
+    "Client connect to an address where nothing listens is unreachable in time, and says that "
+    "no socket is there",
+    "[client]") {
   zwq::ClientOptions o;
   o.broker = "ipc:///tmp/zwq-test-nobody-listens-" + zwq::random_job_id();
   o.request_timeout = 300ms;
@@ -166,6 +169,8 @@ TEST_CASE("Client connect to an address where nothing listens is unreachable in 
   REQUIRE_FALSE(c.ok());
   CHECK(c.error().code == ErrorCode::kUnreachable);
   CHECK_THAT(c.error().message, Catch::Contains(o.broker) && Catch::Contains("300 ms"));
+  // The socket file says why: there is none.
+  CHECK_THAT(c.error().message, Catch::Contains("there is no socket " + o.broker.substr(6)));
   CHECK(took >= 300ms);
   CHECK(took < 1500ms);
 }

@@ -19,6 +19,7 @@
 #include "drops.hpp"
 #include "endpoints.hpp"
 #include "zwq/codec.hpp"
+#include "zwq/ipc_check.hpp"
 #include "zwq/kernel.hpp"
 #include "zwq/protocol.hpp"
 
@@ -78,14 +79,27 @@ Worker::Exit Connection::run() {
 std::optional<msg::InfoRep> Connection::resolve(bool first) {
   const auto start = Clock::now();
   const Ms limit{options_.connect_timeout_ms};
+  // Why the broker does not answer, when its ipc socket says (": ..."), for the messages below.
+  const auto reason = [&] {
+    const IpcCheck check = probe_ipc_endpoint(options_.broker);
+    return check.kind == IpcCheck::kNone ? std::string() : ": " + check.why;
+  };
+  if (first) {
+    // A socket this user may not connect to stays so: waiting cannot help.
+    if (const IpcCheck check = check_ipc_path(options_.broker); check.lasting()) {
+      throw SetupError("cannot reach the broker at " + options_.broker + ": " + check.why);
+    }
+  }
   Backoff backoff;
   for (unsigned attempt = 1;; ++attempt) {
     Ms wait = kInfoRetry;
     if (first && limit.count() != 0) {
       const auto left = std::chrono::ceil<Ms>(start + limit - Clock::now());
       if (left <= Ms(0)) {
+        const std::string why = reason();
         throw SetupError("no answer from the broker at " + options_.broker + " within " +
-                         std::to_string(limit.count()) + " ms (is zwq-broker running there?)");
+                         std::to_string(limit.count()) + " ms" +
+                         (why.empty() ? " (is zwq-broker running there?)" : why));
       }
       wait = std::min(wait, left);
     }
@@ -93,13 +107,14 @@ std::optional<msg::InfoRep> Connection::resolve(bool first) {
     if (stop_.requested()) return std::nullopt;
     if (first) {
       if (attempt == 1)
-        log_.info("worker {}: waiting for the broker at {}", options_.worker_id, options_.broker);
+        log_.info("worker {}: waiting for the broker at {}{}", options_.worker_id, options_.broker,
+                  reason());
       continue;
     }
     const Ms delay = backoff.next();
     if (attempt == 1 || attempt % 10 == 0) {
-      log_.warn("worker {}: the broker at {} does not answer (attempt {}); retrying",
-                options_.worker_id, options_.broker, attempt);
+      log_.warn("worker {}: the broker at {} does not answer (attempt {}){}; retrying",
+                options_.worker_id, options_.broker, attempt, reason());
     }
     if (stop_.sleep_for(static_cast<int>(delay.count()))) return std::nullopt;
   }

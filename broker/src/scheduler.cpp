@@ -19,6 +19,25 @@ namespace {
 // proto::kMaxFrameBytes.
 constexpr std::size_t kMaxSpecBytes = proto::kMaxFrameBytes - (std::size_t{1} << 20);
 
+// Whether a submit under a known id asks for the same answer as the job of that id: a retry.
+// The slice size is left out (a retry may leave it to the broker's default; it changes how the
+// work is cut, not what it computes).
+bool same_work(const JobSpec& known, const JobSpec& asked) {
+  return known.kernel == asked.kernel && known.input == asked.input &&
+         known.input2 == asked.input2 && known.output == asked.output &&
+         known.first == asked.first && known.count == asked.count && known.params == asked.params &&
+         known.param_sets == asked.param_sets;
+}
+
+Error id_taken(const JobSpec& known) {
+  std::string what = "kernel '" + known.kernel + "'";
+  if (known.input.present()) what += " over '" + known.input.uri + "'";
+  return make_error(ErrorCode::kInvalidArgument,
+                    "job id '" + known.job_id + "' is taken by another job (" + what +
+                        "): an id is reused only to retry the same submit; choose a new one or "
+                        "leave it out");
+}
+
 }  // namespace
 
 // ---- 1. set-up and job ids ----
@@ -65,6 +84,7 @@ Result<msg::SubmitRep> Scheduler::submit(JobSpec spec, TimePoint now) {
     auto [slot, fresh] = jobs_.try_emplace(spec.job_id);
     if (!fresh) {
       const Job& old = *slot->second;
+      if (!same_work(old.spec, spec)) return id_taken(old.spec);
       return msg::SubmitRep{old.spec.job_id, old.collector.total(), old.spec.slice_size, true};
     }
     place.it = slot;

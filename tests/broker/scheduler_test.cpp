@@ -341,6 +341,29 @@ TEST_CASE("scheduler answers an existing job id with existed", "[broker]") {
   CHECK(h.sched.all_status(h.now).size() == 1);
 }
 
+TEST_CASE("scheduler refuses a known job id for other work, and does not touch the job of that id",
+          "[broker]") {
+  Harness h;
+  h.submit(100, 10, "mine");
+  JobSpec other;
+  other.job_id = "mine";
+  other.kernel = "count_range";
+  other.count = 200;  // another range: another answer
+  auto rep = h.sched.submit(other, h.now);
+  REQUIRE_FALSE(rep.ok());
+  CHECK(rep.error().code == ErrorCode::kInvalidArgument);
+  CHECK(rep.error().message.find("job id 'mine' is taken by another job (kernel 'count_range')") !=
+        std::string::npos);
+  other.count = 100;
+  other.params.set("x", std::int64_t{1});  // other parameters
+  CHECK_FALSE(h.sched.submit(other, h.now).ok());
+  other.params = {};
+  other.kernel = "sum";  // another kernel
+  CHECK_FALSE(h.sched.submit(other, h.now).ok());
+  CHECK(h.job("mine").spec.count == 100);
+  CHECK(h.sched.all_status(h.now).size() == 1);
+}
+
 TEST_CASE("scheduler keeps no trace of a refused job: its id is free for a valid one", "[broker]") {
   Harness h;
   JobSpec bad;

@@ -140,6 +140,14 @@ TEST_CASE(
   CHECK(d.at("value").get<double>() == 168.0);  // primes below 1000
   auto after = nlohmann::json::parse(run_command(kZwq + " status waiter --json" + at).out);
   CHECK(after.at("waiting") == "");
+
+  // The id is taken: another range under it is refused, not answered with this job's result.
+  auto other = run_command(kZwq + " submit --kernel primes --range 0:2000 --job-id waiter --json" +
+                           " --timeout 60" + at);
+  INFO(other.out);
+  CHECK(other.exit_code == 1);
+  CHECK(other.out.find("job id 'waiter' is taken by another job") != std::string::npos);
+  CHECK(nlohmann::json::parse(other.out).at("value").is_null());
 }
 
 TEST_CASE(

@@ -181,7 +181,9 @@ void add_submit_command(CLI::App& app, Commands& commands) {
                                  "Elements (default: to the end) or points (range kernels)");
   cmd->add_option("--slice", a->slice, "Elements per slice (default: the broker's)");
   cmd->add_option("--param,-p", a->params, "Kernel parameter name=value (repeatable)");
-  cmd->add_option("--job-id", a->job_id, "Job id (default: random); resubmitting reuses the job");
+  cmd->add_option(
+      "--job-id", a->job_id,
+      "Job id (default: random); resubmitting the same job finds it, another job is refused");
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->add_flag("--no-wait", a->no_wait, "Print the job id and return at once");
   cmd->add_flag("--here", a->here,

@@ -123,12 +123,10 @@ Result<const KernelInfo*> check_job(const JobSpec& spec, const KernelInfo* kerne
                   " make " + std::to_string(slices) + " slices, more than the broker's limit of " +
                   std::to_string(limits.max_slices_per_job) + "; use a larger slice size");
   }
-  if (kernel->validate != nullptr) {
-    if (Status s = kernel->validate(spec.params, spec.input.dtype, spec.count); !s.ok()) {
-      Error e = s.error();
-      e.message = prefix(spec) + e.message;
-      return e;
-    }
+  if (Status s = check_params(*kernel, spec.params, spec.input.dtype, spec.count); !s.ok()) {
+    Error e = s.error();
+    e.message = prefix(spec) + e.message;
+    return e;
   }
   return kernel;
 }

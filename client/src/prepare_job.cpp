@@ -272,8 +272,9 @@ Result<JobSpec> prepare(const JobRequest& req, const KernelKnowledge& kernel) {
         req.check_datasets ? resolve_datasets(req, needs, spec) : check_unprobed(req, needs, spec);
     if (!s.ok()) return s.error();
   }
-  if (kernel.local && kernel.local->validate) {
-    if (Status v = kernel.local->validate(spec.params, spec.input.dtype, spec.count); !v.ok()) {
+  if (kernel.local) {
+    if (Status v = check_params(*kernel.local, spec.params, spec.input.dtype, spec.count);
+        !v.ok()) {
       return v.error();
     }
   }

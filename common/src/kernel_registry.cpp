@@ -24,6 +24,37 @@ const KernelInfo* KernelRegistry::find(std::string_view name) const {
   return it == kernels_.end() ? nullptr : &*it;
 }
 
+namespace {
+
+// Whether the space-separated `names` include `name`.
+bool declares(std::string_view names, std::string_view name) {
+  while (!names.empty()) {
+    const auto space = names.find(' ');
+    if (names.substr(0, space) == name) return true;
+    if (space == std::string_view::npos) break;
+    names.remove_prefix(space + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+Status check_params(const KernelInfo& kernel, const Params& params, DType input_dtype,
+                    std::uint64_t job_count) {
+  if (kernel.params != nullptr) {
+    const std::string_view declared = kernel.params;
+    for (const auto& entry : params.values) {
+      if (declares(declared, entry.first)) continue;
+      std::string takes = declared.empty() ? "it takes none" : "it takes: " + std::string(declared);
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "kernel '" + kernel.name + "' has no parameter '" + entry.first + "' (" + takes + ")");
+    }
+  }
+  return kernel.validate != nullptr ? kernel.validate(params, input_dtype, job_count)
+                                    : Status::Ok();
+}
+
 KernelSpec spec_of(const KernelInfo& info) {
   return KernelSpec{info.name,        info.combiner,     info.shape,
                     info.input_dtype, info.output_dtype, info.help};

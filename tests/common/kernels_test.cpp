@@ -142,6 +142,49 @@ TEMPLATE_TEST_CASE("kernel sum matches a long double reference for every dtype",
   }
 }
 
+TEST_CASE(
+    "check_params refuses a parameter a built-in kernel does not read, naming those it takes, "
+    "and passes any name to a kernel that declares none",
+    "[kernels]") {
+  Params misspelt;
+  misspelt.set("A", 2.0);  // affine reads "a"
+  auto s = check_params(kernel("affine"), misspelt, DType::kF32, 10);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().code == ErrorCode::kInvalidArgument);
+  CHECK(s.error().message == "kernel 'affine' has no parameter 'A' (it takes: a b)");
+
+  Params bins;
+  bins.set("lo", 0.0);
+  bins.set("hi", 1.0);
+  bins.set("nbins", std::int64_t{4});
+  s = check_params(kernel("histogram"), bins, DType::kF32, 10);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message.find("no parameter 'nbins' (it takes: lo hi bins)") != std::string::npos);
+  bins.values.erase("nbins");
+  bins.set("bins", std::int64_t{4});
+  CHECK(check_params(kernel("histogram"), bins, DType::kF32, 10).ok());
+  bins.values.erase("lo");  // declared names still meet the kernel's own check
+  CHECK(check_params(kernel("histogram"), bins, DType::kF32, 10)
+            .error()
+            .message.find("'lo' and 'hi'") != std::string::npos);
+
+  Params any;
+  any.set("foo", std::int64_t{1});
+  s = check_params(kernel("sum"), any, DType::kF32, 10);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message == "kernel 'sum' has no parameter 'foo' (it takes none)");
+  CHECK(check_params(kernel("sum"), Params{}, DType::kF32, 10).ok());
+
+  KernelInfo plugin = kernel("sum");  // as a plugin's: no names declared
+  plugin.params = nullptr;
+  CHECK(check_params(plugin, any, DType::kF32, 10).ok());
+  // Every built-in kernel declares its names.
+  for (const std::string& name : KernelRegistry::builtin().names()) {
+    INFO(name);
+    CHECK(kernel(name).params != nullptr);
+  }
+}
+
 TEST_CASE("kernel sum of 2^24 random f32 merged by slice agrees with long double to 1e-12",
           "[kernels]") {
   std::mt19937 rng(42);

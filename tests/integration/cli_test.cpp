@@ -62,6 +62,12 @@ TEST_CASE("cli: a failing submit exits non-zero and names the error", "[integrat
   INFO(out.out);
   CHECK(out.exit_code == 1);
   CHECK(out.out.find("dataset_missing") != std::string::npos);
+  // A misspelt parameter is refused, not ignored (the kernel would run on its defaults).
+  out = run_command(kZwq + " local --workers 1 -- " + kZwq +
+                    " submit --kernel pi --count 1000 --param step=2 2>&1");
+  INFO(out.out);
+  CHECK(out.exit_code == 1);
+  CHECK(out.out.find("kernel 'pi' has no parameter 'step' (it takes none)") != std::string::npos);
 }
 
 TEST_CASE("cli: zwq local passes the command's exit code and ZWQ_BROKER", "[integration][cli]") {

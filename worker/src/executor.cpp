@@ -112,9 +112,9 @@ PreparedJob Executor::prepare(const JobSpec& job) {
   if (needs_output(shape)) open("output", job.output, MappedFile::Mode::kReadWrite, p.out_);
   // The broker cannot run a plugin's parameter check (it never runs user code): it runs here,
   // once per Tasks message, and its error becomes every slice's outcome.
-  if (!p.setup_error_ && p.kernel_->validate != nullptr) {
+  if (!p.setup_error_) {
     const DType in = job.input.present() ? job.input.dtype : DType::kNone;
-    if (Status v = p.kernel_->validate(job.params, in, job.count); !v.ok()) {
+    if (Status v = check_params(*p.kernel_, job.params, in, job.count); !v.ok()) {
       p.setup_error_ = v.error();
     }
   }

@@ -69,6 +69,9 @@ struct KernelInfo {
   ValidateFn validate = nullptr;
   FinalizeFn finalize = nullptr;
   std::string help;  // one line for `zwq kernels` and error messages
+  // The parameter names it reads, space-separated ("lo hi bins"; "" for none); nullptr: not
+  // declared (a plugin's), so any name passes on to `validate`. See check_params().
+  const char* params = nullptr;
   DType input_dtype = DType::kNone;   // input (and input2) must have this dtype; none: any
   DType output_dtype = DType::kNone;  // output must have this dtype; none: any
 };
@@ -92,6 +95,12 @@ class KernelRegistry {
  private:
   std::vector<KernelInfo> kernels_;
 };
+
+// A job's parameters as `kernel` sees them: a name it does not declare (KernelInfo::params) is
+// refused (kInvalidArgument, naming those it takes; a misspelt name would otherwise be ignored
+// and the job run with the default), then its validate runs (its error).
+Status check_params(const KernelInfo& kernel, const Params& params, DType input_dtype,
+                    std::uint64_t job_count);
 
 // Final value of a job: the kernel's finalize, or the combiner's default.
 JobResult finalize_result(const KernelInfo& kernel, Partial merged, const Params& params,

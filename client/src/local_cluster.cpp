@@ -153,9 +153,10 @@ void LocalCluster::Impl::start_broker(const std::string& path, Clock::time_point
 }
 
 void LocalCluster::Impl::start_workers(const std::string& path, Clock::time_point deadline) {
-  std::vector<std::string> args{"--broker",    address,
-                                "--count",     std::to_string(options.workers),
-                                "--log-level", options.log_level};
+  // --respawn: as Pool does, a worker process that a signal killed is replaced.
+  std::vector<std::string> args{
+      "--broker",    address,           "--count",  std::to_string(options.workers),
+      "--log-level", options.log_level, "--respawn"};
   for (const auto& plugin : options.plugins) args.insert(args.end(), {"--plugin", plugin});
   if (options.worker_nice != 0)
     args.insert(args.end(), {"--nice", std::to_string(options.worker_nice)});
@@ -197,7 +198,10 @@ void LocalCluster::Impl::stop() {
     if (!child->wait_until(deadline)) child->stop(milliseconds(0));
   }
   if (!temp_dir.empty()) {
-    ::unlink((temp_dir + "/ready").c_str());
+    // The broker removes its ipc sockets when it exits cleanly; not when it was killed.
+    for (const char* name : {"ready", "control", "tasks", "results", "events"}) {
+      ::unlink((temp_dir + "/" + name).c_str());
+    }
     ::rmdir(temp_dir.c_str());
     temp_dir.clear();
   }
@@ -223,6 +227,13 @@ Client& LocalCluster::client() {
 
 int LocalCluster::workers() const {
   return impl_->options.workers;
+}
+
+bool LocalCluster::shut_down(std::chrono::milliseconds grace) {
+  // Told to shut down, the broker tells the workers first: they may be gone before it is.
+  const bool workers_done = !impl_->workers.running() && impl_->workers.exit_status() == 0;
+  if (workers_done && impl_->broker.running()) impl_->broker.wait_until(Clock::now() + grace);
+  return !impl_->broker.running() && impl_->broker.exit_status() == 0;
 }
 
 Status LocalCluster::check() const {

@@ -122,7 +122,16 @@ Status resolve_datasets(const JobRequest& req, const Needs& needs, JobSpec& spec
        {std::pair{&spec.input2, needs.input_dtype}, std::pair{&spec.output, needs.output_dtype}}) {
     if (!ref->present()) continue;
     auto d = describe(*ref, fallback, want);
-    if (!d.ok()) return d.error();
+    if (!d.ok()) {
+      Error e = d.error();
+      if (ref == &spec.output && e.code == ErrorCode::kDatasetMissing) {
+        // A map or generate kernel writes into an array that exists, as numpy's out= does.
+        e.message +=
+            " (the output array must exist: create it first, e.g. zwq array create "
+            "NAME --dtype f32 --count N, or SharedArray::create)";
+      }
+      return e;
+    }
     *ref = d.value();
   }
   // The dataset that sets the job's length: the input, or the output of a generate kernel.

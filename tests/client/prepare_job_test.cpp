@@ -197,12 +197,29 @@ TEST_CASE(
   CHECK(spec.value().input.length == 100);
 }
 
-TEST_CASE("prepare_job of a missing dataset fails with dataset_missing", "[client]") {
+TEST_CASE(
+    "prepare_job of a missing dataset fails with dataset_missing, and for a missing output says "
+    "to create it",
+    "[client]") {
   ShmFile f("prep-missing");  // never written
   auto spec = zwq::prepare_job(sum_of(f));
   REQUIRE_FALSE(spec.ok());
   CHECK(spec.error().code == ErrorCode::kDatasetMissing);
   CHECK_THAT(spec.error().message, Catch::Contains(f.name()));
+  CHECK_THAT(spec.error().message, !Catch::Contains("output array must exist"));
+
+  // A map's missing output: the message says to create it.
+  ShmFile in("prep-missing-in");
+  write_f32(in, 10);
+  JobRequest map = sum_of(in);
+  map.kernel = "affine";
+  map.output.uri = f.uri();
+  auto out = zwq::prepare_job(map);
+  REQUIRE_FALSE(out.ok());
+  CHECK(out.error().code == ErrorCode::kDatasetMissing);
+  CHECK_THAT(out.error().message,
+             Catch::Contains(f.name()) && Catch::Contains("the output array must exist: create it "
+                                                          "first, e.g. zwq array create"));
 }
 
 TEST_CASE("prepare_job of a dataset too short for the range fails with dataset_too_short",

@@ -280,3 +280,26 @@ TEST_CASE("cli: zwq stream gives up at --timeout even while results keep coming"
   CHECK(out.out.find("timeout: job s still running after") != std::string::npos);
   CHECK(out.out.find("rc=3") != std::string::npos);  // timed out: the job keeps running
 }
+
+TEST_CASE("cli: zwq shutdown ends zwq local cleanly: exit 0, and it says so, not an error",
+          "[integration][cli]") {
+  TestDir dir("cli-shutdown");
+  const std::string address = "ipc://" + dir.path() + "/control";
+  Process local({kZwq, "local", "--workers", "2", "--bind", address}, dir.path() + "/log");
+  std::optional<zwq::Client> client;
+  REQUIRE(eventually([&] {
+    auto c = zwq::Client::connect({.broker = address, .request_timeout = 200ms});
+    if (!c.ok()) return false;
+    client.emplace(std::move(c).value());
+    return true;
+  }));
+  REQUIRE(wait_for_workers(*client, 2));
+  REQUIRE(client->shutdown_broker().ok());
+  const auto status = local.wait_exit(20s);
+  const std::string text = local.output();
+  INFO(text);
+  REQUIRE(status.has_value());
+  CHECK(*status == 0);
+  CHECK(text.find("the local broker was shut down") != std::string::npos);
+  CHECK(text.find("unreachable") == std::string::npos);
+}

@@ -46,12 +46,17 @@ struct Cluster {
   CommandResult run(const std::string& command) const {
     return run_command(line(command) + " 2>&1");
   }
+  // The worker process of a host that runs one: the pid file names its launcher
+  // (zwq-worker --count 1 --respawn), whose only child it is.
   pid_t worker_pid(const std::string& host) const {
-    pid_t pid = 0;  // (the file holds the pid, then its start time)
+    pid_t launcher = 0;  // (the file holds the pid, then its start time)
     std::ifstream(dir.path() + "/state/zwq-cluster-" + std::to_string(::getuid()) + "/" + host +
                   "/worker.pid") >>
-        pid;
-    return pid;
+        launcher;
+    pid_t worker = 0;
+    const std::string id = std::to_string(launcher);
+    std::ifstream("/proc/" + id + "/task/" + id + "/children") >> worker;
+    return worker;
   }
 };
 

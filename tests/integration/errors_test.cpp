@@ -1,5 +1,9 @@
 // Bad jobs and bad bytes get clear errors, and the broker goes on serving the next job.
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
 
 #include "cluster.hpp"
 #include "raw_socket.hpp"
@@ -18,11 +22,35 @@ void check_still_serves(Client& c) {
   CHECK(r.value().value == 999.0 * 1000.0 / 2.0);
 }
 
+// The cluster's worker processes as they are now, to tell later that none of them died: zwq
+// local replaces a worker a signal killed, so a live cluster alone proves nothing.
+std::vector<pid_t> worker_pids(LocalCluster& cluster) {
+  auto ws = cluster.client().workers();
+  REQUIRE(ws.ok());
+  std::vector<pid_t> pids;
+  for (const WorkerStatus& w : ws.value()) pids.push_back(static_cast<pid_t>(w.pid));
+  REQUIRE(pids.size() == static_cast<std::size_t>(cluster.workers()));
+  return pids;
+}
+
+// Every process of `pids` still runs (is neither gone nor a zombie), and the cluster too.
+void check_none_died(LocalCluster& cluster, const std::vector<pid_t>& pids) {
+  REQUIRE(cluster.check().ok());
+  for (const pid_t pid : pids) {
+    INFO("worker process " << pid);
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    REQUIRE_FALSE(text.empty());
+    CHECK(text.substr(text.rfind(')') + 2, 1) != "Z");
+  }
+}
+
 }  // namespace
 
 TEST_CASE("errors: each bad job is refused with its own code and the broker serves the next",
           "[integration]") {
   LocalCluster cluster(cluster_options(1));
+  const std::vector<pid_t> pids = worker_pids(cluster);
   auto& c = cluster.client();
   auto a = make_array<double>("err", 100);
 
@@ -64,10 +92,12 @@ TEST_CASE("errors: each bad job is refused with its own code and the broker serv
     CHECK(r.error().message.find("f64") != std::string::npos);
   }
   check_still_serves(c);
+  check_none_died(cluster, pids);
 }
 
 TEST_CASE("errors: the broker itself refuses what a careless client sends", "[integration]") {
   LocalCluster cluster(cluster_options(1));
+  const std::vector<pid_t> pids = worker_pids(cluster);
   RawControl raw(cluster.address());
   auto a = make_array<float>("raw", 64);
 
@@ -106,10 +136,12 @@ TEST_CASE("errors: the broker itself refuses what a careless client sends", "[in
     expect_error(req, ErrorCode::kInvalidArgument);
   }
   check_still_serves(cluster.client());
+  check_none_died(cluster, pids);
 }
 
 TEST_CASE("errors: a file truncated after submit fails the job, not the worker", "[integration]") {
   LocalCluster cluster(cluster_options(1));
+  const std::vector<pid_t> pids = worker_pids(cluster);
   auto& c = cluster.client();
   const std::string name = unique_name("trunc");
   {
@@ -127,12 +159,13 @@ TEST_CASE("errors: a file truncated after submit fails the job, not the worker",
   CHECK(r.error().code == ErrorCode::kDatasetTooShort);
   CHECK(r.error().message.find(name) != std::string::npos);
   REQUIRE(ShmSegment::remove(name).ok());
-  REQUIRE(cluster.check().ok());  // the worker did not die of SIGBUS
+  check_none_died(cluster, pids);  // the worker did not die of SIGBUS
   check_still_serves(c);
 }
 
 TEST_CASE("errors: a kernel failing on one slice fails its job only", "[integration]") {
   LocalCluster cluster(cluster_options(2));
+  const std::vector<pid_t> pids = worker_pids(cluster);
   auto& c = cluster.client();
   JobRequest req = JobRequest::range("fail_at", 0, 1000).with("slice", 3);
   req.slice_size = 10;
@@ -140,13 +173,14 @@ TEST_CASE("errors: a kernel failing on one slice fails its job only", "[integrat
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == ErrorCode::kKernelFailed);
   CHECK(r.error().message.find("fail_at") != std::string::npos);
-  REQUIRE(cluster.check().ok());
+  check_none_died(cluster, pids);
   check_still_serves(c);
 }
 
 TEST_CASE("errors: garbage on every endpoint is answered or dropped, never fatal",
           "[integration]") {
   LocalCluster cluster(cluster_options(1));
+  const std::vector<pid_t> pids = worker_pids(cluster);
   RawControl raw(cluster.address());
   const auto info = cluster.client().info();
 
@@ -173,5 +207,5 @@ TEST_CASE("errors: garbage on every endpoint is answered or dropped, never fatal
   send_raw(info.results, zmq::socket_type::push, encode(msg::Results{.epoch = info.epoch + 1}));
   send_raw(info.tasks, zmq::socket_type::dealer, "not a hello");
   check_still_serves(cluster.client());
-  REQUIRE(cluster.check().ok());
+  check_none_died(cluster, pids);
 }

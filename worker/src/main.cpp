@@ -1,4 +1,5 @@
-// zwq-worker: runs one worker in this process, or --count N workers as child processes.
+// zwq-worker: runs one worker in this process, or --count N workers as child processes (and
+// with --respawn replaces those that a signal killed).
 //
 // Exit codes: 0 after a broker shutdown or SIGINT/SIGTERM, 2 on bad options, 1 on a fatal
 // set-up error (a --plugin that cannot be loaded, the broker never answered, refused us, ...),
@@ -8,11 +9,13 @@
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "plugin_loader.hpp"
+#include "respawn.hpp"
 #include "zwq/status.hpp"
 #include "zwq/worker.hpp"
 
@@ -36,6 +40,9 @@ std::atomic<zwq::Worker*> g_worker{nullptr};
 // The children a signal is forwarded to (0: none or already reaped).
 std::atomic<pid_t> g_children[kMaxCount];
 static_assert(std::atomic<pid_t>::is_always_lock_free);
+// Set by a stop signal in the launcher: no more replacements.
+std::atomic<bool> g_stopping{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
 
 extern "C" void stop_worker(int) {
   if (zwq::Worker* w = g_worker.load()) w->stop();
@@ -43,6 +50,7 @@ extern "C" void stop_worker(int) {
 
 extern "C" void forward_to_children(int sig) {
   const int saved = errno;
+  g_stopping.store(true);
   for (auto& child : g_children) {
     if (const pid_t pid = child.load(); pid > 0) ::kill(pid, sig);
   }
@@ -83,25 +91,53 @@ int run_worker(const zwq::WorkerOptions& options, const std::shared_ptr<spdlog::
   return rc;
 }
 
+// Forks a child that runs one worker and exits with its code; the parent gets its pid (or -1).
+// The stop signals stay blocked across the fork: the child unblocks them once its own handler
+// is in place, so a SIGTERM meant for it is never lost to the parent's handler.
+pid_t fork_worker(const zwq::WorkerOptions& options, const std::shared_ptr<spdlog::logger>& log,
+                  const sigset_t& unblock) {
+  sigset_t stop_signals, before;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  sigprocmask(SIG_BLOCK, &stop_signals, &before);
+  log->flush();
+  std::fflush(nullptr);  // so the child does not write the parent's buffered output again
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // A child must not outlive its launcher, even one killed with SIGKILL.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    for (auto& child : g_children) child.store(0);
+    const int rc = run_worker(options, log, unblock);
+    log->flush();
+    std::fflush(nullptr);
+    ::_exit(rc);
+  }
+  sigprocmask(SIG_SETMASK, &before, nullptr);
+  return pid;
+}
+
+// Sleeps `d`, or less if a stop signal comes.
+void pause_unless_stopping(std::chrono::milliseconds d) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (!g_stopping.load() && std::chrono::steady_clock::now() < until) {
+    timespec step{0, 20'000'000};
+    ::nanosleep(&step, nullptr);
+  }
+}
+
 // Starts `count` children, each running one worker, forwards SIGINT/SIGTERM to them and waits
-// for all. Returns the worst child exit code (a child killed by a signal counts as 1).
-int run_children(int count, const zwq::WorkerOptions& options,
+// for all. With `respawn`, a child that a signal killed is replaced (RespawnPolicy) unless the
+// launcher is stopping. Returns the worst exit code of the children that were not replaced (a
+// child killed by a signal counts as 1).
+int run_children(int count, bool respawn, const zwq::WorkerOptions& options,
                  const std::shared_ptr<spdlog::logger>& log, const sigset_t& unblock) {
+  using Clock = std::chrono::steady_clock;
+  std::vector<Clock::time_point> started_at(static_cast<std::size_t>(count));
   int started = 0;
   int worst = kExitOk;
-  log->flush();
-  std::fflush(nullptr);  // so children do not write the parent's buffered output again
   for (; started < count; ++started) {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      // A child must not outlive its launcher, even one killed with SIGKILL.
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      for (auto& child : g_children) child.store(0);
-      const int rc = run_worker(options, log, unblock);
-      log->flush();
-      std::fflush(nullptr);
-      ::_exit(rc);
-    }
+    const pid_t pid = fork_worker(options, log, unblock);
     if (pid < 0) {
       std::fprintf(stderr, "zwq-worker: fork failed: %s\n", std::strerror(errno));
       forward_to_children(SIGTERM);
@@ -109,10 +145,12 @@ int run_children(int count, const zwq::WorkerOptions& options,
       break;
     }
     g_children[started].store(pid);
+    started_at[static_cast<std::size_t>(started)] = Clock::now();
   }
   on_stop_signals(forward_to_children);
   sigprocmask(SIG_SETMASK, &unblock, nullptr);
   log->info("zwq-worker: started {} worker processes", started);
+  zwq::worker::RespawnPolicy policy;
   for (int left = started; left > 0;) {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, 0);
@@ -120,14 +158,33 @@ int run_children(int count, const zwq::WorkerOptions& options,
       if (errno == EINTR) continue;
       break;  // ECHILD: nothing left
     }
-    for (auto& child : g_children) {
+    int slot = -1;
+    for (int i = 0; i < started; ++i) {
       pid_t expected = pid;
-      child.compare_exchange_strong(expected, 0);
+      if (g_children[i].compare_exchange_strong(expected, 0)) slot = i;
+    }
+    const std::string how = zwq::worker::describe_wait_status(status);
+    if (respawn && slot >= 0 && !g_stopping.load() &&
+        zwq::worker::RespawnPolicy::replaces(status)) {
+      const auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(
+          Clock::now() - started_at[static_cast<std::size_t>(slot)]);
+      const auto delay = policy.delay(lived);
+      log->warn("zwq-worker: worker process {} {}; starting another in {} ms", pid, how,
+                delay.count());
+      pause_unless_stopping(delay);
+      if (!g_stopping.load()) {
+        if (const pid_t again = fork_worker(options, log, unblock); again > 0) {
+          g_children[slot].store(again);
+          started_at[static_cast<std::size_t>(slot)] = Clock::now();
+          continue;
+        }
+        log->error("zwq-worker: cannot start another worker process: {}", std::strerror(errno));
+      }
+    } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == kExitOk)) {
+      log->warn("zwq-worker: worker process {} {}", pid, how);
     }
     --left;
-    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : kExitSetup;
-    if (rc != kExitOk) log->warn("zwq-worker: worker process {} exited with {}", pid, rc);
-    worst = std::max(worst, rc);
+    worst = std::max(worst, WIFEXITED(status) ? WEXITSTATUS(status) : kExitSetup);
   }
   return worst;
 }
@@ -141,6 +198,7 @@ int main(int argc, char** argv) {
   int nice = 0;
   std::string level = "info";
   bool no_populate = false;
+  bool respawn = false;
   std::vector<std::string> plugins;
   app.add_option("--broker", options.broker, "the broker's control endpoint")
       ->envname("ZWQ_BROKER");
@@ -166,6 +224,9 @@ int main(int argc, char** argv) {
                  "(zwq local uses 10)")
       ->check(CLI::Range(0, 19))
       ->capture_default_str();
+  app.add_flag("--respawn", respawn,
+               "replace a worker process that a signal killed (kill -9, the OOM killer, a "
+               "crashing kernel), as multiprocessing.Pool replaces its workers; zwq local uses it");
   app.add_option("--plugin", plugins,
                  "a kernel plugin (shared library built with zwq_add_kernel_plugin) to load; "
                  "repeatable")
@@ -175,8 +236,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
-  if (count > 1 && !options.worker_id.empty()) {
-    std::fprintf(stderr, "zwq-worker: --worker-id needs --count 1 (ids must be unique)\n");
+  if ((count > 1 || respawn) && !options.worker_id.empty()) {
+    std::fprintf(
+        stderr, "zwq-worker: --worker-id needs --count 1 without --respawn (ids must be unique)\n");
     return kExitUsage;
   }
   if (options.broker.empty()) {
@@ -209,8 +271,8 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   sigprocmask(SIG_BLOCK, &stop_signals, &previous);
-  const int rc =
-      count == 1 ? run_worker(options, log, previous) : run_children(count, options, log, previous);
+  const int rc = count == 1 && !respawn ? run_worker(options, log, previous)
+                                        : run_children(count, respawn, options, log, previous);
   log->flush();
   return rc;
 }

@@ -33,9 +33,11 @@ struct LocalClusterOptions {
   std::vector<std::string> broker_args;
 };
 
-// Starts `zwq-broker` and `zwq-worker --count N` as child processes, waits until the broker
-// reports N workers, and stops them again on destruction (SIGTERM, then SIGKILL after 3 s), so
-// that no process, socket or temporary file outlives it.
+// Starts `zwq-broker` and `zwq-worker --count N --respawn` as child processes, waits until the
+// broker reports N workers, and stops them again on destruction (SIGTERM, then SIGKILL after
+// 3 s), so that no process, socket or temporary file outlives it. Like Pool, it replaces a worker
+// process that a signal killed (a crashing kernel, kill -9); the broker hands that worker's
+// slices to the others meanwhile.
 //
 // Thread safety: none; use it from one thread. Its client() is a Client (one thread only), so
 // other threads should Client::connect(address()) themselves. Move-only.
@@ -58,6 +60,10 @@ class LocalCluster {
   int workers() const;
   // OK while the broker and worker processes run; kUnreachable naming the process that exited.
   Status check() const;
+  // Whether the broker has exited cleanly (asked to shut down: `zwq shutdown`,
+  // Client::shutdown_broker()), which ends the cluster without an error. When the workers have
+  // ended cleanly but the broker still runs, waits up to `grace` for it to exit.
+  bool shut_down(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
   // Stops everything now (the destructor does the same); idempotent.
   void stop();
 

@@ -74,7 +74,13 @@ int serve(LocalCluster& cluster) {
   std::cerr << "zwq: local broker with " << cluster.workers()
             << " workers is running; Ctrl-C stops it\n";
   while (g_signal == 0) {
-    if (Status s = cluster.check(); !s.ok()) return report(s.error());
+    if (Status s = cluster.check(); !s.ok()) {
+      if (cluster.shut_down()) {
+        std::cerr << "zwq: the local broker was shut down\n";
+        return kExitOk;
+      }
+      return report(s.error());
+    }
     std::this_thread::sleep_for(kSuperviseEvery);
   }
   return kExitOk;

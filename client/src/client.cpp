@@ -81,12 +81,14 @@ Result<Client> Client::connect(ClientOptions options) {
     return make_error(ErrorCode::kUnreachable,
                       "cannot reach the broker at " + address + ": " + check.why);
   }
-  auto conn = detail::Connection::open(address, options.request_timeout, options.retries);
+  auto conn = detail::Connection::open(
+      address, options.connect_timeout.value_or(options.request_timeout), options.retries);
   if (!conn.ok()) return conn.error();
   conn.value()->set_outage_tolerance(options.outage_tolerance);
   // No retry here: a wrong address should fail after one timeout, not several.
   auto info = conn.value()->call<msg::InfoRep>(msg::InfoReq{}, std::chrono::milliseconds(0), 0);
   if (!info.ok()) return info.error();
+  conn.value()->set_timeout(options.request_timeout);
   if (info.value().version != proto::kVersion) {
     return make_error(ErrorCode::kVersionMismatch,
                       "broker at " + address + " speaks protocol version " +

@@ -93,6 +93,7 @@ class Connection {
   // See ClientOptions::outage_tolerance.
   std::chrono::milliseconds outage_tolerance() const { return outage_tolerance_; }
   void set_outage_tolerance(std::chrono::milliseconds t) { outage_tolerance_ = t; }
+  void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
   void set_info(msg::InfoRep info) { info_ = std::move(info); }
 
   // Asks for a fresh InfoRep: kBrokerRestarted when the broker's epoch changed since connect.

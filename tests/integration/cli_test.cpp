@@ -303,3 +303,24 @@ TEST_CASE("cli: zwq shutdown ends zwq local cleanly: exit 0, and it says so, not
   CHECK(text.find("the local broker was shut down") != std::string::npos);
   CHECK(text.find("unreachable") == std::string::npos);
 }
+
+TEST_CASE(
+    "cli: with --timeout, submit and wait give up on a broker that does not answer within it, "
+    "and --json still prints one object naming the error",
+    "[integration][cli]") {
+  TestDir dir("cli-unreachable");
+  const std::string at = " --broker ipc://" + dir.path() + "/control";  // no broker there
+  for (const std::string command : {" submit -k pi --count 1000", " wait some-job"}) {
+    INFO(command);
+    const auto start = std::chrono::steady_clock::now();
+    const auto r = run_command(kZwq + command + " --json --timeout 0.3" + at + " 2>/dev/null");
+    const auto took = std::chrono::steady_clock::now() - start;
+    INFO(r.out);
+    CHECK(r.exit_code == 1);
+    const auto j = nlohmann::json::parse(r.out);
+    CHECK(j.at("state").is_null() == (command.find("wait") != std::string::npos));
+    CHECK(j.at("error").get<std::string>().find("unreachable") != std::string::npos);
+    CHECK(j.at("error").get<std::string>().find("300 ms") != std::string::npos);
+    CHECK(took < 4s);  // not the 5 s request timeout
+  }
+}

@@ -50,6 +50,9 @@ struct ClientOptions {
   // be restarting: with --journal it finds the job again) before they give kUnreachable; a
   // wait's own timeout still ends it sooner.
   std::chrono::milliseconds outage_tolerance{30000};
+  // How long connect() waits for the broker's first answer; none = request_timeout. (`zwq wait
+  // --timeout 2` gives up on an unreachable broker within its 2 s.)
+  std::optional<std::chrono::milliseconds> connect_timeout;
 };
 
 // What to run: a kernel over a range of a dataset (or of integer points, for range kernels).

@@ -36,9 +36,17 @@ void add_local_command(CLI::App& app, Commands& commands);
 
 // Adds --broker ADDR to `cmd`, bound to `address`.
 void add_broker_option(CLI::App* cmd, std::string& address);
+// How a command connects: within `timeout` seconds when it has one (--timeout; the usual
+// request timeout otherwise), and what else it prints when the broker cannot be reached (the
+// JSON object of a --json command).
+struct ConnectOptions {
+  std::optional<double> timeout;
+  std::function<void(const Error&)> on_failure;
+};
 // Connects to --broker or $ZWQ_BROKER. On failure prints why and sets `exit_code` (usage when
-// no address is known, failure otherwise).
-std::optional<Client> connect_or_report(const std::string& address, int& exit_code);
+// no address is known, failure otherwise, after calling on_failure).
+std::optional<Client> connect_or_report(const std::string& address, int& exit_code,
+                                        const ConnectOptions& options = {});
 
 // Prints "zwq: <code name>: <message>" on stderr; returns kExitFailed.
 int report(const Error& error);

@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -10,9 +12,15 @@ void add_broker_option(CLI::App* cmd, std::string& address) {
   cmd->add_option("--broker", address, "Broker control endpoint (default: $ZWQ_BROKER)");
 }
 
-std::optional<Client> connect_or_report(const std::string& address, int& exit_code) {
+std::optional<Client> connect_or_report(const std::string& address, int& exit_code,
+                                        const ConnectOptions& how) {
   ClientOptions options;
   options.broker = address;
+  if (how.timeout) {
+    const auto bound = std::chrono::milliseconds(static_cast<long>(*how.timeout * 1000));
+    options.connect_timeout =
+        std::clamp(bound, std::chrono::milliseconds(1), options.request_timeout);
+  }
   if (options.broker.empty()) {
     if (const char* env = std::getenv("ZWQ_BROKER")) options.broker = env;
   }
@@ -24,6 +32,7 @@ std::optional<Client> connect_or_report(const std::string& address, int& exit_co
   }
   auto client = Client::connect(options);
   if (!client.ok()) {
+    if (how.on_failure) how.on_failure(client.error());
     exit_code = report(client.error());
     return std::nullopt;
   }

@@ -124,21 +124,27 @@ Error with_hint(Error e, const SubmitArgs& a) {
 int run_submit(const SubmitArgs& a) {
   auto req = build_request(a);
   if (!req.ok()) return usage_error(req.error().message);
+  // With --json, a job that could not be submitted still gets its one object.
+  const auto json_failure = [&](const Error& e) {
+    if (!a.json) return;
+    Outcome o;
+    o.spec.kernel = a.kernel;
+    o.spec.job_id = a.job_id;
+    o.status.state = JobState::kFailed;
+    o.error = e;
+    print_json(o);
+  };
   int exit_code = kExitOk;
-  auto client = connect_or_report(a.broker, exit_code);
+  ConnectOptions how;
+  if (*a.timeout_opt) how.timeout = a.timeout;
+  how.on_failure = json_failure;
+  auto client = connect_or_report(a.broker, exit_code, how);
   if (!client) return exit_code;
   const auto start = Clock::now();
   auto job = client->submit(req.value());
   if (!job.ok()) job = with_hint(job.error(), a);
   if (!job.ok()) {
-    if (a.json) {
-      Outcome o;
-      o.spec.kernel = a.kernel;
-      o.spec.job_id = a.job_id;
-      o.status.state = JobState::kFailed;
-      o.error = job.error();
-      print_json(o);
-    }
+    json_failure(job.error());
     return report(job.error());
   }
   Outcome o;

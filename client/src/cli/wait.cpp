@@ -64,18 +64,24 @@ struct JobArgs {
 // The job named on the command line (a Job shares its client's connection, which outlives the
 // client); nullopt after saying why not, with `exit_code` set.
 std::optional<Job> attach_or_report(const JobArgs& a, int& exit_code) {
-  auto client = connect_or_report(a.broker, exit_code);
+  // The JSON object of a job that could not be waited for, as submit's.
+  const auto json_failure = [&](const Error& e) {
+    if (!a.json) return;
+    Outcome o;
+    o.spec.job_id = a.job_id;
+    o.attached = true;
+    o.state_known = false;
+    o.error = e;
+    print_json(o);
+  };
+  ConnectOptions how;
+  if (*a.timeout_opt) how.timeout = a.timeout;
+  how.on_failure = json_failure;
+  auto client = connect_or_report(a.broker, exit_code, how);
   if (!client) return std::nullopt;
   auto job = client->attach(a.job_id);
   if (!job.ok()) {
-    if (a.json) {  // the JSON object of a job that could not be waited for, as submit's
-      Outcome o;
-      o.spec.job_id = a.job_id;
-      o.attached = true;
-      o.state_known = false;
-      o.error = job.error();
-      print_json(o);
-    }
+    json_failure(job.error());
     exit_code = report(job.error());
     return std::nullopt;
   }

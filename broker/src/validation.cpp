@@ -35,6 +35,9 @@ Status check_dataset(const JobSpec& spec, const DatasetRef& d, const char* which
   if (d.dtype == DType::kNone) {
     return invalid(spec, std::string(which) + " dataset " + d.uri + " has no dtype");
   }
+  if (const std::string why = misaligned(d); !why.empty()) {
+    return invalid(spec, std::string(which) + " dataset " + why);
+  }
   if (want != DType::kNone && d.dtype != want) {
     return make_error(ErrorCode::kDtypeMismatch,
                       prefix(spec) + "kernel '" + spec.kernel + "' reads " + which + " of dtype " +

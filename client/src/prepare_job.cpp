@@ -105,6 +105,9 @@ Result<DatasetRef> describe(DatasetRef ref, DType fallback, DType want) {
   auto info = probe_dataset(ref, 0);
   if (!info.ok()) return info.error();
   if (ref.byte_offset == 0) ref.byte_offset = info.value().header_bytes;
+  if (const std::string why = misaligned(ref); !why.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "dataset " + why);
+  }
   ref.length = (info.value().file_bytes - std::min(info.value().file_bytes, ref.byte_offset)) /
                dtype_size(ref.dtype);
   return ref;

@@ -65,6 +65,14 @@ std::string describe(const DatasetRef& ref, const std::string& path) {
 
 }  // namespace
 
+std::string misaligned(const DatasetRef& d) {
+  const std::size_t size = dtype_size(d.dtype);
+  if (size == 0 || d.byte_offset % size == 0) return {};
+  return "'" + d.uri + "': byte offset " + std::to_string(d.byte_offset) +
+         " is not a multiple of the " + std::string(dtype_name(d.dtype)) + " element size (" +
+         std::to_string(size) + ")";
+}
+
 Result<DatasetInfo> probe_dataset(const DatasetRef& ref, std::uint64_t needed_elements) {
   auto path = dataset_path(ref.uri);
   if (!path.ok()) return path.error();

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <limits>
 
 #include "zwq/kernel.hpp"
 
@@ -81,7 +82,8 @@ double default_value(const Partial& m) {
     case Combiner::kSum: return m.hi + m.lo;
     case Combiner::kMin:
     case Combiner::kMax:
-    case Combiner::kMoments: return m.hi;
+    case Combiner::kMoments:  // no elements, no extreme and no mean (numpy: an error, or nan)
+      return m.n == 0 ? std::numeric_limits<double>::quiet_NaN() : m.hi;
     case Combiner::kCount: return static_cast<double>(m.count);
     case Combiner::kHistogram:
     case Combiner::kGather: return static_cast<double>(m.n);
@@ -95,8 +97,9 @@ JobResult finalize_result(const KernelInfo& kernel, Partial merged, const Params
                           std::uint64_t job_count) {
   JobResult r;
   r.value = kernel.finalize ? kernel.finalize(merged, params, job_count) : default_value(merged);
-  if (merged.combiner == Combiner::kMoments && merged.n > 0) {
-    r.variance = merged.lo / static_cast<double>(merged.n);
+  if (merged.combiner == Combiner::kMoments) {
+    r.variance = merged.n > 0 ? merged.lo / static_cast<double>(merged.n)
+                              : std::numeric_limits<double>::quiet_NaN();
   }
   r.merged = std::move(merged);
   return r;

@@ -84,6 +84,20 @@ TEST_CASE("validation refuses an unknown kernel and lists the known ones", "[bro
   CHECK_THAT(e.message, Catch::Contains("summ") && Catch::Contains("sum, dot, square, range"));
 }
 
+TEST_CASE(
+    "validation refuses a dataset whose byte offset is not a whole number of elements, before a "
+    "worker would",
+    "[broker]") {
+  JobSpec spec = reduce_job();
+  spec.input.byte_offset = 3;
+  const Error e = refusal(spec);
+  CHECK(e.code == ErrorCode::kInvalidArgument);
+  CHECK(e.message.find("input dataset 'shm:x': byte offset 3 is not a multiple of the f64 "
+                       "element size (8)") != std::string::npos);
+  spec.input.byte_offset = 16;
+  CHECK(validate_job(spec, kernels(), {}).ok());
+}
+
 TEST_CASE("validation refuses a reduce job without input", "[broker]") {
   JobSpec spec = reduce_job();
   spec.input = {};

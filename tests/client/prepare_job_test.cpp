@@ -270,6 +270,22 @@ TEST_CASE("prepare_job of a raw file without a dtype asks for one", "[client]") 
   CHECK(typed.value().count == 8);
 }
 
+TEST_CASE("prepare_job refuses a byte offset that is not a whole number of elements", "[client]") {
+  ShmFile f("prep-offset");
+  f.write(std::vector<double>(8, 1.0));
+  JobRequest r = sum_of(f);
+  r.input.dtype = DType::kF64;
+  r.input.byte_offset = 3;
+  auto spec = zwq::prepare_job(r);
+  REQUIRE_FALSE(spec.ok());
+  CHECK(spec.error().code == ErrorCode::kInvalidArgument);
+  CHECK_THAT(spec.error().message,
+             Catch::Contains("byte offset 3 is not a multiple of the f64 element size (8)"));
+  r.input.byte_offset = 8;
+  REQUIRE(zwq::prepare_job(r).ok());
+  CHECK(zwq::prepare_job(r).value().count == 7);
+}
+
 TEST_CASE("prepare_job of a .npy file reads its dtype and skips its header", "[client]") {
   ShmFile f("prep-npy");
   const std::string header = npy_header("<f8", 5);

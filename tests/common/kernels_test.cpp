@@ -143,6 +143,29 @@ TEMPLATE_TEST_CASE("kernel sum matches a long double reference for every dtype",
 }
 
 TEST_CASE(
+    "a job of no elements has no min, max, mean or variance (NaN, as numpy's nan), but a sum and "
+    "a count of 0",
+    "[kernels]") {
+  for (const char* name : {"min", "max", "mean", "var"}) {
+    INFO(name);
+    const KernelInfo& k = kernel(name);
+    const JobResult r = finalize_result(k, identity_partial(k.combiner), Params{}, 0);
+    CHECK(std::isnan(r.value));
+    if (k.combiner == Combiner::kMoments) CHECK(std::isnan(r.variance));
+  }
+  CHECK(finalize_result(kernel("sum"), identity_partial(Combiner::kSum), Params{}, 0).value == 0);
+  CHECK(finalize_result(kernel("nonzero"), identity_partial(Combiner::kCount), Params{}, 0).value ==
+        0);
+  // One element is enough for all of them.
+  Partial one = identity_partial(Combiner::kMoments);
+  one.n = 1;
+  one.hi = 2.5;
+  const JobResult mean = finalize_result(kernel("mean"), one, Params{}, 1);
+  CHECK(mean.value == 2.5);
+  CHECK(mean.variance == 0);
+}
+
+TEST_CASE(
     "check_params refuses a parameter a built-in kernel does not read, naming those it takes, "
     "and passes any name to a kernel that declares none",
     "[kernels]") {

@@ -55,6 +55,32 @@ TEST_CASE("cli: array create, submit --json under zwq local, array rm", "[integr
   CHECK_FALSE(exists("/dev/shm/" + name + ".zwq-meta"));
 }
 
+TEST_CASE(
+    "cli: array create and fill take --value alone as const and --seed alone as random, and "
+    "refuse one the named pattern would ignore",
+    "[integration][cli]") {
+  const ShmFile array("cli-value");
+  const std::string create = kZwq + " array create " + array.name() + " --dtype f64 -n 10";
+  REQUIRE(run_command(create + " --value 3").exit_code == 0);
+  CHECK(std::stod(run_command(kZwq + " array sum " + array.name()).out) == 30.0);
+
+  const std::string fill = kZwq + " array fill " + array.name();
+  auto refused = run_command(fill + " --pattern arange --value 3 2>&1");
+  INFO(refused.out);
+  CHECK(refused.exit_code == 2);
+  CHECK(refused.out.find("--value needs the const pattern, not 'arange'") != std::string::npos);
+  refused = run_command(fill + " --pattern zero --seed 7 2>&1");
+  CHECK(refused.exit_code == 2);
+  CHECK(refused.out.find("--seed needs the random pattern, not 'zero'") != std::string::npos);
+  CHECK(std::stod(run_command(kZwq + " array sum " + array.name()).out) == 30.0);  // untouched
+  REQUIRE(run_command(fill + " --pattern const --value 0.5").exit_code == 0);
+  CHECK(std::stod(run_command(kZwq + " array sum " + array.name()).out) == 5.0);
+  ::unlink(array.path().c_str());
+  refused = run_command(create + " --fill random --value 1 2>&1");
+  CHECK(refused.exit_code == 2);
+  CHECK_FALSE(exists(array.path()));  // refused before anything was made
+}
+
 TEST_CASE("cli: a failing submit exits non-zero and names the error", "[integration][cli]") {
   auto out = run_command(kZwq + " local --workers 1 -- " + kZwq +
                          " submit --kernel sum --input shm:" + unique_name("absent") +

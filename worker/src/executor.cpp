@@ -68,11 +68,8 @@ Result<PreparedJob::Array> Executor::open_array(const char* role, const DatasetR
     return make_error(ErrorCode::kInvalidArgument,
                       std::string(role) + " dataset '" + ref.uri + "' has no element type");
   }
-  if (ref.byte_offset % size != 0) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      std::string(role) + " dataset '" + ref.uri + "': byte_offset " +
-                          std::to_string(ref.byte_offset) + " is not a multiple of the " +
-                          std::string(dtype_name(ref.dtype)) + " element size");
+  if (const std::string why = misaligned(ref); !why.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, std::string(role) + " dataset " + why);
   }
   auto path = dataset_path(ref.uri);
   if (!path.ok()) return path.error();

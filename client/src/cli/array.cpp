@@ -19,7 +19,31 @@ struct ArrayArgs {
   double value = 0;
   std::uint64_t seed = 0;
   bool json = false;
+  CLI::Option* pattern_opt = nullptr;  // --fill / --pattern, as given
+  CLI::Option* value_opt = nullptr;
+  CLI::Option* seed_opt = nullptr;
 };
+
+// The pattern to fill with: --value alone means const and --seed alone random; a --value or
+// --seed that the named pattern would ignore is refused, not dropped.
+std::optional<Pattern> pattern_of(const ArrayArgs& a, int& code) {
+  const bool named = a.pattern_opt != nullptr && *a.pattern_opt;
+  const bool value = a.value_opt != nullptr && *a.value_opt;
+  const bool seed = a.seed_opt != nullptr && *a.seed_opt;
+  std::string name = a.pattern;
+  if (!named && value != seed) name = value ? "const" : "random";
+  auto pattern = parse_pattern(name);
+  if (!pattern) {
+    code = usage_error("unknown pattern '" + name + "' (zero arange random const)");
+    return std::nullopt;
+  }
+  if ((value && *pattern != Pattern::kConst) || (seed && *pattern != Pattern::kRandom)) {
+    code = usage_error(std::string(value ? "--value" : "--seed") + " needs the " +
+                       (value ? "const" : "random") + " pattern, not '" + name + "'");
+    return std::nullopt;
+  }
+  return pattern;
+}
 
 // Accepts NAME or shm:NAME; arrays live in /dev/shm only.
 std::optional<std::string> shm_name(const std::string& arg) {
@@ -54,8 +78,8 @@ int run_create(const ArrayArgs& a) {
   int code = kExitOk;
   if (!parse_common(a, name, dtype, code)) return code;
   if (!dtype) return usage_error("--dtype is required");
-  auto pattern = parse_pattern(a.pattern);
-  if (!pattern) return usage_error("unknown fill '" + a.pattern + "' (zero arange random const)");
+  auto pattern = pattern_of(a, code);
+  if (!pattern) return code;
   auto seg = ShmSegment::create(name, *dtype, a.count);
   if (!seg.ok()) return report(seg.error());
   fill(seg.value(), *pattern, a.value, a.seed);
@@ -69,9 +93,8 @@ int run_fill(const ArrayArgs& a) {
   std::optional<DType> dtype;
   int code = kExitOk;
   if (!parse_common(a, name, dtype, code)) return code;
-  auto pattern = parse_pattern(a.pattern);
-  if (!pattern)
-    return usage_error("unknown pattern '" + a.pattern + "' (zero arange random const)");
+  auto pattern = pattern_of(a, code);
+  if (!pattern) return code;
   auto seg = ShmSegment::open(name, dtype);
   if (!seg.ok()) return report(seg.error());
   fill(seg.value(), *pattern, a.value, a.seed);
@@ -151,14 +174,17 @@ void add_array_commands(CLI::App& app, Commands& commands) {
                "Create /dev/shm/NAME and its .zwq-meta sidecar (kept until `rm`)", run_create, a);
   cmd->add_option("--dtype", a->dtype, "f32 f64 i32 i64 u8")->required();
   cmd->add_option("--count,-n", a->count, "Number of elements")->required();
-  cmd->add_option("--fill", a->pattern, "zero (default), arange, random or const");
-  cmd->add_option("--value", a->value, "The value of --fill const");
-  cmd->add_option("--seed", a->seed, "Seed of --fill random (splitmix64)");
+  a->pattern_opt = cmd->add_option("--fill", a->pattern,
+                                   "zero (default; const with --value, random with --seed), "
+                                   "arange, random or const");
+  a->value_opt = cmd->add_option("--value", a->value, "The value of --fill const");
+  a->seed_opt = cmd->add_option("--seed", a->seed, "Seed of --fill random (splitmix64)");
 
   cmd = add_leaf(array, commands, "fill", "Overwrite an array with a pattern", run_fill, a);
-  cmd->add_option("--pattern", a->pattern, "zero, arange, random or const")->required();
-  cmd->add_option("--value", a->value, "The value of --pattern const");
-  cmd->add_option("--seed", a->seed, "Seed of --pattern random (splitmix64)");
+  a->pattern_opt =
+      cmd->add_option("--pattern", a->pattern, "zero, arange, random or const")->required();
+  a->value_opt = cmd->add_option("--value", a->value, "The value of --pattern const");
+  a->seed_opt = cmd->add_option("--seed", a->seed, "Seed of --pattern random (splitmix64)");
   cmd->add_option("--dtype", a->dtype, "Dtype, if the array has no sidecar");
 
   add_leaf(array, commands, "rm", "Remove /dev/shm/NAME and its sidecar", run_rm, a);

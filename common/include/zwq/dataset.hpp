@@ -43,6 +43,11 @@ struct DatasetRef {
 // Fails (kInvalidArgument) on an empty name or a shm name containing '/'.
 Result<std::string> dataset_path(const std::string& uri);
 
+// Why elements of `d` cannot be read where it says they start: "" when they can, else a message
+// naming the dataset ("'shm:x': byte offset 3 is not a multiple of the f64 element size (8)").
+// A dataset with no dtype is not judged here.
+std::string misaligned(const DatasetRef& d);
+
 // What a probe learned about a dataset file.
 struct DatasetInfo {
   std::string path;

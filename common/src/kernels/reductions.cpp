@@ -219,7 +219,8 @@ Status moments(const SliceContext& ctx, Partial& out) {
 }
 
 double finalize_var(const Partial& merged, const Params&, std::uint64_t) {
-  return merged.n == 0 ? 0.0 : merged.lo / static_cast<double>(merged.n);
+  return merged.n == 0 ? std::numeric_limits<double>::quiet_NaN()
+                       : merged.lo / static_cast<double>(merged.n);
 }
 
 // Counts elements != 0. NaN counts (it is not zero); -0.0 does not. Both as numpy.

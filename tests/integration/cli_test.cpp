@@ -81,6 +81,38 @@ TEST_CASE(
   CHECK_FALSE(exists(array.path()));  // refused before anything was made
 }
 
+TEST_CASE(
+    "cli: a histogram's JSON names its bins, underflow and overflow apart, and its streamed "
+    "slices, which keep no bins, say null",
+    "[integration][cli]") {
+  const ShmFile array("cli-hist");
+  // 0, 1, ..., 99: 10 in each of 4 bins over [30, 70), 30 below and 30 above.
+  REQUIRE(run_command(kZwq + " array create " + array.name() + " --dtype f64 -n 100 --fill arange")
+              .exit_code == 0);
+  const std::string hist =
+      " submit -k histogram -i " + array.uri() + " -p lo=30 -p hi=70 -p bins=4 --slice 25";
+  const auto out =
+      run_command(kZwq + " local --workers 1 -- sh -c '" + kZwq + hist + " --json; " + kZwq + hist +
+                  " --no-wait --job-id h >/dev/null && " + kZwq + " stream h'");
+  INFO(out.out);
+  REQUIRE(out.exit_code == 0);
+  std::istringstream lines(out.out);
+  std::string line;
+  REQUIRE(std::getline(lines, line));
+  const auto j = nlohmann::json::parse(line);
+  CHECK(j.at("bins") == nlohmann::json::array({10, 10, 10, 10}));
+  CHECK(j.at("underflow") == 30);
+  CHECK(j.at("overflow") == 30);
+  int slices = 0;
+  while (std::getline(lines, line)) {
+    const auto s = nlohmann::json::parse(line);
+    CHECK(s.at("bins").is_null());
+    CHECK(s.at("n") == 25);
+    ++slices;
+  }
+  CHECK(slices == 4);
+}
+
 TEST_CASE("cli: a failing submit exits non-zero and names the error", "[integration][cli]") {
   auto out = run_command(kZwq + " local --workers 1 -- " + kZwq +
                          " submit --kernel sum --input shm:" + unique_name("absent") +
@@ -172,6 +204,13 @@ TEST_CASE(
   CHECK(d.at("value").get<double>() == 168.0);  // primes below 1000
   auto after = nlohmann::json::parse(run_command(kZwq + " status waiter --json" + at).out);
   CHECK(after.at("waiting") == "");
+  // An unknown id: one object too, and exit 1.
+  const auto unknown = run_command(kZwq + " status nosuchjob --json" + at + " 2>/dev/null");
+  CHECK(unknown.exit_code == 1);
+  const auto u = nlohmann::json::parse(unknown.out);
+  CHECK(u.at("job_id") == "nosuchjob");
+  CHECK(u.at("state").is_null());
+  CHECK(u.at("error").get<std::string>().find("unknown_job") != std::string::npos);
 
   // The id is taken: another range under it is refused, not answered with this job's result.
   auto other = run_command(kZwq + " submit --kernel primes --range 0:2000 --job-id waiter --json" +

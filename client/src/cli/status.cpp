@@ -72,7 +72,16 @@ int run_status(const StatusArgs& a) {
   auto client = connect_or_report(a.broker, exit_code);
   if (!client) return exit_code;
   auto jobs = client->status(a.job_id);
-  if (!jobs.ok()) return report(jobs.error());
+  if (!jobs.ok()) {
+    if (a.json && !a.job_id.empty()) {  // one object for one id, as `zwq wait --json` prints
+      std::cout << json{{"job_id", a.job_id},
+                        {"state", nullptr},
+                        {"error", jobs.error().to_string()}}
+                       .dump()
+                << std::endl;
+    }
+    return report(jobs.error());
+  }
   if (a.json) {
     json out = json::array();
     for (const auto& s : jobs.value()) out.push_back(to_json(s));

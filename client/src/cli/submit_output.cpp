@@ -64,6 +64,17 @@ void print_human(const Outcome& o) {
   std::cout << "\n";
 }
 
+void put_histogram(nlohmann::json& j, const std::vector<std::uint64_t>& bins) {
+  using nlohmann::json;
+  if (bins.size() < 2) {
+    j["bins"] = j["underflow"] = j["overflow"] = nullptr;
+    return;
+  }
+  j["bins"] = std::vector<std::uint64_t>(bins.begin(), bins.end() - 2);
+  j["underflow"] = bins[bins.size() - 2];
+  j["overflow"] = bins[bins.size() - 1];
+}
+
 void print_json(const Outcome& o) {
   using nlohmann::json;
   json j;
@@ -77,8 +88,8 @@ void print_json(const Outcome& o) {
   j["n"] = o.result ? json(o.result->merged.n) : json(nullptr);
   j["first"] = o.attached ? json(nullptr) : json(o.spec.first);  // (not known by id)
   j["count"] = o.attached ? json(nullptr) : json(o.spec.count);
-  j["bins"] =
-      o.result && combiner == Combiner::kHistogram ? json(o.result->merged.bins) : json(nullptr);
+  put_histogram(j, o.result && combiner == Combiner::kHistogram ? o.result->merged.bins
+                                                                : std::vector<std::uint64_t>{});
   j["total_slices"] = o.total_slices;
   j["seconds"] = o.seconds;
   const auto g = gbps(o);

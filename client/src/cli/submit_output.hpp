@@ -1,6 +1,7 @@
 // Private to `zwq submit`: how a job's outcome is printed.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -29,8 +30,11 @@ std::uint64_t input_bytes(const JobSpec& spec);
 // `sum = 1.2345678901234567e+08` and a line of statistics, on stdout.
 void print_human(const Outcome& outcome);
 // One JSON object on stdout: job_id, kernel, state, value, variance, n, first, count, bins,
-// total_slices, seconds, gbps, error (null where it does not apply).
+// underflow, overflow, total_slices, seconds, gbps, error (null where it does not apply).
 void print_json(const Outcome& outcome);
+// Sets `bins` (the histogram's own bins), `underflow` and `overflow` of `j` from a histogram's
+// merged bins (bins..., underflow, overflow); all three null when there are none.
+void put_histogram(nlohmann::json& j, const std::vector<std::uint64_t>& bins);
 // print_json() or print_human(), then the error (if any) on stderr; returns `exit_code`.
 int print_outcome(const Outcome& outcome, bool json, int exit_code);
 

@@ -126,8 +126,8 @@ nlohmann::json slice_json(const SliceResult& s) {
     case Combiner::kCount:
       j["value"] = p.count;
       break;
-    case Combiner::kHistogram:
-      j["bins"] = p.bins;
+    case Combiner::kHistogram:  // (a slice's bins are merged on arrival, not kept: null)
+      put_histogram(j, p.bins);
       break;
     case Combiner::kGather: {
       // The msgpack values the kernel packed one after another, one per element or task.

@@ -389,3 +389,26 @@ TEST_CASE(
     CHECK(took < 4s);  // not the 5 s request timeout
   }
 }
+
+TEST_CASE(
+    "cli: zwq status notes that a queued job a worker could take is behind older jobs, and "
+    "says nothing of the running one",
+    "[integration][cli]") {
+  // One worker busy with 8 slices of 300 ms (it holds a few at a time): a later job waits.
+  const auto out = run_command(
+      kZwq + " local --workers 1 -- sh -c '" + kZwq +
+      " submit -k sleep --range 0:8 --slice 1 -p ms=300 --job-id slow --no-wait >/dev/null && " +
+      kZwq + " submit -k pi --count 1000 --job-id quick --no-wait >/dev/null && " + kZwq +
+      " status; " + kZwq + " cancel slow >/dev/null; " + kZwq + " wait quick >/dev/null'");
+  INFO(out.out);
+  REQUIRE(out.exit_code == 0);
+  std::istringstream lines(out.out);
+  std::string slow, quick;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("slow ", 0) == 0) slow = line;
+    if (line.rfind("quick ", 0) == 0) quick = line;
+  }
+  CHECK(quick.find("queued") != std::string::npos);
+  CHECK(quick.find("behind 1 older job (the oldest goes first)") != std::string::npos);
+  CHECK(slow.find("behind") == std::string::npos);
+}

@@ -45,7 +45,14 @@ json to_json(const WorkerStatus& w) {
               {"heartbeat_age_ms", w.heartbeat_age_ms}};
 }
 
-std::vector<std::string> job_row(const JobStatus& s) {
+// `ahead`: jobs listed before this one (older) that are not finished. Slices go to the oldest
+// job a worker can take first, so a queued job that a worker could take waits for them.
+std::vector<std::string> job_row(const JobStatus& s, std::size_t ahead) {
+  std::string note = s.waiting.empty() ? s.error : "waiting: " + s.waiting;
+  if (note.empty() && s.state == JobState::kQueued && s.inflight == 0 && ahead != 0) {
+    note = "behind " + std::to_string(ahead) + " older job" + (ahead == 1 ? "" : "s") +
+           " (the oldest goes first)";
+  }
   return {s.job_id,
           s.kernel,
           std::string(job_state_name(s.state)),
@@ -54,7 +61,7 @@ std::vector<std::string> job_row(const JobStatus& s) {
           std::to_string(s.retried),
           std::to_string(s.discarded),
           format_duration(static_cast<double>(s.elapsed_ms) / 1000),
-          s.waiting.empty() ? s.error : "waiting: " + s.waiting};
+          note};
 }
 
 std::vector<std::string> worker_row(const WorkerStatus& w) {
@@ -89,7 +96,11 @@ int run_status(const StatusArgs& a) {
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows;
-  for (const auto& s : jobs.value()) rows.push_back(job_row(s));
+  std::size_t unfinished = 0;  // (the broker lists jobs oldest first)
+  for (const auto& s : jobs.value()) {
+    rows.push_back(job_row(s, unfinished));
+    unfinished += s.state == JobState::kQueued || s.state == JobState::kRunning;
+  }
   print_table(
       {"JOB", "KERNEL", "STATE", "DONE", "INFLIGHT", "RETRIED", "DISCARDED", "ELAPSED", "NOTE"},
       rows);

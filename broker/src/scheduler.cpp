@@ -19,23 +19,38 @@ namespace {
 // proto::kMaxFrameBytes.
 constexpr std::size_t kMaxSpecBytes = proto::kMaxFrameBytes - (std::size_t{1} << 20);
 
-// Whether a submit under a known id asks for the same answer as the job of that id: a retry.
-// The slice size is left out (a retry may leave it to the broker's default; it changes how the
-// work is cut, not what it computes).
-bool same_work(const JobSpec& known, const JobSpec& asked) {
-  return known.kernel == asked.kernel && known.input == asked.input &&
-         known.input2 == asked.input2 && known.output == asked.output &&
-         known.first == asked.first && known.count == asked.count && known.params == asked.params &&
-         known.param_sets == asked.param_sets;
+// Where a submit under a known id asks for other work than the job of that id: "" for a retry
+// (the same work), else the first field that differs. The slice size is left out (a retry may
+// leave it to the broker's default; it changes how the work is cut, not what it computes), and
+// so is a dataset's length (what the client's probe found: a file may grow between tries).
+std::string other_work(const JobSpec& known, const JobSpec& asked) {
+  const auto same_file = [](const DatasetRef& a, const DatasetRef& b) {
+    return a.uri == b.uri && a.dtype == b.dtype && a.byte_offset == b.byte_offset &&
+           a.host == b.host && a.memory == b.memory;
+  };
+  if (known.kernel != asked.kernel) return "kernel '" + asked.kernel + "'";
+  if (!same_file(known.input, asked.input)) return "input '" + asked.input.uri + "'";
+  if (!same_file(known.input2, asked.input2)) return "input2 '" + asked.input2.uri + "'";
+  if (!same_file(known.output, asked.output)) return "output '" + asked.output.uri + "'";
+  if (known.first != asked.first || known.count != asked.count) {
+    return "range [" + std::to_string(asked.first) + ", " +
+           std::to_string(asked.first + asked.count) + ")";
+  }
+  if (known.params != asked.params) return "parameters";
+  if (known.param_sets != asked.param_sets) return "parameter sets";
+  return {};
 }
 
-Error id_taken(const JobSpec& known) {
+Error id_taken(const JobSpec& known, const std::string& differs) {
   std::string what = "kernel '" + known.kernel + "'";
   if (known.input.present()) what += " over '" + known.input.uri + "'";
+  what +=
+      ", [" + std::to_string(known.first) + ", " + std::to_string(known.first + known.count) + ")";
   return make_error(ErrorCode::kInvalidArgument,
                     "job id '" + known.job_id + "' is taken by another job (" + what +
-                        "): an id is reused only to retry the same submit; choose a new one or "
-                        "leave it out");
+                        "; this submit's " + differs +
+                        " differs): an id is reused only to retry the same submit; choose a new "
+                        "one or leave it out");
 }
 
 }  // namespace
@@ -84,7 +99,9 @@ Result<msg::SubmitRep> Scheduler::submit(JobSpec spec, TimePoint now) {
     auto [slot, fresh] = jobs_.try_emplace(spec.job_id);
     if (!fresh) {
       const Job& old = *slot->second;
-      if (!same_work(old.spec, spec)) return id_taken(old.spec);
+      if (const std::string differs = other_work(old.spec, spec); !differs.empty()) {
+        return id_taken(old.spec, differs);
+      }
       return msg::SubmitRep{old.spec.job_id, old.collector.total(), old.spec.slice_size, true};
     }
     place.it = slot;

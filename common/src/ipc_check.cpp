@@ -1,5 +1,6 @@
 #include "zwq/ipc_check.hpp"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/socket.h>
@@ -52,7 +53,8 @@ std::string closed_directory(const std::string& path) {
     if (slash == std::string::npos || slash == 0) break;
     dir.resize(slash);
     struct stat st {};
-    if (::access(dir.c_str(), X_OK) != 0 && errno == EACCES && ::stat(dir.c_str(), &st) == 0) {
+    if (::faccessat(AT_FDCWD, dir.c_str(), X_OK, AT_EACCESS) != 0 && errno == EACCES &&
+        ::stat(dir.c_str(), &st) == 0) {
       closed = dir + " (" + describe_mode(st) + ")";
     }
   }
@@ -60,7 +62,7 @@ std::string closed_directory(const std::string& path) {
 }
 
 IpcCheck denied(const std::string& path) {
-  const std::string who = "this user (" + user_name(::getuid()) + ")";
+  const std::string who = "this user (" + user_name(::geteuid()) + ")";
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
     std::string why = "permission denied: " + path + " is " + describe_mode(st) + " and " + who +
@@ -91,7 +93,8 @@ IpcCheck check_ipc_path(const std::string& endpoint) {
   if (!S_ISSOCK(st.st_mode)) {
     return {IpcCheck::kNotSocket, path + " is not a socket (" + describe_mode(st) + ")"};
   }
-  if (::access(path.c_str(), W_OK) != 0 && errno == EACCES) return denied(path);
+  if (::faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) != 0 && errno == EACCES)
+    return denied(path);
   return {};
 }
 

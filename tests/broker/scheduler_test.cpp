@@ -352,7 +352,8 @@ TEST_CASE("scheduler refuses a known job id for other work, and does not touch t
   auto rep = h.sched.submit(other, h.now);
   REQUIRE_FALSE(rep.ok());
   CHECK(rep.error().code == ErrorCode::kInvalidArgument);
-  CHECK(rep.error().message.find("job id 'mine' is taken by another job (kernel 'count_range')") !=
+  CHECK(rep.error().message.find("job id 'mine' is taken by another job (kernel 'count_range', "
+                                 "[0, 100); this submit's range [0, 200) differs)") !=
         std::string::npos);
   other.count = 100;
   other.params.set("x", std::int64_t{1});  // other parameters
@@ -360,6 +361,13 @@ TEST_CASE("scheduler refuses a known job id for other work, and does not touch t
   other.params = {};
   other.kernel = "sum";  // another kernel
   CHECK_FALSE(h.sched.submit(other, h.now).ok());
+  // A retry is the same work even if a dataset's probed length or the slice size differ.
+  JobSpec retry = h.job("mine").spec;
+  retry.slice_size = 0;
+  retry.input.length += 10;
+  auto again = h.sched.submit(retry, h.now);
+  REQUIRE(again.ok());
+  CHECK(again.value().existed);
   CHECK(h.job("mine").spec.count == 100);
   CHECK(h.sched.all_status(h.now).size() == 1);
 }

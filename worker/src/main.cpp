@@ -91,16 +91,22 @@ int run_worker(const zwq::WorkerOptions& options, const std::shared_ptr<spdlog::
   return rc;
 }
 
-// Forks a child that runs one worker and exits with its code; the parent gets its pid (or -1).
-// The stop signals stay blocked across the fork: the child unblocks them once its own handler
-// is in place, so a SIGTERM meant for it is never lost to the parent's handler.
+// Forks a child that runs one worker and exits with its code, and records it in
+// g_children[slot]. Returns its pid; 0 when the launcher is stopping (nothing started); -1 when
+// fork failed. The stop signals stay blocked from the check of g_stopping until the pid is
+// recorded, so a SIGTERM is either seen here or forwarded to the new child by the handler, never
+// lost; the child unblocks them once its own handler is in place.
 pid_t fork_worker(const zwq::WorkerOptions& options, const std::shared_ptr<spdlog::logger>& log,
-                  const sigset_t& unblock) {
+                  const sigset_t& unblock, int slot) {
   sigset_t stop_signals, before;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   sigprocmask(SIG_BLOCK, &stop_signals, &before);
+  if (g_stopping.load()) {
+    sigprocmask(SIG_SETMASK, &before, nullptr);
+    return 0;
+  }
   log->flush();
   std::fflush(nullptr);  // so the child does not write the parent's buffered output again
   const pid_t pid = ::fork();
@@ -113,6 +119,7 @@ pid_t fork_worker(const zwq::WorkerOptions& options, const std::shared_ptr<spdlo
     std::fflush(nullptr);
     ::_exit(rc);
   }
+  if (pid > 0) g_children[slot].store(pid);
   sigprocmask(SIG_SETMASK, &before, nullptr);
   return pid;
 }
@@ -137,14 +144,13 @@ int run_children(int count, bool respawn, const zwq::WorkerOptions& options,
   int started = 0;
   int worst = kExitOk;
   for (; started < count; ++started) {
-    const pid_t pid = fork_worker(options, log, unblock);
-    if (pid < 0) {
+    const pid_t pid = fork_worker(options, log, unblock, started);
+    if (pid <= 0) {  // (0 cannot happen yet: the stop signals are still blocked, unhandled)
       std::fprintf(stderr, "zwq-worker: fork failed: %s\n", std::strerror(errno));
       forward_to_children(SIGTERM);
       worst = kExitSetup;
       break;
     }
-    g_children[started].store(pid);
     started_at[static_cast<std::size_t>(started)] = Clock::now();
   }
   on_stop_signals(forward_to_children);
@@ -172,15 +178,18 @@ int run_children(int count, bool respawn, const zwq::WorkerOptions& options,
       log->warn("zwq-worker: worker process {} {}; starting another in {} ms", pid, how,
                 delay.count());
       pause_unless_stopping(delay);
-      if (!g_stopping.load()) {
-        if (const pid_t again = fork_worker(options, log, unblock); again > 0) {
-          g_children[slot].store(again);
-          started_at[static_cast<std::size_t>(slot)] = Clock::now();
-          continue;
-        }
-        log->error("zwq-worker: cannot start another worker process: {}", std::strerror(errno));
+      const pid_t again = fork_worker(options, log, unblock, slot);
+      if (again > 0) {
+        started_at[static_cast<std::size_t>(slot)] = Clock::now();
+        continue;
       }
-    } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == kExitOk)) {
+      --left;
+      if (again == 0) continue;  // stopping: it would have been replaced, so it is no failure
+      log->error("zwq-worker: cannot start another worker process: {}", std::strerror(errno));
+      worst = std::max(worst, kExitSetup);
+      continue;
+    }
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == kExitOk)) {
       log->warn("zwq-worker: worker process {} {}", pid, how);
     }
     --left;

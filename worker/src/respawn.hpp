@@ -1,9 +1,10 @@
 // When `zwq-worker --respawn` replaces a worker process, as multiprocessing.Pool replaces its
 // workers: one that a signal killed (SIGKILL, the OOM killer, a kernel's crash) is replaced; one
 // that exited is not (0: stopped or shut down; 1 or 2: a set-up failure a new one would repeat).
-// The replacement starts at once after a worker that ran a while, and after a delay that doubles
-// (100 ms up to 5 s) while they keep dying young, so that a worker that crashes at start does
-// not spin. Time is passed in (how long the dead one ran); no clock, no sockets.
+// The replacement starts at once after a worker that ran a while and after the first that died
+// young; while they keep dying young, after a delay that doubles (100 ms up to 5 s), so that a
+// worker that crashes at start does not spin. Time is passed in (how long the dead one ran); no
+// clock, no sockets.
 #pragma once
 
 #include <chrono>

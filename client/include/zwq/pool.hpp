@@ -51,7 +51,9 @@ struct PoolOptions {
   // Bound on the blocking calls (map, starmap, apply); none = wait as long as it takes.
   std::optional<std::chrono::milliseconds> timeout;
   // Keep the job on the workers that share this host's memory (zwq submit --here, keep_here()):
-  // for a file on this host's local disk, which the broker cannot tell from a shared one.
+  // for a file on this host's local disk, which the broker cannot tell from a shared one. A
+  // dataset that names a host already keeps it (and one of another host's memory beside one of
+  // this host's makes the broker refuse the job: no worker reads both).
   bool here = false;
 };
 

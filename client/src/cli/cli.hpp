@@ -36,9 +36,9 @@ void add_local_command(CLI::App& app, Commands& commands);
 
 // Adds --broker ADDR to `cmd`, bound to `address`.
 void add_broker_option(CLI::App* cmd, std::string& address);
-// How a command connects: within `timeout` seconds when it has one (--timeout; the usual
-// request timeout otherwise), and what else it prints when the broker cannot be reached (the
-// JSON object of a --json command).
+// How a command connects: within `timeout` seconds when it has one (--timeout; at least 250 ms,
+// at most the usual request timeout, which applies otherwise), and what else it prints when the
+// broker cannot be reached (the JSON object of a --json command).
 struct ConnectOptions {
   std::optional<double> timeout;
   std::function<void(const Error&)> on_failure;

@@ -18,8 +18,10 @@ std::optional<Client> connect_or_report(const std::string& address, int& exit_co
   options.broker = address;
   if (how.timeout) {
     const auto bound = std::chrono::milliseconds(static_cast<long>(*how.timeout * 1000));
+    // (At least 250 ms: a reachable broker answers well within it, even over tcp, and
+    // `--timeout 0`, one look at the job, must not find it unreachable.)
     options.connect_timeout =
-        std::clamp(bound, std::chrono::milliseconds(1), options.request_timeout);
+        std::clamp(bound, std::chrono::milliseconds(250), options.request_timeout);
   }
   if (options.broker.empty()) {
     if (const char* env = std::getenv("ZWQ_BROKER")) options.broker = env;

@@ -3,7 +3,8 @@
 //
 // Only "ipc://PATH" endpoints over a file path are looked at; tcp://, abstract "ipc://@name" and
 // anything else give kNone, as does a socket this process may connect to. Neither call blocks.
-// Root passes every permission check (access(2)), so kDenied is only ever seen by other users.
+// Permissions are judged for the effective user, as connect(2) judges them (root passes every
+// check, so kDenied is only ever seen by other users).
 #pragma once
 
 #include <string>

@@ -209,8 +209,10 @@ Status Scheduler::restore(RecoveredJob& r, TimePoint now) {
   // A plugin's kernel is restored with the definition the job was accepted with, so that the job
   // waits for a worker that announces it again instead of being dropped.
   const KernelInfo* known = r.kernel.name.empty() ? nullptr : catalog_.remember(r.kernel);
-  auto kernel = known != nullptr ? validate_job(r.spec, known, options_.limits)
-                                 : validate_job(r.spec, catalog_, options_.limits);
+  ValidationLimits limits = options_.limits;
+  limits.param_names = false;  // (accepted by an earlier broker: see ValidationLimits)
+  auto kernel = known != nullptr ? validate_job(r.spec, known, limits)
+                                 : validate_job(r.spec, catalog_, limits);
   if (!kernel.ok()) return kernel.error();
   auto job = make_job(std::move(r.spec), kernel.value(), now);
   JobCollector& book = job->collector;

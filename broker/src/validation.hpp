@@ -16,6 +16,10 @@ namespace zwq::broker {
 struct ValidationLimits {
   std::uint64_t default_slice_size = 262144;                  // used when the spec asks for 0
   std::uint64_t max_slices_per_job = std::uint64_t{1} << 24;  // more would cost too much memory
+  // Refuse parameter names the kernel does not declare (check_params). Off for a job restored
+  // from the journal: an earlier broker accepted it, and it must not vanish on an upgrade (a
+  // worker that refuses the name fails the job, with the reason, instead).
+  bool param_names = true;
 };
 
 // 1 to 64 characters of [A-Za-z0-9._-].

@@ -431,6 +431,27 @@ TEST_CASE("journal keeps a cancelled job cancelled", "[broker]") {
   CHECK(restarted.dispatch().empty());
 }
 
+TEST_CASE(
+    "journal restores a job whose parameter names this broker's kernel does not take: an earlier "
+    "broker accepted it, and an upgrade must not lose it",
+    "[broker]") {
+  Harness h;
+  JobSpec fresh = sum_spec("new", 4);
+  fresh.kernel = "plain_sum";
+  fresh.params.set("bins", std::int64_t{10});
+  auto refused = h.sched.submit(fresh, h.now);
+  REQUIRE_FALSE(refused.ok());  // a new submit with that name is refused
+  CHECK(refused.error().message.find("has no parameter 'bins'") != std::string::npos);
+
+  RecoveredJob old;
+  old.spec = fresh;
+  old.spec.job_id = "old";
+  REQUIRE(h.sched.restore(std::move(old), h.now).ok());
+  CHECK(h.status("old").state == JobState::kQueued);
+  h.hello("w1", 4);
+  CHECK_FALSE(h.dispatch().empty());  // and it runs (a worker judges its parameters)
+}
+
 TEST_CASE("journal restores a count's merged state and a gather job's bytes exactly", "[broker]") {
   TempDir dir;
   {

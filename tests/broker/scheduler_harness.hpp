@@ -23,15 +23,17 @@ inline Status fake_kernel(const SliceContext&, Partial&) {
 inline const KernelRegistry& test_kernels() {
   static const KernelRegistry registry = [] {
     KernelRegistry k;
-    auto add = [&](const char* name, Combiner c, KernelShape s) {
+    auto add = [&](const char* name, Combiner c, KernelShape s, const char* params = nullptr) {
       KernelInfo info;
       info.name = name;
       info.fn = fake_kernel;
       info.combiner = c;
       info.shape = s;
+      info.params = params;
       (void)k.add(std::move(info));
     };
     add("sum", Combiner::kSum, KernelShape::kReduce);
+    add("plain_sum", Combiner::kSum, KernelShape::kReduce, "");  // declares that it takes none
     add("count_range", Combiner::kCount, KernelShape::kRange);
     add("other_range", Combiner::kCount, KernelShape::kRange);
     add("gather_range", Combiner::kGather, KernelShape::kRange);

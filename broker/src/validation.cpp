@@ -126,10 +126,10 @@ Result<const KernelInfo*> check_job(const JobSpec& spec, const KernelInfo* kerne
                   " make " + std::to_string(slices) + " slices, more than the broker's limit of " +
                   std::to_string(limits.max_slices_per_job) + "; use a larger slice size");
   }
-  const Status params =
-      limits.param_names ? check_params(*kernel, spec.params, spec.input.dtype, spec.count)
-      : kernel->validate != nullptr ? kernel->validate(spec.params, spec.input.dtype, spec.count)
-                                    : Status::Ok();
+  Status params = limits.param_names ? check_param_names(*kernel, spec.params) : Status::Ok();
+  if (params.ok() && kernel->validate != nullptr) {
+    params = kernel->validate(spec.params, spec.input.dtype, spec.count);
+  }
   if (Status s = params; !s.ok()) {
     Error e = s.error();
     e.message = prefix(spec) + e.message;

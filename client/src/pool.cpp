@@ -25,7 +25,7 @@ JobSpec placed(const JobRequest& r) {
   spec.input = r.input;
   spec.input2 = r.input2;
   spec.output = r.output;
-  for (DatasetRef* d : {&spec.input, &spec.input2, &spec.output}) stamp_memory(*d);
+  for (DatasetRef* d : {&spec.input, &spec.input2, &spec.output}) stamp_dataset(*d, r.here);
   return spec;
 }
 
@@ -80,9 +80,7 @@ std::uint64_t Pool::readers(const JobSpec& spec) {
 }
 
 Result<Job> Pool::submit_job(JobRequest request, const PoolOptions& options) {
-  if (options.here) {
-    for (DatasetRef* d : {&request.input, &request.input2, &request.output}) keep_here(*d);
-  }
+  request.here = request.here || options.here;
   if (request.slice_size == 0) {
     if (options.chunksize != 0) {
       request.slice_size = options.chunksize;

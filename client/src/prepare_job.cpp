@@ -234,9 +234,9 @@ Result<JobSpec> prepare(const JobRequest& req, const KernelKnowledge& kernel) {
   spec.slice_size = req.slice_size;
   spec.params = req.params;
   spec.param_sets = req.param_sets;
-  // A file in /dev/shm is this host's memory: the broker sends the job only to workers that
-  // see this /dev/shm.
-  for (DatasetRef* d : {&spec.input, &spec.input2, &spec.output}) stamp_memory(*d);
+  // A file in /dev/shm (with `here`, any file) is this host's: the broker sends the job only to
+  // workers that see this /dev/shm.
+  for (DatasetRef* d : {&spec.input, &spec.input2, &spec.output}) stamp_dataset(*d, req.here);
   if (!valid_job_id(spec.job_id)) {
     return make_error(ErrorCode::kInvalidArgument,
                       "job id '" + spec.job_id + "' must be 1-64 characters of [A-Za-z0-9._-]");

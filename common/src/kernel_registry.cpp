@@ -40,18 +40,22 @@ bool declares(std::string_view names, std::string_view name) {
 
 }  // namespace
 
+Status check_param_names(const KernelInfo& kernel, const Params& params) {
+  if (kernel.params == nullptr) return Status::Ok();
+  const std::string_view declared = kernel.params;
+  for (const auto& entry : params.values) {
+    if (declares(declared, entry.first)) continue;
+    std::string takes = declared.empty() ? "it takes none" : "it takes: " + std::string(declared);
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "kernel '" + kernel.name + "' has no parameter '" + entry.first + "' (" + takes + ")");
+  }
+  return Status::Ok();
+}
+
 Status check_params(const KernelInfo& kernel, const Params& params, DType input_dtype,
                     std::uint64_t job_count) {
-  if (kernel.params != nullptr) {
-    const std::string_view declared = kernel.params;
-    for (const auto& entry : params.values) {
-      if (declares(declared, entry.first)) continue;
-      std::string takes = declared.empty() ? "it takes none" : "it takes: " + std::string(declared);
-      return make_error(
-          ErrorCode::kInvalidArgument,
-          "kernel '" + kernel.name + "' has no parameter '" + entry.first + "' (" + takes + ")");
-    }
-  }
+  if (Status s = check_param_names(kernel, params); !s.ok()) return s;
   return kernel.validate != nullptr ? kernel.validate(params, input_dtype, job_count)
                                     : Status::Ok();
 }

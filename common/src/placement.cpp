@@ -52,6 +52,14 @@ void keep_here(DatasetRef& d) {
   d.memory = memory_id();
 }
 
+void stamp_dataset(DatasetRef& d, bool here) {
+  if (here) {
+    keep_here(d);
+  } else {
+    stamp_memory(d);
+  }
+}
+
 bool in_memory_of(const DatasetRef& d, const std::string& host, const std::string& memory) {
   if (d.host.empty()) return true;
   if (d.memory.empty() || memory.empty()) return d.host == host;

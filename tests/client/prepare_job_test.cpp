@@ -151,9 +151,14 @@ TEST_CASE(
   shared.input.uri = tmpl;
   shared.input.dtype = DType::kF32;
   auto on_disk = zwq::prepare_job(shared);
+  shared.here = true;  // a file on this host's local disk, said so
+  auto kept = zwq::prepare_job(shared);
   ::unlink(tmpl);
   REQUIRE(on_disk.ok());
   CHECK(on_disk.value().input.host.empty());
+  REQUIRE(kept.ok());
+  CHECK(kept.value().input.host == zwq::host_name());
+  CHECK(kept.value().input.memory == zwq::memory_id());
 }
 
 TEST_CASE(

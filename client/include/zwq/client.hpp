@@ -71,6 +71,10 @@ struct JobRequest {
                                        // the count defaults to their number - first
   std::string job_id;                  // empty = random_job_id(), chosen once by prepare_job()
   bool check_datasets = true;          // probe the files before submitting (see prepare_job)
+  // Keep the job on the workers that share this host's memory (keep_here(), zwq submit --here):
+  // for a file on this host's local disk, which the broker cannot tell from a shared one. A
+  // dataset that names a host already keeps it.
+  bool here = false;
 
   // A one-input reduction ("sum", "min", "mean", "histogram", ...) over all of `in`: a
   // SharedArray, or a DatasetRef naming any file, e.g. DatasetRef{"/shared/x.f32", DType::kF32}

@@ -50,10 +50,8 @@ struct PoolOptions {
   std::uint64_t chunksize = 0;  // elements or tasks per slice; 0 = auto_chunksize
   // Bound on the blocking calls (map, starmap, apply); none = wait as long as it takes.
   std::optional<std::chrono::milliseconds> timeout;
-  // Keep the job on the workers that share this host's memory (zwq submit --here, keep_here()):
-  // for a file on this host's local disk, which the broker cannot tell from a shared one. A
-  // dataset that names a host already keeps it (and one of another host's memory beside one of
-  // this host's makes the broker refuse the job: no worker reads both).
+  // JobRequest::here for the call's job: keep it on this host's workers (a file on this host's
+  // local disk).
   bool here = false;
 };
 

@@ -88,9 +88,7 @@ Result<JobRequest> build_request(const SubmitArgs& a) {
     d.ref = ref.value();
   }
   req.input.byte_offset = a.offset;
-  if (a.here) {
-    for (DatasetRef* d : {&req.input, &req.input2, &req.output}) keep_here(*d);
-  }
+  req.here = a.here;
   if (!a.range.empty()) {
     if (*a.count_opt) {
       return make_error(ErrorCode::kInvalidArgument, "give --range or --count, not both");

@@ -26,7 +26,7 @@ struct IpcCheck {
   bool lasting() const { return kind == kDenied || kind == kNotSocket; }
 };
 
-// Looks at the socket file only (stat(2), access(2)); never connects.
+// Looks at the socket file only (stat(2), faccessat(2)); never connects.
 IpcCheck check_ipc_path(const std::string& endpoint);
 
 // check_ipc_path(), and when the socket is there and open to this user, a non-blocking connect(2)

@@ -96,9 +96,12 @@ class KernelRegistry {
   std::vector<KernelInfo> kernels_;
 };
 
-// A job's parameters as `kernel` sees them: a name it does not declare (KernelInfo::params) is
-// refused (kInvalidArgument, naming those it takes; a misspelt name would otherwise be ignored
-// and the job run with the default), then its validate runs (its error).
+// Refuses a parameter name `kernel` does not declare (KernelInfo::params): kInvalidArgument,
+// naming those it takes (a misspelt name would otherwise be ignored, and the job run on the
+// default). Any name passes a kernel that declares none.
+Status check_param_names(const KernelInfo& kernel, const Params& params);
+
+// A job's parameters as `kernel` sees them: check_param_names(), then its validate (its error).
 Status check_params(const KernelInfo& kernel, const Params& params, DType input_dtype,
                     std::uint64_t job_count);
 

@@ -43,8 +43,8 @@ struct JobSpec {
                      param_sets)
 };
 
-// The first of the job's datasets that is in one host's memory (DatasetRef::host
-// names the host), or null when none is. The broker refuses a job whose datasets name two hosts.
+// The first of the job's datasets that is in one host's memory (DatasetRef::host names the
+// host), or null when none is. The broker refuses a job whose datasets name two hosts.
 inline const DatasetRef* hosted_dataset(const JobSpec& spec) {
   for (const DatasetRef* d : {&spec.input, &spec.input2, &spec.output}) {
     if (!d->host.empty()) return d;

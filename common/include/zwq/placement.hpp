@@ -39,6 +39,10 @@ void stamp_memory(DatasetRef& d);
 // already is left as it is.
 void keep_here(DatasetRef& d);
 
+// A job's dataset as the client stamps it before submitting: keep_here() when the job is kept on
+// this host's workers (JobRequest::here), else stamp_memory().
+void stamp_dataset(DatasetRef& d, bool here);
+
 // Whether a worker whose Hello says `host` and `memory` can read `d`: any worker when `d` names
 // no host; when both sides have a memory, one of the same memory, whatever its host name; else
 // (an older client or worker, or a host given without a memory) one of the same host name.

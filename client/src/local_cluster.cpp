@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -131,7 +132,10 @@ void LocalCluster::Impl::start() {
 void LocalCluster::Impl::start_broker(const std::string& path, Clock::time_point deadline) {
   const std::string ready = temp_dir + "/ready";
   std::vector<std::string> args{"--ready-file", ready, "--log-level", options.log_level};
-  if (!options.bind.empty()) args.insert(args.end(), {"--bind", options.bind});
+  // Without a bind address, its sockets go in our own directory (the broker makes `sock` and
+  // removes it as it exits), so that stop() can remove them whatever became of the broker.
+  args.insert(args.end(), {"--bind", options.bind.empty() ? "ipc://" + temp_dir + "/sock/control"
+                                                          : options.bind});
   args.insert(args.end(), options.broker_args.begin(), options.broker_args.end());
   detail::SpawnOptions spawn;
   spawn.discard_stdout = true;  // it only prints its address, which we read from the ready file
@@ -198,11 +202,9 @@ void LocalCluster::Impl::stop() {
     if (!child->wait_until(deadline)) child->stop(milliseconds(0));
   }
   if (!temp_dir.empty()) {
-    // The broker removes its ipc sockets when it exits cleanly; not when it was killed.
-    for (const char* name : {"ready", "control", "tasks", "results", "events"}) {
-      ::unlink((temp_dir + "/" + name).c_str());
-    }
-    ::rmdir(temp_dir.c_str());
+    // The ready file, and the sockets of a broker that could not remove them (killed).
+    std::error_code ec;
+    std::filesystem::remove_all(temp_dir, ec);
     temp_dir.clear();
   }
 }

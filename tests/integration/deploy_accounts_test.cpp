@@ -146,6 +146,14 @@ TEST_CASE(
   CHECK(socket_mode.out.find("permission denied: " + run + "/control is srwxrwx---") !=
         std::string::npos);
   CHECK(socket_mode.out.find("within") == std::string::npos);
+  // An outsider's worker is a set-up failure (exit 1) at once too, not a wait for the broker.
+  const auto worker = run_command(as_outsider() + std::string(ZWQ_TEST_BIN_DIR) +
+                                  "/zwq-worker --broker " + address + " --log-level warn 2>&1");
+  INFO(worker.out);
+  CHECK(worker.exit_code == 1);
+  CHECK(worker.out.find("permission denied: " + run + "/control is srwxrwx---") !=
+        std::string::npos);
+  CHECK(worker.out.find("within") == std::string::npos);
 
   CHECK(workers.value().stop(std::chrono::milliseconds(10000)) == 0);
   CHECK(broker.value().stop(std::chrono::milliseconds(15000)) == 0);

@@ -182,3 +182,30 @@ TEST_CASE("fault: Ctrl-C on zwq local leaves no process, socket or /dev/shm file
     }
   }
 }
+
+TEST_CASE(
+    "fault: a LocalCluster whose broker was killed still leaves no socket or directory behind",
+    "[integration][fault]") {
+  LocalClusterOptions o;
+  o.workers = 1;
+  o.bin_dir = ZWQ_TEST_BIN_DIR;
+  o.log_level = "warn";
+  std::optional<LocalCluster> cluster(std::in_place, o);
+  const std::string address = cluster->address();
+  REQUIRE(address.rfind("ipc://", 0) == 0);
+  const std::string dir = address.substr(6, address.rfind('/') - 6);
+  // The broker: the child of ours whose program is zwq-broker.
+  pid_t broker = 0;
+  for (pid_t p : descendants(::getpid())) {
+    std::ifstream comm("/proc/" + std::to_string(p) + "/comm");
+    std::string name;
+    comm >> name;
+    if (name == "zwq-broker") broker = p;
+  }
+  REQUIRE(broker != 0);
+  REQUIRE(::kill(broker, SIGKILL) == 0);  // it cannot remove its sockets
+  REQUIRE(eventually([&] { return !cluster->check().ok(); }, std::chrono::seconds(10)));
+  CHECK(std::filesystem::exists(dir + "/control"));
+  cluster.reset();
+  CHECK_FALSE(std::filesystem::exists(dir));
+}

@@ -15,7 +15,7 @@ class Client;
 
 struct LocalClusterOptions {
   int workers = 0;      // worker processes to start; 0 = std::thread::hardware_concurrency
-  std::string bind;     // broker --bind address; empty = a private ipc:// directory
+  std::string bind;     // broker --bind address; empty = ipc:// in the cluster's own directory
   std::string bin_dir;  // where zwq-broker and zwq-worker are; empty = the directory of
                         // this executable, then $ZWQ_BIN_DIR, then $PATH
   std::string log_level = "warn";                   // passed to both as --log-level

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <limits>
 
+#include "zwq/npy_header.hpp"
+
 namespace zwq {
 
 namespace {
@@ -46,6 +48,7 @@ ShmSegment::ShmSegment(ShmSegment&& other) noexcept
       map_(std::move(other.map_)),
       dtype_(other.dtype_),
       count_(other.count_),
+      offset_(other.offset_),
       owner_(other.owner_) {
   other.count_ = 0;
   other.owner_ = false;
@@ -59,6 +62,7 @@ ShmSegment& ShmSegment::operator=(ShmSegment&& other) noexcept {
     map_ = std::move(other.map_);
     dtype_ = other.dtype_;
     count_ = other.count_;
+    offset_ = other.offset_;
     owner_ = other.owner_;
     other.count_ = 0;
     other.owner_ = false;
@@ -74,6 +78,7 @@ void ShmSegment::reset() {
   }
   owner_ = false;
   count_ = 0;
+  offset_ = 0;
 }
 
 Result<ShmSegment> ShmSegment::create(const std::string& name, DType dtype, std::size_t count) {
@@ -119,22 +124,37 @@ Result<ShmSegment> ShmSegment::open(const std::string& name, std::optional<DType
   auto map = MappedFile::open(path.value(), MappedFile::Mode::kReadWrite);
   if (!map.ok()) return make_error(ErrorCode::kDatasetMissing, map.error().message);
   DType dtype = expected.value_or(DType::kNone);
-  if (auto meta = read_meta(path.value())) {
-    if (expected && *expected != meta->first) {
+  std::uint64_t offset = 0;
+  const auto disagrees = [&](DType recorded) {
+    return make_error(ErrorCode::kDtypeMismatch, what + " holds " +
+                                                     std::string(dtype_name(recorded)) + ", not " +
+                                                     std::string(dtype_name(*expected)));
+  };
+  if (auto npy = read_npy_header(path.value())) {
+    if (!npy->dtype) {
       return make_error(ErrorCode::kDtypeMismatch,
-                        what + " holds " + std::string(dtype_name(meta->first)) + ", not " +
-                            std::string(dtype_name(*expected)));
+                        what + " is a .npy of dtype '" + npy->descr + "', which zwq cannot read");
     }
+    if (expected && *expected != *npy->dtype) return disagrees(*npy->dtype);
+    dtype = *npy->dtype;
+    offset = npy->header_bytes;
+  } else if (auto meta = read_meta(path.value())) {
+    if (expected && *expected != meta->first) return disagrees(meta->first);
     dtype = meta->first;
   }
   if (dtype == DType::kNone) {
     return make_error(ErrorCode::kInvalidArgument,
                       what + " has no .zwq-meta sidecar: say which dtype it holds");
   }
-  const std::size_t bytes = map.value().size();
+  if (offset > map.value().size()) {  // the file shrank after it was mapped
+    return make_error(ErrorCode::kDtypeMismatch, what + " is shorter than its .npy header");
+  }
+  const std::size_t bytes = map.value().size() - offset;
   if (bytes % dtype_size(dtype) != 0) {
     return make_error(ErrorCode::kDtypeMismatch, what + " holds " + std::to_string(bytes) +
-                                                     " bytes, not a whole number of " +
+                                                     " bytes" +
+                                                     (offset != 0 ? " after its .npy header" : "") +
+                                                     ", not a whole number of " +
                                                      std::string(dtype_name(dtype)) + " elements");
   }
   ShmSegment seg;
@@ -143,6 +163,7 @@ Result<ShmSegment> ShmSegment::open(const std::string& name, std::optional<DType
   seg.map_ = std::move(map).value();
   seg.dtype_ = dtype;
   seg.count_ = bytes / dtype_size(dtype);
+  seg.offset_ = offset;
   return seg;
 }
 

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "npy_header.hpp"
+#include "zwq/npy_header.hpp"
 
 namespace zwq {
 
@@ -91,7 +91,7 @@ Result<DatasetInfo> probe_dataset(const DatasetRef& ref, std::uint64_t needed_el
   if (ref.dtype == DType::kNone) {
     return make_error(ErrorCode::kInvalidArgument, "dataset " + name + " has no dtype");
   }
-  if (auto npy = detail::read_npy_header(info.path)) {
+  if (auto npy = read_npy_header(info.path)) {
     info.header_bytes = npy->header_bytes;
     info.recorded_dtype = npy->dtype;
     if (!npy->dtype) {

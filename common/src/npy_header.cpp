@@ -1,9 +1,9 @@
-#include "npy_header.hpp"
+#include "zwq/npy_header.hpp"
 
 #include <cstring>
 #include <fstream>
 
-namespace zwq::detail {
+namespace zwq {
 
 std::optional<NpyHeader> read_npy_header(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -38,4 +38,4 @@ std::optional<NpyHeader> read_npy_header(const std::string& path) {
   return h;
 }
 
-}  // namespace zwq::detail
+}  // namespace zwq

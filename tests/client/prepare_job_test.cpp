@@ -18,6 +18,7 @@ namespace {
 using zwq::DType;
 using zwq::ErrorCode;
 using zwq::JobRequest;
+using zwq::test::npy_header;
 using zwq::test::ShmFile;
 
 // A file of `n` floats with a sidecar saying so.
@@ -31,21 +32,6 @@ JobRequest sum_of(const ShmFile& f) {
   r.kernel = "sum";
   r.input.uri = f.uri();
   return r;
-}
-
-// A NumPy 1.0 header for a 1-d little-endian array, padded to 64 bytes as numpy does.
-std::string npy_header(const std::string& descr, std::size_t n) {
-  std::string dict =
-      "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + std::to_string(n) + ",), }";
-  const std::size_t total = ((10 + dict.size() + 1 + 63) / 64) * 64;
-  dict.resize(total - 10 - 1, ' ');
-  dict += '\n';
-  std::string h = "\x93NUMPY";
-  h += '\x01';
-  h += '\x00';
-  h += static_cast<char>(dict.size() & 0xff);
-  h += static_cast<char>(dict.size() >> 8);
-  return h + dict;
 }
 
 }  // namespace

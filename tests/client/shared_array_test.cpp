@@ -8,6 +8,9 @@
 #include <cstdint>
 #include <numeric>
 #include <string>
+#include <vector>
+
+#include "shm_file.hpp"
 
 namespace {
 
@@ -165,4 +168,37 @@ TEST_CASE("ShmSegment open without a sidecar needs a dtype", "[client]") {
   REQUIRE(typed.ok());
   CHECK(typed.value().size() == 8);  // 32 bytes read as f32
   CHECK(zwq::ShmSegment::remove(name).ok());
+}
+
+TEST_CASE(
+    "ShmSegment open of a .npy takes its dtype and skips its header, and refuses a dtype that "
+    "disagrees",
+    "[client]") {
+  const zwq::test::ShmFile file("sa-npy");
+  const std::string header = zwq::test::npy_header("<f8", 3);
+  file.write(std::vector<double>{1.5, 2.5, 4.0}, header);
+  auto seg = zwq::ShmSegment::open(file.name());
+  REQUIRE(seg.ok());
+  CHECK(seg.value().dtype() == zwq::DType::kF64);
+  CHECK(seg.value().size() == 3);
+  CHECK(seg.value().byte_offset() == header.size());
+  const auto* x = static_cast<const double*>(seg.value().data());
+  CHECK(x[0] == 1.5);
+  CHECK(x[2] == 4.0);
+  CHECK(seg.value().ref().byte_offset == header.size());
+  CHECK(zwq::SharedArray<double>::open(file.name()).ok());
+
+  auto as_f32 = zwq::ShmSegment::open(file.name(), zwq::DType::kF32);
+  REQUIRE_FALSE(as_f32.ok());
+  CHECK(as_f32.error().code == zwq::ErrorCode::kDtypeMismatch);
+  CHECK(as_f32.error().message.find("holds f64, not f32") != std::string::npos);
+
+  file.write(std::vector<std::uint8_t>{1, 2, 3}, zwq::test::npy_header(">f8", 0));
+  auto big_endian = zwq::ShmSegment::open(file.name());
+  REQUIRE_FALSE(big_endian.ok());
+  CHECK(big_endian.error().message.find("a .npy of dtype '>f8'") != std::string::npos);
+  file.write(std::vector<std::uint8_t>{1, 2, 3}, zwq::test::npy_header("<f8", 0));
+  auto ragged = zwq::ShmSegment::open(file.name());
+  REQUIRE_FALSE(ragged.ok());
+  CHECK(ragged.error().message.find("3 bytes after its .npy header") != std::string::npos);
 }

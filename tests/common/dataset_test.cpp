@@ -62,14 +62,7 @@ TEST_CASE("dataset probe catches a dtype that disagrees with the sidecar", "[com
 
 TEST_CASE("dataset probe reads a .npy header's dtype and length", "[common][dataset]") {
   ShmFile f("probe-npy");
-  std::string dict = "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }";
-  const std::size_t total = 10 + dict.size() + 1;
-  const std::size_t pad = (64 - total % 64) % 64;
-  dict += std::string(pad, ' ') + "\n";
-  std::string header = std::string("\x93NUMPY\x01\x00", 8);
-  header += static_cast<char>(dict.size() & 0xff);
-  header += static_cast<char>(dict.size() >> 8);
-  header += dict;
+  const std::string header = zwq::test::npy_header("<i4", 3);
   f.write(std::vector<std::int32_t>{1, 2, 3}, header);
   auto info = probe_dataset(DatasetRef{f.uri(), DType::kI32, header.size()}, 3);
   REQUIRE(info.ok());

@@ -55,6 +55,32 @@ TEST_CASE("cli: array create, submit --json under zwq local, array rm", "[integr
   CHECK_FALSE(exists("/dev/shm/" + name + ".zwq-meta"));
 }
 
+TEST_CASE("cli: array info, sum and fill read a .npy that numpy.save wrote, after its header",
+          "[integration][cli]") {
+  const ShmFile array("cli-npy");
+  array.write(std::vector<std::int32_t>{3, -1, 7, 10}, npy_header("<i4", 4));
+  const auto info = run_command(kZwq + " array info " + array.name() + " --json");
+  INFO(info.out);
+  REQUIRE(info.exit_code == 0);
+  const auto j = nlohmann::json::parse(info.out);
+  CHECK(j.at("dtype") == "i32");
+  CHECK(j.at("count") == 4);
+  CHECK(j.at("byte_offset") == 128);
+  CHECK(std::stod(run_command(kZwq + " array sum " + array.name()).out) == 19.0);
+  REQUIRE(run_command(kZwq + " array fill " + array.name() + " --value 2").exit_code == 0);
+  CHECK(std::stod(run_command(kZwq + " array sum " + array.name()).out) == 8.0);
+  const auto nothing = run_command(kZwq + " array fill " + array.name() + " 2>&1");
+  CHECK(nothing.exit_code == 2);  // a fill that says nothing fills nothing
+  CHECK(nothing.out.find("say what to fill with") != std::string::npos);
+  std::ifstream in(array.path(), std::ios::binary);
+  std::string magic(6, '\0');
+  in.read(magic.data(), 6);
+  CHECK(magic == "\x93NUMPY");  // the header is still there
+  const auto wrong = run_command(kZwq + " array info " + array.name() + " --dtype f32 2>&1");
+  CHECK(wrong.exit_code != 0);
+  CHECK(wrong.out.find("holds i32, not f32") != std::string::npos);
+}
+
 TEST_CASE(
     "cli: array create and fill take --value alone as const and --seed alone as random, and "
     "refuse one the named pattern would ignore",

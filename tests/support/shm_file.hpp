@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -11,6 +12,20 @@
 #include <vector>
 
 namespace zwq::test {
+
+// A NumPy format 1.0 header for a one-dimensional little-endian array of n elements of `descr`
+// ("<f8"), padded to a multiple of 64 bytes as numpy.save pads it.
+inline std::string npy_header(const std::string& descr, std::size_t n) {
+  std::string dict =
+      "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + std::to_string(n) + ",), }";
+  const std::size_t total = ((10 + dict.size() + 1 + 63) / 64) * 64;
+  dict.resize(total - 10 - 1, ' ');
+  dict += '\n';
+  std::string h("\x93NUMPY\x01\x00", 8);
+  h += static_cast<char>(dict.size() & 0xff);
+  h += static_cast<char>(dict.size() >> 8);
+  return h + dict;
+}
 
 class ShmFile {
  public:

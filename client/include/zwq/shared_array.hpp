@@ -44,26 +44,28 @@ class ShmSegment {
   // behind on failure.
   static Result<ShmSegment> create(const std::string& name, DType dtype, std::size_t count);
 
-  // Maps the existing /dev/shm/NAME read-write. The dtype comes from the sidecar; `expected`, when
-  // given, must agree with it (kDtypeMismatch otherwise) and is used when there is no sidecar.
-  // Fails with kDatasetMissing when the file does not exist, kInvalidArgument when neither the
-  // sidecar nor `expected` names a dtype, kDtypeMismatch when the file size is not a whole number
-  // of elements.
+  // Maps the existing /dev/shm/NAME read-write. The dtype comes from a .npy header (whose
+  // elements then start after it: NAME may be a file numpy.save wrote) or else from the sidecar;
+  // `expected`, when given, must agree with it (kDtypeMismatch otherwise) and is used when the
+  // file records none. Fails with kDatasetMissing when the file does not exist, kInvalidArgument
+  // when nothing names a dtype, kDtypeMismatch when the bytes after any header are not a whole
+  // number of elements or the .npy holds a dtype zwq cannot read.
   static Result<ShmSegment> open(const std::string& name,
                                  std::optional<DType> expected = std::nullopt);
 
   // Removes /dev/shm/NAME and its sidecar. Fails with kDatasetMissing if the file did not exist.
   static Status remove(const std::string& name);
 
-  void* data() const { return map_.mutable_data(); }
+  void* data() const { return map_.mutable_data() + offset_; }
   std::size_t size() const { return count_; }  // elements
   std::size_t bytes() const { return count_ * dtype_size(dtype_); }
   DType dtype() const { return dtype_; }
   const std::string& name() const { return name_; }
   const std::string& path() const { return path_; }
   bool owns_file() const { return owner_; }
-  // "shm:NAME" with this segment's dtype, offset 0 and length.
-  DatasetRef ref() const { return DatasetRef{"shm:" + name_, dtype_, 0, count_}; }
+  std::uint64_t byte_offset() const { return offset_; }  // a .npy header's length, else 0
+  // "shm:NAME" with this segment's dtype, byte offset and length.
+  DatasetRef ref() const { return DatasetRef{"shm:" + name_, dtype_, offset_, count_}; }
   // Keeps the file and sidecar after destruction (the segment stays mapped until then).
   void release() { owner_ = false; }
 
@@ -75,6 +77,7 @@ class ShmSegment {
   MappedFile map_;
   DType dtype_ = DType::kNone;
   std::size_t count_ = 0;
+  std::uint64_t offset_ = 0;  // where element 0 is in the file
   bool owner_ = false;
 };
 

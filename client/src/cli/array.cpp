@@ -93,6 +93,9 @@ int run_fill(const ArrayArgs& a) {
   std::optional<DType> dtype;
   int code = kExitOk;
   if (!parse_common(a, name, dtype, code)) return code;
+  if (!*a.pattern_opt && !*a.value_opt && !*a.seed_opt) {
+    return usage_error("say what to fill with: --pattern, --value or --seed");
+  }
   auto pattern = pattern_of(a, code);
   if (!pattern) return code;
   auto seg = ShmSegment::open(name, dtype);
@@ -119,13 +122,20 @@ int run_info(const ArrayArgs& a) {
   if (!seg.ok()) return report(seg.error());
   const ShmSegment& s = seg.value();
   if (a.json) {
-    nlohmann::json j{{"name", name},      {"uri", "shm:" + name},
-                     {"path", s.path()},  {"dtype", std::string(dtype_name(s.dtype()))},
-                     {"count", s.size()}, {"bytes", s.bytes()}};
+    nlohmann::json j{{"name", name},
+                     {"uri", "shm:" + name},
+                     {"path", s.path()},
+                     {"dtype", std::string(dtype_name(s.dtype()))},
+                     {"count", s.size()},
+                     {"bytes", s.bytes()},
+                     {"byte_offset", s.byte_offset()}};
     std::cout << j.dump() << std::endl;
   } else {
     std::cout << "shm:" << name << "  dtype " << dtype_name(s.dtype()) << "  count " << s.size()
-              << "  bytes " << s.bytes() << "  (" << s.path() << ")\n";
+              << "  bytes " << s.bytes();
+    if (s.byte_offset() != 0)
+      std::cout << "  after a .npy header of " << s.byte_offset() << " bytes";
+    std::cout << "  (" << s.path() << ")\n";
   }
   return kExitOk;
 }
@@ -181,21 +191,22 @@ void add_array_commands(CLI::App& app, Commands& commands) {
   a->seed_opt = cmd->add_option("--seed", a->seed, "Seed of --fill random (splitmix64)");
 
   cmd = add_leaf(array, commands, "fill", "Overwrite an array with a pattern", run_fill, a);
-  a->pattern_opt =
-      cmd->add_option("--pattern", a->pattern, "zero, arange, random or const")->required();
+  a->pattern_opt = cmd->add_option("--pattern", a->pattern,
+                                   "zero, arange, random or const (const with --value, random "
+                                   "with --seed)");
   a->value_opt = cmd->add_option("--value", a->value, "The value of --pattern const");
   a->seed_opt = cmd->add_option("--seed", a->seed, "Seed of --pattern random (splitmix64)");
-  cmd->add_option("--dtype", a->dtype, "Dtype, if the array has no sidecar");
+  cmd->add_option("--dtype", a->dtype, "Dtype, if the file records none (sidecar or .npy header)");
 
   add_leaf(array, commands, "rm", "Remove /dev/shm/NAME and its sidecar", run_rm, a);
 
   cmd = add_leaf(array, commands, "info", "Print an array's dtype, count and bytes", run_info, a);
-  cmd->add_option("--dtype", a->dtype, "Dtype, if the array has no sidecar");
+  cmd->add_option("--dtype", a->dtype, "Dtype, if the file records none (sidecar or .npy header)");
   cmd->add_flag("--json", a->json, "Print JSON");
 
   cmd = add_leaf(array, commands, "sum", "Sum an array here, in long double (a reference)", run_sum,
                  a);
-  cmd->add_option("--dtype", a->dtype, "Dtype, if the array has no sidecar");
+  cmd->add_option("--dtype", a->dtype, "Dtype, if the file records none (sidecar or .npy header)");
   cmd->add_flag("--json", a->json, "Print JSON");
 }
 

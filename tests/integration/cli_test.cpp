@@ -417,6 +417,33 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "cli: status ID --json and cancel ID --json print one object when the broker cannot be "
+    "reached within --timeout, and a listing prints nothing on stdout rather than an empty one",
+    "[integration][cli]") {
+  TestDir dir("cli-unreachable-status");
+  const std::string at = " --broker ipc://" + dir.path() + "/control";  // no broker there
+  for (const std::string command : {" status some-job", " cancel some-job"}) {
+    INFO(command);
+    const auto r = run_command(kZwq + command + " --json --timeout 0.3" + at + " 2>/dev/null");
+    INFO(r.out);
+    CHECK(r.exit_code == 1);
+    const auto j = nlohmann::json::parse(r.out);
+    CHECK(j.at("job_id") == "some-job");
+    CHECK(j.at("state").is_null());
+    CHECK(j.at("error").get<std::string>().find("unreachable") != std::string::npos);
+    CHECK(j.at("error").get<std::string>().find("300 ms") != std::string::npos);
+  }
+  for (const std::string listing : {" status", " workers", " kernels"}) {
+    INFO(listing);
+    const auto r = run_command(kZwq + listing + " --json --timeout 0.3" + at + " 2>/dev/null");
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.empty());
+  }
+  const auto said = run_command(kZwq + " status --json --timeout 0.3" + at + " 2>&1 >/dev/null");
+  CHECK(said.out.find("unreachable") != std::string::npos);  // on stderr
+}
+
+TEST_CASE(
     "cli: zwq status notes that a queued job a worker could take is behind older jobs, and "
     "says nothing of the running one",
     "[integration][cli]") {

@@ -14,6 +14,8 @@ namespace {
 struct KernelsArgs {
   bool json = false;
   std::string broker;
+  double timeout = 0;  // --timeout: seconds to reach the broker in
+  CLI::Option* timeout_opt = nullptr;
 };
 
 int run_kernels(const KernelsArgs& a) {
@@ -22,7 +24,9 @@ int run_kernels(const KernelsArgs& a) {
   const bool ask_broker = !a.broker.empty() || std::getenv("ZWQ_BROKER") != nullptr;
   if (ask_broker) {
     int exit_code = kExitOk;
-    auto client = connect_or_report(a.broker, exit_code);
+    ConnectOptions how;
+    if (*a.timeout_opt) how.timeout = a.timeout;
+    auto client = connect_or_report(a.broker, exit_code, how);
     if (!client) return exit_code;
     // An older broker lists names only: those it does not describe are left out.
     if (!client->info().kernel_specs.empty()) specs = client->info().kernel_specs;
@@ -64,6 +68,8 @@ void add_kernels_command(CLI::App& app, Commands& commands) {
       "kernels",
       "List the kernels: built-in ones, or those a broker offers (--broker, ZWQ_BROKER)");
   cmd->add_flag("--json", a->json, "Print JSON");
+  a->timeout_opt = cmd->add_option("--timeout", a->timeout,
+                                   "Give up on a broker that does not answer within SECONDS");
   add_broker_option(cmd, a->broker);
   commands.push_back({cmd, [a] { return run_kernels(*a); }});
 }

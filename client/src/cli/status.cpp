@@ -15,7 +15,16 @@ struct StatusArgs {
   std::string job_id;
   bool json = false;
   std::string broker;
+  double timeout = 0;                  // --timeout: seconds to reach the broker in
+  CLI::Option* timeout_opt = nullptr;  // (given or not)
 };
+
+// --timeout, and the options every command here shares.
+void add_common_options(CLI::App* cmd, StatusArgs& a) {
+  a.timeout_opt = cmd->add_option("--timeout", a.timeout,
+                                  "Give up on a broker that does not answer within SECONDS");
+  add_broker_option(cmd, a.broker);
+}
 
 json to_json(const JobStatus& s) {
   return json{{"job_id", s.job_id},
@@ -74,19 +83,28 @@ std::vector<std::string> worker_row(const WorkerStatus& w) {
           format_duration(static_cast<double>(w.heartbeat_age_ms) / 1000)};
 }
 
+// With --json and one job id, the object of a job whose state is unknown, as `zwq wait --json`
+// prints it. (A listing prints nothing on stdout when it fails: `[]` would say "no jobs".)
+void print_unknown_job(const StatusArgs& a, const Error& e) {
+  if (!a.json || a.job_id.empty()) return;
+  std::cout << json{{"job_id", a.job_id}, {"state", nullptr}, {"error", e.to_string()}}.dump()
+            << std::endl;
+}
+
+std::optional<Client> connect_for(const StatusArgs& a, int& exit_code) {
+  ConnectOptions how;
+  if (*a.timeout_opt) how.timeout = a.timeout;
+  how.on_failure = [&a](const Error& e) { print_unknown_job(a, e); };
+  return connect_or_report(a.broker, exit_code, how);
+}
+
 int run_status(const StatusArgs& a) {
   int exit_code = kExitOk;
-  auto client = connect_or_report(a.broker, exit_code);
+  auto client = connect_for(a, exit_code);
   if (!client) return exit_code;
   auto jobs = client->status(a.job_id);
   if (!jobs.ok()) {
-    if (a.json && !a.job_id.empty()) {  // one object for one id, as `zwq wait --json` prints
-      std::cout << json{{"job_id", a.job_id},
-                        {"state", nullptr},
-                        {"error", jobs.error().to_string()}}
-                       .dump()
-                << std::endl;
-    }
+    print_unknown_job(a, jobs.error());
     return report(jobs.error());
   }
   if (a.json) {
@@ -109,7 +127,7 @@ int run_status(const StatusArgs& a) {
 
 int run_workers(const StatusArgs& a) {
   int exit_code = kExitOk;
-  auto client = connect_or_report(a.broker, exit_code);
+  auto client = connect_for(a, exit_code);
   if (!client) return exit_code;
   auto workers = client->workers();
   if (!workers.ok()) return report(workers.error());
@@ -127,10 +145,13 @@ int run_workers(const StatusArgs& a) {
 
 int run_cancel(const StatusArgs& a) {
   int exit_code = kExitOk;
-  auto client = connect_or_report(a.broker, exit_code);
+  auto client = connect_for(a, exit_code);
   if (!client) return exit_code;
   auto status = client->cancel(a.job_id);
-  if (!status.ok()) return report(status.error());
+  if (!status.ok()) {
+    print_unknown_job(a, status.error());
+    return report(status.error());
+  }
   if (a.json) {
     std::cout << to_json(status.value()).dump() << std::endl;
   } else {
@@ -142,7 +163,7 @@ int run_cancel(const StatusArgs& a) {
 
 int run_shutdown(const StatusArgs& a) {
   int exit_code = kExitOk;
-  auto client = connect_or_report(a.broker, exit_code);
+  auto client = connect_for(a, exit_code);
   if (!client) return exit_code;
   if (Status s = client->shutdown_broker(); !s.ok()) return report(s.error());
   return kExitOk;
@@ -155,25 +176,25 @@ void add_status_commands(CLI::App& app, Commands& commands) {
   CLI::App* cmd = app.add_subcommand("status", "Show the broker's jobs (or one job)");
   cmd->add_option("job", status->job_id, "Job id (default: all jobs)");
   cmd->add_flag("--json", status->json, "Print JSON");
-  add_broker_option(cmd, status->broker);
+  add_common_options(cmd, *status);
   commands.push_back({cmd, [status] { return run_status(*status); }});
 
   auto workers = std::make_shared<StatusArgs>();
   cmd = app.add_subcommand("workers", "Show the workers registered with the broker");
   cmd->add_flag("--json", workers->json, "Print JSON");
-  add_broker_option(cmd, workers->broker);
+  add_common_options(cmd, *workers);
   commands.push_back({cmd, [workers] { return run_workers(*workers); }});
 
   auto cancel = std::make_shared<StatusArgs>();
   cmd = app.add_subcommand("cancel", "Cancel a job");
   cmd->add_option("job", cancel->job_id, "Job id")->required();
   cmd->add_flag("--json", cancel->json, "Print the job's status as JSON");
-  add_broker_option(cmd, cancel->broker);
+  add_common_options(cmd, *cancel);
   commands.push_back({cmd, [cancel] { return run_cancel(*cancel); }});
 
   auto shutdown = std::make_shared<StatusArgs>();
   cmd = app.add_subcommand("shutdown", "Stop the broker (its workers exit too)");
-  add_broker_option(cmd, shutdown->broker);
+  add_common_options(cmd, *shutdown);
   commands.push_back({cmd, [shutdown] { return run_shutdown(*shutdown); }});
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <string_view>
 #include <utility>
 
@@ -287,14 +288,43 @@ Result<JobStatus> Scheduler::cancel(const std::string& job_id, TimePoint now) {
   return status(job, now);
 }
 
-JobStatus Scheduler::status(const Job& job, TimePoint now, WaitReasons* reasons) const {
+Scheduler::JobsAhead Scheduler::jobs_ahead(std::uint64_t last) const {
+  JobsAhead out;
+  std::vector<std::uint64_t> served(workers_.size(), 0);  // older runnable jobs each one serves
+  for (const auto& [serial, job] : runnable_) {
+    if (serial > last) break;
+    if (job->final() || job->pending.empty()) continue;  // (left in runnable_ until dispatch)
+    std::optional<std::uint64_t> fewest;
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      const Worker& w = *workers_[i];
+      if (w.stalled || !supports(w, *job)) continue;
+      fewest = std::min(fewest.value_or(served[i]), served[i]);
+      ++served[i];
+    }
+    if (fewest) out.emplace(serial, *fewest);
+  }
+  return out;
+}
+
+JobStatus Scheduler::status(const Job& job, TimePoint now, WaitReasons* reasons,
+                            const JobsAhead* ahead) const {
   JobStatus st = job.status(now);
   st.lease_ms = job.final() ? 0 : static_cast<std::uint64_t>(lease_for(job).count());
   // Only a job with nothing in flight can be waiting for a worker.
   if (job.final() || st.inflight != 0 || st.done >= st.total) return st;
+  set_waiting(st, job, reasons);
+  if (st.waiting.empty()) {
+    const JobsAhead own = ahead == nullptr ? jobs_ahead(job.serial) : JobsAhead{};
+    const JobsAhead& all = ahead == nullptr ? own : *ahead;
+    if (auto it = all.find(job.serial); it != all.end()) st.ahead = it->second;
+  }
+  return st;
+}
+
+void Scheduler::set_waiting(JobStatus& st, const Job& job, WaitReasons* reasons) const {
   if (reasons == nullptr) {
     st.waiting = waiting_reason(job, takers(job));
-    return st;
+    return;
   }
   std::string place;  // where its datasets are: what decides who takes it, beside the kernel
   for (const DatasetRef* d : {&job.spec.input, &job.spec.input2, &job.spec.output}) {
@@ -304,7 +334,6 @@ JobStatus Scheduler::status(const Job& job, TimePoint now, WaitReasons* reasons)
   auto [it, fresh] = reasons->try_emplace({job.kernel, std::move(place)});
   if (fresh) it->second = takers(job);
   st.waiting = waiting_reason(job, it->second);
-  return st;
 }
 
 const Job* Scheduler::find_job(const std::string& job_id) const {
@@ -322,8 +351,9 @@ std::vector<JobStatus> Scheduler::all_status(TimePoint now) const {
   out.reserve(ordered.size());
   // Jobs that wait do so for the same few (kernel, host) pairs: each is looked up once.
   WaitReasons reasons;
+  const JobsAhead ahead = jobs_ahead(std::numeric_limits<std::uint64_t>::max());
   for (const Job* job : ordered) {
-    out.push_back(status(*job, now, &reasons));
+    out.push_back(status(*job, now, &reasons, &ahead));
   }
   return out;
 }

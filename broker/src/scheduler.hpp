@@ -206,9 +206,17 @@ class Scheduler {
   // Takers by (kernel, host of the job's hosted dataset or ""): status() of many jobs fills it,
   // so that a queue of jobs no worker takes costs one look at the workers per pair.
   using WaitReasons = std::map<std::pair<const KernelInfo*, std::string>, Takers>;
+  // Runnable jobs (by serial) and how many older runnable jobs stand before each: for each, the
+  // fewest that one of its workers (not stalled) serves first, since a worker takes the oldest
+  // job it serves. A job no worker takes is not listed.
+  using JobsAhead = std::unordered_map<std::uint64_t, std::uint64_t>;
+  // JobsAhead for the runnable jobs up to serial `last`: one pass over them and the workers.
+  JobsAhead jobs_ahead(std::uint64_t last) const;
   // A job's status as clients see it, with the lease its workers have now (0 once final) and,
-  // when it has nothing in flight and no registered worker could take its slices, why.
-  JobStatus status(const Job& job, TimePoint now, WaitReasons* reasons = nullptr) const;
+  // when it has nothing in flight, why no registered worker could take its slices or else how
+  // many older jobs are ahead of it (from `ahead`, or worked out here when that is null).
+  JobStatus status(const Job& job, TimePoint now, WaitReasons* reasons = nullptr,
+                   const JobsAhead* ahead = nullptr) const;
   // True while some job is queued or running.
   bool has_unfinished_jobs() const;
 
@@ -352,6 +360,8 @@ class Scheduler {
   Takers takers(const Job& job) const;
   // Why no worker takes `job`'s slices, as JobStatus.waiting says it; "" for kSome.
   static std::string waiting_reason(const Job& job, Takers takers);
+  // Sets st.waiting: why no worker takes `job`'s slices, through `reasons` when given.
+  void set_waiting(JobStatus& st, const Job& job, WaitReasons* reasons) const;
   Job* next_job_for(const Worker& w, bool& alone);
   void observe_pace(Worker& w, Job& job, std::uint64_t slices, std::uint64_t slowest_us,
                     TimePoint now);

@@ -68,13 +68,14 @@ class Reader {
 };
 
 bool read_status(Reader& r, JobStatus& s) {
-  return r.map(13) && r.key("job_id") && r.text(s.job_id) && r.key("kernel") && r.text(s.kernel) &&
+  return r.map(14) && r.key("job_id") && r.text(s.job_id) && r.key("kernel") && r.text(s.kernel) &&
          r.key("state") && r.small_enum(s.state) && r.key("total") && r.uint(s.total) &&
          r.key("done") && r.uint(s.done) && r.key("inflight") && r.uint(s.inflight) &&
          r.key("retried") && r.uint(s.retried) && r.key("discarded") && r.uint(s.discarded) &&
          r.key("elapsed_ms") && r.uint(s.elapsed_ms) && r.key("error_code") &&
          r.small_enum(s.error_code) && r.key("error") && r.text(s.error) && r.key("lease_ms") &&
-         r.uint(s.lease_ms) && r.key("waiting") && r.text(s.waiting);
+         r.uint(s.lease_ms) && r.key("waiting") && r.text(s.waiting) && r.key("ahead") &&
+         r.uint(s.ahead);
 }
 
 // A Partial is packed as an array (MSGPACK_DEFINE): combiner, n, hi, lo, count, bins, bytes.

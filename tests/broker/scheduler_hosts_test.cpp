@@ -168,3 +168,35 @@ TEST_CASE(
   CHECK(all[1].waiting.find("host 'node01' (memory boot-b/0:26)") != std::string::npos);
   CHECK(all[1].waiting == h.status(all[1].job_id).waiting);
 }
+
+TEST_CASE(
+    "scheduler status counts the older jobs ahead of a queued one by its own workers, not the "
+    "jobs of another host's",
+    "[broker]") {
+  Harness h;
+  hello_on(h, "node01", "w1");
+  hello_on(h, "node02", "w2");
+  // Oldest first: a, b on node01; c on node02; d a shared file; e on node02. Nothing is
+  // dispatched, so all five have slices to hand out and none in flight.
+  std::vector<std::string> ids;
+  for (const char* host : {"node01", "node01", "node02", "", "node02"}) {
+    auto r = h.sched.submit(shm_sum(host), h.now);
+    REQUIRE(r.ok());
+    ids.push_back(r.value().job_id);
+  }
+  // w2 serves c, d, e in turn: e is behind 2 (not the 4 older jobs); d is behind w2's one (c),
+  // fewer than w1's two (a, b).
+  const std::vector<std::uint64_t> expected{0, 1, 0, 1, 2};
+  const auto all = h.sched.all_status(h.now);
+  REQUIRE(all.size() == 5);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    INFO("job " << i);
+    CHECK(all[i].job_id == ids[i]);
+    CHECK(all[i].ahead == expected[i]);
+    CHECK(h.status(ids[i]).ahead == expected[i]);  // one job's status works it out alike
+  }
+
+  // Once a job's slices are in flight it is not waiting for anyone, and nothing is ahead of any.
+  h.dispatch();
+  for (const auto& st : h.sched.all_status(h.now)) CHECK(st.ahead == 0);
+}

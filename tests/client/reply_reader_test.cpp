@@ -38,7 +38,7 @@ msg::WaitItem done_item(const std::string& id, double value) {
 }
 
 // A reply of every kind of item: results of several combiners, a failed job, an unknown one,
-// a status that says why its job waits.
+// a status that says why its job waits, one behind older jobs.
 msg::WaitManyRep varied_reply() {
   msg::WaitManyRep rep;
   rep.items.push_back(done_item("a", 268435456.0));  // a double that holds an integer
@@ -71,6 +71,11 @@ msg::WaitManyRep varied_reply() {
   waiting.status.done = 0;
   waiting.status.waiting = "no registered worker has kernel 'sum'";
   rep.items.push_back(waiting);
+  msg::WaitItem behind = done_item("q", 0);  // one that a worker could take, behind older jobs
+  behind.status.state = JobState::kQueued;
+  behind.status.done = 0;
+  behind.status.ahead = 300;
+  rep.items.push_back(behind);
   rep.left = 12;
   return rep;
 }
@@ -96,6 +101,7 @@ TEST_CASE("wait many reader reads a broker's reply as the usual decoding reads i
   CHECK(fast->rep.items[5].status.error_code == ErrorCode::kKernelFailed);
   CHECK(fast->rep.items[6].code == ErrorCode::kUnknownJob);
   CHECK(fast->rep.items[7].status.waiting == sent.items[7].status.waiting);
+  CHECK(fast->rep.items[8].status.ahead == 300);
   CHECK(fast->rep.left == 12);
 
   const std::string empty = encode(msg::WaitManyRep{}, 3);

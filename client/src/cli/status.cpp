@@ -39,7 +39,8 @@ json to_json(const JobStatus& s) {
               {"error_code", std::string(error_code_name(s.error_code))},
               {"error", s.error},
               {"lease_ms", s.lease_ms},
-              {"waiting", s.waiting}};
+              {"waiting", s.waiting},
+              {"ahead", s.ahead}};
 }
 
 json to_json(const WorkerStatus& w) {
@@ -54,12 +55,12 @@ json to_json(const WorkerStatus& w) {
               {"heartbeat_age_ms", w.heartbeat_age_ms}};
 }
 
-// `ahead`: jobs listed before this one (older) that are not finished. Slices go to the oldest
-// job a worker can take first, so a queued job that a worker could take waits for them.
-std::vector<std::string> job_row(const JobStatus& s, std::size_t ahead) {
+// A queued job that a worker could take says how many older jobs go first (s.ahead, which the
+// broker works out from the jobs its workers serve).
+std::vector<std::string> job_row(const JobStatus& s) {
   std::string note = s.waiting.empty() ? s.error : "waiting: " + s.waiting;
-  if (note.empty() && s.state == JobState::kQueued && s.inflight == 0 && ahead != 0) {
-    note = "behind " + std::to_string(ahead) + " older job" + (ahead == 1 ? "" : "s") +
+  if (note.empty() && s.state == JobState::kQueued && s.inflight == 0 && s.ahead != 0) {
+    note = "behind " + std::to_string(s.ahead) + " older job" + (s.ahead == 1 ? "" : "s") +
            " (the oldest goes first)";
   }
   return {s.job_id,
@@ -114,11 +115,7 @@ int run_status(const StatusArgs& a) {
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows;
-  std::size_t unfinished = 0;  // (the broker lists jobs oldest first)
-  for (const auto& s : jobs.value()) {
-    rows.push_back(job_row(s, unfinished));
-    unfinished += s.state == JobState::kQueued || s.state == JobState::kRunning;
-  }
+  for (const auto& s : jobs.value()) rows.push_back(job_row(s));
   print_table(
       {"JOB", "KERNEL", "STATE", "DONE", "INFLIGHT", "RETRIED", "DISCARDED", "ELAPSED", "NOTE"},
       rows);

@@ -75,8 +75,11 @@ struct JobStatus {
   std::uint64_t lease_ms = 0;   // how long a worker may hold its slices without a result now
   // Why no worker takes its slices ("" when one could, or the job is final or has none left).
   std::string waiting;
+  // For a job with slices to hand out, none in flight and a worker that could take them: how
+  // many older jobs go first (the fewest that any of those workers serves before it). Else 0.
+  std::uint64_t ahead = 0;
   ZWQ_DEFINE_MAP(job_id, kernel, state, total, done, inflight, retried, discarded, elapsed_ms,
-                     error_code, error, lease_ms, waiting)
+                 error_code, error, lease_ms, waiting, ahead)
 };
 
 struct WorkerStatus {

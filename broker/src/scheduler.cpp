@@ -288,20 +288,34 @@ Result<JobStatus> Scheduler::cancel(const std::string& job_id, TimePoint now) {
   return status(job, now);
 }
 
+// What decides which workers take a job, beside its kernel: where its datasets are.
+std::string Scheduler::place_of(const Job& job) {
+  std::string place;
+  for (const DatasetRef* d : {&job.spec.input, &job.spec.input2, &job.spec.output}) {
+    place += std::to_string(d->host.size()) + ':' + d->host + std::to_string(d->memory.size()) +
+             ':' + d->memory;
+  }
+  return place;
+}
+
 Scheduler::JobsAhead Scheduler::jobs_ahead(std::uint64_t last) const {
   JobsAhead out;
   std::vector<std::uint64_t> served(workers_.size(), 0);  // older runnable jobs each one serves
+  // The workers (not stalled) that take each (kernel, place): looked up once per pair.
+  std::map<std::pair<const KernelInfo*, std::string>, std::vector<std::size_t>> takers_of;
   for (const auto& [serial, job] : runnable_) {
     if (serial > last) break;
     if (job->final() || job->pending.empty()) continue;  // (left in runnable_ until dispatch)
-    std::optional<std::uint64_t> fewest;
-    for (std::size_t i = 0; i < workers_.size(); ++i) {
-      const Worker& w = *workers_[i];
-      if (w.stalled || !supports(w, *job)) continue;
-      fewest = std::min(fewest.value_or(served[i]), served[i]);
-      ++served[i];
+    auto [it, fresh] = takers_of.try_emplace({job->kernel, place_of(*job)});
+    if (fresh) {
+      for (std::size_t i = 0; i < workers_.size(); ++i) {
+        if (!workers_[i]->stalled && supports(*workers_[i], *job)) it->second.push_back(i);
+      }
     }
-    if (fewest) out.emplace(serial, *fewest);
+    if (it->second.empty()) continue;
+    std::uint64_t fewest = served[it->second.front()];
+    for (std::size_t i : it->second) fewest = std::min(fewest, served[i]++);
+    out.emplace(serial, fewest);
   }
   return out;
 }
@@ -313,12 +327,15 @@ JobStatus Scheduler::status(const Job& job, TimePoint now, WaitReasons* reasons,
   // Only a job with nothing in flight can be waiting for a worker.
   if (job.final() || st.inflight != 0 || st.done >= st.total) return st;
   set_waiting(st, job, reasons);
-  if (st.waiting.empty()) {
-    const JobsAhead own = ahead == nullptr ? jobs_ahead(job.serial) : JobsAhead{};
-    const JobsAhead& all = ahead == nullptr ? own : *ahead;
-    if (auto it = all.find(job.serial); it != all.end()) st.ahead = it->second;
+  if (ahead != nullptr && st.waiting.empty()) {
+    if (auto it = ahead->find(job.serial); it != ahead->end()) st.ahead = it->second;
   }
   return st;
+}
+
+JobStatus Scheduler::status_with_ahead(const Job& job, TimePoint now) const {
+  const JobsAhead ahead = jobs_ahead(job.serial);
+  return status(job, now, nullptr, &ahead);
 }
 
 void Scheduler::set_waiting(JobStatus& st, const Job& job, WaitReasons* reasons) const {
@@ -326,12 +343,7 @@ void Scheduler::set_waiting(JobStatus& st, const Job& job, WaitReasons* reasons)
     st.waiting = waiting_reason(job, takers(job));
     return;
   }
-  std::string place;  // where its datasets are: what decides who takes it, beside the kernel
-  for (const DatasetRef* d : {&job.spec.input, &job.spec.input2, &job.spec.output}) {
-    place += std::to_string(d->host.size()) + ':' + d->host + std::to_string(d->memory.size()) +
-             ':' + d->memory;
-  }
-  auto [it, fresh] = reasons->try_emplace({job.kernel, std::move(place)});
+  auto [it, fresh] = reasons->try_emplace({job.kernel, place_of(job)});
   if (fresh) it->second = takers(job);
   st.waiting = waiting_reason(job, it->second);
 }

@@ -210,13 +210,17 @@ class Scheduler {
   // fewest that one of its workers (not stalled) serves first, since a worker takes the oldest
   // job it serves. A job no worker takes is not listed.
   using JobsAhead = std::unordered_map<std::uint64_t, std::uint64_t>;
-  // JobsAhead for the runnable jobs up to serial `last`: one pass over them and the workers.
+  // JobsAhead for the runnable jobs up to serial `last`: one pass over them, with one look at
+  // the workers per (kernel, place) pair. For status requests only: not cheap with many jobs.
   JobsAhead jobs_ahead(std::uint64_t last) const;
   // A job's status as clients see it, with the lease its workers have now (0 once final) and,
-  // when it has nothing in flight, why no registered worker could take its slices or else how
-  // many older jobs are ahead of it (from `ahead`, or worked out here when that is null).
+  // when it has nothing in flight, why no registered worker could take its slices, or else (when
+  // `ahead` is given) how many older jobs are ahead of it. Without `ahead`, JobStatus::ahead is
+  // 0: the statuses in wait, fetch and submit replies and in events leave it out.
   JobStatus status(const Job& job, TimePoint now, WaitReasons* reasons = nullptr,
                    const JobsAhead* ahead = nullptr) const;
+  // status() with `ahead` worked out: what a StatusReq for one job answers.
+  JobStatus status_with_ahead(const Job& job, TimePoint now) const;
   // True while some job is queued or running.
   bool has_unfinished_jobs() const;
 
@@ -360,6 +364,7 @@ class Scheduler {
   Takers takers(const Job& job) const;
   // Why no worker takes `job`'s slices, as JobStatus.waiting says it; "" for kSome.
   static std::string waiting_reason(const Job& job, Takers takers);
+  static std::string place_of(const Job& job);
   // Sets st.waiting: why no worker takes `job`'s slices, through `reasons` when given.
   void set_waiting(JobStatus& st, const Job& job, WaitReasons* reasons) const;
   Job* next_job_for(const Worker& w, bool& alone);

@@ -424,7 +424,7 @@ void Server::handle_control(const std::string& identity, std::string_view frame,
         if (job == nullptr) {
           return reply_error(to, make_error(ErrorCode::kUnknownJob, "no job '" + m.job_id + "'"));
         }
-        reply(to, msg::StatusRep{{sched_.status(*job, now)}});
+        reply(to, msg::StatusRep{{sched_.status_with_ahead(*job, now)}});
       });
       break;
     case MsgType::kSubmitManyReq:

@@ -28,6 +28,8 @@ class Reader {
     std::uint32_t n = 0;
     return r_.map(n) && n == fields;
   }
+  // A map of `n` keys, for the caller to judge.
+  bool map_of(std::uint32_t& n) { return r_.map(n); }
   // An array of n elements, each at least one byte: n is checked against the frame before any
   // container is sized by it.
   bool array(std::uint32_t& n) {
@@ -68,14 +70,17 @@ class Reader {
 };
 
 bool read_status(Reader& r, JobStatus& s) {
-  return r.map(14) && r.key("job_id") && r.text(s.job_id) && r.key("kernel") && r.text(s.kernel) &&
-         r.key("state") && r.small_enum(s.state) && r.key("total") && r.uint(s.total) &&
-         r.key("done") && r.uint(s.done) && r.key("inflight") && r.uint(s.inflight) &&
-         r.key("retried") && r.uint(s.retried) && r.key("discarded") && r.uint(s.discarded) &&
-         r.key("elapsed_ms") && r.uint(s.elapsed_ms) && r.key("error_code") &&
-         r.small_enum(s.error_code) && r.key("error") && r.text(s.error) && r.key("lease_ms") &&
-         r.uint(s.lease_ms) && r.key("waiting") && r.text(s.waiting) && r.key("ahead") &&
-         r.uint(s.ahead);
+  // 13 keys from a broker that predates `ahead` (which then stays 0), 14 from one that sends it.
+  std::uint32_t fields = 0;
+  return r.map_of(fields) && (fields == 13 || fields == 14) && r.key("job_id") &&
+         r.text(s.job_id) && r.key("kernel") && r.text(s.kernel) && r.key("state") &&
+         r.small_enum(s.state) && r.key("total") && r.uint(s.total) && r.key("done") &&
+         r.uint(s.done) && r.key("inflight") && r.uint(s.inflight) && r.key("retried") &&
+         r.uint(s.retried) && r.key("discarded") && r.uint(s.discarded) && r.key("elapsed_ms") &&
+         r.uint(s.elapsed_ms) && r.key("error_code") && r.small_enum(s.error_code) &&
+         r.key("error") && r.text(s.error) && r.key("lease_ms") && r.uint(s.lease_ms) &&
+         r.key("waiting") && r.text(s.waiting) &&
+         (fields == 13 || (r.key("ahead") && r.uint(s.ahead)));
 }
 
 // A Partial is packed as an array (MSGPACK_DEFINE): combiner, n, hi, lo, count, bins, bytes.

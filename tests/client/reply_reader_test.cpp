@@ -299,3 +299,56 @@ TEST_CASE("submit many reader leaves every other frame to the usual decoding", "
     CHECK_FALSE(read_submit_many_rep(frame.data(), frame.size()).has_value());
   }
 }
+
+TEST_CASE("wait many reader reads a status without ahead, as a broker that predates it sends",
+          "[client]") {
+  const msg::WaitItem item = done_item("old", 7.0);
+  const JobStatus& st = item.status;
+  const std::string frame = hand_frame(msg::WaitManyRep::kType, 2, [&](auto& pk) {
+    pk.pack(std::string("items"));
+    pk.pack_array(1);
+    pk.pack_map(5);
+    pk.pack(std::string("job_id"));
+    pk.pack(item.job_id);
+    pk.pack(std::string("code"));
+    pk.pack(item.code);
+    pk.pack(std::string("message"));
+    pk.pack(item.message);
+    pk.pack(std::string("status"));
+    pk.pack_map(13);  // every key but `ahead`, in the order the broker writes them
+    pk.pack(std::string("job_id"));
+    pk.pack(st.job_id);
+    pk.pack(std::string("kernel"));
+    pk.pack(st.kernel);
+    pk.pack(std::string("state"));
+    pk.pack(st.state);
+    for (const auto& [key, value] : {std::pair<const char*, std::uint64_t>{"total", st.total},
+                                     {"done", st.done},
+                                     {"inflight", st.inflight},
+                                     {"retried", st.retried},
+                                     {"discarded", st.discarded},
+                                     {"elapsed_ms", st.elapsed_ms}}) {
+      pk.pack(std::string(key));
+      pk.pack(value);
+    }
+    pk.pack(std::string("error_code"));
+    pk.pack(st.error_code);
+    pk.pack(std::string("error"));
+    pk.pack(st.error);
+    pk.pack(std::string("lease_ms"));
+    pk.pack(st.lease_ms);
+    pk.pack(std::string("waiting"));
+    pk.pack(st.waiting);
+    pk.pack(std::string("result"));
+    pk.pack(item.result);
+    pk.pack(std::string("left"));
+    pk.pack(0);
+  });
+  auto usual = decode<msg::WaitManyRep>(frame.data(), frame.size());
+  REQUIRE(usual.ok());
+  auto fast = read_wait_many_rep(frame.data(), frame.size());
+  REQUIRE(fast.has_value());  // read here, not left to the slower decoding
+  CHECK(encode(fast->rep) == encode(usual.value()));
+  CHECK(fast->rep.items.at(0).status.retried == 3);
+  CHECK(fast->rep.items.at(0).status.ahead == 0);
+}

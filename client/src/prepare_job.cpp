@@ -64,32 +64,13 @@ Status check_present(const std::string& kernel, const char* role, bool needed,
   return Status::Ok();
 }
 
-// The dtype a file records (.npy header or sidecar), or none for a plain raw file.
-// probe_dataset only reports a .npy's dtype when asked with that dtype, so the candidates are
-// tried in turn; the sidecar is read directly.
-Result<std::optional<DType>> recorded_dtype(const DatasetRef& ref, const std::string& path) {
-  if (auto meta = read_meta(path)) return std::optional<DType>(meta->first);
-  Error last{ErrorCode::kDtypeMismatch, ""};
-  for (DType t : {DType::kF32, DType::kF64, DType::kI32, DType::kI64, DType::kU8}) {
-    DatasetRef probe = ref;
-    probe.dtype = t;
-    auto info = probe_dataset(probe, 0);
-    if (info.ok()) return info.value().recorded_dtype;
-    if (info.error().code != ErrorCode::kDtypeMismatch) return info.error();
-    last = info.error();
-  }
-  return last;
-}
-
 // Fills in dtype (recorded, else `fallback`), byte_offset (a .npy header) and length; `want`
 // (none: any) is the dtype the kernel insists on.
 Result<DatasetRef> describe(DatasetRef ref, DType fallback, DType want) {
-  auto path = dataset_path(ref.uri);
-  if (!path.ok()) return path.error();
   if (ref.dtype == DType::kNone) {
-    auto recorded = recorded_dtype(ref, path.value());
-    if (!recorded.ok()) return recorded.error();
-    ref.dtype = recorded.value().value_or(want != DType::kNone ? want : fallback);
+    auto inspected = inspect_dataset(ref.uri);  // what the file records (.npy, sidecar), if any
+    if (!inspected.ok()) return inspected.error();
+    ref.dtype = inspected.value().recorded_dtype.value_or(want != DType::kNone ? want : fallback);
     if (ref.dtype == DType::kNone) {
       return make_error(ErrorCode::kInvalidArgument,
                         "dataset '" + ref.uri +
@@ -108,8 +89,8 @@ Result<DatasetRef> describe(DatasetRef ref, DType fallback, DType want) {
   if (const std::string why = misaligned(ref); !why.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "dataset " + why);
   }
-  ref.length = (info.value().file_bytes - std::min(info.value().file_bytes, ref.byte_offset)) /
-               dtype_size(ref.dtype);
+  const std::uint64_t end = info.value().data_end();  // (a .npy's shape, a sidecar's count)
+  ref.length = (end - std::min(end, ref.byte_offset)) / dtype_size(ref.dtype);
   return ref;
 }
 
@@ -148,6 +129,14 @@ Status resolve_datasets(const JobRequest& req, const Needs& needs, JobSpec& spec
                             measure->uri + "' (" + std::to_string(measure->length) + " elements)");
     }
     spec.count = measure->length - spec.first;
+    // Two inputs are read element by element together, as numpy's dot wants them aligned.
+    if (spec.input2.present() && spec.input2.length != spec.input.length) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "'" + spec.input.uri + "' holds " + std::to_string(spec.input.length) +
+                            " elements but '" + spec.input2.uri + "' holds " +
+                            std::to_string(spec.input2.length) +
+                            ": the two inputs must be of one length (or give a count)");
+    }
   }
   for (const DatasetRef* ref : {&spec.input, &spec.input2, &spec.output}) {
     if (!ref->present()) continue;

@@ -51,6 +51,7 @@ ShmSegment::ShmSegment(ShmSegment&& other) noexcept
       offset_(other.offset_),
       owner_(other.owner_) {
   other.count_ = 0;
+  other.offset_ = 0;
   other.owner_ = false;
 }
 
@@ -65,6 +66,7 @@ ShmSegment& ShmSegment::operator=(ShmSegment&& other) noexcept {
     offset_ = other.offset_;
     owner_ = other.owner_;
     other.count_ = 0;
+    other.offset_ = 0;
     other.owner_ = false;
   }
   return *this;
@@ -125,36 +127,53 @@ Result<ShmSegment> ShmSegment::open(const std::string& name, std::optional<DType
   if (!map.ok()) return make_error(ErrorCode::kDatasetMissing, map.error().message);
   DType dtype = expected.value_or(DType::kNone);
   std::uint64_t offset = 0;
-  const auto disagrees = [&](DType recorded) {
+  std::optional<std::uint64_t> recorded;  // the elements a .npy header or the sidecar records
+  const auto disagrees = [&](DType recorded_dtype) {
     return make_error(ErrorCode::kDtypeMismatch, what + " holds " +
-                                                     std::string(dtype_name(recorded)) + ", not " +
-                                                     std::string(dtype_name(*expected)));
+                                                     std::string(dtype_name(recorded_dtype)) +
+                                                     ", not " + std::string(dtype_name(*expected)));
   };
-  if (auto npy = read_npy_header(path.value())) {
-    if (!npy->dtype) {
+  const MappedFile& m = map.value();
+  // The header as mapped, not as read again by path: the same bytes the elements come from.
+  auto npy = parse_npy_header(std::string_view(reinterpret_cast<const char*>(m.data()), m.size()));
+  if (!npy.ok()) return make_error(npy.error().code, what + " " + npy.error().message);
+  if (const auto& h = npy.value()) {
+    if (!h->dtype) {
       return make_error(ErrorCode::kDtypeMismatch,
-                        what + " is a .npy of dtype '" + npy->descr + "', which zwq cannot read");
+                        what + " is a .npy of dtype '" + h->descr + "', which zwq cannot read");
     }
-    if (expected && *expected != *npy->dtype) return disagrees(*npy->dtype);
-    dtype = *npy->dtype;
-    offset = npy->header_bytes;
+    if (expected && *expected != *h->dtype) return disagrees(*h->dtype);
+    dtype = *h->dtype;
+    offset = h->header_bytes;
+    recorded = h->count;
   } else if (auto meta = read_meta(path.value())) {
     if (expected && *expected != meta->first) return disagrees(meta->first);
     dtype = meta->first;
+    recorded = meta->second;
   }
   if (dtype == DType::kNone) {
     return make_error(ErrorCode::kInvalidArgument,
                       what + " has no .zwq-meta sidecar: say which dtype it holds");
   }
-  if (offset > map.value().size()) {  // the file shrank after it was mapped
-    return make_error(ErrorCode::kDtypeMismatch, what + " is shorter than its .npy header");
+  const std::size_t size = dtype_size(dtype);
+  if (offset % size != 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      what + ": its .npy header of " + std::to_string(offset) +
+                          " bytes leaves its elements misaligned for " +
+                          std::string(dtype_name(dtype)));
   }
-  const std::size_t bytes = map.value().size() - offset;
-  if (bytes % dtype_size(dtype) != 0) {
+  const std::uint64_t bytes = m.size() - offset;  // (the parsed header lies within the file)
+  if (recorded && bytes / size < *recorded) {
+    return make_error(ErrorCode::kDatasetTooShort,
+                      what + " holds " + std::to_string(bytes) + " bytes" +
+                          (offset != 0 ? " after its .npy header" : "") + ", but its " +
+                          (offset != 0 ? ".npy header" : ".zwq-meta sidecar") + " records " +
+                          std::to_string(*recorded) + " elements of " +
+                          std::string(dtype_name(dtype)) + ": was it cut short?");
+  }
+  if (!recorded && bytes % size != 0) {
     return make_error(ErrorCode::kDtypeMismatch, what + " holds " + std::to_string(bytes) +
-                                                     " bytes" +
-                                                     (offset != 0 ? " after its .npy header" : "") +
-                                                     ", not a whole number of " +
+                                                     " bytes, not a whole number of " +
                                                      std::string(dtype_name(dtype)) + " elements");
   }
   ShmSegment seg;
@@ -162,7 +181,7 @@ Result<ShmSegment> ShmSegment::open(const std::string& name, std::optional<DType
   seg.path_ = path.value();
   seg.map_ = std::move(map).value();
   seg.dtype_ = dtype;
-  seg.count_ = bytes / dtype_size(dtype);
+  seg.count_ = recorded.value_or(bytes / size);
   seg.offset_ = offset;
   return seg;
 }

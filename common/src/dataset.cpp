@@ -73,12 +73,17 @@ std::string misaligned(const DatasetRef& d) {
          std::to_string(size) + ")";
 }
 
-Result<DatasetInfo> probe_dataset(const DatasetRef& ref, std::uint64_t needed_elements) {
-  auto path = dataset_path(ref.uri);
+std::uint64_t DatasetInfo::data_end() const {
+  if (!recorded_count || !recorded_dtype) return file_bytes;
+  return header_bytes + *recorded_count * dtype_size(*recorded_dtype);
+}
+
+Result<DatasetInfo> inspect_dataset(const std::string& uri) {
+  auto path = dataset_path(uri);
   if (!path.ok()) return path.error();
   DatasetInfo info;
   info.path = path.value();
-  const std::string name = describe(ref, info.path);
+  const std::string name = uri == info.path ? "'" + uri + "'" : "'" + uri + "' (" + info.path + ")";
   struct stat st {};
   if (::stat(info.path.c_str(), &st) != 0) {
     return make_error(ErrorCode::kDatasetMissing,
@@ -88,18 +93,39 @@ Result<DatasetInfo> probe_dataset(const DatasetRef& ref, std::uint64_t needed_el
     return make_error(ErrorCode::kDatasetMissing, "dataset " + name + " is not a regular file");
   }
   info.file_bytes = static_cast<std::uint64_t>(st.st_size);
-  if (ref.dtype == DType::kNone) {
-    return make_error(ErrorCode::kInvalidArgument, "dataset " + name + " has no dtype");
-  }
-  if (auto npy = read_npy_header(info.path)) {
-    info.header_bytes = npy->header_bytes;
-    info.recorded_dtype = npy->dtype;
-    if (!npy->dtype) {
+  auto npy = read_npy_header(info.path);
+  if (!npy.ok()) return make_error(npy.error().code, "dataset " + name + " " + npy.error().message);
+  if (npy.value()) {
+    const NpyHeader& h = *npy.value();
+    if (!h.dtype) {
       return make_error(ErrorCode::kDtypeMismatch, "dataset " + name + " is a .npy of dtype '" +
-                                                       npy->descr + "', which zwq cannot read");
+                                                       h.descr + "', which zwq cannot read");
     }
+    info.header_bytes = h.header_bytes;
+    info.recorded_dtype = h.dtype;
+    info.recorded_count = h.count;
   } else if (auto meta = read_meta(info.path)) {
     info.recorded_dtype = meta->first;
+    info.recorded_count = meta->second;
+  }
+  if (info.file_bytes < info.data_end()) {
+    return make_error(ErrorCode::kDatasetTooShort,
+                      "dataset " + name + " holds " + std::to_string(info.file_bytes) +
+                          " bytes, but its " + (npy.value() ? ".npy header" : ".zwq-meta sidecar") +
+                          " records " + std::to_string(*info.recorded_count) + " elements of " +
+                          std::string(dtype_name(*info.recorded_dtype)) + " (" +
+                          std::to_string(info.data_end()) + " bytes): was it cut short?");
+  }
+  return info;
+}
+
+Result<DatasetInfo> probe_dataset(const DatasetRef& ref, std::uint64_t needed_elements) {
+  auto inspected = inspect_dataset(ref.uri);
+  if (!inspected.ok()) return inspected.error();
+  DatasetInfo info = std::move(inspected).value();
+  const std::string name = describe(ref, info.path);
+  if (ref.dtype == DType::kNone) {
+    return make_error(ErrorCode::kInvalidArgument, "dataset " + name + " has no dtype");
   }
   if (info.recorded_dtype && *info.recorded_dtype != ref.dtype) {
     return make_error(ErrorCode::kDtypeMismatch, "dataset " + name + " holds " +
@@ -107,12 +133,20 @@ Result<DatasetInfo> probe_dataset(const DatasetRef& ref, std::uint64_t needed_el
                                                      " but the job reads it as " +
                                                      std::string(dtype_name(ref.dtype)));
   }
-  const std::uint64_t need = ref.byte_offset + needed_elements * dtype_size(ref.dtype);
-  if (info.file_bytes < need) {
+  if (ref.byte_offset != 0 && ref.byte_offset < info.header_bytes) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "dataset " + name + ": byte offset " + std::to_string(ref.byte_offset) +
+                          " lies inside its .npy header of " + std::to_string(info.header_bytes) +
+                          " bytes (0 reads from the end of the header)");
+  }
+  const std::uint64_t start = ref.byte_offset != 0 ? ref.byte_offset : info.header_bytes;
+  const std::uint64_t need = start + needed_elements * dtype_size(ref.dtype);
+  if (info.data_end() < need) {
     std::ostringstream msg;
-    msg << "dataset " << name << " holds " << info.file_bytes << " bytes but " << needed_elements
-        << " elements of " << dtype_name(ref.dtype) << " from byte offset " << ref.byte_offset
-        << " need " << need;
+    msg << "dataset " << name << " holds " << info.data_end() << " bytes"
+        << (info.recorded_count ? " of recorded elements" : "") << " but " << needed_elements
+        << " elements of " << dtype_name(ref.dtype) << " from byte offset " << start << " need "
+        << need;
     return make_error(ErrorCode::kDatasetTooShort, msg.str());
   }
   return info;

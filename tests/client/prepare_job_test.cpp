@@ -322,13 +322,18 @@ TEST_CASE("prepare_job checks which datasets the kernel's shape needs", "[client
     r.input.uri = a.uri();
     CHECK(zwq::prepare_job(r).error().code == ErrorCode::kInvalidArgument);
   }
-  SECTION("dot needs a second input at least as long") {
+  SECTION("dot needs two inputs of one length, or a count both hold") {
     JobRequest r = sum_of(a);
     r.kernel = "dot";
     CHECK(zwq::prepare_job(r).error().code == ErrorCode::kInvalidArgument);
     ShmFile b("prep-shape-b");
     write_f32(b, 5);
     r.input2.uri = b.uri();
+    const auto unaligned = zwq::prepare_job(r);  // numpy: "shapes not aligned"
+    REQUIRE_FALSE(unaligned.ok());
+    CHECK(unaligned.error().code == ErrorCode::kInvalidArgument);
+    CHECK(unaligned.error().message.find("must be of one length") != std::string::npos);
+    r.count = 6;
     CHECK(zwq::prepare_job(r).error().code == ErrorCode::kDatasetTooShort);
     r.count = 5;
     auto spec = zwq::prepare_job(r);

@@ -197,8 +197,38 @@ TEST_CASE(
   auto big_endian = zwq::ShmSegment::open(file.name());
   REQUIRE_FALSE(big_endian.ok());
   CHECK(big_endian.error().message.find("a .npy of dtype '>f8'") != std::string::npos);
-  file.write(std::vector<std::uint8_t>{1, 2, 3}, zwq::test::npy_header("<f8", 0));
-  auto ragged = zwq::ShmSegment::open(file.name());
-  REQUIRE_FALSE(ragged.ok());
-  CHECK(ragged.error().message.find("3 bytes after its .npy header") != std::string::npos);
+  // Shorter than its shape: refused, not read as fewer elements.
+  file.write(std::vector<std::uint8_t>{1, 2, 3}, zwq::test::npy_header("<f8", 1));
+  auto cut = zwq::ShmSegment::open(file.name());
+  REQUIRE_FALSE(cut.ok());
+  CHECK(cut.error().code == zwq::ErrorCode::kDatasetTooShort);
+  CHECK(cut.error().message.find("holds 3 bytes after its .npy header, but its .npy header "
+                                 "records 1 elements of f64") != std::string::npos);
+  // Longer than its shape: the shape's count, as np.load reads it.
+  file.write(std::vector<double>{1, 2, 3}, zwq::test::npy_header("<f8", 2));
+  auto longer = zwq::ShmSegment::open(file.name());
+  REQUIRE(longer.ok());
+  CHECK(longer.value().size() == 2);
+  // The header itself cut short: refused, never taken for raw bytes (and then overwritten).
+  file.write(std::vector<std::uint8_t>{}, zwq::test::npy_header("<f8", 2).substr(0, 40));
+  auto torn = zwq::ShmSegment::open(file.name(), zwq::DType::kU8);
+  REQUIRE_FALSE(torn.ok());
+  CHECK(torn.error().code == zwq::ErrorCode::kInvalidArgument);
+  CHECK(torn.error().message.find("header is cut short") != std::string::npos);
+}
+
+TEST_CASE("ShmSegment open refuses a file shorter than its sidecar records", "[client]") {
+  const std::string name = unique_name("cut");
+  {
+    auto seg = zwq::ShmSegment::create(name, zwq::DType::kF64, 1000);
+    REQUIRE(seg.ok());
+    seg.value().release();
+  }
+  REQUIRE(::truncate(shm_path(name).c_str(), 4000) == 0);
+  auto cut = zwq::ShmSegment::open(name);
+  REQUIRE_FALSE(cut.ok());
+  CHECK(cut.error().code == zwq::ErrorCode::kDatasetTooShort);
+  CHECK(cut.error().message.find("holds 4000 bytes, but its .zwq-meta sidecar records 1000") !=
+        std::string::npos);
+  CHECK(zwq::ShmSegment::remove(name).ok());
 }

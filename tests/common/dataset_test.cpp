@@ -135,3 +135,43 @@ TEST_CASE(
   lazy.value().prefault(0, 4 * kChunk);  // not its mode: nothing happens
   CHECK_FALSE(page_present(lazy.value().data() + kChunk / 2));
 }
+
+TEST_CASE(
+    "dataset probe takes a .npy's length from its shape, refuses a file cut short of its header, "
+    "its shape or its sidecar, and an offset inside the header",
+    "[common][dataset]") {
+  ShmFile f("probe-npy-shape");
+  const std::string header = zwq::test::npy_header("<f8", 2);
+  f.write(std::vector<double>{1, 2, 3}, header);  // one element more than the shape
+  auto info = inspect_dataset(f.uri());
+  REQUIRE(info.ok());
+  CHECK(info.value().recorded_count == 2u);
+  CHECK(info.value().data_end() == header.size() + 16);
+  CHECK(probe_dataset(DatasetRef{f.uri(), DType::kF64}, 2).ok());  // offset 0: after the header
+  auto past = probe_dataset(DatasetRef{f.uri(), DType::kF64}, 3);
+  REQUIRE_FALSE(past.ok());
+  CHECK(past.error().code == ErrorCode::kDatasetTooShort);
+  auto inside = probe_dataset(DatasetRef{f.uri(), DType::kF64, 8}, 1);
+  REQUIRE_FALSE(inside.ok());
+  CHECK(inside.error().message.find("lies inside its .npy header") != std::string::npos);
+
+  f.write(std::vector<double>{1}, header);  // one element fewer than the shape
+  auto cut = inspect_dataset(f.uri());
+  REQUIRE_FALSE(cut.ok());
+  CHECK(cut.error().code == ErrorCode::kDatasetTooShort);
+  CHECK(cut.error().message.find("its .npy header records 2 elements of f64") != std::string::npos);
+
+  f.write(std::vector<double>{}, header.substr(0, 30));  // the header itself cut short
+  auto torn = inspect_dataset(f.uri());
+  REQUIRE_FALSE(torn.ok());
+  CHECK(torn.error().code == ErrorCode::kInvalidArgument);
+  CHECK(torn.error().message.find("header is cut short") != std::string::npos);
+
+  ShmFile g("probe-sidecar-cut");
+  g.write(std::vector<float>{1, 2, 3});
+  REQUIRE(write_meta(g.path(), DType::kF32, 4).ok());
+  auto short_of_meta = inspect_dataset(g.uri());
+  REQUIRE_FALSE(short_of_meta.ok());
+  CHECK(short_of_meta.error().message.find("its .zwq-meta sidecar records 4 elements") !=
+        std::string::npos);
+}

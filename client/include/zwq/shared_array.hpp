@@ -47,8 +47,10 @@ class ShmSegment {
   // Maps the existing /dev/shm/NAME read-write. The dtype comes from a .npy header (whose
   // elements then start after it: NAME may be a file numpy.save wrote) or else from the sidecar;
   // `expected`, when given, must agree with it (kDtypeMismatch otherwise) and is used when the
-  // file records none. Fails with kDatasetMissing when the file does not exist, kInvalidArgument
-  // when nothing names a dtype, kDtypeMismatch when the bytes after any header are not a whole
+  // file records none. Its length is the count the .npy shape or the sidecar records, else what
+  // the file holds. Fails with kDatasetMissing when the file does not exist, kInvalidArgument
+  // when nothing names a dtype or a .npy header is cut short or malformed, kDatasetTooShort when
+  // the file holds fewer elements than recorded, kDtypeMismatch when a raw file is not a whole
   // number of elements or the .npy holds a dtype zwq cannot read.
   static Result<ShmSegment> open(const std::string& name,
                                  std::optional<DType> expected = std::nullopt);

@@ -52,12 +52,24 @@ std::string misaligned(const DatasetRef& d);
 struct DatasetInfo {
   std::string path;
   std::uint64_t file_bytes = 0;
-  std::optional<DType> recorded_dtype;  // from a .npy header or a .zwq-meta sidecar
-  std::uint64_t header_bytes = 0;       // .npy header length (suggested byte_offset)
+  std::optional<DType> recorded_dtype;          // from a .npy header or a .zwq-meta sidecar
+  std::optional<std::uint64_t> recorded_count;  // the elements they say it holds
+  std::uint64_t header_bytes = 0;               // .npy header length (suggested byte_offset)
+
+  // Where its elements end: after the recorded count when there is one, else at the end of the
+  // file. (A file shorter than its record is refused by the probes.)
+  std::uint64_t data_end() const;
 };
 
-// Looks at the file behind `ref` and checks that it can serve elements [0, needed) of ref.dtype.
-// Fails with kDatasetMissing, kDatasetTooShort, kDtypeMismatch or kInvalidArgument; each
+// Looks at the file behind `uri`: its size, and what it records of itself (a .npy header, else
+// a .zwq-meta sidecar). Fails with kDatasetMissing (no such regular file), kInvalidArgument (a
+// .npy header cut short or malformed), kDtypeMismatch (a .npy of a dtype zwq cannot read) or
+// kDatasetTooShort (fewer bytes than the record says); each message names the dataset.
+Result<DatasetInfo> inspect_dataset(const std::string& uri);
+
+// inspect_dataset(), then checks that the file can serve elements [0, needed) of ref.dtype from
+// ref.byte_offset, which may not lie inside a .npy header (0 means after it). Fails as
+// inspect_dataset does, and with kDatasetTooShort, kDtypeMismatch or kInvalidArgument; each
 // message names the dataset and the numbers involved.
 Result<DatasetInfo> probe_dataset(const DatasetRef& ref, std::uint64_t needed_elements);
 

@@ -44,6 +44,10 @@ Result<std::pair<std::string, ParamValue>> Params::parse_assignment(const std::s
     errno = 0;
     const double d = std::strtod(raw.c_str(), &end);
     if (errno == 0 && *end == '\0') return std::pair{name, ParamValue{d}};
+    if (errno == ERANGE && *end == '\0') {  // a number, but none a double holds
+      return make_error(ErrorCode::kInvalidArgument,
+                        "parameter '" + name + "': " + raw + " is out of the range of a double");
+    }
   }
   return std::pair{name, ParamValue{raw}};
 }

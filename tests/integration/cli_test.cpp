@@ -82,6 +82,39 @@ TEST_CASE("cli: array info, sum and fill read a .npy that numpy.save wrote, afte
 }
 
 TEST_CASE(
+    "cli: a negative count, slice or timeout, a value the dtype cannot hold, a parameter no "
+    "double holds and an address without tcp:// or ipc:// are usage errors, exit 2",
+    "[integration][cli]") {
+  const ShmFile array("cli-refused");
+  const std::string at = " --broker ipc:///nonexistent-zwq-test/control";
+  for (const std::string& command : std::vector<std::string>{
+           " submit -k pi --count -5" + at, " submit -k pi --range -5:10" + at,
+           " submit -k pi --count 10 --slice -1" + at, " wait x --timeout -1" + at,
+           " status --timeout -0.5" + at, " local --workers -1 -- true",
+           " array create " + array.name() + " --dtype u8 -n 4 --value 300",
+           " array create " + array.name() + " --dtype i32 -n 4 --value 2.5",
+           " array create " + array.name() + " --dtype f32 -n 4 --value 1e39",
+           " submit -k pi --count 10 -p x=1e400" + at,
+           std::string(" submit -k pi --count 10 --broker 127.0.0.1:5555")}) {
+    INFO(command);
+    const auto r = run_command(kZwq + command + " 2>&1");
+    INFO(r.out);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("within") == std::string::npos);  // refused before any wait
+  }
+  CHECK_FALSE(exists(array.path()));  // no array made for a value it could not hold
+  // A small negative exponent is not a negative number.
+  const auto wait = run_command(kZwq + " wait x --timeout 1e-1" + at + " 2>&1");
+  CHECK(wait.exit_code == 1);
+  CHECK(wait.out.find("within 250 ms") != std::string::npos);
+  const auto fits =
+      run_command(kZwq + " array create " + array.name() + " --dtype u8 -n 4 --value 255 && " +
+                  kZwq + " array sum " + array.name());
+  CHECK(fits.exit_code == 0);
+  CHECK(fits.out.find("1020") != std::string::npos);
+}
+
+TEST_CASE(
     "cli: array create and fill take --value alone as const and --seed alone as random, and "
     "refuse one the named pattern would ignore",
     "[integration][cli]") {

@@ -208,4 +208,5 @@ TEST_CASE(
   CHECK(std::filesystem::exists(dir + "/control"));
   cluster.reset();
   CHECK_FALSE(std::filesystem::exists(dir));
+  CHECK_FALSE(std::filesystem::exists(std::filesystem::path(dir).parent_path()));  // its own
 }

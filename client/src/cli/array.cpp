@@ -1,6 +1,8 @@
 // zwq array create|fill|rm|info|sum: shared arrays in /dev/shm.
+#include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -45,6 +47,34 @@ std::optional<Pattern> pattern_of(const ArrayArgs& a, int& code) {
   return pattern;
 }
 
+std::string format_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  return buf;
+}
+
+// Why `value` cannot be stored in `dtype` as it is ("" when it can): an integer dtype takes
+// integers in its range (that a double holds exactly), as NumPy refuses 300 for uint8.
+std::string unfit_value(DType dtype, double value) {
+  if (dtype == DType::kF32 || dtype == DType::kF64) {
+    const bool fits = dtype == DType::kF64 || std::isnan(value) || std::isinf(value) ||
+                      std::fabs(value) <= std::numeric_limits<float>::max();
+    return fits ? "" : "--value " + format_number(value) + " overflows f32";
+  }
+  double lo = 0, hi = 255;
+  const char* range = "0 to 255";
+  if (dtype == DType::kI32) {
+    lo = -2147483648.0, hi = 2147483647.0;
+    range = "-2147483648 to 2147483647";
+  } else if (dtype == DType::kI64) {  // the integers a double (--value) holds exactly
+    lo = -9007199254740992.0, hi = 9007199254740992.0;
+    range = "-2^53 to 2^53, as --value is read as a double";
+  }
+  if (std::trunc(value) == value && value >= lo && value <= hi) return "";
+  return "--value " + format_number(value) + " is not an integer that " +
+         std::string(dtype_name(dtype)) + " holds (" + range + ")";
+}
+
 // Accepts NAME or shm:NAME; arrays live in /dev/shm only.
 std::optional<std::string> shm_name(const std::string& arg) {
   std::string name = arg.rfind("shm:", 0) == 0 ? arg.substr(4) : arg;
@@ -80,6 +110,9 @@ int run_create(const ArrayArgs& a) {
   if (!dtype) return usage_error("--dtype is required");
   auto pattern = pattern_of(a, code);
   if (!pattern) return code;
+  if (*pattern == Pattern::kConst) {
+    if (const std::string why = unfit_value(*dtype, a.value); !why.empty()) return usage_error(why);
+  }
   auto seg = ShmSegment::create(name, *dtype, a.count);
   if (!seg.ok()) return report(seg.error());
   fill(seg.value(), *pattern, a.value, a.seed);
@@ -100,6 +133,10 @@ int run_fill(const ArrayArgs& a) {
   if (!pattern) return code;
   auto seg = ShmSegment::open(name, dtype);
   if (!seg.ok()) return report(seg.error());
+  if (*pattern == Pattern::kConst) {
+    const std::string why = unfit_value(seg.value().dtype(), a.value);
+    if (!why.empty()) return usage_error(why);
+  }
   fill(seg.value(), *pattern, a.value, a.seed);
   return kExitOk;
 }
@@ -183,7 +220,7 @@ void add_array_commands(CLI::App& app, Commands& commands) {
       add_leaf(array, commands, "create",
                "Create /dev/shm/NAME and its .zwq-meta sidecar (kept until `rm`)", run_create, a);
   cmd->add_option("--dtype", a->dtype, "f32 f64 i32 i64 u8")->required();
-  cmd->add_option("--count,-n", a->count, "Number of elements")->required();
+  cmd->add_option("--count,-n", a->count, "Number of elements")->required()->check(kNotNegative);
   a->pattern_opt = cmd->add_option("--fill", a->pattern,
                                    "zero (default; const with --value, random with --seed), "
                                    "arange, random or const");

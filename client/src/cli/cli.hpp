@@ -37,10 +37,14 @@ void add_local_command(CLI::App& app, Commands& commands);
 // Adds --broker ADDR to `cmd`, bound to `address`.
 void add_broker_option(CLI::App* cmd, std::string& address);
 // How a command connects: within `timeout` seconds when it has one (--timeout; at least 250 ms,
-// at most the usual request timeout, which applies otherwise), and what else it prints when the
-// broker cannot be reached (the JSON object of a --json command).
+// and at most the usual request timeout unless it bounds requests too), and what else it prints
+// when the broker cannot be reached (the JSON object of a --json command).
 struct ConnectOptions {
   std::optional<double> timeout;
+  // The timeout bounds each request too (status, workers, cancel, shutdown, kernels: --timeout
+  // is how long the command may take), not only reaching the broker (submit, wait: it is the
+  // job's).
+  bool bounds_requests = false;
   std::function<void(const Error&)> on_failure;
 };
 // Connects to --broker or $ZWQ_BROKER. On failure prints why and sets `exit_code` (usage when
@@ -52,6 +56,15 @@ std::optional<Client> connect_or_report(const std::string& address, int& exit_co
 int report(const Error& error);
 // Prints "zwq: <message>" on stderr; returns kExitUsage.
 int usage_error(const std::string& message);
+
+// For options that take a count, a size or seconds: "-5" is refused, not read as 2^64 - 5.
+inline const CLI::Validator kNotNegative(
+    [](std::string& text) {
+      const auto first = text.find_first_not_of(' ');
+      return first != std::string::npos && text[first] == '-' ? "must not be negative"
+                                                              : std::string();
+    },
+    "NOT NEGATIVE");
 
 // %.17g: enough digits to read back the same double.
 std::string format_exact(double v);

@@ -17,11 +17,15 @@ std::optional<Client> connect_or_report(const std::string& address, int& exit_co
   ClientOptions options;
   options.broker = address;
   if (how.timeout) {
-    const auto bound = std::chrono::milliseconds(static_cast<long>(*how.timeout * 1000));
     // (At least 250 ms: a reachable broker answers well within it, even over tcp, and
     // `--timeout 0`, one look at the job, must not find it unreachable.)
-    options.connect_timeout =
-        std::clamp(bound, std::chrono::milliseconds(250), options.request_timeout);
+    const auto bound = std::max(std::chrono::milliseconds(250),
+                                std::chrono::milliseconds(static_cast<long>(*how.timeout * 1000)));
+    if (how.bounds_requests) {
+      options.connect_timeout = options.request_timeout = bound;
+    } else {  // the timeout is the job's; a request takes at most the usual time
+      options.connect_timeout = std::min(bound, options.request_timeout);
+    }
   }
   if (options.broker.empty()) {
     if (const char* env = std::getenv("ZWQ_BROKER")) options.broker = env;
@@ -30,6 +34,11 @@ std::optional<Client> connect_or_report(const std::string& address, int& exit_co
     exit_code = usage_error(
         "no broker address: pass --broker ADDR or set ZWQ_BROKER (`zwq local` starts a broker "
         "and prints it)");
+    return std::nullopt;
+  }
+  if (options.broker.find("://") == std::string::npos) {
+    exit_code = usage_error("'" + options.broker +
+                            "' is not a broker address: give tcp://HOST:PORT or ipc://PATH");
     return std::nullopt;
   }
   auto client = Client::connect(options);

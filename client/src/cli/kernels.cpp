@@ -26,6 +26,7 @@ int run_kernels(const KernelsArgs& a) {
     int exit_code = kExitOk;
     ConnectOptions how;
     if (*a.timeout_opt) how.timeout = a.timeout;
+    how.bounds_requests = true;
     auto client = connect_or_report(a.broker, exit_code, how);
     if (!client) return exit_code;
     // An older broker lists names only: those it does not describe are left out.
@@ -69,7 +70,8 @@ void add_kernels_command(CLI::App& app, Commands& commands) {
       "List the kernels: built-in ones, or those a broker offers (--broker, ZWQ_BROKER)");
   cmd->add_flag("--json", a->json, "Print JSON");
   a->timeout_opt = cmd->add_option("--timeout", a->timeout,
-                                   "Give up on a broker that does not answer within SECONDS");
+                                   "Give up on a broker that does not answer within SECONDS")
+                       ->check(kNotNegative);
   add_broker_option(cmd, a->broker);
   commands.push_back({cmd, [a] { return run_kernels(*a); }});
 }

@@ -115,7 +115,8 @@ void add_local_command(CLI::App& app, Commands& commands) {
       "local",
       "Run a broker and workers here; with -- COMMAND, for as long as the command runs "
       "(with ZWQ_BROKER set), else until Ctrl-C");
-  cmd->add_option("--workers,-w", a->workers, "Worker count (default: one per core)");
+  cmd->add_option("--workers,-w", a->workers, "Worker count (default: one per core)")
+      ->check(kNotNegative);
   cmd->add_option("--bind", a->bind, "Broker address (default: a private ipc:// directory)");
   cmd->add_option("--log-level", a->log_level, "Broker and worker log level (default: warn)");
   cmd->add_option("--bin-dir", a->bin_dir, "Where zwq-broker and zwq-worker are");

@@ -22,7 +22,8 @@ struct StatusArgs {
 // --timeout, and the options every command here shares.
 void add_common_options(CLI::App* cmd, StatusArgs& a) {
   a.timeout_opt = cmd->add_option("--timeout", a.timeout,
-                                  "Give up on a broker that does not answer within SECONDS");
+                                  "Give up on a broker that does not answer within SECONDS")
+                      ->check(kNotNegative);
   add_broker_option(cmd, a.broker);
 }
 
@@ -95,6 +96,7 @@ void print_unknown_job(const StatusArgs& a, const Error& e) {
 std::optional<Client> connect_for(const StatusArgs& a, int& exit_code) {
   ConnectOptions how;
   if (*a.timeout_opt) how.timeout = a.timeout;
+  how.bounds_requests = true;
   how.on_failure = [&a](const Error& e) { print_unknown_job(a, e); };
   return connect_or_report(a.broker, exit_code, how);
 }

@@ -52,7 +52,8 @@ Status parse_range(const std::string& text, JobRequest& req) {
   auto bad = [&] {
     return make_error(ErrorCode::kInvalidArgument, "--range '" + text + "' is not A:B with A <= B");
   };
-  if (colon == std::string::npos || colon == 0) return bad();
+  // (stoull would take "-5" as 2^64 - 5.)
+  if (colon == std::string::npos || colon == 0 || text.find('-') != std::string::npos) return bad();
   try {
     std::size_t used = 0;
     const std::string a = text.substr(0, colon), b = text.substr(colon + 1);
@@ -179,11 +180,14 @@ void add_submit_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--dtype", a->dtype, "Input dtype (f32 f64 i32 i64 u8); default: recorded");
   cmd->add_option("--dtype2", a->dtype2, "Dtype of --input2; default: recorded, else --dtype");
   cmd->add_option("--output-dtype", a->output_dtype, "Dtype of --output; default: as input");
-  cmd->add_option("--offset", a->offset, "Byte offset of element 0 in --input (.npy: auto)");
+  cmd->add_option("--offset", a->offset, "Byte offset of element 0 in --input (.npy: auto)")
+      ->check(kNotNegative);
   cmd->add_option("--range", a->range, "Elements or points A:B (first A, count B-A)");
   a->count_opt = cmd->add_option("--count,-n", a->count,
-                                 "Elements (default: to the end) or points (range kernels)");
-  cmd->add_option("--slice", a->slice, "Elements per slice (default: the broker's)");
+                                 "Elements (default: to the end) or points (range kernels)")
+                     ->check(kNotNegative);
+  cmd->add_option("--slice", a->slice, "Elements per slice (default: the broker's)")
+      ->check(kNotNegative);
   cmd->add_option("--param,-p", a->params, "Kernel parameter name=value (repeatable)");
   cmd->add_option(
       "--job-id", a->job_id,
@@ -193,7 +197,8 @@ void add_submit_command(CLI::App& app, Commands& commands) {
   cmd->add_flag("--here", a->here,
                 "Only workers on this host take the job (files on this host's local disk)");
   a->timeout_opt =
-      cmd->add_option("--timeout", a->timeout, "Give up waiting after SECONDS (job keeps running)");
+      cmd->add_option("--timeout", a->timeout, "Give up waiting after SECONDS (job keeps running)")
+          ->check(kNotNegative);
   add_broker_option(cmd, a->broker);
   commands.push_back({cmd, [a] { return run_submit(*a); }});
 }

@@ -237,7 +237,8 @@ void add_wait_commands(CLI::App& app, Commands& commands) {
   cmd->add_option("job", wait->job_id, "Job id")->required();
   cmd->add_flag("--json", wait->json, "Print one JSON object");
   wait->timeout_opt = cmd->add_option("--timeout", wait->timeout,
-                                      "Give up waiting after SECONDS (the job keeps running)");
+                                      "Give up waiting after SECONDS (the job keeps running)")
+                          ->check(kNotNegative);
   add_broker_option(cmd, wait->broker);
   commands.push_back({cmd, [wait] { return run_wait(*wait); }});
 
@@ -245,8 +246,9 @@ void add_wait_commands(CLI::App& app, Commands& commands) {
   cmd = app.add_subcommand(
       "stream", "Print a job's per-slice results as JSON lines, as the broker accepts them");
   cmd->add_option("job", stream->job_id, "Job id")->required();
-  stream->timeout_opt = cmd->add_option("--timeout", stream->timeout,
-                                        "Give up after SECONDS (the job keeps running)");
+  stream->timeout_opt =
+      cmd->add_option("--timeout", stream->timeout, "Give up after SECONDS (the job keeps running)")
+          ->check(kNotNegative);
   add_broker_option(cmd, stream->broker);
   commands.push_back({cmd, [stream] { return run_stream(*stream); }});
 }

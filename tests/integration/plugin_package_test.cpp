@@ -1,7 +1,8 @@
 // The installed package, as a user outside the source tree sees it: `cmake --install` into a
 // temporary prefix, examples/plugin configured as a separate project with find_package(zwq) and
 // built with zwq_add_kernel_plugin(), then the installed zwq-worker loads the plugin and runs
-// its kernels.
+// its kernels; and examples/client, a program linked with zwq::client, sums an array with the
+// installed zwq-broker and zwq-worker.
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -38,8 +39,9 @@ void must_run(const std::string& command) {
 
 }  // namespace
 
-TEST_CASE("package: a plugin built outside the tree against the installed zwq runs its kernels",
-          "[integration][plugin][package]") {
+TEST_CASE(
+    "package: a plugin and a client program built outside the tree against the installed zwq run",
+    "[integration][plugin][package]") {
   const std::string cmake = ZWQ_TEST_CMAKE;
   TempDir tmp;
   const std::string prefix = (tmp.path / "prefix").string();
@@ -83,4 +85,15 @@ TEST_CASE("package: a plugin built outside the tree against the installed zwq ru
   auto steps = pool.starmap<std::int64_t>("collatz", starts, {.timeout = kJobTimeout});
   REQUIRE(steps.ok());
   CHECK(steps.value() == std::vector<std::int64_t>{0, 8, 111});
+
+  // A client program against zwq::client, run with the installed binaries on its PATH only.
+  const std::string client_build = (tmp.path / "client").string();
+  must_run(cmake + " -S " + ZWQ_TEST_SOURCE_DIR + "/examples/client -B " + client_build +
+           " -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=" + prefix);
+  must_run(cmake + " --build " + client_build + " -j2");
+  const auto client = run_command("env -u ZWQ_BIN_DIR PATH=" + prefix + "/bin:/usr/bin:/bin " +
+                                  client_build + "/zwq_example_client 100000 2>&1");
+  INFO(client.out);
+  CHECK(client.exit_code == 0);
+  CHECK(client.out == "sum = 4999950000 over 100000 elements, 2 workers\n");
 }

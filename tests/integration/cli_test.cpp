@@ -373,6 +373,13 @@ TEST_CASE(
     CHECK(waiting.wait_exit(std::chrono::seconds(20)) == std::optional<int>(130));
     CHECK(waiting.output().find("stopped waiting; job ride keeps running") != std::string::npos);
   }
+  {  // SIGTERM alike, with the exit shells give it: 128 + 15
+    Process waiting({kZwq, "wait", "ride", "--broker", broker.address()},
+                    dir.path() + "/sigterm.log");
+    REQUIRE(wait_until_catches(waiting.pid(), SIGTERM));
+    ::kill(waiting.pid(), SIGTERM);
+    CHECK(waiting.wait_exit(std::chrono::seconds(20)) == std::optional<int>(143));
+  }
   auto st = nlohmann::json::parse(run_command(kZwq + " status ride --json" + at).out);
   CHECK(st.at("state") == "queued");
 

@@ -22,12 +22,18 @@ using std::chrono::milliseconds;
 constexpr milliseconds kWaitStep{200};
 
 volatile std::sig_atomic_t g_interrupted = 0;
-void on_interrupt(int) {
-  g_interrupted = 1;
+void on_interrupt(int sig) {
+  g_interrupted = sig;
 }
 
-// SIGINT and SIGTERM set g_interrupted while it lives (no SA_RESTART: a pending request
-// notices at once); the previous handlers come back after.
+// 128 + the signal, as shells report a command that a signal ended: 130 for Ctrl-C, 143 for
+// SIGTERM.
+int interrupted_exit() {
+  return 128 + static_cast<int>(g_interrupted);
+}
+
+// SIGINT and SIGTERM set g_interrupted (to the signal) while it lives (no SA_RESTART: a pending
+// request notices at once); the previous handlers come back after.
 class InterruptGuard {
  public:
   InterruptGuard() {
@@ -159,7 +165,7 @@ int run_stream(const JobArgs& a) {
   for (;;) {
     if (g_interrupted) {
       std::cerr << "zwq: interrupted: stopped streaming; job " << a.job_id << " keeps running\n";
-      return kExitInterrupted;
+      return interrupted_exit();
     }
     if (*a.timeout_opt && seconds_since(start) >= a.timeout) {
       report(make_error(ErrorCode::kTimeout, "job " + a.job_id + " still running after " +
@@ -196,7 +202,7 @@ int wait_for(Job& job, const WaitOptions& w, Outcome& o, Clock::time_point start
         bar.clear();
         std::cerr << "zwq: interrupted: stopped waiting; job " << job.id() << " keeps running\n";
       }
-      code = kExitInterrupted;
+      code = interrupted_exit();
       break;
     }
     auto r = job.poll(kWaitStep);  // (it rides out a broker that does not answer for a while)

@@ -9,8 +9,6 @@
 
 namespace zwq::cli {
 
-inline constexpr int kExitInterrupted = 130;  // 128 + SIGINT, as shells report it
-
 struct WaitOptions {
   bool json = false;              // no progress bar
   std::optional<double> timeout;  // seconds; none: as long as it takes
@@ -20,7 +18,8 @@ struct WaitOptions {
 
 // Waits for `job` in short steps, drawing a progress bar on a terminal. Fills o.result or
 // o.error, o.status and o.seconds (since `start`); returns the exit code: kExitOk,
-// kExitFailed (the job failed), kExitTimeout (it keeps running) or kExitInterrupted.
+// kExitFailed (the job failed), kExitTimeout (it keeps running) or, stopped by a signal, 128 + it
+// (130 for Ctrl-C, 143 for SIGTERM), as shells report a command a signal ended.
 int wait_for(Job& job, const WaitOptions& w, Outcome& o,
              std::chrono::steady_clock::time_point start);
 

@@ -83,7 +83,8 @@ TEST_CASE("cli: array info, sum and fill read a .npy that numpy.save wrote, afte
 
 TEST_CASE(
     "cli: a negative count, slice or timeout, a value the dtype cannot hold, a parameter no "
-    "double holds and an address without tcp:// or ipc:// are usage errors, exit 2",
+    "double holds, an address without tcp:// or ipc:// and an unknown command are usage errors, "
+    "exit 2",
     "[integration][cli]") {
   const ShmFile array("cli-refused");
   const std::string at = " --broker ipc:///nonexistent-zwq-test/control";
@@ -103,6 +104,9 @@ TEST_CASE(
     CHECK(r.out.find("within") == std::string::npos);  // refused before any wait
   }
   CHECK_FALSE(exists(array.path()));  // no array made for a value it could not hold
+  const auto typo = run_command(kZwq + " sumbit -k pi 2>&1");
+  CHECK(typo.exit_code == 2);
+  CHECK(typo.out.find("unknown command 'sumbit' (commands: submit wait") != std::string::npos);
   // A small negative exponent is not a negative number.
   const auto wait = run_command(kZwq + " wait x --timeout 1e-1" + at + " 2>&1");
   CHECK(wait.exit_code == 1);

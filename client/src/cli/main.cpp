@@ -15,6 +15,19 @@ int main(int argc, char** argv) {
   add_kernels_command(app, commands);
   add_array_commands(app, commands);
   add_local_command(app, commands);
+  // A word where a command goes that names none: say so, rather than CLI11's "A subcommand is
+  // required".
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string names;
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      names += " " + sub->get_name();
+      known = known || sub->check_name(argv[1]);
+    }
+    if (!known) {
+      return usage_error("unknown command '" + std::string(argv[1]) + "' (commands:" + names + ")");
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

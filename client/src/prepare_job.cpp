@@ -261,6 +261,12 @@ Result<JobSpec> prepare(const JobRequest& req, const KernelKnowledge& kernel) {
     return make_error(ErrorCode::kOutOfRange, "first + count overflows");
   }
   if (needs.param_sets) {
+    if (req.param_sets.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "kernel '" + req.kernel +
+                            "' runs once per parameter set, and none were given "
+                            "(JobRequest::sets, Pool::starmap; the zwq command cannot give them)");
+    }
     spec.count = req.count.value_or(req.param_sets.size() - req.first);
     if (spec.first + spec.count > req.param_sets.size()) {
       return make_error(ErrorCode::kOutOfRange,

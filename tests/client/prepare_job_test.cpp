@@ -412,3 +412,21 @@ TEST_CASE("JobRequest params parse name=value as int, float or string", "[client
   CHECK(std::get<double>(r.params.values.at("x")) == 2.5);
   CHECK(std::get<std::string>(r.params.values.at("s")) == "text");
 }
+
+TEST_CASE("prepare_job refuses a params kernel given no parameter sets, saying where they go",
+          "[client]") {
+  zwq::KernelSpec poisson;
+  poisson.name = "poisson";
+  poisson.combiner = zwq::Combiner::kGather;
+  poisson.shape = zwq::KernelShape::kParams;
+  JobRequest r;
+  r.kernel = "poisson";
+  r.count = 2;  // as `zwq submit --kernel poisson --count 2` asks
+  auto refused = zwq::prepare_job(r, std::vector<zwq::KernelSpec>{poisson});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::kInvalidArgument);
+  CHECK(refused.error().message.find("runs once per parameter set, and none were given") !=
+        std::string::npos);
+  r.param_sets.resize(2);
+  CHECK(zwq::prepare_job(r, std::vector<zwq::KernelSpec>{poisson}).ok());
+}

@@ -261,10 +261,10 @@ Result<JobSpec> prepare(const JobRequest& req, const KernelKnowledge& kernel) {
     return make_error(ErrorCode::kOutOfRange, "first + count overflows");
   }
   if (needs.param_sets) {
-    if (req.param_sets.empty()) {
+    if (req.param_sets.empty() && req.count.value_or(0) > 0) {  // (none, for none: Pool.starmap)
       return make_error(ErrorCode::kInvalidArgument,
                         "kernel '" + req.kernel +
-                            "' runs once per parameter set, and none were given "
+                            "' runs once per parameter set, and a count was given without them "
                             "(JobRequest::sets, Pool::starmap; the zwq command cannot give them)");
     }
     spec.count = req.count.value_or(req.param_sets.size() - req.first);

@@ -128,6 +128,7 @@ Result<ShmSegment> ShmSegment::open(const std::string& name, std::optional<DType
   DType dtype = expected.value_or(DType::kNone);
   std::uint64_t offset = 0;
   std::optional<std::uint64_t> recorded;  // the elements a .npy header or the sidecar records
+  bool from_npy = false;
   const auto disagrees = [&](DType recorded_dtype) {
     return make_error(ErrorCode::kDtypeMismatch, what + " holds " +
                                                      std::string(dtype_name(recorded_dtype)) +
@@ -146,6 +147,7 @@ Result<ShmSegment> ShmSegment::open(const std::string& name, std::optional<DType
     dtype = *h->dtype;
     offset = h->header_bytes;
     recorded = h->count;
+    from_npy = true;
   } else if (auto meta = read_meta(path.value())) {
     if (expected && *expected != meta->first) return disagrees(meta->first);
     dtype = meta->first;
@@ -163,15 +165,10 @@ Result<ShmSegment> ShmSegment::open(const std::string& name, std::optional<DType
                           std::string(dtype_name(dtype)));
   }
   const std::uint64_t bytes = m.size() - offset;  // (the parsed header lies within the file)
-  if (recorded && bytes / size < *recorded) {
-    return make_error(ErrorCode::kDatasetTooShort,
-                      what + " holds " + std::to_string(bytes) + " bytes" +
-                          (offset != 0 ? " after its .npy header" : "") + ", but its " +
-                          (offset != 0 ? ".npy header" : ".zwq-meta sidecar") + " records " +
-                          std::to_string(*recorded) + " elements of " +
-                          std::string(dtype_name(dtype)) + ": was it cut short?");
-  }
-  if (!recorded && bytes % size != 0) {
+  if (recorded) {
+    Status s = check_record(m.size(), offset, *recorded, dtype, from_npy);
+    if (!s.ok()) return make_error(s.error().code, what + " " + s.error().message);
+  } else if (bytes % size != 0) {
     return make_error(ErrorCode::kDtypeMismatch, what + " holds " + std::to_string(bytes) +
                                                      " bytes, not a whole number of " +
                                                      std::string(dtype_name(dtype)) + " elements");

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "zwq/npy_header.hpp"
@@ -78,6 +79,26 @@ std::uint64_t DatasetInfo::data_end() const {
   return header_bytes + *recorded_count * dtype_size(*recorded_dtype);
 }
 
+Status check_record(std::uint64_t file_bytes, std::uint64_t header_bytes, std::uint64_t count,
+                    DType dtype, bool npy) {
+  const std::uint64_t size = dtype_size(dtype);
+  const std::string record = std::string(npy ? ".npy header" : ".zwq-meta sidecar") + " records " +
+                             std::to_string(count) + " elements of " +
+                             std::string(dtype_name(dtype));
+  if (size == 0 || count > (std::numeric_limits<std::uint64_t>::max() - header_bytes) / size) {
+    return make_error(ErrorCode::kDatasetTooShort,
+                      "records " + std::to_string(count) + " elements, more than any file holds");
+  }
+  const std::uint64_t want = header_bytes + count * size;
+  if (file_bytes == want || (npy && file_bytes > want)) return Status::Ok();  // (np.load's way)
+  const std::string holds = "holds " + std::to_string(file_bytes) + " bytes, but its " + record +
+                            " (" + std::to_string(want) + " bytes)";
+  if (file_bytes < want)
+    return make_error(ErrorCode::kDatasetTooShort, holds + ": was it cut short?");
+  return make_error(ErrorCode::kInvalidArgument,
+                    holds + ": is the sidecar stale? (zwq array rm removes both)");
+}
+
 Result<DatasetInfo> inspect_dataset(const std::string& uri) {
   auto path = dataset_path(uri);
   if (!path.ok()) return path.error();
@@ -108,13 +129,10 @@ Result<DatasetInfo> inspect_dataset(const std::string& uri) {
     info.recorded_dtype = meta->first;
     info.recorded_count = meta->second;
   }
-  if (info.file_bytes < info.data_end()) {
-    return make_error(ErrorCode::kDatasetTooShort,
-                      "dataset " + name + " holds " + std::to_string(info.file_bytes) +
-                          " bytes, but its " + (npy.value() ? ".npy header" : ".zwq-meta sidecar") +
-                          " records " + std::to_string(*info.recorded_count) + " elements of " +
-                          std::string(dtype_name(*info.recorded_dtype)) + " (" +
-                          std::to_string(info.data_end()) + " bytes): was it cut short?");
+  if (info.recorded_count) {
+    Status s = check_record(info.file_bytes, info.header_bytes, *info.recorded_count,
+                            *info.recorded_dtype, npy.value().has_value());
+    if (!s.ok()) return make_error(s.error().code, "dataset " + name + " " + s.error().message);
   }
   return info;
 }

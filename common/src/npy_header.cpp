@@ -29,8 +29,9 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> header_length(std::string
   return std::nullopt;
 }
 
-// The element count of a shape such as "(3, 4)", "(5,)" or "()".
-std::optional<std::uint64_t> shape_count(std::string_view dict) {
+// The element count of a shape such as "(3, 4)", "(5,)" or "()", and its number of dimensions.
+std::optional<std::uint64_t> shape_count(std::string_view dict, unsigned& dims) {
+  dims = 0;
   const auto key = dict.find("'shape'");
   if (key == std::string_view::npos) return std::nullopt;
   const auto open = dict.find('(', key);
@@ -51,6 +52,7 @@ std::optional<std::uint64_t> shape_count(std::string_view dict) {
           return std::nullopt;
         }
         count *= dim;
+        ++dims;
       }
       dim = 0;
       digits = false;
@@ -84,9 +86,19 @@ Result<std::optional<NpyHeader>> parse_npy_header(std::string_view bytes) {
   if (q2 == std::string_view::npos) return malformed("names no descr");
   h.descr = std::string(dict.substr(q1 + 1, q2 - q1 - 1));
   h.dtype = parse_dtype(h.descr);
-  const auto count = shape_count(dict);
+  unsigned dims = 0;
+  const auto count = shape_count(dict, dims);
   if (!count) return malformed("has no shape zwq can read");
   h.count = *count;
+  // zwq reads the elements in file order, which is the array's order only when C-ordered.
+  const auto order = dict.find("'fortran_order'");
+  if (dims > 1 && order != std::string_view::npos &&
+      dict.substr(order).find("True") < dict.substr(order).find_first_of(",}")) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "holds a Fortran-ordered array of " + std::to_string(dims) +
+                          " dimensions, whose elements zwq would read out of order: save it "
+                          "C-ordered (numpy.ascontiguousarray)");
+  }
   return std::optional<NpyHeader>(std::move(h));
 }
 

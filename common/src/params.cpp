@@ -1,6 +1,7 @@
 #include "zwq/params.hpp"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 
 namespace zwq {
@@ -43,10 +44,14 @@ Result<std::pair<std::string, ParamValue>> Params::parse_assignment(const std::s
     if (errno == 0 && *end == '\0') return std::pair{name, ParamValue{static_cast<std::int64_t>(i)}};
     errno = 0;
     const double d = std::strtod(raw.c_str(), &end);
-    if (errno == 0 && *end == '\0') return std::pair{name, ParamValue{d}};
-    if (errno == ERANGE && *end == '\0') {  // a number, but none a double holds
-      return make_error(ErrorCode::kInvalidArgument,
-                        "parameter '" + name + "': " + raw + " is out of the range of a double");
+    if (*end == '\0') {
+      // ERANGE: an overflow (1e400) is refused; an underflow (1e-310) is a subnormal or 0, taken
+      // as Python's float() takes it.
+      if (errno == ERANGE && std::isinf(d)) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "parameter '" + name + "': " + raw + " is out of the range of a double");
+      }
+      return std::pair{name, ParamValue{d}};
     }
   }
   return std::pair{name, ParamValue{raw}};

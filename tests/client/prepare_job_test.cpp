@@ -425,8 +425,14 @@ TEST_CASE("prepare_job refuses a params kernel given no parameter sets, saying w
   auto refused = zwq::prepare_job(r, std::vector<zwq::KernelSpec>{poisson});
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == ErrorCode::kInvalidArgument);
-  CHECK(refused.error().message.find("runs once per parameter set, and none were given") !=
+  CHECK(refused.error().message.find("runs once per parameter set, and a count was given") !=
         std::string::npos);
   r.param_sets.resize(2);
   CHECK(zwq::prepare_job(r, std::vector<zwq::KernelSpec>{poisson}).ok());
+  // No sets and no count: a job of none, as Pool.starmap(f, []) gives [].
+  r.param_sets.clear();
+  r.count.reset();
+  auto none = zwq::prepare_job(r, std::vector<zwq::KernelSpec>{poisson});
+  REQUIRE(none.ok());
+  CHECK(none.value().count == 0);
 }

@@ -174,4 +174,38 @@ TEST_CASE(
   REQUIRE_FALSE(short_of_meta.ok());
   CHECK(short_of_meta.error().message.find("its .zwq-meta sidecar records 4 elements") !=
         std::string::npos);
+  REQUIRE(write_meta(g.path(), DType::kF32, 2).ok());  // left from an array of 2 elements
+  auto stale = inspect_dataset(g.uri());
+  REQUIRE_FALSE(stale.ok());
+  CHECK(stale.error().message.find("is the sidecar stale?") != std::string::npos);
+}
+
+TEST_CASE(
+    "dataset probe refuses a .npy whose shape no file could hold and a Fortran-ordered one of "
+    "two dimensions",
+    "[common][dataset]") {
+  ShmFile f("probe-npy-odd");
+  // 2^61 + 1 doubles: the byte count would wrap to a few bytes.
+  f.write(std::vector<double>{1}, zwq::test::npy_header("<f8", 2305843009213693953ull));
+  auto huge = inspect_dataset(f.uri());
+  REQUIRE_FALSE(huge.ok());
+  CHECK(huge.error().message.find("more than any file holds") != std::string::npos);
+
+  std::string fortran = zwq::test::npy_header("<f8", 4);
+  const std::string c_order = "False, 'shape': (4,)";
+  REQUIRE(fortran.find(c_order) != std::string::npos);
+  fortran.replace(fortran.find(c_order), c_order.size(), "True, 'shape': (2, 2)");
+  fortran.erase(fortran.rfind(' '), 1);  // one space less of padding: the length stays
+  f.write(std::vector<double>{1, 2, 3, 4}, fortran);
+  auto refused = inspect_dataset(f.uri());
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("Fortran-ordered array of 2 dimensions") != std::string::npos);
+  // C-ordered in two dimensions: its elements in file order.
+  std::string c2 = zwq::test::npy_header("<f8", 4);
+  c2.replace(c2.find("(4,)"), 4, "(2, 2)");
+  c2.erase(c2.rfind(' '), 2);
+  f.write(std::vector<double>{1, 2, 3, 4}, c2);
+  auto matrix = inspect_dataset(f.uri());
+  REQUIRE(matrix.ok());
+  CHECK(matrix.value().recorded_count == 4u);
 }

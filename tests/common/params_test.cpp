@@ -19,6 +19,17 @@ TEST_CASE("params parse integers, floats and strings", "[common][params]") {
   CHECK_FALSE(Params::parse_assignment("=3").ok());
 }
 
+TEST_CASE("params refuse a number too large for a double and take a subnormal one",
+          "[common][params]") {
+  auto huge = Params::parse_assignment("a=1e400");
+  REQUIRE_FALSE(huge.ok());
+  CHECK(huge.error().message.find("1e400 is out of the range of a double") != std::string::npos);
+  auto tiny = Params::parse_assignment("eps=1e-310");  // ERANGE too, but a double holds it
+  REQUIRE(tiny.ok());
+  CHECK(std::get<double>(tiny.value().second) > 0);
+  CHECK(std::get<double>(tiny.value().second) < 1e-300);
+}
+
 TEST_CASE("params numeric lookups convert and fall back", "[common][params]") {
   Params p;
   p.set("k", std::int64_t{3});

@@ -80,27 +80,33 @@ TEST_CASE(
     "small float64 term beside a large one in the same run, as README.md says",
     "[kernels]") {
   // Both signs, magnitudes in [1, 2^18): every term is a multiple of 2^-23 and a run of 4096 of
-  // them stays below 2^30, so a run fits in 53 bits; long double (64 bits) holds the whole sum.
+  // them stays below 2^30, so a run fits in 53 bits. The exact sum, in units of 2^-23, is an
+  // integer well inside 64 bits, and so are hi and lo in those units when the sum is exact.
   std::mt19937_64 rng(5);
   std::uniform_real_distribution<double> mantissa(1.0, 2.0);
   std::uniform_int_distribution<int> exponent(0, 17);
   std::vector<float> v(20 * kBlock + 3);
-  long double exact = 0;
+  std::int64_t exact = 0;
   for (auto& x : v) {
     x = static_cast<float>(std::ldexp(mantissa(rng), exponent(rng)) * (rng() % 2 ? 1 : -1));
-    exact += x;
+    exact += static_cast<std::int64_t>(std::ldexp(x, 23));
   }
   const Dd got = sum_with(v, v.size(), best_isa());
-  CHECK(static_cast<long double>(got.hi) + got.lo == exact);
+  const double hi = std::ldexp(got.hi, 23), lo = std::ldexp(got.lo, 23);
+  REQUIRE(hi == std::trunc(hi));
+  REQUIRE(lo == std::trunc(lo));
+  CHECK(static_cast<std::int64_t>(hi) + static_cast<std::int64_t>(lo) == exact);
 
   // 1e16 and 1 in one run: the run's double total cannot hold 1e16 + 1, so the 1 is lost; as
   // two runs (two slices), each total enters the double-double alone and the 1 is kept.
   const std::vector<double> cancel{1e16, 1.0};
   const Dd whole = sum_with(cancel, cancel.size(), best_isa());
-  CHECK(static_cast<long double>(whole.hi) + whole.lo == 1e16L);
+  CHECK(whole.hi == 1e16);
+  CHECK(whole.lo == 0);
   Dd split;
   for (const double& x : cancel) stream_sum(&x, 1, split.hi, split.lo, best_isa());
-  CHECK(static_cast<long double>(split.hi) + split.lo == 1e16L + 1);
+  CHECK(split.hi == 1e16);
+  CHECK(split.lo == 1);
 }
 
 TEST_CASE("stream sum picks avx2 exactly when the cpu has it", "[kernels]") {

@@ -89,7 +89,7 @@ TEST_CASE(
   const ShmFile array("cli-refused");
   const std::string at = " --broker ipc:///nonexistent-zwq-test/control";
   for (const std::string& command : std::vector<std::string>{
-           " submit -k pi --count -5" + at, " submit -k pi --range -5:10" + at,
+           " submit -k pi --count -5" + at, " submit -k pi --range 0:-5" + at,
            " submit -k pi --count 10 --slice -1" + at, " wait x --timeout -1" + at,
            " status --timeout -0.5" + at, " local --workers -1 -- true",
            " array create " + array.name() + " --dtype u8 -n 4 --value 300",

@@ -61,8 +61,12 @@ int usage_error(const std::string& message);
 inline const CLI::Validator kNotNegative(
     [](std::string& text) {
       const auto first = text.find_first_not_of(' ');
-      return first != std::string::npos && text[first] == '-' ? "must not be negative"
-                                                              : std::string();
+      if (first != std::string::npos && text[first] == '-')
+        return std::string("must not be negative");
+      // (inf and nan parse as doubles; no timeout or count is either.)
+      if (text.find_first_of("iInN") != std::string::npos)
+        return std::string("must be a finite number");
+      return std::string();
     },
     "NOT NEGATIVE");
 

@@ -19,8 +19,9 @@ std::optional<Client> connect_or_report(const std::string& address, int& exit_co
   if (how.timeout) {
     // (At least 250 ms: a reachable broker answers well within it, even over tcp, and
     // `--timeout 0`, one look at the job, must not find it unreachable.)
-    const auto bound = std::max(std::chrono::milliseconds(250),
-                                std::chrono::milliseconds(static_cast<long>(*how.timeout * 1000)));
+    // (Clamped as a double first: a day is more than any wait needs, and the cast stays defined.)
+    const double ms = std::clamp(*how.timeout * 1000, 250.0, 86400e3);
+    const auto bound = std::chrono::milliseconds(static_cast<long>(ms));
     if (how.bounds_requests) {
       options.connect_timeout = options.request_timeout = bound;
     } else {  // the timeout is the job's; a request takes at most the usual time

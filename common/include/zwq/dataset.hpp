@@ -61,6 +61,15 @@ struct DatasetInfo {
   std::uint64_t data_end() const;
 };
 
+// Whether a file of `file_bytes` matches what it records: `count` elements of `dtype` after a
+// header of `header_bytes` (a .npy's, when `npy`; else 0 and a .zwq-meta sidecar's count). Fails
+// with kDatasetTooShort when it holds fewer bytes ("was it cut short?") or the count cannot be
+// the size of any file, and for a sidecar, which zwq writes for a file of exactly that size, with
+// kInvalidArgument when it holds more ("is the sidecar stale?"). Messages start with "holds" or
+// "records", for the caller to put the file's name before.
+Status check_record(std::uint64_t file_bytes, std::uint64_t header_bytes, std::uint64_t count,
+                    DType dtype, bool npy);
+
 // Looks at the file behind `uri`: its size, and what it records of itself (a .npy header, else
 // a .zwq-meta sidecar). Fails with kDatasetMissing (no such regular file), kInvalidArgument (a
 // .npy header cut short or malformed), kDtypeMismatch (a .npy of a dtype zwq cannot read) or

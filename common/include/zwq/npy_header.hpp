@@ -22,7 +22,8 @@ struct NpyHeader {
 
 // From a file's first bytes (the whole header must be among them): empty when they do not start
 // with the .npy magic; kInvalidArgument, with a message that names no file, when they do but the
-// header is cut short or has no descr or shape zwq can read.
+// header is cut short or has no descr or shape zwq can read, or the array is Fortran-ordered in
+// more than one dimension.
 Result<std::optional<NpyHeader>> parse_npy_header(std::string_view bytes);
 // The same for the file at `path`, which is read only as far as its header goes. A file that
 // cannot be read counts as no .npy.

@@ -16,22 +16,13 @@
 #include <fstream>
 #include <string>
 
+#include "test_dir.hpp"
+
 using zwq::IpcCheck;
 
 namespace {
 
 constexpr uid_t kOutsider = 61236;  // an account that owns nothing here
-
-// A directory of its own under /tmp, removed with what is in it.
-struct ScratchDir {
-  std::string path;
-  ScratchDir() {
-    char tmpl[] = "/tmp/zwq-ipc-check-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~ScratchDir() { std::system(("rm -rf " + path).c_str()); }
-};
 
 // A Unix stream socket bound at `path`; listening unless told not to. Closing it leaves the file.
 struct BoundSocket {
@@ -92,20 +83,20 @@ TEST_CASE(
     "ipc check tells a missing socket, a file that is not a socket, a socket no one listens on "
     "and a listening one apart",
     "[common][ipc]") {
-  ScratchDir dir;
-  const std::string missing = "ipc://" + dir.path + "/absent/control";
+  const zwq::test::TestDir dir("ipc-check");
+  const std::string missing = "ipc://" + dir.path() + "/absent/control";
   const IpcCheck none = zwq::probe_ipc_endpoint(missing);
   CHECK(none.kind == IpcCheck::kMissing);
   CHECK_FALSE(none.lasting());
-  CHECK(none.why.find(dir.path + "/absent/control") != std::string::npos);
+  CHECK(none.why.find(dir.path() + "/absent/control") != std::string::npos);
 
-  const std::string file = dir.path + "/plain";
+  const std::string file = dir.path() + "/plain";
   std::ofstream(file) << "not a socket";
   const IpcCheck plain = zwq::check_ipc_path("ipc://" + file);
   CHECK(plain.kind == IpcCheck::kNotSocket);
   CHECK(plain.lasting());
 
-  const std::string path = dir.path + "/control";
+  const std::string path = dir.path() + "/control";
   {
     BoundSocket listener(path, true);
     CHECK(zwq::check_ipc_path("ipc://" + path).kind == IpcCheck::kNone);
@@ -127,9 +118,9 @@ TEST_CASE(
     std::fprintf(stderr, "skipped: another user's view needs root\n");
     std::_Exit(77);
   }
-  ScratchDir dir;
-  REQUIRE(::chmod(dir.path.c_str(), 0755) == 0);
-  const std::string path = dir.path + "/control";
+  const zwq::test::TestDir dir("ipc-check");
+  REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);
+  const std::string path = dir.path() + "/control";
   BoundSocket listener(path, true);
   REQUIRE(::chmod(path.c_str(), 0777) == 0);
   CHECK(outsider_check("ipc://" + path).kind == IpcCheck::kNone);  // open to all: no false alarm
@@ -144,9 +135,9 @@ TEST_CASE(
   CHECK(zwq::check_ipc_path("ipc://" + path).kind == IpcCheck::kNone);  // root: its owner
 
   REQUIRE(::chmod(path.c_str(), 0777) == 0);
-  REQUIRE(::chmod(dir.path.c_str(), 0700) == 0);
+  REQUIRE(::chmod(dir.path().c_str(), 0700) == 0);
   const IpcCheck closed = outsider_check("ipc://" + path);
   CHECK(closed.kind == IpcCheck::kDenied);
-  CHECK(closed.why.find("may not open the directory " + dir.path + " (drwx------ root:root)") !=
+  CHECK(closed.why.find("may not open the directory " + dir.path() + " (drwx------ root:root)") !=
         std::string::npos);
 }

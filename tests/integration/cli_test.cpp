@@ -440,12 +440,14 @@ TEST_CASE("cli: zwq shutdown ends zwq local cleanly: exit 0, and it says so, not
 }
 
 TEST_CASE(
-    "cli: with --timeout, submit and wait give up on a broker that does not answer within it, "
-    "and --json still prints one object naming the error",
+    "cli: with --timeout, submit, wait, status ID and cancel ID give up on a broker that does not "
+    "answer within it, --json still prints one object naming the error, and a listing prints "
+    "nothing on stdout rather than an empty one",
     "[integration][cli]") {
   TestDir dir("cli-unreachable");
   const std::string at = " --broker ipc://" + dir.path() + "/control";  // no broker there
-  for (const std::string command : {" submit -k pi --count 1000", " wait some-job"}) {
+  for (const std::string command :
+       {" submit -k pi --count 1000", " wait some-job", " status some-job", " cancel some-job"}) {
     INFO(command);
     const auto start = std::chrono::steady_clock::now();
     const auto r = run_command(kZwq + command + " --json --timeout 0.3" + at + " 2>/dev/null");
@@ -453,29 +455,12 @@ TEST_CASE(
     INFO(r.out);
     CHECK(r.exit_code == 1);
     const auto j = nlohmann::json::parse(r.out);
-    CHECK(j.at("state").is_null() == (command.find("wait") != std::string::npos));
+    const bool by_id = command.find("some-job") != std::string::npos;
+    CHECK(j.at("state").is_null() == by_id);
+    if (by_id) CHECK(j.at("job_id") == "some-job");
     CHECK(j.at("error").get<std::string>().find("unreachable") != std::string::npos);
     CHECK(j.at("error").get<std::string>().find("300 ms") != std::string::npos);
     CHECK(took < 4s);  // not the 5 s request timeout
-  }
-}
-
-TEST_CASE(
-    "cli: status ID --json and cancel ID --json print one object when the broker cannot be "
-    "reached within --timeout, and a listing prints nothing on stdout rather than an empty one",
-    "[integration][cli]") {
-  TestDir dir("cli-unreachable-status");
-  const std::string at = " --broker ipc://" + dir.path() + "/control";  // no broker there
-  for (const std::string command : {" status some-job", " cancel some-job"}) {
-    INFO(command);
-    const auto r = run_command(kZwq + command + " --json --timeout 0.3" + at + " 2>/dev/null");
-    INFO(r.out);
-    CHECK(r.exit_code == 1);
-    const auto j = nlohmann::json::parse(r.out);
-    CHECK(j.at("job_id") == "some-job");
-    CHECK(j.at("state").is_null());
-    CHECK(j.at("error").get<std::string>().find("unreachable") != std::string::npos);
-    CHECK(j.at("error").get<std::string>().find("300 ms") != std::string::npos);
   }
   for (const std::string listing : {" status", " workers", " kernels"}) {
     INFO(listing);

@@ -10,25 +10,12 @@
 
 #include "cluster.hpp"
 #include "command.hpp"
+#include "test_dir.hpp"
 
 using namespace zwq;
 using namespace zwq::test;
 
 namespace {
-
-// A fresh directory under /tmp, removed with everything in it.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = "/tmp/zwq-package-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-};
 
 // Runs `command`, keeping its output for the report when it fails.
 void must_run(const std::string& command) {
@@ -43,9 +30,9 @@ TEST_CASE(
     "package: a plugin and a client program built outside the tree against the installed zwq run",
     "[integration][plugin][package]") {
   const std::string cmake = ZWQ_TEST_CMAKE;
-  TempDir tmp;
-  const std::string prefix = (tmp.path / "prefix").string();
-  const std::string build = (tmp.path / "build").string();
+  const TestDir tmp("package");
+  const std::string prefix = tmp.path() + "/prefix";
+  const std::string build = tmp.path() + "/build";
   must_run(cmake + " --install " + ZWQ_TEST_BUILD_DIR + " --prefix " + prefix);
   CHECK(std::filesystem::exists(prefix + "/include/zwq/kernel_sdk.hpp"));
   must_run(cmake + " -S " + ZWQ_TEST_SOURCE_DIR + "/examples/plugin -B " + build +
@@ -87,7 +74,7 @@ TEST_CASE(
   CHECK(steps.value() == std::vector<std::int64_t>{0, 8, 111});
 
   // A client program against zwq::client, run with the installed binaries on its PATH only.
-  const std::string client_build = (tmp.path / "client").string();
+  const std::string client_build = tmp.path() + "/client";
   must_run(cmake + " -S " + ZWQ_TEST_SOURCE_DIR + "/examples/client -B " + client_build +
            " -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=" + prefix);
   must_run(cmake + " --build " + client_build + " -j2");

@@ -20,29 +20,10 @@
 
 #include "child_process.hpp"
 #include "cluster.hpp"
+#include "test_dir.hpp"
 #include "zwq/client.hpp"
 
 namespace zwq::test {
-
-// A private directory for one test's sockets, ready file and journal; removed at the end.
-class TestDir {
- public:
-  explicit TestDir(const std::string& stem) {
-    std::string tmpl = "/tmp/zwq-fault-" + stem + "-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TestDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TestDir(const TestDir&) = delete;
-  TestDir& operator=(const TestDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A broker process on ipc://DIR/sock/control that can be killed and started again on the same
 // address with the same arguments (e.g. --journal DIR/journal).

@@ -47,19 +47,13 @@ std::optional<Pattern> pattern_of(const ArrayArgs& a, int& code) {
   return pattern;
 }
 
-std::string format_number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.15g", v);
-  return buf;
-}
-
 // Why `value` cannot be stored in `dtype` as it is ("" when it can): an integer dtype takes
 // integers in its range (that a double holds exactly), as NumPy refuses 300 for uint8.
 std::string unfit_value(DType dtype, double value) {
   if (dtype == DType::kF32 || dtype == DType::kF64) {
     const bool fits = dtype == DType::kF64 || std::isnan(value) || std::isinf(value) ||
                       std::fabs(value) <= std::numeric_limits<float>::max();
-    return fits ? "" : "--value " + format_number(value) + " overflows f32";
+    return fits ? "" : "--value " + format_short(value) + " overflows f32";
   }
   double lo = 0, hi = 255;
   const char* range = "0 to 255";
@@ -71,7 +65,7 @@ std::string unfit_value(DType dtype, double value) {
     range = "-2^53 to 2^53, as --value is read as a double";
   }
   if (std::trunc(value) == value && value >= lo && value <= hi) return "";
-  return "--value " + format_number(value) + " is not an integer that " +
+  return "--value " + format_short(value) + " is not an integer that " +
          std::string(dtype_name(dtype)) + " holds (" + range + ")";
 }
 

@@ -72,6 +72,8 @@ inline const CLI::Validator kNotNegative(
 
 // %.17g: enough digits to read back the same double.
 std::string format_exact(double v);
+// %.15g: a number as a person wrote it (1e39, not 9.9999999999999994e+38), for messages.
+std::string format_short(double v);
 // "1.23 s", "850 ms", "2m03s".
 std::string format_duration(double seconds);
 

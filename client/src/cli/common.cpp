@@ -61,10 +61,20 @@ int usage_error(const std::string& message) {
   return kExitUsage;
 }
 
-std::string format_exact(double v) {
+namespace {
+std::string format_g(double v, int digits) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
+  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
   return buf;
+}
+}  // namespace
+
+std::string format_exact(double v) {
+  return format_g(v, 17);
+}
+
+std::string format_short(double v) {
+  return format_g(v, 15);
 }
 
 std::string format_duration(double seconds) {

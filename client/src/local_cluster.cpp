@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "child_process.hpp"
+#include "shm_tracker.hpp"
 #include "zwq/client.hpp"
 
 namespace zwq {
@@ -125,6 +126,7 @@ void LocalCluster::Impl::start() {
   const std::string worker_path = find_binary("zwq-worker", dirs);
   const auto deadline = Clock::now() + options.start_timeout;
   temp_dir = make_temp_dir();
+  detail::track(detail::Tracked::kDirectory, temp_dir);  // should we be killed before stop()
   start_broker(broker_path, deadline);
   start_workers(worker_path, deadline);
 }
@@ -205,6 +207,7 @@ void LocalCluster::Impl::stop() {
     // The ready file, and the sockets of a broker that could not remove them (killed).
     std::error_code ec;
     std::filesystem::remove_all(temp_dir, ec);
+    detail::untrack(detail::Tracked::kDirectory, temp_dir);
     temp_dir.clear();
   }
 }

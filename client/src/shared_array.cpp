@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "shm_tracker.hpp"
 #include "zwq/npy_header.hpp"
 
 namespace zwq {
@@ -77,6 +78,7 @@ void ShmSegment::reset() {
   if (owner_) {
     ::unlink(path_.c_str());
     ::unlink(meta_path(path_).c_str());
+    detail::untrack(detail::Tracked::kShmArray, path_);
   }
   owner_ = false;
   count_ = 0;
@@ -108,6 +110,8 @@ Result<ShmSegment> ShmSegment::create(const std::string& name, DType dtype, std:
   seg.path_ = path.value();
   seg.dtype_ = dtype;
   seg.owner_ = true;  // from here on, a failure removes the file again
+  // ... and so does the tracker, should this process be killed before it could.
+  detail::track(detail::Tracked::kShmArray, seg.path_);
   Status reserved = reserve(fd, static_cast<std::uint64_t>(count) * dtype_size(dtype), what);
   ::close(fd);
   if (!reserved.ok()) return reserved.error();
@@ -181,6 +185,11 @@ Result<ShmSegment> ShmSegment::open(const std::string& name, std::optional<DType
   seg.count_ = recorded.value_or(bytes / size);
   seg.offset_ = offset;
   return seg;
+}
+
+void ShmSegment::release() {
+  if (owner_) detail::untrack(detail::Tracked::kShmArray, path_);
+  owner_ = false;
 }
 
 Status ShmSegment::remove(const std::string& name) {

@@ -35,7 +35,9 @@ struct LocalClusterOptions {
 
 // Starts `zwq-broker` and `zwq-worker --count N --respawn` as child processes, waits until the
 // broker reports N workers, and stops them again on destruction (SIGTERM, then SIGKILL after
-// 3 s), so that no process, socket or temporary file outlives it. Like Pool, it replaces a worker
+// 3 s), so that no process, socket or temporary file outlives it. If this program is killed
+// instead, the broker and workers get SIGTERM as their parent dies, and the tracker process of
+// zwq/shared_array.hpp removes the cluster's directory. Like Pool, it replaces a worker
 // process that a signal killed (a crashing kernel, kill -9); the broker hands that worker's
 // slices to the others meanwhile.
 //

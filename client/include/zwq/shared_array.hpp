@@ -25,9 +25,12 @@ namespace zwq {
 // at run time (the `zwq array` command) use directly.
 //
 // Ownership: a segment made by create() owns the file: its destructor unmaps it and removes the
-// file and its sidecar, unless release() was called. A segment made by open() never removes
-// anything. Move-only. Not thread-safe to move or destroy while used; the mapped bytes may be read
-// and written from any thread (synchronising those accesses is the caller's business).
+// file and its sidecar, unless release() was called. Should the program end without running the
+// destructor (Ctrl-C, kill -9, exit() with the segment still alive), a tracker process that the
+// first create() starts removes them instead, and says so on stderr, as Python's multiprocessing
+// resource tracker does. A segment made by open() never removes anything. Move-only. Not
+// thread-safe to move or destroy while used; the mapped bytes may be read and written from any
+// thread (synchronising those accesses is the caller's business).
 class ShmSegment {
  public:
   ShmSegment() = default;
@@ -69,7 +72,7 @@ class ShmSegment {
   // "shm:NAME" with this segment's dtype, byte offset and length.
   DatasetRef ref() const { return DatasetRef{"shm:" + name_, dtype_, offset_, count_}; }
   // Keeps the file and sidecar after destruction (the segment stays mapped until then).
-  void release() { owner_ = false; }
+  void release();
 
  private:
   void reset();

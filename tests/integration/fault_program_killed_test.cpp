@@ -1,0 +1,89 @@
+// Fault test: a program using SharedArray and LocalCluster is killed before its destructors run
+// (kill -9, or Ctrl-C reaching its whole process group). Its tracker process removes the shared
+// array it owned and the cluster's directory, keeps the array it released, and says on stderr
+// what it removed.
+//   build/tests/zwq_integration_tests "fault: a program killed*"
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cluster.hpp"
+#include "processes.hpp"
+#include "test_dir.hpp"
+#include "zwq/shared_array.hpp"
+
+using namespace zwq;
+using namespace zwq::test;
+
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "fault: a program killed before its destructors ran leaves no shared array or cluster "
+    "directory behind",
+    "[integration][fault]") {
+  const bool ctrl_c = GENERATE(false, true);
+  INFO((ctrl_c ? "SIGINT to the process group" : "SIGKILL to the program"));
+  TestDir dir("killed");
+  const std::string ready = dir.path() + "/ready";
+  const std::string log = dir.path() + "/stderr";
+  const std::string name = unique_name("killed");
+  const std::string array = "/dev/shm/" + name;
+  const std::string kept = array + "-kept";
+  auto program = detail::ChildProcess::spawn(
+      std::string(ZWQ_TEST_BUILD_DIR) + "/tests/zwq_test_killed_program",
+      {ready, log, name, ZWQ_TEST_BIN_DIR});
+  REQUIRE(program.ok());
+  REQUIRE(eventually([&] { return exists(ready) || !program.value().running(); }));
+  INFO("its stderr: " << read_text(log));
+  REQUIRE(program.value().running());
+  std::string cluster_dir = read_text(ready);
+  REQUIRE(!cluster_dir.empty());
+  cluster_dir.pop_back();  // '\n'
+  REQUIRE(exists(array));
+  REQUIRE(exists(array + ".zwq-meta"));
+  REQUIRE(exists(kept));
+  REQUIRE(exists(cluster_dir + "/sock/control"));
+
+  const pid_t pid = program.value().pid();
+  const auto killed_at = std::chrono::steady_clock::now();
+  if (ctrl_c) {
+    ::kill(-pid, SIGINT);  // the program leads its own group: what a terminal's Ctrl-C does
+  } else {
+    ::kill(pid, SIGKILL);
+  }
+  REQUIRE(program.value().wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
+  CHECK(program.value().exit_status() == 128 + (ctrl_c ? SIGINT : SIGKILL));
+
+  CHECK(eventually([&] { return !exists(array); }, std::chrono::seconds(10)));
+  CHECK_FALSE(exists(array + ".zwq-meta"));
+  CHECK(eventually([&] { return !exists(cluster_dir); }, std::chrono::seconds(10)));
+  std::printf("figure: %s: its shared array and cluster directory were removed %.0f ms later\n",
+              ctrl_c ? "Ctrl-C on the process group" : "kill -9", ms_since(killed_at));
+  // What the program released is its user's to keep.
+  CHECK(exists(kept));
+  CHECK(exists(kept + ".zwq-meta"));
+  // The tracker names what it removed (and nothing else: the kept array is not mentioned).
+  CHECK(eventually([&] { return read_text(log).find(array + ",") != std::string::npos; },
+                   std::chrono::seconds(10)));
+  CHECK(read_text(log).find(kept) == std::string::npos);
+  CHECK(ShmSegment::remove(name + "-kept").ok());
+}

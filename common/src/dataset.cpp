@@ -137,26 +137,36 @@ Result<DatasetInfo> inspect_dataset(const std::string& uri) {
   return info;
 }
 
+Status check_reading(const DatasetRef& ref, const DatasetInfo& info, bool zero_skips_header) {
+  // (Names are made only for an error: a worker checks every Tasks message.)
+  const auto name = [&] { return "dataset " + describe(ref, info.path); };
+  if (ref.dtype == DType::kNone) {
+    return make_error(ErrorCode::kInvalidArgument, name() + " has no dtype");
+  }
+  if (info.recorded_dtype && *info.recorded_dtype != ref.dtype) {
+    return make_error(ErrorCode::kDtypeMismatch,
+                      name() + " holds " + std::string(dtype_name(*info.recorded_dtype)) +
+                          " but the job reads it as " + std::string(dtype_name(ref.dtype)));
+  }
+  const bool skipped = zero_skips_header && ref.byte_offset == 0;
+  if (!skipped && ref.byte_offset < info.header_bytes) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        name() + ": byte offset " + std::to_string(ref.byte_offset) +
+            " lies inside its .npy header of " + std::to_string(info.header_bytes) + " bytes" +
+            (zero_skips_header
+                 ? " (0 reads from the end of the header)"
+                 : " (its elements start at byte " + std::to_string(info.header_bytes) + ")"));
+  }
+  return Status::Ok();
+}
+
 Result<DatasetInfo> probe_dataset(const DatasetRef& ref, std::uint64_t needed_elements) {
   auto inspected = inspect_dataset(ref.uri);
   if (!inspected.ok()) return inspected.error();
   DatasetInfo info = std::move(inspected).value();
   const std::string name = describe(ref, info.path);
-  if (ref.dtype == DType::kNone) {
-    return make_error(ErrorCode::kInvalidArgument, "dataset " + name + " has no dtype");
-  }
-  if (info.recorded_dtype && *info.recorded_dtype != ref.dtype) {
-    return make_error(ErrorCode::kDtypeMismatch, "dataset " + name + " holds " +
-                                                     std::string(dtype_name(*info.recorded_dtype)) +
-                                                     " but the job reads it as " +
-                                                     std::string(dtype_name(ref.dtype)));
-  }
-  if (ref.byte_offset != 0 && ref.byte_offset < info.header_bytes) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "dataset " + name + ": byte offset " + std::to_string(ref.byte_offset) +
-                          " lies inside its .npy header of " + std::to_string(info.header_bytes) +
-                          " bytes (0 reads from the end of the header)");
-  }
+  if (Status s = check_reading(ref, info, true); !s.ok()) return s.error();
   const std::uint64_t start = ref.byte_offset != 0 ? ref.byte_offset : info.header_bytes;
   const std::uint64_t need = start + needed_elements * dtype_size(ref.dtype);
   if (info.data_end() < need) {

@@ -21,9 +21,9 @@ TEST_CASE("dataset cache maps a file once and reuses the mapping", "[worker]") {
   REQUIRE(first.ok());
   auto second = cache.get(file.path(), MappedFile::Mode::kRead);
   REQUIRE(second.ok());
-  CHECK(second.value() == first.value());
-  CHECK(second.value()->data() == first.value()->data());
-  CHECK(first.value()->size() == 4000);
+  CHECK(second.value().file == first.value().file);
+  CHECK(second.value().file->data() == first.value().file->data());
+  CHECK(first.value().file->size() == 4000);
   CHECK(cache.maps_made() == 1);
   CHECK(cache.size() == 1);
 }
@@ -36,7 +36,7 @@ TEST_CASE("dataset cache maps read and read-write use separately", "[worker]") {
   auto rw = cache.get(file.path(), MappedFile::Mode::kReadWrite);
   REQUIRE(ro.ok());
   REQUIRE(rw.ok());
-  CHECK(ro.value() != rw.value());
+  CHECK(ro.value().file != rw.value().file);
   CHECK(cache.size() == 2);
 }
 
@@ -46,22 +46,22 @@ TEST_CASE("dataset cache notices a resized file", "[worker]") {
   DatasetCache cache;
   auto before = cache.get(file.path(), MappedFile::Mode::kRead);
   REQUIRE(before.ok());
-  CHECK(before.value()->size() == 400);
+  CHECK(before.value().file->size() == 400);
 
   file.write(std::vector<float>(300, 1.0f));
   auto grown = cache.get(file.path(), MappedFile::Mode::kRead);
   REQUIRE(grown.ok());
-  CHECK(grown.value()->size() == 1200);
+  CHECK(grown.value().file->size() == 1200);
   CHECK(cache.maps_made() == 2);
 
   file.truncate(40);
   auto shrunk = cache.get(file.path(), MappedFile::Mode::kRead);
   REQUIRE(shrunk.ok());
-  CHECK(shrunk.value()->size() == 40);
+  CHECK(shrunk.value().file->size() == 40);
   CHECK(cache.maps_made() == 3);
   CHECK(cache.size() == 1);
   // The old mapping stays valid for whoever still holds it.
-  CHECK(before.value()->size() == 400);
+  CHECK(before.value().file->size() == 400);
 }
 
 TEST_CASE("dataset cache notices a file replaced by one of the same size", "[worker]") {
@@ -75,9 +75,9 @@ TEST_CASE("dataset cache notices a file replaced by one of the same size", "[wor
   file.write(std::vector<float>(100, 2.0f));
   auto after = cache.get(file.path(), MappedFile::Mode::kRead);
   REQUIRE(after.ok());
-  CHECK(after.value() != before.value());
-  CHECK(after.value()->inode() != before.value()->inode());
-  CHECK(reinterpret_cast<const float*>(after.value()->data())[0] == 2.0f);
+  CHECK(after.value().file != before.value().file);
+  CHECK(after.value().file->inode() != before.value().file->inode());
+  CHECK(reinterpret_cast<const float*>(after.value().file->data())[0] == 2.0f);
 }
 
 TEST_CASE("dataset cache reports a missing file as dataset_missing", "[worker]") {

@@ -12,6 +12,7 @@
 #include "dataset_cache.hpp"
 #include "outcome_batch.hpp"
 #include "shm_file.hpp"
+#include "zwq/dataset.hpp"
 #include "zwq/kernel.hpp"
 #include "zwq/partial.hpp"
 
@@ -258,6 +259,61 @@ TEST_CASE("executor rejects a byte offset that misaligns the elements", "[worker
   CHECK(executor.prepare(spec).run(0, 1).code == ErrorCode::kInvalidArgument);
 }
 
+// A client speaking the protocol directly is held to what the client library's probe checks.
+TEST_CASE("executor refuses to read a file as another dtype than its sidecar records", "[worker]") {
+  ShmFile file("exec-dtype");
+  file.write(std::vector<float>(64, 1.0f));
+  REQUIRE(zwq::write_meta(file.path(), DType::kF32, 64).ok());
+  DatasetCache cache;
+  Executor executor(cache);
+  const auto wrong = executor.prepare(sum_job(file, DType::kF64, 32, 8));
+  REQUIRE(wrong.setup_error());
+  CHECK(wrong.setup_error()->code == ErrorCode::kDtypeMismatch);
+  CHECK(wrong.setup_error()->message.find("holds f32 but the job reads it as f64") !=
+        std::string::npos);
+  // As recorded, it runs.
+  CHECK(
+      merged(executor.execute(all_slices(sum_job(file, DType::kF32, 64, 8))), Combiner::kSum).hi ==
+      64.0);
+}
+
+TEST_CASE("executor refuses a byte offset inside a .npy header, 0 included", "[worker]") {
+  ShmFile file("exec-npy");
+  const std::string header = zwq::test::npy_header("<f8", 16);
+  REQUIRE(header.size() == 128);
+  file.write(std::vector<double>(16, 2.0), header);
+  DatasetCache cache;
+  Executor executor(cache);
+  for (std::uint64_t offset : {0u, 8u, 120u}) {
+    INFO("byte offset " << offset);
+    JobSpec spec = sum_job(file, DType::kF64, 16, 4);
+    spec.input.byte_offset = offset;
+    const auto job = executor.prepare(spec);
+    REQUIRE(job.setup_error());
+    CHECK(job.setup_error()->code == ErrorCode::kInvalidArgument);
+    CHECK(job.setup_error()->message.find("inside its .npy header of 128 bytes") !=
+          std::string::npos);
+  }
+  JobSpec spec = sum_job(file, DType::kF64, 16, 4);
+  spec.input.byte_offset = 128;
+  CHECK(merged(executor.execute(all_slices(spec)), Combiner::kSum).hi == 32.0);
+}
+
+TEST_CASE("executor reads no further than the elements a .npy shape records", "[worker]") {
+  ShmFile file("exec-npy-shape");
+  // The shape says 8 elements; the file holds 16 after the header (np.load reads 8).
+  file.write(std::vector<double>(16, 1.0), zwq::test::npy_header("<f8", 8));
+  DatasetCache cache;
+  Executor executor(cache);
+  JobSpec spec = sum_job(file, DType::kF64, 16, 4);
+  spec.input.byte_offset = 128;
+  const auto outcomes = executor.execute(all_slices(spec));
+  REQUIRE(outcomes.size() == 4);
+  CHECK(outcomes[1].code == ErrorCode::kOk);
+  CHECK(outcomes[2].code == ErrorCode::kDatasetTooShort);
+  CHECK(outcomes[2].message.find("holds 192 bytes of recorded elements") != std::string::npos);
+}
+
 TEST_CASE("executor map kernel writes the output file in place", "[worker]") {
   std::vector<double> x(1000);
   std::iota(x.begin(), x.end(), -500.0);
@@ -324,7 +380,7 @@ TEST_CASE("executor populates the chunks after a slice ahead of the slices that 
   REQUIRE_FALSE(job.setup_error());
   auto mapped = cache.get(file.path(), zwq::MappedFile::Mode::kRead);  // the job's mapping
   REQUIRE(mapped.ok());
-  const zwq::MappedFile& m = *mapped.value();
+  const zwq::MappedFile& m = *mapped.value().file;
   CHECK_FALSE(m.prefaulted(kChunk, kChunk));  // nothing beyond slice 0 yet
 
   REQUIRE(job.run(0, 1).code == ErrorCode::kOk);  // slice 0: chunk 0
@@ -340,7 +396,7 @@ TEST_CASE("executor populates the chunks after a slice ahead of the slices that 
   REQUIRE(lazy_job.run(0, 1).code == ErrorCode::kOk);
   auto lazy_mapped = lazy_cache.get(file.path(), zwq::MappedFile::Mode::kRead);
   REQUIRE(lazy_mapped.ok());
-  CHECK(lazy_mapped.value()->prefaulted(kChunk, 2 * kChunk));  // nothing to track: "done"
+  CHECK(lazy_mapped.value().file->prefaulted(kChunk, 2 * kChunk));  // nothing to track: "done"
 }
 
 // The compute thread's per-slice path: once a job is prepared and its file populated, computing
@@ -364,7 +420,7 @@ TEST_CASE("worker computes a sum slice and batches its outcome without a heap al
   executor.wait_prefaulted();
   auto mapped = cache.get(file.path(), zwq::MappedFile::Mode::kRead);
   REQUIRE(mapped.ok());
-  REQUIRE(mapped.value()->prefaulted(0, kSlices * kSliceElems * sizeof(float)));
+  REQUIRE(mapped.value().file->prefaulted(0, kSlices * kSliceElems * sizeof(float)));
   REQUIRE(batch.take({}).size() == kSlices);
 
   double sum = 0;

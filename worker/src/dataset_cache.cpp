@@ -17,8 +17,7 @@ std::string cache_key(const std::string& path, MappedFile::Mode mode) {
 DatasetCache::DatasetCache(std::size_t max_mappings, bool populate)
     : max_mappings_(max_mappings == 0 ? 1 : max_mappings), populate_(populate) {}
 
-Result<std::shared_ptr<const MappedFile>> DatasetCache::get(const std::string& path,
-                                                            MappedFile::Mode mode) {
+Result<CachedDataset> DatasetCache::get(const std::string& path, MappedFile::Mode mode) {
   const std::string key = cache_key(path, mode);
   auto found = entries_.find(key);
   struct stat st {};
@@ -32,11 +31,11 @@ Result<std::shared_ptr<const MappedFile>> DatasetCache::get(const std::string& p
                       "cannot open dataset file '" + path + "': " + std::strerror(err));
   }
   if (found != entries_.end()) {
-    const MappedFile& cached = *found->second->file;
+    const MappedFile& cached = *found->second->dataset.file;
     if (cached.size() == static_cast<std::uint64_t>(st.st_size) &&
         cached.inode() == static_cast<std::uint64_t>(st.st_ino)) {
       lru_.splice(lru_.begin(), lru_, found->second);
-      return found->second->file;
+      return found->second->dataset;
     }
     lru_.erase(found->second);  // resized or replaced: map it again
     entries_.erase(found);
@@ -46,12 +45,15 @@ Result<std::shared_ptr<const MappedFile>> DatasetCache::get(const std::string& p
   auto mapped = MappedFile::open(
       path, mode, populate_ ? MappedFile::Populate::kOnFirstUse : MappedFile::Populate::kOnFault);
   if (!mapped.ok()) return mapped.error();
+  auto record = inspect_dataset(path);
+  if (!record.ok()) return record.error();
   ++maps_made_;
-  auto file = std::make_shared<const MappedFile>(std::move(mapped).value());
-  lru_.push_front(Entry{key, file});
+  CachedDataset dataset{std::make_shared<const MappedFile>(std::move(mapped).value()),
+                        std::make_shared<const DatasetInfo>(std::move(record).value())};
+  lru_.push_front(Entry{key, dataset});
   entries_.emplace(key, lru_.begin());
   evict_beyond_limit();
-  return file;
+  return dataset;
 }
 
 void DatasetCache::evict_beyond_limit() {

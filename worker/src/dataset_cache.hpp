@@ -3,7 +3,10 @@
 // A worker maps a dataset the first time a job names it and keeps the mapping, so a stream of
 // small Tasks messages over one array costs one mmap, not one per message. The caller asks
 // again (one stat(2)) once per Tasks message; a file whose size or inode changed since it was
-// mapped is mapped afresh. Beyond `max_mappings` files, the least recently used is unmapped.
+// mapped is mapped afresh. With each mapping it keeps what the file records of itself (a .npy
+// header or a .zwq-meta sidecar, read when it is mapped), so that a job which reads the file as
+// another dtype, from inside its header or past its recorded elements can be refused.
+// Beyond `max_mappings` files, the least recently used is unmapped.
 //
 // Thread safety: none; one cache belongs to one worker loop. The mappings it hands out are
 // shared_ptrs, so one in use by a prepared job outlives its eviction from the cache.
@@ -16,10 +19,18 @@
 #include <string>
 #include <unordered_map>
 
+#include "zwq/dataset.hpp"
 #include "zwq/mapping.hpp"
 #include "zwq/status.hpp"
 
 namespace zwq::worker {
+
+// A mapped dataset file and its record.
+// (Shared, not copied: handing one out costs no allocation.)
+struct CachedDataset {
+  std::shared_ptr<const MappedFile> file;
+  std::shared_ptr<const DatasetInfo> record;  // inspect_dataset() of the file as it was mapped
+};
 
 class DatasetCache {
  public:
@@ -29,8 +40,9 @@ class DatasetCache {
 
   // The mapping of the file at `path` in `mode`: the cached one if the file's size and inode
   // are unchanged, else a new one. Fails with kDatasetMissing (the message names the path and
-  // the reason) when the file does not exist or cannot be mapped; a stale entry is dropped.
-  Result<std::shared_ptr<const MappedFile>> get(const std::string& path, MappedFile::Mode mode);
+  // the reason) when the file does not exist or cannot be mapped, or as inspect_dataset() does
+  // when its record is malformed or disagrees with its size; a stale entry is dropped.
+  Result<CachedDataset> get(const std::string& path, MappedFile::Mode mode);
 
   // Mappings held now.
   std::size_t size() const { return entries_.size(); }
@@ -40,7 +52,7 @@ class DatasetCache {
  private:
   struct Entry {
     std::string key;
-    std::shared_ptr<const MappedFile> file;
+    CachedDataset dataset;
   };
   using Lru = std::list<Entry>;  // most recently used first
 

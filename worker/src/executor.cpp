@@ -73,14 +73,25 @@ Result<PreparedJob::Array> Executor::open_array(const char* role, const DatasetR
   }
   auto path = dataset_path(ref.uri);
   if (!path.ok()) return path.error();
-  auto file = cache_.get(path.value(), mode);
-  if (!file.ok()) {
-    return make_error(file.error().code, std::string(role) + " dataset " +
-                                             describe(ref.uri, path.value()) + ": " +
-                                             file.error().message);
+  auto cached = cache_.get(path.value(), mode);
+  if (!cached.ok()) {
+    return make_error(cached.error().code, std::string(role) + " dataset " +
+                                               describe(ref.uri, path.value()) + ": " +
+                                               cached.error().message);
   }
-  return PreparedJob::Array{ref.uri, std::move(path).value(), std::move(file).value(), ref.dtype,
-                            ref.byte_offset};
+  // Read as the file records itself: a client that speaks the protocol directly is held to
+  // what the client library's probe checks (the wire's byte offset is where element 0 is).
+  const DatasetInfo& record = *cached.value().record;
+  if (Status s = check_reading(ref, record, false); !s.ok()) {
+    return make_error(s.error().code, std::string(role) + " " + s.error().message);
+  }
+  return PreparedJob::Array{ref.uri,
+                            std::move(path).value(),
+                            cached.value().file,
+                            ref.dtype,
+                            ref.byte_offset,
+                            std::min(record.data_end(), cached.value().file->size()),
+                            record.recorded_count.has_value()};
 }
 
 PreparedJob Executor::prepare(const JobSpec& job) {
@@ -130,13 +141,14 @@ std::vector<SliceOutcome> Executor::execute(const msg::Tasks& tasks) {
 
 std::optional<Error> PreparedJob::check_fits(const Array& a, std::uint64_t slice,
                                              std::uint64_t first, std::uint64_t end) const {
-  const std::uint64_t have = a.file ? a.file->size() : 0;
+  const std::uint64_t have = a.file ? std::min(a.data_end, a.file->size()) : 0;
   const auto need_elems = mul(end, dtype_size(a.dtype));
   const auto need = need_elems ? add(*need_elems, a.byte_offset) : std::nullopt;
   if (need && *need <= have) return std::nullopt;
   return make_error(ErrorCode::kDatasetTooShort,
                     "dataset " + describe(a.uri, a.path) + " holds " + std::to_string(have) +
-                        " bytes but slice " + std::to_string(slice) + " needs " +
+                        (a.recorded ? " bytes of recorded elements" : " bytes") + " but slice " +
+                        std::to_string(slice) + " needs " +
                         (need ? std::to_string(*need) : std::string("more than 2^64")) +
                         " (elements [" + std::to_string(first) + ", " + std::to_string(end) +
                         ") of " + std::string(dtype_name(a.dtype)) + " from byte offset " +

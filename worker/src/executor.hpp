@@ -3,7 +3,8 @@
 // prepare() does the per-message work once (kernel lookup, dataset paths, one stat and at most
 // one mmap per dataset through the DatasetCache); PreparedJob::run() then computes one slice.
 // Every failure becomes the slice's outcome (code + message), never an exception or a crash:
-// an unknown kernel, a missing or too short dataset (checked before memory is touched, and a
+// an unknown kernel, a dataset read as another dtype than it records or from inside its .npy
+// header, a missing or too short dataset (checked before memory is touched, and a
 // SIGBUS from a file truncated mid-slice is caught), a bad slice size, parameters the kernel's
 // validate function refuses, a slice past the job's parameter sets, a kernel's own error.
 //
@@ -48,6 +49,8 @@ class PreparedJob {
     std::shared_ptr<const MappedFile> file;
     DType dtype = DType::kNone;
     std::uint64_t byte_offset = 0;
+    std::uint64_t data_end = 0;  // where the recorded elements end (else the file's size)
+    bool recorded = false;       // whether a .npy header or sidecar records a count
   };
 
   std::optional<Error> check_fits(const Array& a, std::uint64_t slice, std::uint64_t first,

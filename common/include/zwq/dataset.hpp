@@ -76,6 +76,13 @@ Status check_record(std::uint64_t file_bytes, std::uint64_t header_bytes, std::u
 // kDatasetTooShort (fewer bytes than the record says); each message names the dataset.
 Result<DatasetInfo> inspect_dataset(const std::string& uri);
 
+// Whether `ref` reads the file `info` describes as the file records itself: with its recorded
+// dtype (kDtypeMismatch otherwise) and from a byte offset past any .npy header (kInvalidArgument
+// otherwise; when `zero_skips_header`, an offset of 0 stands for the end of the header, as the
+// client library takes it; on the wire, an offset is where element 0 is). A ref without a dtype
+// fails with kInvalidArgument. Messages name the dataset.
+Status check_reading(const DatasetRef& ref, const DatasetInfo& info, bool zero_skips_header);
+
 // inspect_dataset(), then checks that the file can serve elements [0, needed) of ref.dtype from
 // ref.byte_offset, which may not lie inside a .npy header (0 means after it). Fails as
 // inspect_dataset does, and with kDatasetTooShort, kDtypeMismatch or kInvalidArgument; each

@@ -1082,7 +1082,7 @@ void Scheduler::complete_job(Job& job, TimePoint now) {
 
 void Scheduler::fail_job(Job& job, ErrorCode code, std::string error, TimePoint now) {
   job.error_code = code;
-  job.error = std::move(error);
+  job.error = valid_utf8(error);  // it may quote a worker's or a client's bytes (a path)
   finalize_job(job, JobState::kFailed, now);
 }
 

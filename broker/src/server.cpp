@@ -378,7 +378,7 @@ void Server::reply(const ReplyTo& to, const M& m) {
 }
 
 void Server::reply_error(const ReplyTo& to, const Error& e) {
-  reply(to, msg::ErrorRep{e.code, e.message});
+  reply(to, msg::ErrorRep{e.code, valid_utf8(e.message)});  // it may quote the peer's bytes
 }
 
 template <typename M, typename F>
@@ -534,7 +534,7 @@ void Server::on_submit_many(const msg::SubmitManyReq& m, const ReplyTo& to, Time
         checked.ok() ? submit_one(job, now) : Result<msg::SubmitRep>(checked.error());
     if (!r.ok()) {
       item.code = r.error().code;
-      item.message = r.error().message;
+      item.message = valid_utf8(r.error().message);
       continue;
     }
     item.job_id = r.value().job_id;
@@ -609,7 +609,7 @@ void Server::answer_wait_many(const HeldWaitMany& w, TimePoint now) {
     item.job_id = id;
     if (job == nullptr) {
       item.code = ErrorCode::kUnknownJob;
-      item.message = "no job '" + id + "'";
+      item.message = valid_utf8("no job '" + id + "'");
       continue;
     }
     item.status = sched_.status(*job, now);

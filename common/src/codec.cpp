@@ -92,9 +92,10 @@ std::string encode(const msg::SubmitManyReq& m, std::uint64_t corr) {
 }
 
 namespace detail {
-Error convert_error(proto::MsgType expected, const char* what) {
-  return bad(std::string("fields of ") + std::string(proto::msg_type_name(expected)) +
-             " have the wrong type (" + what + ")");
+Error convert_error(proto::MsgType expected, const std::exception& e) {
+  const std::string type(proto::msg_type_name(expected));
+  if (dynamic_cast<const FieldTypeError*>(&e) != nullptr) return bad(type + ": " + e.what());
+  return bad("fields of " + type + " have the wrong type (" + e.what() + ")");
 }
 Error type_error(proto::MsgType expected, proto::MsgType got) {
   return make_error(ErrorCode::kUnknownType,

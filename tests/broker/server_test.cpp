@@ -188,6 +188,21 @@ TEST_CASE("server answers garbage and a wrong version on control with ErrorRep",
   CHECK(info.tasks == b.endpoints().tasks);
 }
 
+TEST_CASE("server escapes the bytes of a peer's string that are not UTF-8 when it quotes them",
+          "[broker]") {
+  RunningBroker b;
+  test::RawControl control(b.endpoints().control);
+  const std::string id("bad\xff\xfeid", 7);
+  auto status = expect<msg::ErrorRep>(control.ask(encode(msg::StatusReq{id}, 3)));
+  CHECK(status.code == ErrorCode::kUnknownJob);
+  CHECK(status.message == "no job 'bad\\xff\\xfeid'");
+  msg::WaitManyReq many;
+  many.job_ids = {id};
+  auto items = expect<msg::WaitManyRep>(control.ask(encode(many, 4)));
+  REQUIRE(items.items.size() == 1);
+  CHECK(items.items[0].message == status.message);
+}
+
 // After a control request the broker keeps polling instead of sleeping for spin_us, so that what
 // answers it (a Results, the client's next request) finds it awake; with 0 it sleeps at once.
 // Seen in the count of such polls the broker logs as it closes. (Not in CPU time: a thread that

@@ -1,8 +1,10 @@
+#include "zwq/codec.hpp"
+
 #include <catch2/catch.hpp>
+#include <map>
 #include <string>
 
 #include "sample_job.hpp"
-#include "zwq/codec.hpp"
 
 using namespace zwq;
 
@@ -144,6 +146,29 @@ TEST_CASE("codec rejects every malformed frame with a named error", "[common][co
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == c.code);
     CHECK_FALSE(r.error().message.empty());
+  }
+}
+
+TEST_CASE("codec names the field of the wrong type or out of range, and what it takes",
+          "[common][codec]") {
+  const auto v = proto::kVersion;
+  SECTION("a uint32 given 2^32") {
+    std::map<std::string, std::uint64_t> body{{"timeout_ms", std::uint64_t{1} << 32}};
+    const std::string f = pack_array(v, static_cast<int>(proto::MsgType::kWaitReq), 0, body);
+    auto r = decode<msg::WaitReq>(f.data(), f.size());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kBadMessage);
+    CHECK(r.error().message ==
+          "WaitReq: field 'timeout_ms' must be an unsigned integer below 2^32");
+  }
+  SECTION("a field of a field of a field") {
+    std::map<std::string, std::map<std::string, std::map<std::string, std::string>>> body{
+        {"job", {{"input", {{"byte_offset", "eight"}}}}}};
+    const std::string f = pack_array(v, static_cast<int>(proto::MsgType::kSubmitReq), 0, body);
+    auto r = decode<msg::SubmitReq>(f.data(), f.size());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message ==
+          "SubmitReq: field 'job.input.byte_offset' must be an unsigned integer");
   }
 }
 
@@ -331,4 +356,16 @@ TEST_CASE("codec rejects a SubmitMany whose job is not a map", "[common][codec]"
   auto r = decode<msg::SubmitManyReq>(buf.data(), buf.size());
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == ErrorCode::kBadMessage);
+}
+
+TEST_CASE("valid_utf8 keeps well-formed UTF-8 and escapes every other byte", "[common]") {
+  CHECK(valid_utf8("plain ascii") == "plain ascii");
+  CHECK(valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80") ==
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  CHECK(valid_utf8(std::string("a\xff", 2)) == "a\\xff");
+  CHECK(valid_utf8("\xc3") == "\\xc3");                               // cut short
+  CHECK(valid_utf8("\xc0\xaf") == "\\xc0\\xaf");                      // overlong '/'
+  CHECK(valid_utf8("\xed\xa0\x80") == "\\xed\\xa0\\x80");             // a surrogate
+  CHECK(valid_utf8("\xf4\x90\x80\x80") == "\\xf4\\x90\\x80\\x80");    // above U+10FFFF
+  CHECK(valid_utf8(std::string("\0x", 2)) == std::string("\0x", 2));  // NUL is UTF-8
 }

@@ -84,7 +84,7 @@ Status check_message(const M&) { return Status::Ok(); }
 Status check_job_spec(const JobSpec& job);
 
 namespace detail {
-Error convert_error(proto::MsgType expected, const char* what);
+Error convert_error(proto::MsgType expected, const std::exception& e);
 Error type_error(proto::MsgType expected, proto::MsgType got);
 }  // namespace detail
 
@@ -98,7 +98,7 @@ Result<M> decode_body(const Envelope& env) {
   try {
     env.body.convert(m);
   } catch (const std::exception& e) {
-    return detail::convert_error(M::kType, e.what());
+    return detail::convert_error(M::kType, e);
   }
   if (Status s = check_message(m); !s.ok()) return s.error();
   return m;

@@ -6,17 +6,67 @@
 // messages that was the largest cost (docs/BENCHMARKS.md, "What got zwq here"). This decoder
 // matches the keys against the field names in place instead. What it accepts is what
 // MSGPACK_DEFINE_MAP accepts: unknown keys are ignored, missing ones leave the field as it was, a
-// key that is not a string is a msgpack::type_error, and of repeated keys the first counts.
+// key that is not a string is a msgpack::type_error, and of repeated keys the first counts. A
+// field whose value does not convert is a FieldTypeError (a msgpack::type_error) that names it,
+// with the fields that enclose it ("job.input.dtype"), and what it takes.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 #include <msgpack.hpp>
+#include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 
 namespace zwq::detail {
+
+// What a field of type T takes, for a message: "an unsigned integer below 2^32".
+template <typename T>
+std::string expected_kind() {
+  if constexpr (std::is_same_v<T, bool>) {
+    return "a bool";
+  } else if constexpr (std::is_enum_v<T>) {
+    return "one of its numbers";
+  } else if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) {
+    return sizeof(T) == 8 ? "an unsigned integer"
+                          : "an unsigned integer below 2^" + std::to_string(8 * sizeof(T));
+  } else if constexpr (std::is_integral_v<T>) {
+    return "an integer of " + std::to_string(8 * sizeof(T)) + " bits";
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return "a number";
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    return "a string";
+  } else {
+    return "";
+  }
+}
+
+// A field that did not convert: its path from the outermost struct and what it takes.
+class FieldTypeError : public msgpack::type_error {
+ public:
+  FieldTypeError(std::string_view field, std::string expected)
+      : path_(field), expected_(std::move(expected)) {
+    update();
+  }
+  // Called by each enclosing struct on the way out.
+  void within(std::string_view outer) {
+    path_ = std::string(outer) + "." + path_;
+    update();
+  }
+  const std::string& path() const { return path_; }
+  const char* what() const noexcept override { return what_.c_str(); }
+
+ private:
+  void update() {
+    what_ = "field '" + path_ + "'" +
+            (expected_.empty() ? " has the wrong type" : " must be " + expected_);
+  }
+  std::string path_;
+  std::string expected_;
+  std::string what_;
+};
 
 // The (name, field) pairs of one struct, as MSGPACK_DEFINE_MAP_IMPL lists them.
 template <typename... Args>
@@ -57,7 +107,16 @@ class FieldMap {
     constexpr std::uint64_t bit = std::uint64_t{1} << I;
     if ((seen & bit) == 0) {
       seen |= bit;
-      msgpack::v1::type::convert_helper(val, std::get<2 * I + 1>(a_));
+      auto& out = std::get<2 * I + 1>(a_);
+      try {
+        msgpack::v1::type::convert_helper(val, out);
+      } catch (FieldTypeError& e) {
+        e.within(std::string_view(name, len));
+        throw;
+      } catch (const msgpack::type_error&) {
+        throw FieldTypeError(std::string_view(name, len),
+                             expected_kind<std::remove_reference_t<decltype(out)>>());
+      }
     }
     return true;
   }

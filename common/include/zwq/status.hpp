@@ -42,6 +42,12 @@ enum class ErrorCode : std::uint8_t {
 
 std::string_view error_code_name(ErrorCode code);
 
+// `text` as valid UTF-8: each byte that does not belong to a well-formed UTF-8 sequence becomes
+// the four characters \xNN. Messages that quote a peer's bytes (a job id, a kernel name, a path)
+// go through it before they are sent, so that a reader that decodes msgpack strings as UTF-8
+// (Python's msgpack does) can read them.
+std::string valid_utf8(std::string_view text);
+
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;

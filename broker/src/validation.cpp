@@ -32,6 +32,14 @@ Status check_dataset(const JobSpec& spec, const DatasetRef& d, const char* which
     if (!needed) return Status::Ok();
     return invalid(spec, "kernel '" + spec.kernel + "' needs an " + which + " dataset");
   }
+  if (!needed) {
+    // As a function given an argument it does not take: the caller meant something else.
+    return invalid(spec, "kernel '" + spec.kernel + "' reads no " + which + " dataset, but " +
+                             d.uri + " was given as one");
+  }
+  if (Status s = check_dataset_uri(d.uri); !s.ok()) {
+    return invalid(spec, std::string(which) + " " + s.error().message);
+  }
   if (d.dtype == DType::kNone) {
     return invalid(spec, std::string(which) + " dataset " + d.uri + " has no dtype");
   }

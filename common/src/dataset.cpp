@@ -13,18 +13,24 @@
 
 namespace zwq {
 
-Result<std::string> dataset_path(const std::string& uri) {
-  if (uri.rfind("shm:", 0) == 0) {
-    const std::string name = uri.substr(4);
-    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "dataset '" + uri + "': a shm name must be non-empty and contain no '/'");
+Status check_dataset_uri(std::string_view uri) {
+  if (uri.substr(0, 4) == "shm:") {
+    const std::string_view name = uri.substr(4);
+    if (name.empty() || name.find('/') != std::string_view::npos || name == "." || name == "..") {
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "dataset '" + std::string(uri) + "': a shm name must be non-empty and contain no '/'");
     }
-    return "/dev/shm/" + name;
+  } else if (uri.empty() || uri == "file:") {
+    return make_error(ErrorCode::kInvalidArgument, "empty dataset name");
   }
-  std::string path = uri.rfind("file:", 0) == 0 ? uri.substr(5) : uri;
-  if (path.empty()) return make_error(ErrorCode::kInvalidArgument, "empty dataset name");
-  return path;
+  return Status::Ok();
+}
+
+Result<std::string> dataset_path(const std::string& uri) {
+  if (Status s = check_dataset_uri(uri); !s.ok()) return s.error();
+  if (uri.rfind("shm:", 0) == 0) return "/dev/shm/" + uri.substr(4);
+  return uri.rfind("file:", 0) == 0 ? uri.substr(5) : uri;
 }
 
 std::string meta_path(const std::string& data_path) {

@@ -118,6 +118,28 @@ TEST_CASE("validation refuses a map job without output", "[broker]") {
   CHECK_THAT(refusal(spec).message, Catch::Contains("output"));
 }
 
+TEST_CASE("validation refuses a dataset the kernel does not read, as a stray argument",
+          "[broker]") {
+  JobSpec spec = reduce_job();
+  spec.input2 = dataset("shm:y", 1000);
+  const Error e = refusal(spec);
+  CHECK(e.code == ErrorCode::kInvalidArgument);
+  CHECK_THAT(e.message, Catch::Contains("kernel 'sum' reads no input2 dataset, but shm:y"));
+  spec.kernel = "dot";  // which does
+  CHECK(validate_job(spec, kernels(), {}).ok());
+}
+
+TEST_CASE("validation refuses a shm name no worker could open, before a worker would", "[broker]") {
+  for (const char* uri : {"shm:../etc/x", "shm:", "shm:..", "file:"}) {
+    INFO(uri);
+    JobSpec spec = reduce_job();
+    spec.input = dataset(uri, 1000);
+    const Error e = refusal(spec);
+    CHECK(e.code == ErrorCode::kInvalidArgument);
+    CHECK_THAT(e.message, Catch::Contains("input") && Catch::Contains("name"));
+  }
+}
+
 TEST_CASE("validation refuses a dataset without dtype", "[broker]") {
   JobSpec spec = reduce_job();
   spec.input.dtype = DType::kNone;

@@ -40,8 +40,10 @@ struct DatasetRef {
 };
 
 // "shm:NAME" -> "/dev/shm/NAME"; "file:P" -> "P"; anything else is taken as a path.
-// Fails (kInvalidArgument) on an empty name or a shm name containing '/'.
+// Fails (kInvalidArgument) on an empty name or a shm name containing '/' (or "." or "..").
 Result<std::string> dataset_path(const std::string& uri);
+// The check dataset_path makes, without making the path (no allocation unless it fails).
+Status check_dataset_uri(std::string_view uri);
 
 // Why elements of `d` cannot be read where it says they start: "" when they can, else a message
 // naming the dataset ("'shm:x': byte offset 3 is not a multiple of the f64 element size (8)").

@@ -245,7 +245,7 @@ Status Scheduler::restore(RecoveredJob& r, TimePoint now) {
     // Already journaled as final: no log call, the record is there.
     j.state = r.state;
     j.error_code = r.error_code;
-    j.error = std::move(r.error);
+    j.error = valid_utf8(r.error);  // (a journal of an older broker kept it as it came)
     if (r.result) j.result = std::move(*r.result);
     j.finished = now;
     j.pending.clear();
@@ -792,8 +792,8 @@ std::string Scheduler::waiting_reason(const Job& job, Takers takers) {
       break;
   }
   if (d != nullptr) {
-    return "no worker with kernel '" + kernel + "' can read '" + d->uri + "' on " +
-           memory_place(*d);
+    return "no worker with kernel '" + kernel + "' can read '" + valid_utf8(d->uri) + "' on " +
+           valid_utf8(memory_place(*d));
   }
   return "no registered worker has kernel '" + kernel + "'";
 }

@@ -528,7 +528,7 @@ void Server::on_submit_many(const msg::SubmitManyReq& m, const ReplyTo& to, Time
   rep.items.reserve(m.jobs.size());
   for (const JobSpec& job : m.jobs) {
     msg::SubmitItem& item = rep.items.emplace_back();
-    item.job_id = job.job_id;
+    item.job_id = valid_utf8(job.job_id);  // a refused one's may be anything
     const Status checked = check_job_spec(job);
     Result<msg::SubmitRep> r =
         checked.ok() ? submit_one(job, now) : Result<msg::SubmitRep>(checked.error());
@@ -606,7 +606,7 @@ void Server::answer_wait_many(const HeldWaitMany& w, TimePoint now) {
       continue;
     }
     msg::WaitItem& item = rep.items.emplace_back();
-    item.job_id = id;
+    item.job_id = job != nullptr ? id : valid_utf8(id);  // (a known job's id is plain ASCII)
     if (job == nullptr) {
       item.code = ErrorCode::kUnknownJob;
       item.message = valid_utf8("no job '" + id + "'");

@@ -272,6 +272,34 @@ std::vector<std::string> path_dirs() {
   return dirs;
 }
 
+namespace {
+
+std::string dir_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+std::string self_dir() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? dir_of(std::string(buf, static_cast<std::size_t>(n))) : "";
+}
+
+}  // namespace
+
+std::vector<std::string> zwq_program_dirs(const std::string& bin_dir) {
+  if (!bin_dir.empty()) return {bin_dir};
+  std::vector<std::string> dirs;
+  const std::string self = self_dir();
+  if (!self.empty()) {
+    dirs.push_back(self);
+    dirs.push_back(self + "/../bin");  // a test binary beside build/bin
+  }
+  if (const char* env = std::getenv("ZWQ_BIN_DIR")) dirs.push_back(env);
+  for (auto& d : path_dirs()) dirs.push_back(std::move(d));
+  return dirs;
+}
+
 std::optional<std::string> find_executable(const std::string& name) {
   if (name.find('/') != std::string::npos) return name;
   return find_in_dirs(name, path_dirs());

@@ -73,6 +73,10 @@ std::optional<std::string> find_in_dirs(const std::string& name,
                                         const std::vector<std::string>& dirs);
 // The directories of $PATH.
 std::vector<std::string> path_dirs();
+// Where zwq's own programs (zwq-broker, zwq-worker, zwq-tracker) are looked for, in order:
+// `bin_dir` alone when given; else the directory of this executable and its ../bin (a test
+// binary beside build/bin), $ZWQ_BIN_DIR, then $PATH.
+std::vector<std::string> zwq_program_dirs(const std::string& bin_dir = "");
 // Finds `name` like a shell does: a name with a '/' is taken as is, others are looked up in $PATH.
 std::optional<std::string> find_executable(const std::string& name);
 

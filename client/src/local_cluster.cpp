@@ -30,31 +30,6 @@ constexpr milliseconds kStartPoll{10};
 // How long stopped processes get to exit on SIGTERM before SIGKILL.
 constexpr milliseconds kStopGrace{3000};
 
-std::string dir_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
-std::string self_dir() {
-  char buf[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? dir_of(std::string(buf, static_cast<std::size_t>(n))) : "";
-}
-
-// Where zwq-broker and zwq-worker are looked for, in order.
-std::vector<std::string> search_dirs(const std::string& bin_dir) {
-  if (!bin_dir.empty()) return {bin_dir};
-  std::vector<std::string> dirs;
-  const std::string self = self_dir();
-  if (!self.empty()) {
-    dirs.push_back(self);
-    dirs.push_back(self + "/../bin");  // a test binary beside build/bin
-  }
-  if (const char* env = std::getenv("ZWQ_BIN_DIR")) dirs.push_back(env);
-  for (auto& d : detail::path_dirs()) dirs.push_back(std::move(d));
-  return dirs;
-}
-
 std::string find_binary(const std::string& name, const std::vector<std::string>& dirs) {
   if (auto path = detail::find_in_dirs(name, dirs)) return *path;
   std::string where;
@@ -121,7 +96,7 @@ void LocalCluster::Impl::start() {
   if (options.workers <= 0) {
     options.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
-  const auto dirs = search_dirs(options.bin_dir);
+  const auto dirs = detail::zwq_program_dirs(options.bin_dir);
   const std::string broker_path = find_binary("zwq-broker", dirs);
   const std::string worker_path = find_binary("zwq-worker", dirs);
   const auto deadline = Clock::now() + options.start_timeout;

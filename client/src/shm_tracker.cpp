@@ -1,212 +1,146 @@
 #include "shm_tracker.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "child_process.hpp"
+
+extern char** environ;
 
 namespace zwq::detail {
 
 namespace {
 
-// A message is one SOCK_SEQPACKET packet: '+' (track) or '-' (untrack), the Tracked kind, then
+// A request is one SOCK_SEQPACKET packet: '+' (track) or '-' (untrack), the Tracked kind, then
 // the path's bytes. Packets keep their bounds and arrive whole and in order, so threads need no
 // framing; and send() with MSG_NOSIGNAL turns a dead tracker into EPIPE rather than SIGPIPE.
 constexpr std::size_t kHeader = 2;
-
-// ---- The tracker process: from fork to _exit, only async-signal-safe calls (the parent may
-// have had other threads, holding malloc's lock, when it forked). Its table is static, so it
-// never allocates; the pages are only touched in the tracker.
-
-struct Entry {
-  char kind;  // 0: free
-  std::size_t len;
-  char path[kMaxPath];
-};
-Entry g_table[kMaxTracked];
-
-bool same(const Entry& e, char kind, const char* path, std::size_t len) {
-  return e.kind == kind && e.len == len && std::memcmp(e.path, path, len) == 0;
-}
-
-void apply(const char* packet, std::size_t n) {
-  if (n <= kHeader || n - kHeader >= kMaxPath) return;  // (too long to remember: not tracked)
-  const char op = packet[0];
-  const char kind = packet[1];
-  const char* path = packet + kHeader;
-  const std::size_t len = n - kHeader;
-  if (op == '-') {
-    for (Entry& e : g_table) {
-      if (same(e, kind, path, len)) {
-        e.kind = 0;
-        return;
-      }
-    }
-  } else if (op == '+') {
-    for (Entry& e : g_table) {
-      if (e.kind == 0) {
-        e.kind = kind;
-        e.len = len;
-        std::memcpy(e.path, path, len);
-        e.path[len] = '\0';
-        return;
-      }
-    }
-  }
-}
-
-void say(const char* s) {
-  [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, s, std::strlen(s));
-}
-
-// Appends the decimal digits of `v` to `out` (which has room).
-char* put_number(char* out, long v) {
-  char digits[24];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v > 0);
-  while (n > 0) *out++ = digits[--n];
-  return out;
-}
-
-// Removes what directory `dir_fd` holds, descending `depth` more levels.
-void empty_dir(int dir_fd, int depth) {
-  alignas(8) char buf[4096];
-  // Entries removed while reading can shift the directory's offsets: read it again from the
-  // start after each batch, until a pass finds nothing left to remove (or nothing it can).
-  for (bool removed = true; removed;) {
-    removed = false;
-    ::lseek(dir_fd, 0, SEEK_SET);
-    const long n = ::syscall(SYS_getdents64, dir_fd, buf, sizeof buf);
-    for (long off = 0; off < n;) {
-      const auto* d = reinterpret_cast<const dirent64*>(buf + off);
-      off += d->d_reclen;
-      const char* name = d->d_name;
-      if (std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) continue;
-      if (::unlinkat(dir_fd, name, 0) == 0) {
-        removed = true;
-        continue;
-      }
-      if (errno != EISDIR || depth == 0) continue;  // (d_type may be DT_UNKNOWN: ask unlink)
-      const int sub = ::openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (sub >= 0) {
-        empty_dir(sub, depth - 1);
-        ::close(sub);
-      }
-      removed |= ::unlinkat(dir_fd, name, AT_REMOVEDIR) == 0;
-    }
-  }
-}
-
-void remove_tree(const char* path) {
-  const int fd = ::open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd >= 0) {
-    empty_dir(fd, 1);
-    ::close(fd);
-  }
-  ::rmdir(path);
-}
-
-void remove_array(const Entry& e, pid_t owner) {
-  if (::unlink(e.path) != 0) return;  // gone already (or never ours to remove): no word
-  char meta[kMaxPath + 16];
-  std::memcpy(meta, e.path, e.len);
-  std::memcpy(meta + e.len, ".zwq-meta", sizeof ".zwq-meta");
-  ::unlink(meta);
-  char line[kMaxPath + 128];
-  char* p = line;
-  const char* parts[] = {"zwq: removed ", e.path, ", a shared array that process "};
-  for (const char* s : parts) p = std::strcpy(p, s) + std::strlen(s);
-  p = put_number(p, owner);
-  const char* tail = " created and did not remove before it ended\n";
-  std::strcpy(p, tail);
-  say(line);
-}
-
-[[noreturn]] void run_tracker(int fd, pid_t owner) {
-  ::prctl(PR_SET_NAME, "zwq-tracker");
-  struct sigaction ignore {};
-  ignore.sa_handler = SIG_IGN;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::sigaction(sig, &ignore, nullptr);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  // Keep nothing of the parent's open: a pipe we held would not see its end when the parent's
-  // readers expect it. Only stderr stays, for the notes.
-  if (fd != 3) {
-    ::dup2(fd, 3);
-    ::close(fd);
-  }
-  ::close(STDIN_FILENO);
-  ::close(STDOUT_FILENO);
-#ifdef SYS_close_range
-  const bool closed = ::syscall(SYS_close_range, 4u, ~0u, 0u) == 0;
-#else
-  const bool closed = false;
-#endif
-  if (!closed) {
-    for (int i = 4; i < 65536; ++i) ::close(i);
-  }
-  char packet[kHeader + kMaxPath];
-  while (true) {
-    const ssize_t n = ::recv(3, packet, sizeof packet, 0);
-    if (n > 0) {
-      apply(packet, static_cast<std::size_t>(n));
-    } else if (n == 0 || errno != EINTR) {
-      break;  // every owner has gone
-    }
-  }
-  for (const Entry& e : g_table) {
-    if (e.kind == static_cast<char>(Tracked::kShmArray)) remove_array(e, owner);
-    if (e.kind == static_cast<char>(Tracked::kDirectory)) remove_tree(e.path);
-  }
-  ::_exit(0);
-}
+// How often the tracker looks whether its owner has ended, after the socket closed.
+constexpr std::chrono::milliseconds kOwnerPoll{10};
 
 // ---- This side.
 
 std::mutex g_mutex;
 int g_fd = -1;         // our end of the socket; -1 before the tracker started, or if it failed
-bool g_tried = false;  // whether we tried to start it (once per program; a forked child shares it)
+bool g_tried = false;  // whether we tried to start it (once per program)
+
+// In the child, between fork and exec: only async-signal-safe calls (the parent may have had
+// other threads, holding malloc's lock, when it forked).
+[[noreturn]] void exec_tracker(const char* path, char* const* argv, int fd, int max_fd) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  setpgid(0, 0);  // out of the program's group: a Ctrl-C to the group is not for it
+  if (fd != 3) {
+    dup2(fd, 3);  // (the copy is not close-on-exec)
+  } else {
+    fcntl(3, F_SETFD, 0);
+  }
+  const int null_fd = open("/dev/null", O_RDWR);
+  if (null_fd >= 0) {
+    dup2(null_fd, STDIN_FILENO);
+    dup2(null_fd, STDOUT_FILENO);
+  }
+  // Nothing else of the program's stays open in it: a pipe it held would not see its end.
+#ifdef SYS_close_range
+  const bool closed = syscall(SYS_close_range, 4u, ~0u, 0u) == 0;
+#else
+  const bool closed = false;
+#endif
+  if (!closed) {
+    for (int i = 4; i < max_fd; ++i) close(i);
+  }
+  execve(path, argv, environ);
+  _exit(127);
+}
 
 void start_tracker() {
   g_tried = true;
+  const auto path = find_in_dirs("zwq-tracker", zwq_program_dirs());
+  if (!path) return;
+  // Everything the child needs is made before fork: it may not allocate afterwards.
+  std::string owner = std::to_string(::getpid());
+  std::string path_s = *path;
+  std::string flag = "--owner";
+  char* argv[] = {path_s.data(), flag.data(), owner.data(), nullptr};
+  rlimit files{};
+  const int max_fd = ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < (1u << 20)
+                         ? static_cast<int>(files.rlim_cur)
+                         : (1 << 20);
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) return;
-  const pid_t owner = ::getpid();
   const pid_t pid = ::fork();
+  if (pid == 0) exec_tracker(path_s.c_str(), argv, fds[1], max_fd);
+  ::close(fds[1]);
   if (pid < 0) {
     ::close(fds[0]);
-    ::close(fds[1]);
     return;
   }
-  if (pid == 0) {
-    ::close(fds[0]);
-    run_tracker(fds[1], owner);
-  }
-  ::close(fds[1]);
   g_fd = fds[0];
 }
 
-void send_packet(char op, Tracked kind, const std::string& path) {
-  if (g_fd < 0 || path.size() >= kMaxPath) return;
-  char packet[kHeader + kMaxPath];
-  packet[0] = op;
-  packet[1] = static_cast<char>(kind);
-  std::memcpy(packet + kHeader, path.data(), path.size());
+void send_request(char op, Tracked kind, const std::string& path) {
+  if (g_fd < 0 || path.empty() || path.size() > kMaxTrackedPath) return;
+  std::string packet;
+  packet.reserve(kHeader + path.size());
+  packet += op;
+  packet += static_cast<char>(kind);
+  packet += path;
   ssize_t n;
   do {
-    n = ::send(g_fd, packet, kHeader + path.size(), MSG_NOSIGNAL);
+    n = ::send(g_fd, packet.data(), packet.size(), MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
+}
+
+// ---- The tracker's side.
+
+using Entry = std::pair<char, std::string>;  // (Tracked kind, path)
+
+void apply(std::vector<Entry>& tracked, const char* packet, std::size_t n) {
+  if (n <= kHeader) return;
+  Entry e{packet[1], std::string(packet + kHeader, n - kHeader)};
+  if (packet[0] == '+') {
+    tracked.push_back(std::move(e));
+  } else if (packet[0] == '-') {
+    const auto it = std::find(tracked.begin(), tracked.end(), e);
+    if (it != tracked.end()) tracked.erase(it);
+  }
+}
+
+void remove_left(const std::vector<Entry>& tracked, pid_t owner) {
+  for (const auto& [kind, path] : tracked) {
+    std::error_code ec;
+    if (kind == static_cast<char>(Tracked::kDirectory)) {
+      // The cluster's broker, stopping as well, may be removing its sockets in there: a
+      // remove_all that lost that race (ENOENT midway) is tried again.
+      const auto deadline = std::chrono::steady_clock::now() + kOwnerGrace;
+      while (std::filesystem::remove_all(path, ec) == static_cast<std::uintmax_t>(-1) &&
+             std::filesystem::exists(path, ec) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(kOwnerPoll);
+      }
+    } else if (kind == static_cast<char>(Tracked::kShmArray)) {
+      std::filesystem::remove(path + ".zwq-meta", ec);  // the sidecar first: then the array's
+      if (::unlink(path.c_str()) != 0) continue;        // absence means both are gone
+      std::fprintf(stderr,
+                   "zwq-tracker: removed %s, a shared array that process %d created and did not "
+                   "remove before it ended\n",
+                   path.c_str(), static_cast<int>(owner));
+    }
+  }
 }
 
 }  // namespace
@@ -214,12 +148,42 @@ void send_packet(char op, Tracked kind, const std::string& path) {
 void track(Tracked kind, const std::string& path) {
   std::lock_guard<std::mutex> lock(g_mutex);
   if (!g_tried) start_tracker();
-  send_packet('+', kind, path);
+  send_request('+', kind, path);
 }
 
 void untrack(Tracked kind, const std::string& path) {
   std::lock_guard<std::mutex> lock(g_mutex);
-  send_packet('-', kind, path);
+  send_request('-', kind, path);
+}
+
+int run_tracker(int fd, pid_t owner) {
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) ::sigaction(sig, &ignore, nullptr);
+  std::vector<Entry> tracked;
+  std::vector<char> packet(kHeader + kMaxTrackedPath + 1);
+  while (true) {
+    const ssize_t n = ::recv(fd, packet.data(), packet.size(), 0);
+    if (n > 0) {
+      apply(tracked, packet.data(), static_cast<std::size_t>(n));
+    } else if (n == 0) {
+      break;  // every holder of the other end has closed it
+    } else if (errno != EINTR) {
+      std::fprintf(stderr, "zwq-tracker: the socket failed (%s); removing nothing\n",
+                   std::strerror(errno));
+      return 1;
+    }
+  }
+  // Its sockets close as a process exits, before it is reparented away from us: wait for that.
+  // If it does not come, the owner still runs (it exec'd, or closed the socket) and may be using
+  // what it made.
+  const auto deadline = std::chrono::steady_clock::now() + kOwnerGrace;
+  while (::getppid() == owner) {
+    if (std::chrono::steady_clock::now() >= deadline) return 0;
+    std::this_thread::sleep_for(kOwnerPoll);
+  }
+  remove_left(tracked, owner);
+  return 0;
 }
 
 }  // namespace zwq::detail

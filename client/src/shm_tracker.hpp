@@ -3,21 +3,30 @@
 //
 // An owning ShmSegment removes its /dev/shm file in its destructor, and LocalCluster removes its
 // directory in stop(); a program killed by Ctrl-C or kill -9 runs neither. So, as Python's
-// multiprocessing resource tracker does, the first registration forks a small tracker process that
-// holds the far end of a socket. This process tells it what to remove (track) and what it has
-// removed or kept after all (untrack). When the socket closes, because every process holding
-// this end has exited or exec'd, the tracker removes whatever is still tracked, notes each
-// shared array it removed on stderr, and exits.
+// multiprocessing resource tracker does, the first track() starts a tracker process, the program
+// `zwq-tracker` (found as LocalCluster finds zwq-broker: detail::zwq_program_dirs), which holds
+// the far end of a socket. This process tells it what to remove (track) and what it has removed
+// or kept after all (untrack). When the socket closes and this process has ended, the tracker
+// removes whatever is still tracked, notes each shared array it removed on stderr, and exits.
 //
-// The tracker ignores SIGINT, SIGTERM and SIGHUP (a Ctrl-C reaches the whole process group) and
-// is named "zwq-tracker" in ps. It tracks up to kMaxTracked paths of up to kMaxPath bytes at once;
-// beyond that, or when the tracker cannot be started, nothing is tracked (as before it existed)
-// and nothing fails.
+// - It is a fresh program (fork + exec), in a process group of its own, and ignores SIGINT,
+//   SIGTERM, SIGHUP and SIGQUIT: it holds none of this program's memory or mappings, and a
+//   Ctrl-C or Ctrl-\ sent to the program's group does not reach it.
+// - A process forked from this one without exec shares the socket: the tracker waits for it too,
+//   and what it tracks is reported as this process's.
+// - The socket closing while this process still runs (it exec'd another program, or closed the
+//   descriptor) removes nothing: the tracker waits up to kOwnerGrace for this process to end
+//   (for it to be reparented away from it), then exits.
+// - When zwq-tracker cannot be found or started, nothing is tracked (as before it existed) and
+//   nothing fails.
 //
 // Errors: none are reported; tracking is a safety net, never a reason for an operation to fail.
 // Thread-safe.
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <cstddef>
 #include <string>
 
@@ -25,16 +34,21 @@ namespace zwq::detail {
 
 enum class Tracked : char {
   kShmArray = 'a',   // a file and its ".zwq-meta" sidecar
-  kDirectory = 'd',  // a directory and everything in it (two levels deep)
+  kDirectory = 'd',  // a directory and everything in it
 };
 
-inline constexpr std::size_t kMaxTracked = 4096;
-inline constexpr std::size_t kMaxPath = 512;
+inline constexpr std::size_t kMaxTrackedPath = 4096;  // longer paths are not tracked
+inline constexpr std::chrono::milliseconds kOwnerGrace{5000};
 
 // Asks the tracker to remove `path` should this process end without untracking it first. Starts
 // the tracker on first use.
 void track(Tracked kind, const std::string& path);
 // Forgets `path` (removed already, or to be kept). Never starts the tracker.
 void untrack(Tracked kind, const std::string& path);
+
+// The tracker's side (zwq-tracker's main): reads requests from `fd` until every holder of the
+// other end has closed it, then, once `owner` has ended, removes what is still tracked. Returns
+// the exit status: 0, or 1 when the socket failed (then it removes nothing).
+int run_tracker(int fd, pid_t owner);
 
 }  // namespace zwq::detail

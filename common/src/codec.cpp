@@ -1,5 +1,6 @@
 #include "zwq/codec.hpp"
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 
@@ -183,9 +184,18 @@ Status check_message(const msg::Hello& m) {
     return bad("Hello.worker_id must be 1-255 bytes");
   }
   if (m.credit == 0) return bad("Hello.credit must be at least 1");
+  // What a worker says of itself is shown to clients (WorkersRep, InfoRep): it must be text.
+  const auto text = [](const std::string& s) { return valid_utf8(s) == s; };
+  if (!text(m.worker_id) || !text(m.host) || !text(m.memory) ||
+      !std::all_of(m.kernels.begin(), m.kernels.end(), text)) {
+    return bad("Hello: worker_id, host, memory and kernels must be UTF-8");
+  }
   for (const KernelSpec& k : m.kernel_specs) {
     if (std::string problem = kernel_spec_problem(k); !problem.empty()) {
       return bad("Hello.kernel_specs: " + problem);
+    }
+    if (!text(k.name) || !text(k.help)) {
+      return bad("Hello.kernel_specs: a name or help that is not UTF-8");
     }
   }
   return Status::Ok();

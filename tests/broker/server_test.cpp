@@ -201,6 +201,14 @@ TEST_CASE("server escapes the bytes of a peer's string that are not UTF-8 when i
   auto items = expect<msg::WaitManyRep>(control.ask(encode(many, 4)));
   REQUIRE(items.items.size() == 1);
   CHECK(items.items[0].message == status.message);
+  CHECK(items.items[0].job_id == "bad\\xff\\xfeid");
+  msg::SubmitManyReq submit;
+  submit.jobs = {noop_job(id)};
+  auto refused = expect<msg::SubmitManyRep>(control.ask(encode(submit, 5)));
+  REQUIRE(refused.items.size() == 1);
+  CHECK(refused.items[0].code == ErrorCode::kInvalidArgument);
+  CHECK(refused.items[0].job_id == "bad\\xff\\xfeid");
+  CHECK(refused.items[0].message.find("\xff") == std::string::npos);
 }
 
 // After a control request the broker keeps polling instead of sleeping for spin_us, so that what

@@ -369,3 +369,23 @@ TEST_CASE("valid_utf8 keeps well-formed UTF-8 and escapes every other byte", "[c
   CHECK(valid_utf8("\xf4\x90\x80\x80") == "\\xf4\\x90\\x80\\x80");    // above U+10FFFF
   CHECK(valid_utf8(std::string("\0x", 2)) == std::string("\0x", 2));  // NUL is UTF-8
 }
+
+TEST_CASE("codec refuses a Hello whose names are not UTF-8: clients are shown them",
+          "[common][codec]") {
+  const std::string bad("w\xff", 2);
+  for (int field = 0; field < 4; ++field) {
+    INFO("field " << field);
+    msg::Hello h{.worker_id = "w1", .credit = 4};
+    if (field == 0) h.worker_id = bad;
+    if (field == 1) h.host = bad;
+    if (field == 2) h.kernels = {"sum", bad};
+    if (field == 3) h.kernel_specs = {KernelSpec{.name = bad, .combiner = Combiner::kSum}};
+    const std::string f = encode(h);
+    auto r = decode<msg::Hello>(f.data(), f.size());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::kBadMessage);
+    CHECK_THAT(r.error().message, Catch::Contains("UTF-8"));
+  }
+  const std::string f = encode(msg::Hello{.worker_id = "w\xc3\xa9", .credit = 4});
+  CHECK(decode<msg::Hello>(f.data(), f.size()).ok());
+}

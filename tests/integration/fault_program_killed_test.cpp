@@ -14,6 +14,7 @@
 
 #include "cluster.hpp"
 #include "processes.hpp"
+#include "shm_tracker.hpp"
 #include "test_dir.hpp"
 #include "zwq/shared_array.hpp"
 
@@ -85,5 +86,33 @@ TEST_CASE(
   CHECK(eventually([&] { return read_text(log).find(array + ",") != std::string::npos; },
                    std::chrono::seconds(10)));
   CHECK(read_text(log).find(kept) == std::string::npos);
+  CHECK(ShmSegment::remove(name + "-kept").ok());
+}
+
+TEST_CASE("fault: a program that exec'd another keeps its shared arrays: it has not ended",
+          "[integration][fault]") {
+  TestDir dir("exec");
+  const std::string ready = dir.path() + "/ready";
+  const std::string name = unique_name("exec");
+  const std::string array = "/dev/shm/" + name;
+  auto program = detail::ChildProcess::spawn(
+      std::string(ZWQ_TEST_BUILD_DIR) + "/tests/zwq_test_killed_program",
+      {ready, dir.path() + "/stderr", name, ZWQ_TEST_BIN_DIR, "--exec"});
+  REQUIRE(program.ok());
+  const pid_t pid = program.value().pid();
+  pid_t tracker = 0;
+  REQUIRE(eventually([&] {
+    for (pid_t p : descendants(pid)) {
+      if (comm_of(p) == "zwq-tracker") tracker = p;
+    }
+    return tracker != 0;
+  }));
+  REQUIRE(eventually([&] { return comm_of(pid) == "sleep"; }));  // exec'd: the socket closed
+  // The tracker saw the socket close, waited for its owner to end, and gave up on it.
+  CHECK(eventually([&] { return ended(tracker); }, detail::kOwnerGrace + std::chrono::seconds(10)));
+  CHECK(exists(array));
+  CHECK(exists(array + ".zwq-meta"));
+  program.value().stop(std::chrono::milliseconds(0));
+  CHECK(ShmSegment::remove(name).ok());
   CHECK(ShmSegment::remove(name + "-kept").ok());
 }

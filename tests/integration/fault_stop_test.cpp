@@ -25,37 +25,6 @@ std::set<std::string> dev_shm_entries() {
   return out;
 }
 
-// The parent pid of `pid` from /proc (0 if it is gone).
-pid_t parent_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return 0;
-  const auto close = line.rfind(')');  // the command may hold spaces
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(line.substr(close + 2));
-  char state = 0;
-  pid_t ppid = 0;
-  rest >> state >> ppid;
-  return ppid;
-}
-
-// Every process below `root` (children, grandchildren, ...), from /proc.
-std::vector<pid_t> descendants(pid_t root) {
-  std::vector<pid_t> all;
-  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") == std::string::npos) all.push_back(std::stoi(name));
-  }
-  std::vector<pid_t> out = {root};
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    for (pid_t p : all) {
-      if (parent_of(p) == out[i]) out.push_back(p);
-    }
-  }
-  out.erase(out.begin());
-  return out;
-}
-
 // Whether `name` holds `pid` as a whole number (as in "zwq-bench-123-cold-0").
 bool names_pid(const std::string& name, pid_t pid) {
   const std::string digits = std::to_string(pid);
@@ -67,10 +36,6 @@ bool names_pid(const std::string& name, pid_t pid) {
     if (starts && ends) return true;
   }
   return false;
-}
-
-bool gone(pid_t pid) {
-  return ::kill(pid, 0) != 0 && errno == ESRCH;
 }
 
 }  // namespace
@@ -197,10 +162,7 @@ TEST_CASE(
   // The broker: the child of ours whose program is zwq-broker.
   pid_t broker = 0;
   for (pid_t p : descendants(::getpid())) {
-    std::ifstream comm("/proc/" + std::to_string(p) + "/comm");
-    std::string name;
-    comm >> name;
-    if (name == "zwq-broker") broker = p;
+    if (comm_of(p) == "zwq-broker") broker = p;
   }
   REQUIRE(broker != 0);
   REQUIRE(::kill(broker, SIGKILL) == 0);  // it cannot remove its sockets

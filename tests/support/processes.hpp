@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -128,6 +130,59 @@ bool eventually(F&& condition, std::chrono::milliseconds timeout = std::chrono::
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return condition();
+}
+
+// The parent pid of `pid` from /proc (0 if it is gone).
+inline pid_t parent_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return 0;
+  const auto close = line.rfind(')');  // the command may hold spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  char state = 0;
+  pid_t ppid = 0;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+// Every process below `root` (children, grandchildren, ...), from /proc.
+inline std::vector<pid_t> descendants(pid_t root) {
+  std::vector<pid_t> all;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") == std::string::npos) all.push_back(std::stoi(name));
+  }
+  std::vector<pid_t> out = {root};
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    for (pid_t p : all) {
+      if (parent_of(p) == out[i]) out.push_back(p);
+    }
+  }
+  out.erase(out.begin());
+  return out;
+}
+
+// The command name of `pid` (/proc/PID/comm), empty if it is gone.
+inline std::string comm_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(in, name);
+  return name;
+}
+
+// Whether no process `pid` exists any more (reaped).
+inline bool gone(pid_t pid) {
+  return ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+// Whether `pid` has exited: gone, or a zombie its parent has not reaped.
+inline bool ended(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return true;
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
 }
 
 // Milliseconds since `t`.

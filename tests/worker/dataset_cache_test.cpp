@@ -2,7 +2,9 @@
 #include "dataset_cache.hpp"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <vector>
 
 #include "shm_file.hpp"
@@ -78,6 +80,27 @@ TEST_CASE("dataset cache notices a file replaced by one of the same size", "[wor
   CHECK(after.value().file != before.value().file);
   CHECK(after.value().file->inode() != before.value().file->inode());
   CHECK(reinterpret_cast<const float*>(after.value().file->data())[0] == 2.0f);
+}
+
+TEST_CASE("dataset cache reads a file's record again when it is rewritten in place", "[worker]") {
+  ShmFile file("cache-record");
+  // 128 + 128 bytes either way: np.save over the file keeps its size and inode.
+  file.write(std::vector<double>(16, 1.0), zwq::test::npy_header("<f8", 16));
+  DatasetCache cache;
+  auto before = cache.get(file.path(), MappedFile::Mode::kRead);
+  REQUIRE(before.ok());
+  CHECK(before.value().record->recorded_dtype == zwq::DType::kF64);
+  const auto inode = before.value().file->inode();
+
+  const auto written = std::filesystem::last_write_time(file.path());
+  file.write(std::vector<float>(32, 1.0f), zwq::test::npy_header("<f4", 32));
+  std::filesystem::last_write_time(file.path(), written + std::chrono::seconds(1));
+  auto after = cache.get(file.path(), MappedFile::Mode::kRead);
+  REQUIRE(after.ok());
+  REQUIRE(after.value().file->inode() == inode);
+  CHECK(after.value().record->recorded_dtype == zwq::DType::kF32);
+  CHECK(after.value().record->recorded_count == 32u);
+  CHECK(cache.maps_made() == 1);  // the mapping itself is still good
 }
 
 TEST_CASE("dataset cache reports a missing file as dataset_missing", "[worker]") {

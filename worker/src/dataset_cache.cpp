@@ -12,6 +12,10 @@ std::string cache_key(const std::string& path, MappedFile::Mode mode) {
   return (mode == MappedFile::Mode::kRead ? "r:" : "w:") + path;
 }
 
+std::int64_t mtime_ns(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
 }  // namespace
 
 DatasetCache::DatasetCache(std::size_t max_mappings, bool populate)
@@ -34,8 +38,15 @@ Result<CachedDataset> DatasetCache::get(const std::string& path, MappedFile::Mod
     const MappedFile& cached = *found->second->dataset.file;
     if (cached.size() == static_cast<std::uint64_t>(st.st_size) &&
         cached.inode() == static_cast<std::uint64_t>(st.st_ino)) {
+      Entry& e = *found->second;
+      if (e.mtime_ns != mtime_ns(st)) {  // written since: its header may say something else now
+        auto record = inspect_dataset(path);
+        if (!record.ok()) return record.error();
+        e.dataset.record = std::make_shared<const DatasetInfo>(std::move(record).value());
+        e.mtime_ns = mtime_ns(st);
+      }
       lru_.splice(lru_.begin(), lru_, found->second);
-      return found->second->dataset;
+      return e.dataset;
     }
     lru_.erase(found->second);  // resized or replaced: map it again
     entries_.erase(found);
@@ -50,7 +61,7 @@ Result<CachedDataset> DatasetCache::get(const std::string& path, MappedFile::Mod
   ++maps_made_;
   CachedDataset dataset{std::make_shared<const MappedFile>(std::move(mapped).value()),
                         std::make_shared<const DatasetInfo>(std::move(record).value())};
-  lru_.push_front(Entry{key, dataset});
+  lru_.push_front(Entry{key, dataset, mtime_ns(st)});
   entries_.emplace(key, lru_.begin());
   evict_beyond_limit();
   return dataset;

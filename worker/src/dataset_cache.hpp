@@ -4,8 +4,9 @@
 // small Tasks messages over one array costs one mmap, not one per message. The caller asks
 // again (one stat(2)) once per Tasks message; a file whose size or inode changed since it was
 // mapped is mapped afresh. With each mapping it keeps what the file records of itself (a .npy
-// header or a .zwq-meta sidecar, read when it is mapped), so that a job which reads the file as
-// another dtype, from inside its header or past its recorded elements can be refused.
+// header or a .zwq-meta sidecar), so that a job which reads the file as another dtype, from
+// inside its header or past its recorded elements can be refused; the record is read again
+// when the file's modification time changed (np.save over it in place keeps size and inode).
 // Beyond `max_mappings` files, the least recently used is unmapped.
 //
 // Thread safety: none; one cache belongs to one worker loop. The mappings it hands out are
@@ -53,6 +54,7 @@ class DatasetCache {
   struct Entry {
     std::string key;
     CachedDataset dataset;
+    std::int64_t mtime_ns = 0;  // the file's when its record was read
   };
   using Lru = std::list<Entry>;  // most recently used first
 

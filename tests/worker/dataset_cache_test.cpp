@@ -93,14 +93,22 @@ TEST_CASE("dataset cache reads a file's record again when it is rewritten in pla
   const auto inode = before.value().file->inode();
 
   const auto written = std::filesystem::last_write_time(file.path());
-  file.write(std::vector<float>(32, 1.0f), zwq::test::npy_header("<f4", 32));
+  // New data under the same header (as a map kernel writes through its mapping): the record is
+  // not read again.
+  file.write(std::vector<double>(16, 2.0), zwq::test::npy_header("<f8", 16));
   std::filesystem::last_write_time(file.path(), written + std::chrono::seconds(1));
+  REQUIRE(cache.get(file.path(), MappedFile::Mode::kRead).ok());
+  CHECK(cache.records_read() == 1);
+
+  file.write(std::vector<float>(32, 1.0f), zwq::test::npy_header("<f4", 32));
+  std::filesystem::last_write_time(file.path(), written + std::chrono::seconds(2));
   auto after = cache.get(file.path(), MappedFile::Mode::kRead);
   REQUIRE(after.ok());
   REQUIRE(after.value().file->inode() == inode);
   CHECK(after.value().record->recorded_dtype == zwq::DType::kF32);
   CHECK(after.value().record->recorded_count == 32u);
   CHECK(cache.maps_made() == 1);  // the mapping itself is still good
+  CHECK(cache.records_read() == 2);
 }
 
 TEST_CASE("dataset cache reports a missing file as dataset_missing", "[worker]") {

@@ -4,12 +4,26 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
+
+#include "zwq/npy_header.hpp"
 
 namespace zwq::worker {
 namespace {
 
 std::string cache_key(const std::string& path, MappedFile::Mode mode) {
   return (mode == MappedFile::Mode::kRead ? "r:" : "w:") + path;
+}
+
+// Whether the .npy header in `file` (or its absence) is the one `record` was read from. (A
+// sidecar is written once, as its file is made: a new file is a new inode.)
+bool header_unchanged(const MappedFile& file, const DatasetInfo& record) {
+  auto h =
+      parse_npy_header(std::string_view(reinterpret_cast<const char*>(file.data()), file.size()));
+  if (!h.ok()) return false;
+  if (!h.value()) return record.header_bytes == 0;
+  return h.value()->header_bytes == record.header_bytes &&
+         h.value()->dtype == record.recorded_dtype && h.value()->count == record.recorded_count;
 }
 
 std::int64_t mtime_ns(const struct stat& st) {
@@ -39,12 +53,16 @@ Result<CachedDataset> DatasetCache::get(const std::string& path, MappedFile::Mod
     if (cached.size() == static_cast<std::uint64_t>(st.st_size) &&
         cached.inode() == static_cast<std::uint64_t>(st.st_ino)) {
       Entry& e = *found->second;
-      if (e.mtime_ns != mtime_ns(st)) {  // written since: its header may say something else now
+      // Written since (np.save over it in place keeps size and inode): read the record again
+      // if the header in the mapping says something else now. Writes through a mapping, a map
+      // kernel's, change the mtime too: comparing the header in memory costs no system call.
+      if (e.mtime_ns != mtime_ns(st) && !header_unchanged(cached, *e.dataset.record)) {
+        ++records_read_;
         auto record = inspect_dataset(path);
         if (!record.ok()) return record.error();
         e.dataset.record = std::make_shared<const DatasetInfo>(std::move(record).value());
-        e.mtime_ns = mtime_ns(st);
       }
+      e.mtime_ns = mtime_ns(st);
       lru_.splice(lru_.begin(), lru_, found->second);
       return e.dataset;
     }
@@ -56,6 +74,7 @@ Result<CachedDataset> DatasetCache::get(const std::string& path, MappedFile::Mod
   auto mapped = MappedFile::open(
       path, mode, populate_ ? MappedFile::Populate::kOnFirstUse : MappedFile::Populate::kOnFault);
   if (!mapped.ok()) return mapped.error();
+  ++records_read_;
   auto record = inspect_dataset(path);
   if (!record.ok()) return record.error();
   ++maps_made_;

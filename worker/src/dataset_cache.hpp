@@ -6,7 +6,8 @@
 // mapped is mapped afresh. With each mapping it keeps what the file records of itself (a .npy
 // header or a .zwq-meta sidecar), so that a job which reads the file as another dtype, from
 // inside its header or past its recorded elements can be refused; the record is read again
-// when the file's modification time changed (np.save over it in place keeps size and inode).
+// when the file's modification time changed and its .npy header with it (np.save over it in
+// place keeps size and inode).
 // Beyond `max_mappings` files, the least recently used is unmapped.
 //
 // Thread safety: none; one cache belongs to one worker loop. The mappings it hands out are
@@ -49,6 +50,8 @@ class DatasetCache {
   std::size_t size() const { return entries_.size(); }
   // Files mapped so far (first maps plus re-maps): lets tests see that a mapping was reused.
   std::uint64_t maps_made() const { return maps_made_; }
+  // Records read so far (inspect_dataset calls): lets tests see when one was read again.
+  std::uint64_t records_read() const { return records_read_; }
 
  private:
   struct Entry {
@@ -65,6 +68,7 @@ class DatasetCache {
   Lru lru_;
   std::unordered_map<std::string, Lru::iterator> entries_;
   std::uint64_t maps_made_ = 0;
+  std::uint64_t records_read_ = 0;
 };
 
 }  // namespace zwq::worker

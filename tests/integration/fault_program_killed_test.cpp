@@ -116,3 +116,34 @@ TEST_CASE("fault: a program that exec'd another keeps its shared arrays: it has 
   CHECK(ShmSegment::remove(name).ok());
   CHECK(ShmSegment::remove(name + "-kept").ok());
 }
+
+TEST_CASE("fault: a program that cannot find zwq-tracker still runs, untracked",
+          "[integration][fault]") {
+  TestDir dir("untracked");
+  // A copy of the program where no zwq-tracker is beside it, under it, on ZWQ_BIN_DIR or PATH.
+  const std::string copy = dir.path() + "/killed_program";
+  std::filesystem::copy_file(std::string(ZWQ_TEST_BUILD_DIR) + "/tests/zwq_test_killed_program",
+                             copy);
+  const std::string ready = dir.path() + "/ready";
+  const std::string name = unique_name("untracked");
+  detail::SpawnOptions spawn;
+  spawn.env = {"ZWQ_BIN_DIR=" + dir.path(), "PATH=/usr/bin:/bin"};
+  auto program = detail::ChildProcess::spawn(
+      copy, {ready, dir.path() + "/stderr", name, ZWQ_TEST_BIN_DIR}, spawn);
+  REQUIRE(program.ok());
+  // It made its arrays, started its cluster and summed through it.
+  REQUIRE(eventually([&] { return exists(ready) || !program.value().running(); }));
+  INFO("its stderr: " << read_text(dir.path() + "/stderr"));
+  REQUIRE(program.value().running());
+  for (pid_t p : descendants(program.value().pid())) CHECK(comm_of(p) != "zwq-tracker");
+  program.value().signal(SIGKILL);
+  program.value().wait();
+  // Nothing removes what it left (as before the tracker): the test does.
+  CHECK(exists("/dev/shm/" + name));
+  CHECK(ShmSegment::remove(name).ok());
+  CHECK(ShmSegment::remove(name + "-kept").ok());
+  std::string cluster_dir = read_text(ready);
+  cluster_dir.pop_back();
+  std::error_code ec;
+  std::filesystem::remove_all(cluster_dir, ec);
+}

@@ -25,49 +25,8 @@ constexpr std::uint64_t kInProcessSlices[] = {std::uint64_t{1} << 16, std::uint6
 // The slice size of the cold passes: the broker's default, as zwq's cold pass uses.
 constexpr std::uint64_t kColdSlice = std::uint64_t{1} << 18;
 
-struct TimedSum {
-  double seconds = 0;
-  double value = 0;
-};
-
-const KernelInfo& sum_kernel() {
-  const KernelInfo* k = KernelRegistry::builtin().find("sum");
-  if (k == nullptr) throw std::runtime_error("no built-in 'sum' kernel");
-  return *k;
-}
-
-// Sums x[0, n) with `threads` threads, each a contiguous share, slice by slice through
-// run_kernel, exactly as zwq-worker calls the kernel; partials merged in order.
 TimedSum timed_sum(const float* x, std::uint64_t n, int threads, std::uint64_t slice = kColdSlice) {
-  const KernelInfo& k = sum_kernel();
-  std::vector<Partial> parts(static_cast<std::size_t>(threads));
-  auto work = [&](int t) {
-    const std::uint64_t lo = n * static_cast<std::uint64_t>(t) / threads;
-    const std::uint64_t hi = n * static_cast<std::uint64_t>(t + 1) / threads;
-    Partial acc = identity_partial(Combiner::kSum);
-    for (std::uint64_t first = lo; first < hi; first += slice) {
-      SliceContext ctx;
-      ctx.first = first;
-      ctx.count = std::min(slice, hi - first);
-      ctx.job_count = n;
-      ctx.in = SliceView{x + first, DType::kF32};
-      Partial p;
-      if (!run_kernel(k, ctx, p).ok()) throw std::runtime_error("sum kernel failed");
-      (void)merge_into(acc, p);
-    }
-    parts[static_cast<std::size_t>(t)] = acc;
-  };
-  Stopwatch clock;
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
-  work(0);
-  for (auto& th : pool) th.join();
-  TimedSum out;
-  out.seconds = clock.seconds();
-  Partial total = identity_partial(Combiner::kSum);
-  for (const auto& p : parts) (void)merge_into(total, p);
-  out.value = total.hi + total.lo;
-  return out;
+  return timed_reduce("sum", x, DType::kF32, n, threads, slice);
 }
 
 const float* floats(const MappedFile& m) {
@@ -88,6 +47,41 @@ void check_value(double got, double expected, const char* what) {
 }
 
 }  // namespace
+
+TimedSum timed_reduce(const std::string& kernel, const void* data, DType dtype, std::uint64_t n,
+                      int threads, std::uint64_t slice) {
+  const KernelInfo* k = KernelRegistry::builtin().find(kernel);
+  if (k == nullptr) throw std::runtime_error("no built-in '" + kernel + "' kernel");
+  const std::size_t width = dtype_size(dtype);
+  std::vector<Partial> parts(static_cast<std::size_t>(threads));
+  auto work = [&](int t) {
+    const std::uint64_t lo = n * static_cast<std::uint64_t>(t) / threads;
+    const std::uint64_t hi = n * static_cast<std::uint64_t>(t + 1) / threads;
+    Partial acc = identity_partial(k->combiner);
+    for (std::uint64_t first = lo; first < hi; first += slice) {
+      SliceContext ctx;
+      ctx.first = first;
+      ctx.count = std::min(slice, hi - first);
+      ctx.job_count = n;
+      ctx.in = SliceView{static_cast<const char*>(data) + first * width, dtype};
+      Partial p = identity_partial(k->combiner);
+      if (!run_kernel(*k, ctx, p).ok()) throw std::runtime_error(kernel + " kernel failed");
+      (void)merge_into(acc, p);
+    }
+    parts[static_cast<std::size_t>(t)] = std::move(acc);
+  };
+  Stopwatch clock;
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& th : pool) th.join();
+  TimedSum out;
+  out.seconds = clock.seconds();
+  Partial total = identity_partial(k->combiner);
+  for (const auto& p : parts) (void)merge_into(total, p);
+  out.value = finalize_result(*k, std::move(total), Params{}, n).value;
+  return out;
+}
 
 void fill_pattern(float* x, std::uint64_t n) {
   auto fill = [&](std::uint64_t lo, std::uint64_t hi) {

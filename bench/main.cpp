@@ -129,6 +129,7 @@ int run(BenchOptions& o) {
     fill_pattern(x.data(), x.size());
     const double expected = pattern_sum(x.size());
     section(o, "bw", r["limits"]["bw"], [&] { return run_bandwidth(o, x); });
+    section(o, "fsum", r["fsum"], [&] { return run_fsum(o, x); });
     section(o, "cold", r["limits"]["cold"], [&] { return run_cold_baseline(o); });
     section(o, "sum", r["zwq"]["sum"], [&] { return run_zwq_sum(o, x, expected); });
     section(o, "cold", r["zwq"]["cold"], [&] { return run_zwq_cold(o); });
@@ -144,7 +145,7 @@ int run(BenchOptions& o) {
   r["meta"]["load_at_end"] = load_average();
   r["meta"]["load_by_section"] = g_section_load;
   r["meta"]["seconds"] = total.seconds();
-  for (const char* k : {"zwq", "peers", "uneven", "broker"}) {
+  for (const char* k : {"zwq", "peers", "uneven", "broker", "fsum"}) {
     if (r[k].is_null()) r[k] = json::object();
   }
   write_report(o, r);
@@ -190,7 +191,7 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option(
       "--only", only,
-      "comma-separated sections: limits,bw,cold,sum,peers,noop,latency,async,uneven,broker");
+      "comma-separated sections: limits,bw,fsum,cold,sum,peers,noop,latency,async,uneven,broker");
   app.add_option("--command", o.command, "the command line to record in the report");
   app.add_option("--revision", o.revision, "the source revision to record in the report");
   auto* push = app.add_subcommand("_push", "(internal) raw PUSH peer");

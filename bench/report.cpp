@@ -445,6 +445,17 @@ std::string markdown(const BenchOptions& o, const json& r, const std::vector<Che
      << num(med(bc, {"memory", "noop_range_bytes_per_slice"})) << " B / "
      << num(med(bc, {"memory", "sum_bytes_per_slice"})) << " B |\n";
 
+  const json& fs = field(field(r, "fsum"), "rows");
+  if (fs.is_array() && !fs.empty()) {
+    md << "\n### The exact sum (`fsum`) against `sum`, in process, one thread, 1 MiB slices\n\n"
+          "| array | sum | fsum | fsum ÷ sum (median of the pairs) |\n|---|---|---|---|\n";
+    for (const json& row : fs) {
+      md << "| " << row.value("what", std::string()) << ", " << bytes_text(row.value("bytes", 0ull))
+         << " | " << num(med(row, {"sum_gbps"})) << " GB/s | " << num(med(row, {"fsum_gbps"}))
+         << " GB/s | " << ratio_text(med(row, {"ratio"})) << " |\n";
+    }
+  }
+
   md << "\n### Targets\n\n| target | check | measured | value | limit | verdict "
         "|\n|---|---|---|---|---|---|\n";
   for (const Check& c : checks) {

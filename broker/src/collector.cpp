@@ -132,6 +132,7 @@ Offer JobCollector::offer(SliceOutcome& o) {
     case Combiner::kMin:
     case Combiner::kMax:
     case Combiner::kHistogram:
+    case Combiner::kExactSum:
       if (Status st = merge_into(merged_, p); !st.ok()) {
         return fail(ErrorCode::kKernelFailed,
                     "returned a partial that cannot be merged (" + st.error().message + ")");

@@ -14,7 +14,7 @@ Error bad(std::string what) { return make_error(ErrorCode::kBadMessage, std::mov
 
 bool valid_dtype(DType t) { return static_cast<unsigned>(t) <= static_cast<unsigned>(DType::kU8); }
 bool valid_combiner(Combiner c) {
-  return c >= Combiner::kSum && c <= Combiner::kGather;
+  return c >= Combiner::kSum && c <= kLastCombiner;
 }
 bool valid_code(ErrorCode c) {
   return static_cast<unsigned>(c) <= static_cast<unsigned>(ErrorCode::kInternal);

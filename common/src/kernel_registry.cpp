@@ -84,6 +84,8 @@ namespace {
 double default_value(const Partial& m) {
   switch (m.combiner) {
     case Combiner::kSum: return m.hi + m.lo;
+    case Combiner::kExactSum:
+      return exact_sum_value(m);
     case Combiner::kMin:
     case Combiner::kMax:
     case Combiner::kMoments:  // no elements, no extreme and no mean (numpy: an error, or nan)

@@ -28,7 +28,7 @@ std::string kernel_spec_problem(const KernelSpec& spec) {
   const auto number = [](auto e) { return std::to_string(static_cast<unsigned>(e)); };
   if (spec.name.empty()) return "a kernel has no name";
   if (spec.name.size() > 255) return "kernel name '" + spec.name.substr(0, 32) + "...' is too long";
-  if (spec.combiner < Combiner::kSum || spec.combiner > Combiner::kGather) {
+  if (spec.combiner < Combiner::kSum || spec.combiner > kLastCombiner) {
     return "kernel '" + spec.name + "' has an unknown combiner " + number(spec.combiner);
   }
   if (!valid_kernel_shape(spec.shape)) {

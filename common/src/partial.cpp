@@ -1,6 +1,7 @@
 #include "zwq/partial.hpp"
 
 #include <cmath>
+#include <utility>
 
 namespace zwq {
 
@@ -13,6 +14,8 @@ std::string_view combiner_name(Combiner c) {
     case Combiner::kCount: return "count";
     case Combiner::kHistogram: return "histogram";
     case Combiner::kGather: return "gather";
+    case Combiner::kExactSum:
+      return "exact sum";
   }
   return "unknown";
 }
@@ -54,6 +57,38 @@ void merge_extreme(Partial& acc, const Partial& p, bool want_min) {
   acc.n += p.n;
 }
 
+// Exact sums: a non-finite hi is the IEEE sum of the specials met (inf + -inf = NaN), and any
+// finite value beside it no longer matters.
+void merge_exact_sum(Partial& acc, const Partial& p) {
+  acc.n += p.n;
+  const bool acc_special = !std::isfinite(acc.hi);
+  const bool p_special = !std::isfinite(p.hi);
+  if (acc_special || p_special) {
+    acc.hi = (acc_special ? acc.hi : 0.0) + (p_special ? p.hi : 0.0);
+    acc.lo = 0;
+    acc.terms.clear();
+    return;
+  }
+  // The accumulator keeps its whole expansion in terms (its capacity is reused merge after
+  // merge); hi and lo go in first.
+  std::vector<double>& t = acc.terms;
+  const double pending[] = {acc.hi, acc.lo, p.hi, p.lo};
+  acc.hi = acc.lo = 0;
+  auto add = [&](double x) {
+    double overflow = 0;
+    if (x == 0 || expansion_add(t, x, &overflow)) return true;
+    acc.hi = overflow;  // a running total beyond the largest double: +-inf
+    acc.terms.clear();
+    return false;
+  };
+  for (double x : pending) {
+    if (!add(x)) return;
+  }
+  for (double x : p.terms) {
+    if (!add(x)) return;
+  }
+}
+
 // Chan, Golub & LeVeque's pairwise update of (n, mean, M2).
 void merge_moments(Partial& acc, const Partial& p) {
   if (p.n == 0) return;
@@ -73,6 +108,83 @@ void merge_moments(Partial& acc, const Partial& p) {
 }
 
 }  // namespace
+
+// Shewchuk's grow-expansion with the zero components dropped (as Python's msum does): each
+// component in turn is added to x with an error-free two-sum; the errors stay, in order.
+bool expansion_add(std::vector<double>& terms, double x, double* overflow) {
+  // The running sums are the same whichever operand is the larger: one pass finds an overflow
+  // (or a non-finite x) before anything is written.
+  double carry = x;
+  for (double y : terms) carry += y;
+  if (!std::isfinite(carry)) {
+    if (overflow != nullptr) *overflow = carry;
+    return false;
+  }
+  std::size_t kept = 0;
+  carry = x;
+  for (std::size_t i = 0; i < terms.size(); ++i) {
+    double a = carry;
+    double y = terms[i];
+    if (std::fabs(a) < std::fabs(y)) std::swap(a, y);
+    const double hi = a + y;
+    const double lo = y - (hi - a);  // exact, as |a| >= |y| (Dekker's fast two-sum)
+    if (lo != 0) terms[kept++] = lo;
+    carry = hi;
+  }
+  terms.resize(kept);
+  terms.push_back(carry);
+  return true;
+}
+
+double expansion_value(const std::vector<double>& terms) {
+  if (terms.empty()) return 0.0;
+  std::size_t i = terms.size() - 1;
+  double hi = terms[i];
+  double lo = 0;
+  // From the top down, until a sum is inexact: hi then holds the value rounded once, lo what
+  // that rounding dropped.
+  while (i > 0) {
+    const double x = hi;
+    const double y = terms[--i];
+    hi = x + y;
+    lo = y - (hi - x);
+    if (lo != 0) break;
+  }
+  // Round half to even is right unless the dropped part was exactly half an ulp and more terms
+  // below push it past half in the same direction: then round away.
+  if (i > 0 && ((lo < 0 && terms[i - 1] < 0) || (lo > 0 && terms[i - 1] > 0))) {
+    const double twice = lo * 2;
+    const double away = hi + twice;
+    if (away - hi == twice) hi = away;
+  }
+  return hi;
+}
+
+double exact_sum_value(const Partial& p) {
+  if (!std::isfinite(p.hi)) return p.hi;
+  if (p.terms.empty() && p.lo == 0) return p.hi;
+  std::vector<double> t;
+  t.reserve(p.terms.size() + 2);
+  double overflow = 0;
+  for (double x : {p.hi, p.lo}) {
+    if (x != 0 && !expansion_add(t, x, &overflow)) return overflow;
+  }
+  for (double x : p.terms) {
+    if (!expansion_add(t, x, &overflow)) return overflow;
+  }
+  return expansion_value(t);
+}
+
+void set_exact_terms(Partial& p, const std::vector<double>& expansion) {
+  const std::size_t n = expansion.size();
+  p.hi = n > 0 ? expansion[n - 1] : 0.0;
+  p.lo = n > 1 ? expansion[n - 2] : 0.0;
+  if (n > 2) {
+    p.terms.assign(expansion.begin(), expansion.end() - 2);
+  } else {
+    p.terms.clear();
+  }
+}
 
 void dd_add(double& hi, double& lo, double x) {
   double s, e;
@@ -128,6 +240,9 @@ Status merge_into(Partial& acc, const Partial& p) {
       }
       for (std::size_t i = 0; i < p.bins.size(); ++i) acc.bins[i] += p.bins[i];
       acc.n += p.n;
+      return Status::Ok();
+    case Combiner::kExactSum:
+      merge_exact_sum(acc, p);
       return Status::Ok();
     case Combiner::kGather: break;
   }

@@ -31,7 +31,9 @@ msg::Results sample() {
   Partial sum{.combiner = Combiner::kSum, .n = 1000, .hi = 1.5e300, .lo = -2.5e-20};
   Partial hist{.combiner = Combiner::kHistogram, .n = 9, .bins = {1, 0, 7, 1ULL << 40}};
   Partial gather{.combiner = Combiner::kGather, .n = 3, .bytes = std::string("a\0b\xff", 4)};
-  m.items = {outcome(0, sum), outcome(1ULL << 40, hist), outcome(5, gather)};
+  Partial exact{.combiner = Combiner::kExactSum, .n = 4, .hi = 1e200, .lo = 1.0};
+  exact.terms = {-1e-300, 3e-250};  // the components beyond hi and lo
+  m.items = {outcome(0, sum), outcome(1ULL << 40, hist), outcome(5, gather), outcome(9, exact)};
   SliceOutcome failed = outcome(6, Partial{});
   failed.code = ErrorCode::kKernelFailed;
   failed.message = "the kernel said no";
@@ -180,6 +182,31 @@ TEST_CASE("results decoder leaves to decode what it cannot take", "[broker]") {
        one_item([&](auto& pk) { item_of(pk, std::uint64_t{1} << 32, 0, 1); }), false},
       {"more items than the frame has bytes",
        with_items([](auto& pk) { pk.pack_array(std::uint32_t{1} << 20); }), false},
+      {"a partial of nine fields", one_item([&](auto& pk) {
+         item_head(pk, 5);
+         pk.pack_array(9);
+         for (int i = 0; i < 9; ++i) pk.pack(1u);
+       }),
+       false},
+      {"more terms than the frame has bytes", one_item([&](auto& pk) {
+         item_head(pk, 5);
+         pk.pack_array(8);
+         for (int i = 0; i < 5; ++i) pk.pack(1u);
+         pk.pack_array(0);
+         pk.pack(std::string());
+         pk.pack_array(std::uint32_t{1} << 20);
+       }),
+       false},
+      {"a term that is not a number", one_item([&](auto& pk) {
+         item_head(pk, 5);
+         pk.pack_array(8);
+         for (int i = 0; i < 5; ++i) pk.pack(1u);
+         pk.pack_array(0);
+         pk.pack(std::string());
+         pk.pack_array(1);
+         pk.pack(std::string("x"));
+       }),
+       false},
       {"more bins than the frame has bytes", one_item([&](auto& pk) {
          item_head(pk, 5);
          pk.pack_array(7);

@@ -65,6 +65,7 @@ std::uint64_t sdk_untyped(const SliceContext& ctx) {
 ZWQ_KERNEL("sdk_sum", sdk_sum, sum, reduce, .help = "sum of f64");
 ZWQ_KERNEL("sdk_min", sdk_fold, min, reduce);
 ZWQ_KERNEL("sdk_max", sdk_fold, max, reduce);
+ZWQ_KERNEL("sdk_fsum", sdk_fold, exact_sum, reduce);
 ZWQ_KERNEL("sdk_moments", sdk_fold, moments, reduce);
 ZWQ_KERNEL("sdk_hist", sdk_fold, histogram, reduce);
 ZWQ_KERNEL("sdk_dot", sdk_dot, sum, reduce2);
@@ -130,14 +131,14 @@ TEST_CASE("kernel sdk derives each kernel's spec from its signature", "[common][
         S{"sdk_label", Combiner::kGather, KernelShape::kParams, DType::kNone, DType::kNone});
   CHECK(spec_of(kernel("sdk_untyped")).input_dtype == DType::kNone);
   CHECK(kernel("sdk_sum").help == "sum of f64");
-  CHECK(sdk_kernels().size() == 12);
+  CHECK(sdk_kernels().size() == 13);
 }
 
 TEST_CASE("kernel sdk exports the plugin entry points with the ABI version", "[common][sdk]") {
   CHECK(zwq_plugin_abi_version() == kZwqPluginAbiVersion);
   std::size_t count = 0;
   const zwq_plugin_kernel* table = zwq_plugin_kernels(&count);
-  REQUIRE(count == 12);
+  REQUIRE(count == 13);
   CHECK(std::string(table[0].name) == "sdk_sum");
   CHECK(table[0].combiner == static_cast<std::uint8_t>(Combiner::kSum));
   CHECK(table[0].input_dtype == static_cast<std::uint8_t>(DType::kF64));
@@ -149,6 +150,19 @@ TEST_CASE("kernel sdk folds a returned number into a sum partial", "[common][sdk
   CHECK(p.combiner == Combiner::kSum);
   CHECK(p.hi + p.lo == 10.5);
   CHECK(p.n == 4);
+}
+
+TEST_CASE("kernel sdk reducer adds exactly into an exact sum, and an infinity wins",
+          "[common][sdk]") {
+  std::vector<float> x{1e30f, 1, -1e30f, 0.5f};
+  const Partial p = run("sdk_fsum", over(x));
+  CHECK(p.combiner == Combiner::kExactSum);
+  CHECK(zwq::exact_sum_value(p) == 1.5);  // a double sum of these gives 0.5
+  CHECK(p.n == 4);
+  x[1] = std::numeric_limits<float>::infinity();
+  CHECK(zwq::exact_sum_value(run("sdk_fsum", over(x))) == std::numeric_limits<double>::infinity());
+  x[3] = -std::numeric_limits<float>::infinity();
+  CHECK(std::isnan(zwq::exact_sum_value(run("sdk_fsum", over(x)))));
 }
 
 TEST_CASE("kernel sdk reducer keeps min and max, and NaN wins", "[common][sdk]") {

@@ -757,9 +757,9 @@ TEST_CASE("kernel functions refuse a missing dtype instead of crashing", "[kerne
 
 TEST_CASE("kernel registry holds every built-in with its shape and a help line", "[kernels]") {
   const std::vector<std::string> expected = {
-      "sum",       "min",    "max",        "mean",  "var",    "nonzero", "dot",
-      "histogram", "affine", "square",     "pow",   "cube",   "pi",      "mcpi",
-      "primes",    "noop",   "noop_range", "sleep", "fail_at", "abort_at", "hang_at"};
+      "sum",       "fsum",       "min",    "max",     "mean",     "var",    "nonzero", "dot",
+      "histogram", "affine",     "square", "pow",     "cube",     "pi",     "mcpi",    "primes",
+      "noop",      "noop_range", "sleep",  "fail_at", "abort_at", "hang_at"};
   auto names = KernelRegistry::builtin().names();
   std::sort(names.begin(), names.end());
   auto want = expected;
@@ -774,6 +774,7 @@ TEST_CASE("kernel registry holds every built-in with its shape and a help line",
   CHECK(kernel("primes").shape == KernelShape::kRange);
   CHECK(kernel("var").combiner == Combiner::kMoments);
   CHECK(kernel("histogram").combiner == Combiner::kHistogram);
+  CHECK(kernel("fsum").combiner == Combiner::kExactSum);
 }
 
 }  // namespace

@@ -121,6 +121,9 @@ nlohmann::json slice_json(const SliceResult& s) {
     case Combiner::kSum:
       j["value"] = p.hi + p.lo;
       break;
+    case Combiner::kExactSum:
+      j["value"] = exact_sum_value(p);
+      break;
     case Combiner::kMin:
     case Combiner::kMax:
       j["value"] = p.hi;

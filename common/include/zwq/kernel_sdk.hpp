@@ -30,7 +30,8 @@
 //             (folded into the slice's result as Reducer::add does) or, for `gather` kernels, any
 //             value msgpack can pack (appended to the slice's bytes).
 //   COMBINER  how slice results merge, in the broker, without running user code:
-//             sum, min, max, moments (mean and variance), count, histogram (params lo, hi,
+//             sum, exact_sum (the exact sum, rounded once: the same bits for any slicing),
+//             min, max, moments (mean and variance), count, histogram (params lo, hi,
 //             bins=10), gather (each slice's bytes returned to the client in slice order)
 //   SHAPE     reduce (one input), reduce2 (input, input2), map (input -> output), range (integer
 //             points, no array), params (one call per parameter set of JobSpec.param_sets, like
@@ -83,9 +84,10 @@ class Reducer {
   // kInvalidArgument when the histogram's parameters are unusable (then nothing is folded).
   const Status& status() const { return status_; }
 
-  // sum: adds v (double-double, no bits lost); min, max: keeps the extreme (NaN wins);
-  // moments: one more observation; count: adds v (a non-negative whole number); histogram:
-  // counts v in its bin (below lo: underflow; at or above hi, or NaN: overflow); gather: packs v.
+  // sum: adds v (double-double, no bits lost); exact_sum: adds v exactly; min, max: keeps the
+  // extreme (NaN wins); moments: one more observation; count: adds v (a non-negative whole
+  // number); histogram: counts v in its bin (below lo: underflow; at or above hi, or NaN:
+  // overflow); gather: packs v.
   void add(double v) {
     switch (p_.combiner) {
       case Combiner::kSum:
@@ -106,6 +108,9 @@ class Reducer {
         break;
       case Combiner::kGather:
         gather(v);
+        break;
+      case Combiner::kExactSum:
+        exact_add(v);
         break;
     }
   }
@@ -136,6 +141,19 @@ class Reducer {
   }
 
  private:
+  // The whole expansion lives in terms (hi and lo stay 0) until a special or an overflow: then
+  // hi holds it, as kExactSum says (zwq/partial.hpp).
+  void exact_add(double v) {
+    if (!std::isfinite(p_.hi)) {
+      if (!std::isfinite(v)) p_.hi += v;
+      return;
+    }
+    double special = v;
+    if (std::isfinite(v) && (v == 0 || expansion_add(p_.terms, v, &special))) return;
+    p_.hi = special;
+    p_.lo = 0;
+    p_.terms.clear();
+  }
   void extreme(double v, bool want_min) {
     if (added_++ == 0 || std::isnan(v)) {
       p_.hi = v;
@@ -199,6 +217,7 @@ inline constexpr Combiner moments = Combiner::kMoments;
 inline constexpr Combiner count = Combiner::kCount;
 inline constexpr Combiner histogram = Combiner::kHistogram;
 inline constexpr Combiner gather = Combiner::kGather;
+inline constexpr Combiner exact_sum = Combiner::kExactSum;
 }  // namespace combiners
 namespace shapes {
 inline constexpr KernelShape reduce = KernelShape::kReduce;

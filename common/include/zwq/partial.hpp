@@ -1,9 +1,9 @@
 // Partial results and their exact, deterministic merge (the collector's arithmetic).
 //
 // A kernel turns one slice into one Partial. The collector merges partials into a job's result.
-// Combiners whose merge is exact in any order (min, max, count, histogram) merge on arrival;
-// floating-point ones (sum, moments) are folded in slice order, so that a job's result is bitwise
-// identical however many workers ran it and in whatever order their results arrived.
+// Combiners whose merge is exact in any order (min, max, count, histogram, exact sum) merge on
+// arrival; floating-point ones (sum, moments) are folded in slice order, so that a job's result is
+// bitwise identical however many workers ran it and in whatever order their results arrived.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +27,9 @@ enum class Combiner : std::uint8_t {
   kCount = 5,      // an exact unsigned count
   kHistogram = 6,  // fixed bins plus underflow and overflow, exact counts
   kGather = 7,     // opaque per-slice bytes returned in slice order (never merged)
+  kExactSum = 8,   // exact sum: value = hi + lo + terms..., rounded once at the end
 };
+inline constexpr Combiner kLastCombiner = Combiner::kExactSum;
 }  // namespace zwq
 // Declared before any struct that packs a Combiner: MSGPACK_DEFINE's unpack is not a template.
 MSGPACK_ADD_ENUM(zwq::Combiner);
@@ -48,9 +50,13 @@ struct Partial {
   std::uint64_t count = 0;            // kCount
   std::vector<std::uint64_t> bins;    // kHistogram: bins..., underflow, overflow
   std::string bytes;                  // kGather
+  // kExactSum: the components beyond hi and lo, when the exact value needs more than two
+  // doubles. A non-finite hi instead carries the IEEE sum of non-finite elements (or the +-inf
+  // of an overflow), and then lo and terms are empty.
+  std::vector<double> terms;
 
   bool operator==(const Partial&) const = default;
-  MSGPACK_DEFINE(combiner, n, hi, lo, count, bins, bytes)
+  MSGPACK_DEFINE(combiner, n, hi, lo, count, bins, bytes, terms)
 };
 
 // An empty partial of a combiner (the identity of its merge).
@@ -59,6 +65,22 @@ Partial identity_partial(Combiner c, std::size_t histogram_bins = 0);
 // Merges `p` into `acc`. Fails (kInvalidArgument) when combiners or histogram shapes differ, or
 // for kGather, which is never merged. Deterministic: same inputs in the same order, same bits.
 Status merge_into(Partial& acc, const Partial& p);
+
+// ---- exact sums (kExactSum) ----
+// An expansion: doubles, finite, non-overlapping, in increasing magnitude, whose mathematical
+// sum is the value (Shewchuk's representation, as Python's math.fsum keeps it).
+
+// Adds x to the expansion exactly. Returns false, leaving `terms` unchanged, when x is not
+// finite or a running total would overflow; `overflow` (if given) then gets that total (+-inf,
+// or NaN for a NaN x).
+bool expansion_add(std::vector<double>& terms, double x, double* overflow = nullptr);
+// The expansion's value, correctly rounded to the nearest double (ties to even).
+double expansion_value(const std::vector<double>& terms);
+// A kExactSum partial's value, correctly rounded: its non-finite hi, or hi + lo + terms.
+double exact_sum_value(const Partial& p);
+// Sets a kExactSum partial's hi, lo and terms from an expansion (the largest components first
+// into hi and lo); `value` is left alone.
+void set_exact_terms(Partial& p, const std::vector<double>& expansion);
 
 // Adds a double to a double-double accumulator (hi, lo) without losing low-order bits.
 void dd_add(double& hi, double& lo, double x);

@@ -24,7 +24,8 @@
 #include "zwq/kernel.hpp"
 
 // 1: zwq 0.1 (SliceContext with `sets`, KernelShape 1-6, the table below).
-inline constexpr std::uint32_t kZwqPluginAbiVersion = 1;
+// 2: Partial gains `terms`, and Combiner 8 (exact sum).
+inline constexpr std::uint32_t kZwqPluginAbiVersion = 2;
 
 // The exported symbol names, for dlsym().
 inline constexpr const char* kZwqPluginAbiSymbol = "zwq_plugin_abi_version";

@@ -15,6 +15,8 @@ namespace k = kernels;
 const KernelInfo kBuiltins[] = {
     // Reductions over one array (two for dot).
     {"sum", k::sum, C::kSum, KS::kReduce, nullptr, nullptr, "sum of the elements", ""},
+    {"fsum", k::fsum, C::kExactSum, KS::kReduce, nullptr, nullptr,
+     "exact sum of the elements, correctly rounded (math.fsum)", ""},
     {"min", k::minimum, C::kMin, KS::kReduce, nullptr, nullptr, "smallest element (NaN if any)",
      ""},
     {"max", k::maximum, C::kMax, KS::kReduce, nullptr, nullptr, "largest element (NaN if any)", ""},

@@ -4,6 +4,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "kernels/exact_sum.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/stream_sum.hpp"
 
@@ -183,6 +184,37 @@ Status sum(const SliceContext& ctx, Partial& out) {
       int128_to_dd(exact_int_sum(x, ctx.count), out.hi, out.lo);
     }
   });
+  return Status::Ok();
+}
+
+// The slice's exact sum as an expansion in (hi, lo, terms): two doubles or fewer, so no
+// allocation, unless the slice's bits span more than two doubles hold.
+Status fsum(const SliceContext& ctx, Partial& out) {
+  if (Status s = check_in("fsum", ctx); !s) return s;
+  out.n = ctx.count;
+  thread_local ExactSum acc;  // its expansion's capacity is kept from slice to slice
+  acc.expansion.clear();
+  acc.special = 0;
+  acc.has_special = false;
+  visit_dtype(ctx.in.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = ctx.in.as<T>();
+    if constexpr (kIsFloat<T>) {
+      exact_sum(x, ctx.count, acc, best_isa());
+    } else {
+      double hi = 0, lo = 0;
+      int128_to_dd(exact_int_sum(x, ctx.count), hi, lo);  // exact: |sum| < 2^106
+      if (lo != 0) acc.expansion.push_back(lo);
+      if (hi != 0) acc.expansion.push_back(hi);
+    }
+  });
+  if (acc.has_special) {
+    out.hi = acc.special;
+    out.lo = 0;
+    out.terms.clear();
+  } else {
+    set_exact_terms(out, acc.expansion);
+  }
   return Status::Ok();
 }
 

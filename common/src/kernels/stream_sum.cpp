@@ -7,30 +7,9 @@
 // pairs of `zwq-bench --only bw,sum` (docs/BENCHMARKS.md, e29fcc2): BW1 12.0, 11.9 -> 12.9,
 // 13.0 GB/s, BW2 20.3, 20.0 -> 23.7, 22.2. Not "arch=x86-64-v3": that adds FMA, and contracting
 // the additions would change the rounding.
-#if defined(__x86_64__) && defined(__GNUC__)
-#define ZWQ_HAVE_AVX2_BUILD 1
-#endif
 
 namespace zwq::kernels {
 namespace {
-
-// Software prefetch ahead of a streamed array, into L2 (locality 2, prefetcht1) rather than L1.
-// The hardware prefetcher alone left the f32 sum at ~9 GB/s against ~12 with a prefetch into
-// L1 2 KiB ahead; into L2 6 KiB ahead reads more again, with one core and with two (same-minute
-// pairs of `zwq-bench --only bw,sum`, docs/BENCHMARKS.md, 28a97b4: BW1 12.8, 11.9 -> 13.8, 13.1
-// GB/s, BW2 21.7, 21.5 -> 25.0, 23.4). A prefetch into L1 holds one of the core's few line fill
-// buffers until its line arrives; one into L2 does not, so more lines are on their way at once.
-template <typename T>
-struct StreamPrefetch {
-  static constexpr std::uint64_t kAheadBytes = 6144;
-  const T* x;
-  void operator()(std::uint64_t i) const {
-    // Via an integer: the address may lie past the array, and prefetching it cannot fault.
-    __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(x) +
-                                                     i * sizeof(T) + kAheadBytes),
-                       0, 2);
-  }
-};
 
 template <typename T>
 void sum_loop(const T* x, std::uint64_t n, double& hi, double& lo) {

@@ -83,18 +83,27 @@ bool read_status(Reader& r, JobStatus& s) {
          (fields == 13 || (r.key("ahead") && r.uint(s.ahead)));
 }
 
-// A Partial is packed as an array (MSGPACK_DEFINE): combiner, n, hi, lo, count, bins, bytes.
+// A Partial is packed as an array (MSGPACK_DEFINE): combiner, n, hi, lo, count, bins, bytes,
+// terms (a broker that predates terms sends the first seven).
 bool read_partial(Reader& r, Partial& p) {
-  std::uint32_t n = 0;
-  if (!r.array(n) || n != 7 || !r.small_enum(p.combiner) || !r.uint(p.n) || !r.real(p.hi) ||
-      !r.real(p.lo) || !r.uint(p.count) || !r.array(n)) {
+  std::uint32_t fields = 0, n = 0;
+  if (!r.array(fields) || (fields != 7 && fields != 8) || !r.small_enum(p.combiner) ||
+      !r.uint(p.n) || !r.real(p.hi) || !r.real(p.lo) || !r.uint(p.count) || !r.array(n)) {
     return false;
   }
   p.bins.resize(n);
   for (auto& b : p.bins) {
     if (!r.uint(b)) return false;
   }
-  return r.text(p.bytes);
+  if (!r.text(p.bytes)) return false;
+  p.terms.clear();
+  if (fields == 7) return true;
+  if (!r.array(n)) return false;
+  p.terms.resize(n);
+  for (double& t : p.terms) {
+    if (!r.real(t)) return false;
+  }
+  return true;
 }
 
 bool read_result(Reader& r, JobResult& res) {

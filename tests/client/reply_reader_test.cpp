@@ -76,6 +76,11 @@ msg::WaitManyRep varied_reply() {
   behind.status.done = 0;
   behind.status.ahead = 300;
   rep.items.push_back(behind);
+  msg::WaitItem exact = done_item("x", 1.0);  // an exact sum, its components in terms
+  exact.result.merged.combiner = Combiner::kExactSum;
+  exact.result.merged.hi = exact.result.merged.lo = 0;
+  exact.result.merged.terms = {0x1p-200, 1.0, 0x1p200, -0x1p200};
+  rep.items.push_back(exact);
   rep.left = 12;
   return rep;
 }

@@ -145,6 +145,14 @@ TEST_CASE("results decoder leaves to decode what it cannot take", "[broker]") {
     pk.pack_array(0);
     pk.pack(std::string());
   };
+  // An item whose 8-element partial is packed up to its terms, which the caller packs.
+  auto partial_before_terms = [&](auto& pk) {
+    item_head(pk, 5);
+    pk.pack_array(8);
+    for (int i = 0; i < 5; ++i) pk.pack(1u);
+    pk.pack_array(0);
+    pk.pack(std::string());
+  };
   // sample()'s head, items as `pack_items` packs them and, with `extra`, one key more.
   auto with_items = [&](auto pack_items, const char* extra = nullptr) {
     return hand_frame(proto::MsgType::kResults, extra ? 6 : 5, [&](auto& pk) {
@@ -189,20 +197,12 @@ TEST_CASE("results decoder leaves to decode what it cannot take", "[broker]") {
        }),
        false},
       {"more terms than the frame has bytes", one_item([&](auto& pk) {
-         item_head(pk, 5);
-         pk.pack_array(8);
-         for (int i = 0; i < 5; ++i) pk.pack(1u);
-         pk.pack_array(0);
-         pk.pack(std::string());
+         partial_before_terms(pk);
          pk.pack_array(std::uint32_t{1} << 20);
        }),
        false},
       {"a term that is not a number", one_item([&](auto& pk) {
-         item_head(pk, 5);
-         pk.pack_array(8);
-         for (int i = 0; i < 5; ++i) pk.pack(1u);
-         pk.pack_array(0);
-         pk.pack(std::string());
+         partial_before_terms(pk);
          pk.pack_array(1);
          pk.pack(std::string("x"));
        }),

@@ -148,6 +148,13 @@ TEST_CASE("fsum of float64 beyond 2^1012 is still exact, and overflow gives infi
   CHECK(same_bits(exact_sum_value(fsum_sliced(v, 4096, 2)), reference_sum(v)));
   CHECK(exact_sum_value(fsum_sliced(v, 4096, 2)) == 1.5 + std::ldexp(1.0, -60));
 
+  // Only subnormals and values below 2^-1032 left: the level that sums them plainly.
+  std::vector<double> tiny;
+  for (int i = 0; i < 3000; ++i) tiny.push_back(std::ldexp(static_cast<double>(i % 7) - 3, -1040));
+  tiny.push_back(4.9406564584124654e-324);
+  CHECK(same_bits(exact_sum_value(fsum_sliced(tiny, 2048, 3)), reference_sum(tiny)));
+  CHECK(exact_sum_value(fsum_sliced(tiny, 2048, 3)) != 0);
+
   const std::vector<double> big{DBL_MAX, DBL_MAX};
   CHECK(exact_sum_value(fsum_sliced(big, 1, 0)) == std::numeric_limits<double>::infinity());
   CHECK(exact_sum_value(fsum_sliced(big, 2, 0)) == std::numeric_limits<double>::infinity());

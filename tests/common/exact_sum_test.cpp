@@ -160,6 +160,34 @@ TEST_CASE("fsum of float64 beyond 2^1012 is still exact, and overflow gives infi
   CHECK(exact_sum_value(fsum_sliced(big, 2, 0)) == std::numeric_limits<double>::infinity());
 }
 
+// float64 blocks are split as they stream in, against a level guessed from the block before.
+// Blocks of 2048 whose magnitudes jump up (the guess is too low: the block is done again), fall
+// (too high: more levels), sit at 0.25..0.5, near the largest sigma, and below 2^-1032.
+TEST_CASE("fsum of float64 is exact whether the block before guessed its level right or not",
+          "[kernels][fsum]") {
+  std::mt19937_64 rng(21);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  std::vector<double> v;
+  auto block = [&](int exponent, std::size_t count = 2048) {
+    for (std::size_t i = 0; i < count; ++i) v.push_back(std::ldexp(unit(rng), exponent));
+  };
+  for (int exponent : {0, 40, 41, -30, -2, -2, 300, -700, 1011, 1011, -1040, 0, 1012, 5}) {
+    block(exponent);
+  }
+  block(3, 100);  // a short last block
+  const double want = reference_sum(v);
+  CHECK(same_bits(run_isa(v, Isa::kBaseline), want));
+  if (isa_supported(Isa::kAvx2)) CHECK(same_bits(run_isa(v, Isa::kAvx2), want));
+  CHECK(same_bits(exact_sum_value(fsum_sliced(v, v.size(), 0)), want));
+
+  // A guessed block with a NaN in it gives NaN, and the blocks after it stay exact.
+  std::vector<double> w(3 * 2048, 0.75);
+  w[2048 + 5] = std::numeric_limits<double>::quiet_NaN();
+  CHECK(std::isnan(exact_sum_value(fsum_sliced(w, w.size(), 0))));
+  w[2048 + 5] = 1e-300;
+  CHECK(same_bits(exact_sum_value(fsum_sliced(w, w.size(), 0)), reference_sum(w)));
+}
+
 TEMPLATE_TEST_CASE("fsum of an infinity or NaN is their IEEE sum, as a plain sum's",
                    "[kernels][fsum]", float, double) {
   const TestType inf = std::numeric_limits<TestType>::infinity();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "kernels/kernels.hpp"
 #include "zwq/partial.hpp"
@@ -26,15 +27,23 @@ constexpr int kF64Shift = 11;
 static_assert(kF64Block <= (std::uint64_t{1} << kF64Shift), "float64 high parts must sum exactly");
 
 using V4d [[gnu::vector_size(32)]] = double;
+using V4l [[gnu::vector_size(32)]] = std::int64_t;
+
+// |v|, lane by lane: the sign bits cleared (a compare and a blend otherwise). Through a
+// reference: a function that returns a 32-byte vector has another ABI in the SSE2 build.
+void set_magnitude(const V4d& v, V4d& a) {
+  V4l b;
+  std::memcpy(&b, &v, sizeof b);
+  b &= V4l{} + std::numeric_limits<std::int64_t>::max();
+  std::memcpy(&a, &b, sizeof a);
+}
+void set_magnitude(double v, double& a) {
+  a = std::fabs(v);
+}
 
 std::uint32_t bits_of(float f) {
   std::uint32_t b;
   std::memcpy(&b, &f, sizeof b);
-  return b;
-}
-std::uint64_t bits_of(double d) {
-  std::uint64_t b;
-  std::memcpy(&b, &d, sizeof b);
   return b;
 }
 
@@ -106,32 +115,57 @@ F32Scan scan_f32(const float* x, std::uint64_t len, const Prefetch& prefetch) {
   return s;
 }
 
+using V4f [[gnu::vector_size(16)]] = float;
+using V4i [[gnu::vector_size(16)]] = std::int32_t;
+
 // The block again, from cache, in levels from the top: the elements with |bits| in
-// [floor, upper), where floor is kF32LevelBinades binades under the level's largest.
+// [floor, ceiling], where floor is kF32LevelBinades binades under the level's largest. The
+// |bits| are compared as signed integers (their sign bit is clear): SSE2 and AVX2 compare no
+// other way. Written with vectors: GCC left the same ops element by element scalar (normal
+// float32 values, whose blocks now and then need levels: 0.70 x the plain sum's GB/s, fsum's
+// whole loop; with vectors 0.77 x).
 void levels_f32(const float* x, std::uint64_t len, std::uint32_t top, ExactSum& out) {
-  std::uint32_t upper = ~std::uint32_t{0};
+  std::int32_t ceiling = std::numeric_limits<std::int32_t>::max();
   while (top != 0) {
     const std::uint32_t e = top >> 23;
-    const std::uint32_t floor = e > kF32LevelBinades ? (e - kF32LevelBinades) << 23 : 0;
-    double acc[kLanes] = {};
-    std::uint32_t next[kLanes] = {};
-    double tail = 0;
-    std::uint32_t tail_next = 0;
-    auto one = [floor, upper](float f, double& sum, std::uint32_t& below) {
-      const std::uint32_t b = bits_of(f) & kF32Abs;
-      const bool in = b >= floor && b < upper;
-      sum += in ? static_cast<double>(f) : 0.0;
-      below = std::max(below, b < floor ? b : 0);
+    const auto floor =
+        static_cast<std::int32_t>(e > kF32LevelBinades ? (e - kF32LevelBinades) << 23 : 0);
+    const V4i floor_v = V4i{} + floor, ceiling_v = V4i{} + ceiling;
+    auto one = [&floor_v, &ceiling_v](const float* at, V4d& sum, V4i& below) {
+      V4f f;
+      V4i b;
+      std::memcpy(&f, at, sizeof f);
+      std::memcpy(&b, at, sizeof b);
+      b &= V4i{} + static_cast<std::int32_t>(kF32Abs);
+      const V4i in = (b >= floor_v) & (b <= ceiling_v);
+      const V4f kept = in ? f : V4f{};
+      sum += __builtin_convertvector(kept, V4d);
+      const V4i under = b < floor_v ? b : V4i{};
+      below = under > below ? under : below;
     };
+    V4d s0 = {}, s1 = {};
+    V4i below0 = {}, below1 = {};
     std::uint64_t i = 0;
     for (; i + kLanes <= len; i += kLanes) {
-      for (int j = 0; j < kLanes; ++j) one(x[i + j], acc[j], next[j]);
+      one(x + i, s0, below0);
+      one(x + i + 4, s1, below1);
     }
-    for (; i < len; ++i) one(x[i], tail, tail_next);  // apart, as in scan_f32
+    double tail = 0;  // apart, as in scan_f32
+    std::int32_t next = 0;
+    for (; i < len; ++i) {
+      const auto b = static_cast<std::int32_t>(bits_of(x[i]) & kF32Abs);
+      tail += b >= floor && b <= ceiling ? static_cast<double>(x[i]) : 0.0;
+      next = std::max(next, b < floor ? b : 0);
+    }
+    double acc[kLanes] = {};
+    for (int j = 0; j < 4; ++j) {
+      acc[j] = s0[j];
+      acc[j + 4] = s1[j];
+      next = std::max({next, below0[j], below1[j]});
+    }
     add_exact(out, fold(acc) + tail);
-    upper = floor;
-    top = tail_next;
-    for (int j = 0; j < kLanes; ++j) top = std::max(top, next[j]);
+    ceiling = floor - 1;
+    top = static_cast<std::uint32_t>(next);
   }
 }
 
@@ -152,27 +186,58 @@ void exact_loop(const float* x, std::uint64_t n, ExactSum& out) {
 
 // ---- float64 ----
 
+// Blocks whose largest magnitude is below this have a finite sigma (at most 1.5 * 2^1023).
+constexpr double kSigmaLimit = 0x1p1012;
+
+struct F64Top {
+  double top = 0;     // largest |x|
+  bool plain = true;  // every |x| is below kSigmaLimit: no NaN, no infinity
+};
+
+// Notes v's magnitudes in `top` (their max) and `plain` (false from a NaN, an infinity or a
+// magnitude of kSigmaLimit or more), for vectors of 4 lanes and for the tails' single doubles.
+void note_magnitude(const V4d& v, V4d& top, V4l& plain) {
+  V4d a;
+  set_magnitude(v, a);
+  top = a > top ? a : top;
+  plain &= a < (V4d{} + kSigmaLimit);  // false for NaN as well
+}
+void note_magnitude(double v, F64Top& t) {
+  const double a = std::fabs(v);
+  t.top = std::max(t.top, a);
+  t.plain = t.plain && a < kSigmaLimit;
+}
+// The lanes' notes into one.
+void fold_notes(const V4d& top_a, const V4d& top_b, const V4l& plain, F64Top& t) {
+  for (int j = 0; j < 4; ++j) {
+    t.top = std::max({t.top, top_a[j], top_b[j]});
+    t.plain = t.plain && plain[j] != 0;
+  }
+}
+
+// The block's largest magnitude, as it streams in. Written with vectors: the same scalar loop
+// was left scalar by GCC (integer max of the bits: 0.39 x the plain sum's GB/s, fsum's all).
 template <typename Prefetch>
-std::uint64_t top_f64(const double* x, std::uint64_t len, const Prefetch& prefetch) {
-  // Signed compares: |bits| < 2^63, and AVX2 has a signed 64-bit compare, not an unsigned one.
-  std::int64_t top[kLanes] = {};
-  auto one = [](double v, std::int64_t& t) {
-    const auto b = static_cast<std::int64_t>(bits_of(v) & ~(std::uint64_t{1} << 63));
-    t = b > t ? b : t;
-  };
+F64Top top_f64(const double* x, std::uint64_t len, const Prefetch& prefetch) {
+  V4d top_a = {}, top_b = {};
+  V4l plain = V4l{} - 1;  // all ones while every lane is plain
   std::uint64_t i = 0;
   for (; i + kLanes <= len; i += kLanes) {
     prefetch(i);
-    for (int j = 0; j < kLanes; ++j) one(x[i + j], top[j]);
+    V4d a, b;
+    std::memcpy(&a, x + i, sizeof a);
+    std::memcpy(&b, x + i + 4, sizeof b);
+    note_magnitude(a, top_a, plain);
+    note_magnitude(b, top_b, plain);
   }
-  std::int64_t tail = 0;
-  for (; i < len; ++i) one(x[i], tail);
-  for (int j = 0; j < kLanes; ++j) tail = std::max(tail, top[j]);
-  return static_cast<std::uint64_t>(tail);
+  F64Top t;
+  fold_notes(top_a, top_b, plain, t);
+  for (; i < len; ++i) note_magnitude(x[i], t);  // apart, as in scan_f32
+  return t;
 }
 
 // Element by element into the expansion: blocks with a NaN, an infinity or magnitudes so large
-// that sigma would overflow (above 2^1011).
+// that sigma would overflow (kSigmaLimit and up).
 void slow_f64(const double* x, std::uint64_t len, ExactSum& out) {
   for (std::uint64_t i = 0; i < len; ++i) {
     if (std::isfinite(x[i])) {
@@ -183,13 +248,90 @@ void slow_f64(const double* x, std::uint64_t len, ExactSum& out) {
   }
 }
 
-void levels_f64(const double* x, std::uint64_t len, double top, ExactSum& out) {
-  double rest[kF64Block];
-  const double* in = x;
+// The exponent k of sigma's level: |x| < 2^k for every x of the level.
+int level_exponent(double top) {
+  int k = 0;
+  std::frexp(top, &k);
+  return k;
+}
+
+struct Level {
+  double sum = 0;       // the high parts' sum: exact
+  double rest_top = 0;  // the largest remainder
+  F64Top scan;          // with kScan: the input's largest magnitude, as top_f64 gives it
+};
+
+// One level: every x of `in` split against sigma = 1.5 * 2^(k + kF64Shift) into a high part,
+// summed, and a remainder, written to `rest` (which may be `in`). Exact while every |x| < 2^k.
+// With kScan it also finds the input's largest magnitude, so that a block streaming in is
+// scanned and split in one pass, against a k guessed before its largest is known.
+template <bool kScan, typename Prefetch>
+Level level_f64(const double* in, std::uint64_t len, int k, double* rest,
+                const Prefetch& prefetch) {
+  const double sigma = std::ldexp(1.5, k + kF64Shift);
+  auto one = [sigma](auto v, auto& r, auto& sum, auto& largest) {
+    const auto high = (sigma + v) - sigma;
+    r = v - high;
+    sum += high;
+    auto a = r;
+    set_magnitude(r, a);
+    largest = a > largest ? a : largest;
+  };
+  // Written with vectors of 4 doubles: GCC would not vectorise this loop from scalar code (the
+  // same ops element by element ran at 0.22 x the plain sum). Four of them a step, so that the
+  // adds into the sums, each waiting for the last, make four chains (two: 0.50 x, four: 0.52 x,
+  // fsum's whole loop; as named variables: in arrays GCC kept them in memory, 0.19 x).
+  V4d s0 = {}, s1 = {}, s2 = {}, s3 = {}, m0 = {}, m1 = {}, m2 = {}, m3 = {};
+  V4d t0 = {}, t1 = {};
+  V4l plain = V4l{} - 1;
+  std::uint64_t i = 0;
+  for (; i + 16 <= len; i += 16) {
+    if constexpr (kScan) {
+      prefetch(i);
+      prefetch(i + kLanes);
+    }
+    V4d a, b, c, d, ra, rb, rc, rd;
+    std::memcpy(&a, in + i, sizeof a);  // every load before the stores: `in` may be `rest`
+    std::memcpy(&b, in + i + 4, sizeof b);
+    std::memcpy(&c, in + i + 8, sizeof c);
+    std::memcpy(&d, in + i + 12, sizeof d);
+    if constexpr (kScan) {
+      note_magnitude(a, t0, plain);
+      note_magnitude(b, t1, plain);
+      note_magnitude(c, t0, plain);
+      note_magnitude(d, t1, plain);
+    }
+    one(a, ra, s0, m0);
+    one(b, rb, s1, m1);
+    one(c, rc, s2, m2);
+    one(d, rd, s3, m3);
+    std::memcpy(rest + i, &ra, sizeof ra);
+    std::memcpy(rest + i + 4, &rb, sizeof rb);
+    std::memcpy(rest + i + 8, &rc, sizeof rc);
+    std::memcpy(rest + i + 12, &rd, sizeof rd);
+  }
+  Level out;
+  double tail = 0;
+  for (; i < len; ++i) {  // apart, as in scan_f32
+    if constexpr (kScan) note_magnitude(in[i], out.scan);
+    one(in[i], rest[i], tail, out.rest_top);
+  }
+  const V4d sums = (s0 + s1) + (s2 + s3);  // exact in any order: multiples of the quantum
+  double acc[kLanes] = {sums[0], sums[1], sums[2], sums[3]};
+  out.sum = fold(acc) + tail;
+  for (int j = 0; j < 4; ++j) out.rest_top = std::max({out.rest_top, m0[j], m1[j], m2[j], m3[j]});
+  if constexpr (kScan) fold_notes(t0, t1, plain, out.scan);
+  return out;
+}
+
+struct NoPrefetch {
+  void operator()(std::uint64_t) const {}
+};
+
+// Splits `in` in levels until every remainder is zero. `rest` (kF64Block doubles) may be `in`.
+void levels_f64(const double* in, std::uint64_t len, double top, double* rest, ExactSum& out) {
   while (top != 0) {
-    int k = 0;
-    std::frexp(top, &k);  // top < 2^k
-    double acc[kLanes] = {};
+    const int k = level_exponent(top);
     if (k + kF64Shift < -1021) {
       // Everything left is below 2^-1032: multiples of 2^-1074 whose sum stays below 2^-1021.
       // Plain sums of them are exact.
@@ -198,53 +340,53 @@ void levels_f64(const double* x, std::uint64_t len, double top, ExactSum& out) {
       add_exact(out, tiny);
       return;
     }
-    const double sigma = std::ldexp(1.5, k + kF64Shift);
-    auto one = [sigma](auto v, auto& r, auto& sum, auto& largest) {
-      const auto high = (sigma + v) - sigma;
-      r = v - high;
-      sum += high;
-      const auto a = r < 0 ? -r : r;
-      largest = a > largest ? a : largest;
-    };
-    // Written with vectors of 4 doubles (two make the 8 lanes): GCC would not vectorise this
-    // loop from scalar code (the same ops element by element ran at 0.22 x the plain sum).
-    V4d sum_lo = {}, sum_hi = {}, next_lo = {}, next_hi = {};
-    std::uint64_t i = 0;
-    for (; i + kLanes <= len; i += kLanes) {
-      V4d a, b, ra, rb;
-      std::memcpy(&a, in + i, sizeof a);  // both loads before the stores: `in` may be `rest`
-      std::memcpy(&b, in + i + 4, sizeof b);
-      one(a, ra, sum_lo, next_lo);
-      one(b, rb, sum_hi, next_hi);
-      std::memcpy(rest + i, &ra, sizeof ra);
-      std::memcpy(rest + i + 4, &rb, sizeof rb);
-    }
-    double tail = 0, top_left = 0;
-    for (; i < len; ++i) one(in[i], rest[i], tail, top_left);  // apart, as in scan_f32
-    for (int j = 0; j < 4; ++j) {
-      acc[j] = sum_lo[j];
-      acc[j + 4] = sum_hi[j];
-      top_left = std::max({top_left, next_lo[j], next_hi[j]});
-    }
-    add_exact(out, fold(acc) + tail);
-    top = top_left;
+    const Level l = level_f64<false>(in, len, k, rest, NoPrefetch{});
+    add_exact(out, l.sum);
+    top = l.rest_top;
     in = rest;
   }
 }
 
+// Each block's first level is split as it streams in, against the k of the block before (one
+// binade up): blocks of similar data have similar tops. The scan of the same pass confirms it
+// (every |x| below 2^k), or the block is done again from cache with its own top. A first pass
+// that only found the top, then the levels from cache: 0.52 x the plain sum; fused: 0.60 x.
+constexpr int kNoGuess = std::numeric_limits<int>::min();
+
+// The next block's guess from this one's top: a binade up, if sigma stays finite and the level
+// lies above the tiny one (else kNoGuess).
+int guess_after(const F64Top& t) {
+  if (!t.plain || t.top == 0) return kNoGuess;
+  const int k = level_exponent(t.top) + 1;
+  return k + kF64Shift >= -1021 && std::ldexp(1.0, k) <= kSigmaLimit ? k : kNoGuess;
+}
+
 void exact_loop(const double* x, std::uint64_t n, ExactSum& out) {
-  constexpr std::uint64_t kSigmaLimit = std::uint64_t{2035} << 52;  // 2^1012: sigma stays finite
+  double rest[kF64Block];
+  int guess = kNoGuess;
   for (std::uint64_t start = 0; start < n; start += kF64Block) {
     const std::uint64_t len = std::min(kF64Block, n - start);
     const double* block = x + start;
-    const std::uint64_t top = top_f64(block, len, StreamPrefetch<double>{block});
-    if (top >= kSigmaLimit) {
-      slow_f64(block, len, out);
+    const StreamPrefetch<double> prefetch{block};
+    F64Top t;
+    if (guess != kNoGuess) {
+      const Level l = level_f64<true>(block, len, guess, rest, prefetch);
+      t = l.scan;
+      if (t.plain && t.top < std::ldexp(1.0, guess)) {
+        add_exact(out, l.sum);
+        levels_f64(rest, len, l.rest_top, rest, out);
+        if (t.top != 0) guess = guess_after(t);
+        continue;
+      }
     } else {
-      double t;
-      std::memcpy(&t, &top, sizeof t);
-      levels_f64(block, len, t, out);
+      t = top_f64(block, len, prefetch);
     }
+    if (t.plain) {
+      levels_f64(block, len, t.top, rest, out);
+    } else {
+      slow_f64(block, len, out);
+    }
+    guess = guess_after(t);
   }
 }
 

@@ -11,7 +11,9 @@
 //   binades each, from the top: each level's elements add up exactly.
 // - float64: every element is split against the block's largest magnitude (Rump's extraction:
 //   (sigma + x) - sigma) into a high part whose sums are exact and a remainder; the remainders
-//   are split in turn until they are all zero.
+//   are split in turn until they are all zero. The first split is made as the block streams
+//   in, against the largest magnitude of the block before; the same pass checks the guess,
+//   and a block that exceeds it is split again from cache.
 //
 // Like stream_sum, the loops are built for SSE2 and for AVX2; both give the same expansion.
 // Nothing here throws; a NaN or infinity goes to `special` (their IEEE sum), as does the

@@ -49,7 +49,7 @@ void check_value(double got, double expected, const char* what) {
 }  // namespace
 
 TimedSum timed_reduce(const std::string& kernel, const void* data, DType dtype, std::uint64_t n,
-                      int threads, std::uint64_t slice) {
+                      int threads, std::uint64_t slice, const void* data2) {
   const KernelInfo* k = KernelRegistry::builtin().find(kernel);
   if (k == nullptr) throw std::runtime_error("no built-in '" + kernel + "' kernel");
   const std::size_t width = dtype_size(dtype);
@@ -64,6 +64,9 @@ TimedSum timed_reduce(const std::string& kernel, const void* data, DType dtype, 
       ctx.count = std::min(slice, hi - first);
       ctx.job_count = n;
       ctx.in = SliceView{static_cast<const char*>(data) + first * width, dtype};
+      if (data2 != nullptr) {
+        ctx.in2 = SliceView{static_cast<const char*>(data2) + first * width, dtype};
+      }
       Partial p = identity_partial(k->combiner);
       if (!run_kernel(*k, ctx, p).ok()) throw std::runtime_error(kernel + " kernel failed");
       (void)merge_into(acc, p);

@@ -447,12 +447,15 @@ std::string markdown(const BenchOptions& o, const json& r, const std::vector<Che
 
   const json& fs = field(field(r, "fsum"), "rows");
   if (fs.is_array() && !fs.empty()) {
-    md << "\n### The exact sum (`fsum`) against `sum`, in process, one thread, 1 MiB slices\n\n"
-          "| array | sum | fsum | fsum ÷ sum (median of the pairs) |\n|---|---|---|---|\n";
+    md << "\n### The exact kernels (`fsum`, `fdot`) against `sum` and `dot`, in process, one "
+          "thread, 1 MiB slices\n\n"
+          "| data | plain | exact | exact ÷ plain (median of the pairs) |\n|---|---|---|---|\n";
     for (const json& row : fs) {
       md << "| " << row.value("what", std::string()) << ", " << bytes_text(row.value("bytes", 0ull))
-         << " | " << num(med(row, {"sum_gbps"})) << " GB/s | " << num(med(row, {"fsum_gbps"}))
-         << " GB/s | " << ratio_text(med(row, {"ratio"})) << " |\n";
+         << " | `" << row.value("plain", std::string()) << "` " << num(med(row, {"plain_gbps"}))
+         << " GB/s | `" << row.value("exact", std::string()) << "` "
+         << num(med(row, {"exact_gbps"})) << " GB/s | " << ratio_text(med(row, {"ratio"}))
+         << " |\n";
     }
   }
 

@@ -55,17 +55,19 @@ json run_broker_cost(const BenchOptions& o);
 // The Python peers on the same array and slice sizes (skipped without python3/numpy/zmq).
 json run_peers(const BenchOptions& o, const std::string& array_path);
 
-// One in-process pass of a reduce kernel ("sum", "fsum") over data[0, n) with `threads`
-// threads, each a contiguous share in slices of `slice` elements through run_kernel, exactly as
-// zwq-worker calls the kernel; partials merged in order. Its seconds and the job's value.
+// One in-process pass of a reduce kernel ("sum", "fsum"; "dot", "fdot" with data2, of the same
+// dtype) over data[0, n) with `threads` threads, each a contiguous share in slices of `slice`
+// elements through run_kernel, exactly as zwq-worker calls the kernel; partials merged in
+// order. Its seconds and the job's value.
 struct TimedSum {
   double seconds = 0;
   double value = 0;
 };
 TimedSum timed_reduce(const std::string& kernel, const void* data, DType dtype, std::uint64_t n,
-                      int threads, std::uint64_t slice);
+                      int threads, std::uint64_t slice, const void* data2 = nullptr);
 // The exact sum against the plain one, in process, one thread, over the bench's array and over
-// arrays of normal values (f32 and f64).
+// arrays of normal values (f32 and f64); the exact dot against the plain one over two arrays
+// of normal float32 values.
 json run_fsum(const BenchOptions& o, const SharedArray<float>& x);
 
 // The "f32 array filled with a known pattern" used everywhere, and its exact sum.

@@ -743,7 +743,7 @@ TEST_CASE("kernel results are deterministic, whatever the data's alignment", "[k
 
 TEST_CASE("kernel functions refuse a missing dtype instead of crashing", "[kernels]") {
   const std::vector<double> v = {1.0};
-  for (const char* name : {"sum", "min", "mean", "nonzero", "dot", "histogram", "affine"}) {
+  for (const char* name : {"sum", "min", "mean", "nonzero", "dot", "fdot", "histogram", "affine"}) {
     SliceContext ctx = array_slice(v, 0, 1);
     ctx.in.dtype = DType::kNone;
     Partial out;
@@ -757,9 +757,9 @@ TEST_CASE("kernel functions refuse a missing dtype instead of crashing", "[kerne
 
 TEST_CASE("kernel registry holds every built-in with its shape and a help line", "[kernels]") {
   const std::vector<std::string> expected = {
-      "sum",       "fsum",       "min",    "max",     "mean",     "var",    "nonzero", "dot",
-      "histogram", "affine",     "square", "pow",     "cube",     "pi",     "mcpi",    "primes",
-      "noop",      "noop_range", "sleep",  "fail_at", "abort_at", "hang_at"};
+      "sum",    "fsum",      "min",        "max",    "mean",    "var",      "nonzero", "dot",
+      "fdot",   "histogram", "affine",     "square", "pow",     "cube",     "pi",      "mcpi",
+      "primes", "noop",      "noop_range", "sleep",  "fail_at", "abort_at", "hang_at"};
   auto names = KernelRegistry::builtin().names();
   std::sort(names.begin(), names.end());
   auto want = expected;
@@ -775,6 +775,8 @@ TEST_CASE("kernel registry holds every built-in with its shape and a help line",
   CHECK(kernel("var").combiner == Combiner::kMoments);
   CHECK(kernel("histogram").combiner == Combiner::kHistogram);
   CHECK(kernel("fsum").combiner == Combiner::kExactSum);
+  CHECK(kernel("fdot").combiner == Combiner::kExactSum);
+  CHECK(kernel("fdot").shape == KernelShape::kReduce2);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// End-to-end exact sums: a real broker and workers over /dev/shm give the bits of an
-// independent big-integer reference, whatever the slice size and the number of workers.
+// End-to-end exact sums and dot products: a real broker and workers over /dev/shm give the
+// bits of an independent big-integer reference, whatever the slice size and the number of
+// workers.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
@@ -82,4 +83,27 @@ TEST_CASE("fsum is bitwise the same with 1 and 3 workers", "[integration]") {
   }
   CHECK(same_bits(got[0], got[1]));
   CHECK(same_bits(got[0], reference_of(a)));
+}
+
+TEST_CASE("fdot of two arrays gives the reference's bits for every slice size and worker count",
+          "[integration]") {
+  auto a = make_array<float>("fdot-a", 500'009);
+  auto b = make_array<double>("fdot-b", 500'009);
+  fill_cancelling(a, 11);
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = 1.0 + static_cast<double>(i % 7) * 0x1p-40;
+  ExactReference ref;
+  for (std::size_t i = 0; i < a.size(); ++i) REQUIRE(ref.add_product(a[i], b[i]));
+  const double want = ref.value();
+  for (int workers : {1, 2}) {
+    LocalCluster cluster(cluster_options(workers));
+    for (std::uint64_t slice : {std::uint64_t{4096}, std::uint64_t{500'009}}) {
+      INFO(workers << " worker(s), slice " << slice);
+      JobRequest req = JobRequest::reduce2("fdot", a, b);
+      req.slice_size = slice;
+      auto r = cluster.client().run(req, kJobTimeout);
+      REQUIRE(r.ok());
+      CHECK(r.value().merged.n == a.size());
+      CHECK(same_bits(r.value().value, want));
+    }
+  }
 }

@@ -1,7 +1,8 @@
 // A reference for exact sums that shares nothing with zwq's: a 2304-bit two's-complement
 // integer counting units of 2^-1074 (the smallest subnormal), to which each double is added
-// as its integer significand shifted into place, then rounded to nearest, ties to even, once.
-// Slow and plain on purpose: tests compare fsum's bits with it.
+// as its integer significand shifted into place (a product as the product of two), then rounded
+// to nearest, ties to even, once. Slow and plain on purpose: tests compare the bits of fsum and
+// fdot with it.
 #pragma once
 
 #include <array>
@@ -15,15 +16,25 @@ namespace zwq::test {
 class ExactReference {
  public:
   void add(double x) {
-    std::uint64_t bits;
-    std::memcpy(&bits, &x, sizeof bits);
-    const auto biased = static_cast<int>((bits >> 52) & 0x7ff);
-    std::uint64_t significand = bits & ((std::uint64_t{1} << 52) - 1);
-    if (biased != 0) significand |= std::uint64_t{1} << 52;
-    if (significand == 0) return;
-    // x = significand * 2^(max(biased, 1) - 1075) = significand * 2^-1074 * 2^(shift)
-    const int shift = (biased == 0 ? 1 : biased) - 1;
-    add_shifted(significand, shift, (bits >> 63) != 0);
+    const Term t = term_of(x);
+    if (t.magnitude != 0) add_shifted(t.magnitude, t.shift, t.negative);
+  }
+
+  // Adds a * b exactly, for doubles (and what converts to them exactly) and int64. False, and
+  // nothing added, when the product has bits below 2^-1074 or lies beyond what the integer holds.
+  template <typename A, typename B>
+  bool add_product(A a, B b) {
+    const Term x = term_of(a), y = term_of(b);
+    if (x.magnitude == 0 || y.magnitude == 0) return true;
+    U128 p = static_cast<U128>(x.magnitude) * y.magnitude;
+    // x = mx * 2^(sx - 1074), y likewise: x * y = p * 2^(sx + sy - 1074) * 2^-1074.
+    int shift = x.shift + y.shift - 1074;
+    for (; shift < 0 && (p & 1) == 0; ++shift) p >>= 1;  // trailing zeros
+    if (shift < 0 || shift + 128 > kLimbs * 64 - 2) return false;
+    const bool negative = x.negative != y.negative;
+    add_shifted(static_cast<std::uint64_t>(p), shift, negative);
+    add_shifted(static_cast<std::uint64_t>(p >> 64), shift + 64, negative);
+    return true;
   }
 
   // The exact sum rounded to the nearest double, ties to even (+-inf beyond the largest).
@@ -57,10 +68,41 @@ class ExactReference {
   }
 
  private:
+  // -Wpedantic rejects the bare name; __extension__ says we mean it (GCC and Clang).
+  __extension__ typedef unsigned __int128 U128;
   static constexpr int kLimbs = 36;
   using Limbs = std::array<std::uint64_t, kLimbs>;
 
+  // |x| = magnitude * 2^(shift - 1074).
+  struct Term {
+    std::uint64_t magnitude = 0;
+    int shift = 0;
+    bool negative = false;
+  };
+  static Term term_of(double x) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    const auto biased = static_cast<int>((bits >> 52) & 0x7ff);
+    Term t;
+    t.magnitude = bits & ((std::uint64_t{1} << 52) - 1);
+    if (biased != 0) t.magnitude |= std::uint64_t{1} << 52;
+    t.shift = (biased == 0 ? 1 : biased) - 1;
+    t.negative = (bits >> 63) != 0;
+    return t;
+  }
+  static Term term_of(std::int64_t x) {
+    Term t;
+    t.negative = x < 0;
+    t.magnitude = t.negative ? 0 - static_cast<std::uint64_t>(x) : static_cast<std::uint64_t>(x);
+    t.shift = 1074;
+    return t;
+  }
+  static Term term_of(float x) { return term_of(static_cast<double>(x)); }
+  static Term term_of(std::int32_t x) { return term_of(static_cast<double>(x)); }
+  static Term term_of(std::uint8_t x) { return term_of(static_cast<double>(x)); }
+
   void add_shifted(std::uint64_t significand, int shift, bool negative) {
+    if (significand == 0) return;
     Limbs term{};
     const int limb = shift / 64;
     const int offset = shift % 64;

@@ -25,6 +25,8 @@ const KernelInfo kBuiltins[] = {
      "population variance of the elements", ""},
     {"nonzero", k::nonzero, C::kCount, KS::kReduce, nullptr, nullptr, "count of elements != 0", ""},
     {"dot", k::dot, C::kSum, KS::kReduce2, nullptr, nullptr, "sum of input[i] * input2[i]", ""},
+    {"fdot", k::fdot, C::kExactSum, KS::kReduce2, nullptr, nullptr,
+     "exact sum of input[i] * input2[i], correctly rounded", ""},
     {"histogram", k::histogram, C::kHistogram, KS::kReduce, k::validate_histogram, nullptr,
      "counts in bins=10 equal bins over [lo, hi), then underflow and overflow (incl. NaN)",
      "lo hi bins"},

@@ -21,6 +21,7 @@ namespace zwq::kernels {
 // ---- reductions.cpp (kReduce, kReduce2) ----
 Status sum(const SliceContext& ctx, Partial& out);
 Status fsum(const SliceContext& ctx, Partial& out);  // exact, rounded once (kExactSum)
+Status fdot(const SliceContext& ctx, Partial& out);  // exact, rounded once (kExactSum)
 Status minimum(const SliceContext& ctx, Partial& out);
 Status maximum(const SliceContext& ctx, Partial& out);
 Status moments(const SliceContext& ctx, Partial& out);  // `mean` and `var`

@@ -4,6 +4,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "kernels/exact_dot.hpp"
 #include "kernels/exact_sum.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/stream_sum.hpp"
@@ -187,15 +188,31 @@ Status sum(const SliceContext& ctx, Partial& out) {
   return Status::Ok();
 }
 
-// The slice's exact sum as an expansion in (hi, lo, terms): two doubles or fewer, so no
-// allocation, unless the slice's bits span more than two doubles hold.
-Status fsum(const SliceContext& ctx, Partial& out) {
-  if (Status s = check_in("fsum", ctx); !s) return s;
-  out.n = ctx.count;
-  thread_local ExactSum acc;  // its expansion's capacity is kept from slice to slice
+// The accumulator of fsum and fdot: its expansion's capacity is kept from slice to slice.
+ExactSum& fresh_exact_sum() {
+  thread_local ExactSum acc;
   acc.expansion.clear();
   acc.special = 0;
   acc.has_special = false;
+  return acc;
+}
+
+// The slice's exact sum as an expansion in (hi, lo, terms): two doubles or fewer, so no
+// allocation, unless the slice's bits span more than two doubles hold.
+void set_exact_partial(const ExactSum& acc, Partial& out) {
+  if (acc.has_special) {
+    out.hi = acc.special;
+    out.lo = 0;
+    out.terms.clear();
+  } else {
+    set_exact_terms(out, acc.expansion);
+  }
+}
+
+Status fsum(const SliceContext& ctx, Partial& out) {
+  if (Status s = check_in("fsum", ctx); !s) return s;
+  out.n = ctx.count;
+  ExactSum& acc = fresh_exact_sum();
   visit_dtype(ctx.in.dtype, [&](auto tag) {
     using T = decltype(tag);
     const T* x = ctx.in.as<T>();
@@ -208,13 +225,17 @@ Status fsum(const SliceContext& ctx, Partial& out) {
       if (hi != 0) acc.expansion.push_back(hi);
     }
   });
-  if (acc.has_special) {
-    out.hi = acc.special;
-    out.lo = 0;
-    out.terms.clear();
-  } else {
-    set_exact_terms(out, acc.expansion);
-  }
+  set_exact_partial(acc, out);
+  return Status::Ok();
+}
+
+Status fdot(const SliceContext& ctx, Partial& out) {
+  if (Status s = check_in("fdot", ctx); !s) return s;
+  if (Status s = check_view("fdot", "second input", ctx.in2.data, ctx.in2.dtype); !s) return s;
+  out.n = ctx.count;
+  ExactSum& acc = fresh_exact_sum();
+  exact_dot(ctx.in.data, ctx.in.dtype, ctx.in2.data, ctx.in2.dtype, ctx.count, acc, best_isa());
+  set_exact_partial(acc, out);
   return Status::Ok();
 }
 

@@ -1,5 +1,6 @@
-// The streamed sum behind the `sum` kernel: its AVX2 and baseline builds must agree to the bit,
-// as the kernel promises that the same terms always give the same bits.
+// The streamed sum behind the `sum` kernel (and the streamed dot behind `dot`): the AVX2 and
+// baseline builds must agree to the bit, as the kernels promise that the same terms always give
+// the same bits.
 #include "kernels/stream_sum.hpp"
 
 #include <catch2/catch.hpp>
@@ -73,6 +74,27 @@ TEMPLATE_TEST_CASE("stream sum gives the same bits in every build as the header 
   double running = 0;
   for (TestType x : v) running += static_cast<double>(x);
   CHECK_FALSE(same_bits(running, header_sum(v, v.size()).hi));
+}
+
+// The dot kernel streams same-dtype float pairs: the header loop's products, in every build.
+TEMPLATE_TEST_CASE("stream dot gives the same bits in every build as the header loop", "[kernels]",
+                   float, double) {
+  const auto a = spread_values<TestType>(2 * kBlock + 9, 12);
+  const auto b = spread_values<TestType>(2 * kBlock + 9, 13);
+  for (std::size_t n : {std::size_t{0}, std::size_t{5}, std::size_t{kBlock}, a.size()}) {
+    INFO("n = " << n);
+    Dd want;
+    dd_sum(
+        n, [&](std::uint64_t i) { return static_cast<double>(a[i]) * static_cast<double>(b[i]); },
+        want.hi, want.lo);
+    for (Isa isa : {Isa::kBaseline, Isa::kAvx2}) {
+      if (!isa_supported(isa)) continue;
+      Dd got;
+      stream_dot(a.data(), b.data(), n, got.hi, got.lo, isa);
+      CHECK(same_bits(got.hi, want.hi));
+      CHECK(same_bits(got.lo, want.lo));
+    }
+  }
 }
 
 TEST_CASE(

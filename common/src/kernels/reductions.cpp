@@ -297,12 +297,18 @@ Status dot(const SliceContext& ctx, Partial& out) {
   out.n = ctx.count;
   visit_dtype(ctx.in.dtype, [&](auto tag_a) {
     visit_dtype(ctx.in2.dtype, [&](auto tag_b) {
-      const auto* a = ctx.in.as<decltype(tag_a)>();
-      const auto* b = ctx.in2.as<decltype(tag_b)>();
-      auto product = [a, b](std::uint64_t i) {
-        return static_cast<double>(a[i]) * static_cast<double>(b[i]);
-      };
-      dd_sum(ctx.count, product, out.hi, out.lo);
+      using A = decltype(tag_a);
+      using B = decltype(tag_b);
+      const A* a = ctx.in.as<A>();
+      const B* b = ctx.in2.as<B>();
+      if constexpr (std::is_same_v<A, B> && kIsFloat<A>) {
+        stream_dot(a, b, ctx.count, out.hi, out.lo, best_isa());  // the same sums, streamed
+      } else {
+        auto product = [a, b](std::uint64_t i) {
+          return static_cast<double>(a[i]) * static_cast<double>(b[i]);
+        };
+        dd_sum(ctx.count, product, out.hi, out.lo);
+      }
     });
   });
   return Status::Ok();

@@ -17,6 +17,24 @@ void sum_loop(const T* x, std::uint64_t n, double& hi, double& lo) {
   dd_sum(n, element, hi, lo, StreamPrefetch<T>{x});
 }
 
+// Prefetches both arrays of a dot.
+template <typename T>
+struct PairPrefetch {
+  StreamPrefetch<T> a, b;
+  void operator()(std::uint64_t i) const {
+    a(i);
+    b(i);
+  }
+};
+
+template <typename T>
+void dot_loop(const T* a, const T* b, std::uint64_t n, double& hi, double& lo) {
+  auto product = [a, b](std::uint64_t i) {
+    return static_cast<double>(a[i]) * static_cast<double>(b[i]);
+  };
+  dd_sum(n, product, hi, lo, PairPrefetch<T>{{a}, {b}});
+}
+
 // flatten: dd_sum and the lambdas are inlined, and so compiled for the caller's target.
 [[gnu::flatten]] void sum_baseline(const float* x, std::uint64_t n, double& hi, double& lo) {
   sum_loop(x, n, hi, lo);
@@ -25,7 +43,18 @@ void sum_loop(const T* x, std::uint64_t n, double& hi, double& lo) {
   sum_loop(x, n, hi, lo);
 }
 
+template <typename T>
+[[gnu::flatten]] void dot_baseline(const T* a, const T* b, std::uint64_t n, double& hi,
+                                   double& lo) {
+  dot_loop(a, b, n, hi, lo);
+}
+
 #ifdef ZWQ_HAVE_AVX2_BUILD
+template <typename T>
+[[gnu::flatten, gnu::target("avx2")]] void dot_avx2(const T* a, const T* b, std::uint64_t n,
+                                                    double& hi, double& lo) {
+  dot_loop(a, b, n, hi, lo);
+}
 [[gnu::flatten, gnu::target("avx2")]] void sum_avx2(const float* x, std::uint64_t n, double& hi,
                                                     double& lo) {
   sum_loop(x, n, hi, lo);
@@ -43,6 +72,15 @@ void dispatch(const T* x, std::uint64_t n, double& hi, double& lo, Isa isa) {
 #endif
   (void)isa;
   sum_baseline(x, n, hi, lo);
+}
+
+template <typename T>
+void dispatch_dot(const T* a, const T* b, std::uint64_t n, double& hi, double& lo, Isa isa) {
+#ifdef ZWQ_HAVE_AVX2_BUILD
+  if (isa == Isa::kAvx2) return dot_avx2(a, b, n, hi, lo);
+#endif
+  (void)isa;
+  dot_baseline(a, b, n, hi, lo);
 }
 
 }  // namespace
@@ -71,6 +109,14 @@ void stream_sum(const float* x, std::uint64_t n, double& hi, double& lo, Isa isa
 }
 void stream_sum(const double* x, std::uint64_t n, double& hi, double& lo, Isa isa) {
   dispatch(x, n, hi, lo, isa);
+}
+
+void stream_dot(const float* a, const float* b, std::uint64_t n, double& hi, double& lo, Isa isa) {
+  dispatch_dot(a, b, n, hi, lo, isa);
+}
+void stream_dot(const double* a, const double* b, std::uint64_t n, double& hi, double& lo,
+                Isa isa) {
+  dispatch_dot(a, b, n, hi, lo, isa);
 }
 
 }  // namespace zwq::kernels

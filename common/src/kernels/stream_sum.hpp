@@ -1,5 +1,6 @@
-// The streamed double-double sum of an f32 or f64 array: the loop behind the `sum` kernel, the
-// one kernel that runs at memory bandwidth. Private to the built-in kernels (and their tests).
+// The streamed double-double sum of an f32 or f64 array: the loop behind the `sum` kernel (and,
+// over products, behind `dot` of two f32 or two f64 arrays), built to run at memory bandwidth.
+// Private to the built-in kernels (and their tests).
 //
 // The loop is compiled twice on x86-64: for the baseline instruction set every x86-64 has
 // (SSE2) and for AVX2. Both add the same terms into the same lanes in the same order, so they
@@ -44,5 +45,10 @@ Isa best_isa();
 // Adds x[0] + ... + x[n - 1] into (hi, lo), as dd_sum does. `isa` must be supported.
 void stream_sum(const float* x, std::uint64_t n, double& hi, double& lo, Isa isa);
 void stream_sum(const double* x, std::uint64_t n, double& hi, double& lo, Isa isa);
+
+// Adds a[0] * b[0] + ... + a[n - 1] * b[n - 1] into (hi, lo), each product rounded to a double
+// and summed as dd_sum does, with both arrays prefetched. `isa` must be supported.
+void stream_dot(const float* a, const float* b, std::uint64_t n, double& hi, double& lo, Isa isa);
+void stream_dot(const double* a, const double* b, std::uint64_t n, double& hi, double& lo, Isa isa);
 
 }  // namespace zwq::kernels

@@ -190,6 +190,34 @@ TEST_CASE("fdot of float64 near the ends of the range is exact, in levels or ele
   CHECK(same_bits(fdot_sliced(a, b, 7, 2), want));
 }
 
+// float32 x float32 makes one product an element, split as it is made against a level guessed
+// from the block before (2048 elements): blocks whose products jump up (the guess is too low:
+// the block is done again), fall (too high: more levels), or hold a NaN.
+TEST_CASE("fdot of float32 is exact whether the block before guessed its level right or not",
+          "[kernels][fdot]") {
+  std::mt19937_64 rng(17);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  std::vector<float> a, b;
+  for (int exponent : {0, 40, 41, -30, -2, 100, -120, 60, 0}) {
+    for (int i = 0; i < 2048; ++i) {
+      a.push_back(static_cast<float>(std::ldexp(unit(rng), exponent)));
+      b.push_back(static_cast<float>(std::ldexp(unit(rng), exponent / 2)));
+    }
+  }
+  a.resize(a.size() - 3);  // a short last block and a tail
+  b.resize(a.size());
+  const double want = reference_dot(a, b);
+  CHECK(same_bits(run_isa(a, b, Isa::kBaseline), want));
+  if (isa_supported(Isa::kAvx2)) CHECK(same_bits(run_isa(a, b, Isa::kAvx2), want));
+  CHECK(same_bits(fdot_sliced(a, b, a.size(), 0), want));
+
+  std::vector<float> c(3 * 2048, 0.75f), d(3 * 2048, 2.0f);
+  c[2048 + 9] = std::numeric_limits<float>::quiet_NaN();  // in a guessed block
+  CHECK(std::isnan(fdot_sliced(c, d, c.size(), 0)));
+  c[2048 + 9] = 1e-30f;
+  CHECK(same_bits(fdot_sliced(c, d, c.size(), 0), reference_dot(c, d)));
+}
+
 TEST_CASE("fdot of an infinity, a NaN or an overflowing product is the IEEE dot's",
           "[kernels][fdot]") {
   const float inf = std::numeric_limits<float>::infinity();

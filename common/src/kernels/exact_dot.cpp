@@ -115,6 +115,31 @@ void slow_products(const A* a, const B* b, std::uint64_t len, ExactSum& out) {
 
 // ---- the loop ----
 
+// The products of two one-part types (float32, uint8) as a level reads them: made as they are
+// read, so that a block is multiplied and split in one pass.
+template <typename A, typename B>
+struct Products {
+  const A* a;
+  const B* b;
+  void load(std::uint64_t i, V4d& v) const {
+    V4d x, y;
+    load4(a + i, x);
+    load4(b + i, y);
+    v = x * y;
+  }
+  double at(std::uint64_t i) const { return static_cast<double>(a[i]) * static_cast<double>(b[i]); }
+};
+
+template <typename A, typename B>
+struct PairPrefetch {
+  StreamPrefetch<A> a;
+  StreamPrefetch<B> b;
+  void operator()(std::uint64_t i) const {
+    a(i);
+    b(i);
+  }
+};
+
 // A block's products (kF64Block of them) are written out and summed in levels; `levels` is
 // levels_f64 built for the caller's ISA. The product of two parts is exact while it is a
 // finite double (a subnormal one included: its lowest bit is that of the elements' product);
@@ -127,12 +152,27 @@ void dot_loop(const A* a, const B* b, std::uint64_t n, ExactSum& out, Levels lev
   static_assert(kElements % 4 == 0);
   double products[kF64Block], rest[kF64Block];
   const std::uint64_t whole = n - n % 4;
+  int guess = kNoGuess;
   for (std::uint64_t start = 0; start < whole; start += kElements) {
     const std::uint64_t len = std::min(kElements, whole - start);
     const A* block_a = a + start;
     const B* block_b = b + start;
     const StreamPrefetch<A> prefetch_a{block_a};
     const StreamPrefetch<B> prefetch_b{block_b};
+    if constexpr (kTerms == 1) {
+      // One product an element: split as it is made, against the block before's guess, as
+      // fsum splits float64 (0.52 x dot with the products written out first; fused: 0.60 x).
+      if (guess != kNoGuess) {
+        const Level l = level_of<true>(Products<A, B>{block_a, block_b}, len, guess, rest,
+                                       PairPrefetch<A, B>{prefetch_a, prefetch_b});
+        if (guess_held(l.scan, guess)) {
+          add_exact(out, l.sum);
+          levels(rest, len, l.rest_top, rest, out);
+          if (l.scan.top != 0) guess = guess_after(l.scan);
+          continue;
+        }
+      }
+    }
     V4d top_a = {}, top_b = {};
     V4l plain = V4l{} - 1;
     for (std::uint64_t i = 0; i < len; i += 4) {
@@ -158,6 +198,7 @@ void dot_loop(const A* a, const B* b, std::uint64_t n, ExactSum& out, Levels lev
     } else {
       slow_products(block_a, block_b, len, out);
     }
+    guess = guess_after(t);
   }
   slow_products(a + whole, b + whole, n - whole, out);
 }

@@ -101,13 +101,22 @@ struct Level {
   F64Top scan;          // with kScan: the input's largest magnitude, as top_f64 gives it
 };
 
-// One level: every x of `in` split against sigma = 1.5 * 2^(k + kF64Shift) into a high part,
-// summed, and a remainder, written to `rest` (which may be `in`). Exact while every |x| < 2^k.
-// With kScan it also finds the input's largest magnitude, so that a block streaming in is
-// scanned and split in one pass, against a k guessed before its largest is known.
-template <bool kScan, typename Prefetch>
-inline Level level_f64(const double* in, std::uint64_t len, int k, double* rest,
-                       const Prefetch& prefetch) {
+// The doubles a level reads: from an array (fsum's blocks, a block's remainders), or made as
+// they are read (fdot's products). load(i, v): elements i..i+3; at(i): element i.
+struct Doubles {
+  const double* in;
+  void load(std::uint64_t i, V4d& v) const { std::memcpy(&v, in + i, sizeof v); }
+  double at(std::uint64_t i) const { return in[i]; }
+};
+
+// One level: every x of `src` split against sigma = 1.5 * 2^(k + kF64Shift) into a high part,
+// summed, and a remainder, written to `rest` (which may be the array `src` reads). Exact while
+// every |x| < 2^k. With kScan it also finds the input's largest magnitude, so that a block
+// streaming in is scanned and split in one pass, against a k guessed before its largest is
+// known.
+template <bool kScan, typename Source, typename Prefetch>
+inline Level level_of(const Source& src, std::uint64_t len, int k, double* rest,
+                      const Prefetch& prefetch) {
   const double sigma = std::ldexp(1.5, k + kF64Shift);
   auto one = [sigma](auto v, auto& r, auto& sum, auto& largest) {
     const auto high = (sigma + v) - sigma;
@@ -131,10 +140,10 @@ inline Level level_f64(const double* in, std::uint64_t len, int k, double* rest,
       prefetch(i + kLanes);
     }
     V4d a, b, c, d, ra, rb, rc, rd;
-    std::memcpy(&a, in + i, sizeof a);  // every load before the stores: `in` may be `rest`
-    std::memcpy(&b, in + i + 4, sizeof b);
-    std::memcpy(&c, in + i + 8, sizeof c);
-    std::memcpy(&d, in + i + 12, sizeof d);
+    src.load(i, a);  // every load before the stores: `src` may read `rest`
+    src.load(i + 4, b);
+    src.load(i + 8, c);
+    src.load(i + 12, d);
     if constexpr (kScan) {
       note_magnitude(a, t0, plain);
       note_magnitude(b, t1, plain);
@@ -153,8 +162,9 @@ inline Level level_f64(const double* in, std::uint64_t len, int k, double* rest,
   Level out;
   double tail = 0;
   for (; i < len; ++i) {  // apart, as in scan_f32
-    if constexpr (kScan) note_magnitude(in[i], out.scan);
-    one(in[i], rest[i], tail, out.rest_top);
+    const double x = src.at(i);
+    if constexpr (kScan) note_magnitude(x, out.scan);
+    one(x, rest[i], tail, out.rest_top);
   }
   const V4d sums = (s0 + s1) + (s2 + s3);  // exact in any order: multiples of the quantum
   double acc[kLanes] = {sums[0], sums[1], sums[2], sums[3]};
@@ -162,6 +172,12 @@ inline Level level_f64(const double* in, std::uint64_t len, int k, double* rest,
   for (int j = 0; j < 4; ++j) out.rest_top = std::max({out.rest_top, m0[j], m1[j], m2[j], m3[j]});
   if constexpr (kScan) fold_notes(t0, t1, plain, out.scan);
   return out;
+}
+
+template <bool kScan, typename Prefetch>
+inline Level level_f64(const double* in, std::uint64_t len, int k, double* rest,
+                       const Prefetch& prefetch) {
+  return level_of<kScan>(Doubles{in}, len, k, rest, prefetch);
 }
 
 // Splits `in` in levels until every remainder is zero. `rest` (kF64Block doubles) may be `in`.
@@ -182,6 +198,24 @@ inline void levels_f64(const double* in, std::uint64_t len, double top, double* 
     top = l.rest_top;
     in = rest;
   }
+}
+
+// A block's first level can be split as it streams in, against the k of the block before (one
+// binade up): blocks of similar data have similar tops. The scan of the same pass confirms it
+// (every |x| below 2^k), or the block is done again from cache with its own top.
+constexpr int kNoGuess = std::numeric_limits<int>::min();
+
+// The next block's guess from this one's top: a binade up, if sigma stays finite and the level
+// lies above the tiny one (else kNoGuess).
+inline int guess_after(const F64Top& t) {
+  if (!t.plain || t.top == 0) return kNoGuess;
+  const int k = level_exponent(t.top) + 1;
+  return k + kF64Shift >= -1021 && std::ldexp(1.0, k) <= kSigmaLimit ? k : kNoGuess;
+}
+
+// Whether a block's scan confirms the guess it was split against.
+inline bool guess_held(const F64Top& t, int guess) {
+  return t.plain && t.top < std::ldexp(1.0, guess);
 }
 
 }  // namespace zwq::kernels::exact

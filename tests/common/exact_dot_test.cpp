@@ -241,12 +241,29 @@ TEST_CASE("fdot of an infinity, a NaN or an overflowing product is the IEEE dot'
   CHECK(same_bits(fdot_sliced(big, one, 8, 0), reference_dot(big, one)));
 }
 
+// DBL_MAX scaled to [0.5, 1) is 1 - 2^-53, which splits into 1 and -2^-53: the high part's
+// product alone reaches 2^1024, the element's product does not.
+TEST_CASE("fdot of products near the largest double is finite where the exact answer is",
+          "[kernels][fdot]") {
+  const double max = std::numeric_limits<double>::max();
+  std::vector<double> a{max}, b{1.0};
+  CHECK(fdot_sliced(a, b, 1, 0) == max);
+  a = {max, -max, 1.0, 2.0, max, 0.5};  // in the vector path's block, then in the tail
+  b = {1.0, 1.0, 3.0, 4.0, 0.75, 8.0};
+  CHECK(same_bits(fdot_sliced(a, b, a.size(), 0), reference_dot(a, b)));
+  CHECK(same_bits(fdot_sliced(a, b, 1, 0), reference_dot(a, b)));
+  a = {max, max};  // 2 * DBL_MAX: beyond the largest double
+  b = {1.0, 1.0};
+  CHECK(fdot_sliced(a, b, 2, 0) == std::numeric_limits<double>::infinity());
+}
+
 TEST_CASE("fdot of int64 extremes is exact", "[kernels][fdot]") {
   const std::int64_t max = std::numeric_limits<std::int64_t>::max();
   const std::int64_t min = std::numeric_limits<std::int64_t>::min();
   std::vector<std::int64_t> a{max, min, max, 1, min, 3, 5, 7};
   std::vector<std::int64_t> b{max, max, -1, 1, min, 5, 7, 11};
-  CHECK(same_bits(fdot_sliced(a, b, 3, 0), reference_dot(a, b)));
+  CHECK(same_bits(fdot_sliced(a, b, 3, 0), reference_dot(a, b)));  // tails: element by element
+  CHECK(same_bits(fdot_sliced(a, b, 8, 0), reference_dot(a, b)));  // the vector split
   // max^2 - max^2 + 1: the products cancel to the last bit.
   std::vector<std::int64_t> c{max, max, 1, 0}, d{max, -max, 1, 0};
   CHECK(fdot_sliced(c, d, 4, 0) == 1.0);

@@ -26,7 +26,7 @@ const KernelInfo kBuiltins[] = {
     {"nonzero", k::nonzero, C::kCount, KS::kReduce, nullptr, nullptr, "count of elements != 0", ""},
     {"dot", k::dot, C::kSum, KS::kReduce2, nullptr, nullptr, "sum of input[i] * input2[i]", ""},
     {"fdot", k::fdot, C::kExactSum, KS::kReduce2, nullptr, nullptr,
-     "exact sum of input[i] * input2[i], correctly rounded", ""},
+     "exact sum of input[i] * input2[i], correctly rounded (f64 products: to 2^-1074)", ""},
     {"histogram", k::histogram, C::kHistogram, KS::kReduce, k::validate_histogram, nullptr,
      "counts in bins=10 equal bins over [lo, hi), then underflow and overflow (incl. NaN)",
      "lo hi bins"},

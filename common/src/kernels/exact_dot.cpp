@@ -1,6 +1,7 @@
 #include "kernels/exact_dot.hpp"
 
 #include <type_traits>
+#include <vector>
 
 #include "kernels/exact_levels.hpp"
 
@@ -18,8 +19,8 @@ constexpr int kParts = std::is_same_v<T, std::int64_t>                          
 
 constexpr double kSplitter = 134217729.0;  // 2^27 + 1
 
-// Dekker's split: hi + lo == v, each with at most 26 significant bits. Exact for |v| < 2^996;
-// above, c overflows and hi is NaN, which the products' check then meets.
+// Dekker's split: hi + lo == v, each with at most 26 significant bits. Exact while v * kSplitter
+// stays finite (|v| below about 2^997); beyond, hi is NaN, which the products' check meets.
 template <typename V>
 void split(const V& v, V& hi, V& lo) {
   const V c = v * kSplitter;
@@ -88,28 +89,37 @@ Parts parts_of(T x) {
   return p;
 }
 
-// Each product of parts, scaled back, into the expansion: exact, but for a product beyond the
-// largest double (its IEEE infinity) and the bits of one below 2^-1074 (rounded).
+// Each element's product, exact, into the expansion: its parts' products are first summed
+// exactly unscaled (an expansion of their own, whose largest term is the product rounded), and
+// only then scaled back. Scaled one by one, a part's product could pass 2^1024 where the
+// element's does not: DBL_MAX scaled to [0.5, 1) is 1 - 2^-53, which splits into 1 and -2^-53.
+// Exact, but for a product beyond the largest double (its IEEE infinity) and the bits of one
+// below 2^-1074 (each term rounded to a multiple of it).
 template <typename A, typename B>
 void slow_products(const A* a, const B* b, std::uint64_t len, ExactSum& out) {
+  thread_local std::vector<double> product;  // its capacity is kept
   for (std::uint64_t i = 0; i < len; ++i) {
     const Parts pa = parts_of(a[i]), pb = parts_of(b[i]);
     if (!pa.finite || !pb.finite) {
       add_special(out, static_cast<double>(a[i]) * static_cast<double>(b[i]));
       continue;
     }
+    product.clear();
     for (int x = 0; x < kParts<A>; ++x) {
       for (int y = 0; y < kParts<B>; ++y) {
         const double q = pa.part[x] * pb.part[y];  // at most 52 significant bits: exact
-        if (q == 0) continue;
-        const double v = std::ldexp(q, pa.exponent + pb.exponent);
-        if (std::isinf(v)) {
-          add_special(out, v);
-        } else {
-          add_exact(out, v);
-        }
+        // Below 2^127 each (int64 parts, unscaled): their sum cannot overflow.
+        if (q != 0) expansion_add(product, q);
       }
     }
+    const int e = pa.exponent + pb.exponent;
+    if (product.empty()) continue;
+    const double top = std::ldexp(product.back(), e);
+    if (std::isinf(top)) {
+      add_special(out, top);  // beyond the largest double, whatever the lower terms
+      continue;
+    }
+    for (double term : product) add_exact(out, std::ldexp(term, e));  // smallest first
   }
 }
 

@@ -8,12 +8,14 @@
 // sum of the products, whatever the blocks, slices or order.
 //
 // A block is done element by element instead, each float64 element scaled into [0.5, 1)
-// first, when an element is NaN or infinite, a float64 element is 2^996 or more (its split
-// would overflow) or a product is 2^1012 or more. Its products are exact too, but for one
-// limit: a product beyond the largest double counts as its IEEE value (+-inf). In both ways,
-// the bits of a product that lie below 2^-1074, the smallest double, are rounded to it (only
-// float64 holds elements small enough). A NaN or infinity among the elements gives the
-// products' IEEE sum, as a plain dot does; so does a total beyond the largest double.
+// first, when an element is NaN or infinite, a float64 element is too large to split (about
+// 2^997 and up: the split gives NaN) or a product is 2^1012 or more. Its products are exact
+// too, but for one limit: a product beyond the largest double counts as its IEEE value (+-inf).
+// In both ways, a float64 product's bits below 2^-1074, the smallest double, are not kept: each
+// product of its parts is rounded to a multiple of 2^-1074 on its own, so where such products
+// occur the answer can differ from the correctly rounded one by a few units of 2^-1074. A NaN
+// or infinity among the elements gives the products' IEEE sum, as a plain dot does; so does a
+// total beyond the largest double.
 #pragma once
 
 #include <cstdint>

@@ -4,10 +4,10 @@
 // Socket-free and clock-free. Memory per slice is ~38 bytes (state 1, attempt 4, lost attempts 1,
 // compact partial 24, completion order 8) plus, for gather jobs, the slice's bytes.
 //
-// Merging (docs/PROTOCOL.md, "Results messages"): min, max, count and histogram merge on arrival
-// (their merge is exact in any order); sum and moments keep a compact (n, hi, lo) per slice and
-// are folded in slice order by merged(), so the result is bitwise the same for any arrival order;
-// gather keeps each slice's bytes and returns them in slice order.
+// Merging (docs/PROTOCOL.md, "Results messages"): min, max, count, histogram and exact sum merge
+// on arrival (their merge is exact in any order); sum and moments keep a compact (n, hi, lo) per
+// slice and are folded in slice order by merged(), so the result is bitwise the same for any
+// arrival order; gather keeps each slice's bytes and returns them in slice order.
 //
 // Not thread-safe.
 #pragma once
@@ -42,6 +42,7 @@ enum class SliceState : std::uint8_t { kPending = 0, kLeased = 1, kCovered = 2 }
 
 // A slice's partial without its vectors, as the collector keeps it (and the journal stores it):
 // sum (n, hi, lo), min/max (n, hi), moments (n, mean, M2), count (n, count as the bits of lo),
+// exact sum (n and the two largest components, hi and lo: a slice's terms are merged, not kept),
 // histogram and gather (n).
 struct CompactPartial {
   std::uint64_t n = 0;

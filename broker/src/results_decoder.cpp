@@ -15,35 +15,7 @@ constexpr std::uint64_t kMax32 = std::numeric_limits<std::uint32_t>::max();
 
 // An array's length is checked before anything is sized by it: at most kMaxContainer, as the
 // generic codec allows, and at most the bytes left (every element takes one at least), so a
-// bad length is refused without allocating for it.
-bool read_partial(MsgpackReader& r, Partial& p) {
-  std::uint32_t fields = 0, bins = 0, terms = 0;
-  std::uint64_t combiner = 0;
-  std::string_view bytes;
-  // 8 fields since `terms`; 7 from a worker that predates it.
-  if (!r.array(fields) || (fields != 7 && fields != 8) || !r.uint(combiner) || combiner > kMax8 ||
-      !r.uint(p.n) || !r.real(p.hi) || !r.real(p.lo) || !r.uint(p.count) || !r.array(bins) ||
-      bins > proto::kMaxContainer || bins > r.left()) {
-    return false;
-  }
-  p.combiner = static_cast<Combiner>(combiner);
-  p.bins.resize(bins);
-  for (std::uint64_t& b : p.bins) {
-    if (!r.uint(b)) return false;
-  }
-  if (!r.str(bytes, true)) return false;
-  p.bytes.assign(bytes);
-  p.terms.clear();
-  if (fields == 8) {
-    if (!r.array(terms) || terms > proto::kMaxContainer || terms > r.left()) return false;
-    p.terms.resize(terms);
-    for (double& t : p.terms) {
-      if (!r.real(t)) return false;
-    }
-  }
-  return true;
-}
-
+// bad length is refused without allocating for it (read_partial does the same).
 bool read_items(MsgpackReader& r, std::vector<SliceOutcome>& items) {
   std::uint32_t n = 0;
   if (!r.array(n) || n > proto::kMaxContainer || n > r.left()) return false;

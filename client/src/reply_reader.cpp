@@ -21,6 +21,7 @@ class Reader {
 
   bool done() const { return r_.left() == 0; }
   bool head(std::uint64_t& type, std::uint64_t& corr) { return read_frame_head(r_, type, corr); }
+  bool partial(Partial& p) { return read_partial(r_, p); }
   bool uint(std::uint64_t& v) { return r_.uint(v); }
   bool real(double& v) { return r_.real(v); }
   // A map of exactly `fields` keys (their names are read by key()).
@@ -83,34 +84,11 @@ bool read_status(Reader& r, JobStatus& s) {
          (fields == 13 || (r.key("ahead") && r.uint(s.ahead)));
 }
 
-// A Partial is packed as an array (MSGPACK_DEFINE): combiner, n, hi, lo, count, bins, bytes,
-// terms (a broker that predates terms sends the first seven).
-bool read_partial(Reader& r, Partial& p) {
-  std::uint32_t fields = 0, n = 0;
-  if (!r.array(fields) || (fields != 7 && fields != 8) || !r.small_enum(p.combiner) ||
-      !r.uint(p.n) || !r.real(p.hi) || !r.real(p.lo) || !r.uint(p.count) || !r.array(n)) {
-    return false;
-  }
-  p.bins.resize(n);
-  for (auto& b : p.bins) {
-    if (!r.uint(b)) return false;
-  }
-  if (!r.text(p.bytes)) return false;
-  p.terms.clear();
-  if (fields == 7) return true;
-  if (!r.array(n)) return false;
-  p.terms.resize(n);
-  for (double& t : p.terms) {
-    if (!r.real(t)) return false;
-  }
-  return true;
-}
-
 bool read_result(Reader& r, JobResult& res) {
   std::uint32_t n = 0;
   if (!r.map(4) || !r.key("value") || !r.real(res.value) || !r.key("variance") ||
-      !r.real(res.variance) || !r.key("merged") || !read_partial(r, res.merged) ||
-      !r.key("gathered") || !r.array(n)) {
+      !r.real(res.variance) || !r.key("merged") || !r.partial(res.merged) || !r.key("gathered") ||
+      !r.array(n)) {
     return false;
   }
   res.gathered.resize(n);

@@ -79,6 +79,34 @@ bool read_frame_head(MsgpackReader& r, std::uint64_t& type, std::uint64_t& corr)
          r.uint(corr);
 }
 
+bool read_partial(MsgpackReader& r, Partial& p) {
+  auto bounded = [&r](std::uint32_t& n) {
+    return r.array(n) && n <= proto::kMaxContainer && n <= r.left();
+  };
+  std::uint32_t fields = 0, n = 0;
+  std::uint64_t combiner = 0;
+  std::string_view bytes;
+  if (!r.array(fields) || (fields != 7 && fields != 8) || !r.uint(combiner) || combiner > 0xff ||
+      !r.uint(p.n) || !r.real(p.hi) || !r.real(p.lo) || !r.uint(p.count) || !bounded(n)) {
+    return false;
+  }
+  p.combiner = static_cast<Combiner>(combiner);
+  p.bins.resize(n);
+  for (std::uint64_t& b : p.bins) {
+    if (!r.uint(b)) return false;
+  }
+  if (!r.str(bytes, true)) return false;
+  p.bytes.assign(bytes);
+  p.terms.clear();
+  if (fields == 7) return true;
+  if (!bounded(n)) return false;
+  p.terms.resize(n);
+  for (double& t : p.terms) {
+    if (!r.real(t)) return false;
+  }
+  return true;
+}
+
 std::string encode(const msg::SubmitManyReq& m, std::uint64_t corr) {
   std::string out;
   StringSink sink{out};

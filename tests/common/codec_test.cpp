@@ -389,3 +389,51 @@ TEST_CASE("codec refuses a Hello whose names are not UTF-8: clients are shown th
   const std::string f = encode(msg::Hello{.worker_id = "w\xc3\xa9", .credit = 4});
   CHECK(decode<msg::Hello>(f.data(), f.size()).ok());
 }
+
+// The fast decoders' Partial: 8 elements with terms, 7 from a peer that predates them.
+TEST_CASE(
+    "read_partial takes a Partial with terms, one of 7 elements without, and refuses a "
+    "bad one",
+    "[common][codec]") {
+  auto read = [](const msgpack::sbuffer& buf, Partial& p) {
+    MsgpackReader r(buf.data(), buf.size());
+    return read_partial(r, p) && r.left() == 0;
+  };
+  Partial full = identity_partial(Combiner::kExactSum);
+  full.n = 9;
+  full.hi = 0x1p200;
+  full.lo = 1.0;
+  full.terms = {0x1p-200};
+  full.bins = {1, 2};
+  full.bytes = "ab";
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, full);
+  Partial got;
+  got.terms = {5.0};  // what a reused Partial held
+  REQUIRE(read(buf, got));
+  CHECK(got == full);
+
+  msgpack::sbuffer old;
+  msgpack::packer<msgpack::sbuffer> pk(old);
+  pk.pack_array(7);
+  pk.pack(static_cast<std::uint8_t>(Combiner::kSum));
+  pk.pack(std::uint64_t{3});
+  pk.pack(2.5);
+  pk.pack(0.25);
+  pk.pack(std::uint64_t{0});
+  pk.pack_array(0);
+  pk.pack(std::string());
+  REQUIRE(read(old, got));
+  CHECK(got.combiner == Combiner::kSum);
+  CHECK(got.n == 3);
+  CHECK(got.hi == 2.5);
+  CHECK(got.lo == 0.25);
+  CHECK(got.terms.empty());
+
+  msgpack::sbuffer six;
+  msgpack::packer<msgpack::sbuffer> pk6(six);
+  pk6.pack_array(6);
+  for (int i = 0; i < 5; ++i) pk6.pack(1u);
+  pk6.pack_array(0);
+  CHECK_FALSE(read(six, got));
+}

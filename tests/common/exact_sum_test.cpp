@@ -202,12 +202,13 @@ TEMPLATE_TEST_CASE("fsum of an infinity or NaN is their IEEE sum, as a plain sum
 }
 
 TEST_CASE("fsum of integers is their exact sum", "[kernels][fsum]") {
-  std::vector<std::int64_t> v{std::numeric_limits<std::int64_t>::max(), 1, 1,
-                              std::numeric_limits<std::int64_t>::max()};
-  // 2^64 exactly; a double sum of the elements gives the same 2^64 but the int128 path must
-  // not round each element: add -2^64 + 3 worth of small ones.
-  const Partial p = fsum_sliced(v, 1, 0);
-  CHECK(exact_sum_value(p) == std::ldexp(1.0, 64));
+  // 2^63 - 1 is no double: an element rounded to one (2^63) would make this sum 0, not 1.
+  const std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  const std::vector<std::int64_t> v{max, -(max - 1)};
+  CHECK(exact_sum_value(fsum_sliced(v, 1, 0)) == 1.0);  // each slice's partial exact
+  CHECK(exact_sum_value(fsum_sliced(v, 2, 0)) == 1.0);
+  const std::vector<std::int64_t> u{max, max, 1, 1};  // 2^64 exactly, beyond int64
+  CHECK(exact_sum_value(fsum_sliced(u, 4, 0)) == std::ldexp(1.0, 64));
   std::vector<std::int64_t> w{std::int64_t{1} << 62, 1, -(std::int64_t{1} << 62)};
   CHECK(exact_sum_value(fsum_sliced(w, 3, 0)) == 1.0);
 }

@@ -159,6 +159,9 @@ TEST_CASE("kernel sdk reducer adds exactly into an exact sum, and an infinity wi
   CHECK(p.combiner == Combiner::kExactSum);
   CHECK(zwq::exact_sum_value(p) == 1.5);  // a double sum of these gives 0.5
   CHECK(p.n == 4);
+  CHECK(p.hi == 1.5);  // the slice's value where the broker streams it from
+  CHECK(p.lo == 0);
+  CHECK(p.terms.empty());
   x[1] = std::numeric_limits<float>::infinity();
   CHECK(zwq::exact_sum_value(run("sdk_fsum", over(x))) == std::numeric_limits<double>::infinity());
   x[3] = -std::numeric_limits<float>::infinity();

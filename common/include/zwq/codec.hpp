@@ -38,6 +38,12 @@ void pack_frame_head(Packer& pk, proto::MsgType type, std::uint64_t corr) {
 // Reads that head from `r`, of this protocol's version, and leaves `r` at the body. False for
 // anything else: the fast decoders then leave the frame to decode_envelope(), which says why.
 bool read_frame_head(MsgpackReader& r, std::uint64_t& type, std::uint64_t& corr);
+// Reads a Partial as MSGPACK_DEFINE packs it (combiner, n, hi, lo, count, bins, bytes, terms;
+// 7 elements from a peer that predates terms, which then stay empty), for the fast decoders of
+// Results and of results' replies. Every array's length is checked before anything is sized by
+// it: at most proto::kMaxContainer and at most the bytes left (each element takes one at least),
+// so a bad length is refused without allocating for it. False for anything else.
+bool read_partial(MsgpackReader& r, Partial& p);
 
 // Encodes `m` as one frame. Never fails for a well-formed struct.
 template <typename M>

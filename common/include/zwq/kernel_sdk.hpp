@@ -130,7 +130,9 @@ class Reducer {
   Partial& partial() { return p_; }
 
   // Sets the elements covered once the slice is done: the slice's count, except for min, max
-  // and moments, which count the values added.
+  // and moments, which count the values added. An exact sum's expansion then goes where
+  // kExactSum puts it: its two largest components in hi and lo, the rest in terms (the broker
+  // streams a slice's hi and lo).
   void finish(std::uint64_t slice_count) {
     if (p_.combiner == Combiner::kMin || p_.combiner == Combiner::kMax ||
         p_.combiner == Combiner::kMoments) {
@@ -138,11 +140,16 @@ class Reducer {
     } else {
       p_.n = slice_count;
     }
+    if (p_.combiner == Combiner::kExactSum && std::isfinite(p_.hi)) {
+      std::vector<double> expansion;
+      expansion.swap(p_.terms);
+      set_exact_terms(p_, expansion);
+    }
   }
 
  private:
-  // The whole expansion lives in terms (hi and lo stay 0) until a special or an overflow: then
-  // hi holds it, as kExactSum says (zwq/partial.hpp).
+  // The whole expansion lives in terms (hi and lo stay 0) until finish(), or until a special
+  // or an overflow: then hi holds it, as kExactSum says (zwq/partial.hpp).
   void exact_add(double v) {
     if (!std::isfinite(p_.hi)) {
       if (!std::isfinite(v)) p_.hi += v;

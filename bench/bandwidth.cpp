@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_array.hpp"
 #include "process.hpp"
 #include "sections.hpp"
 #include "stats.hpp"
@@ -158,14 +159,10 @@ json run_cold_baseline(const BenchOptions& o) {
   const double expected = pattern_sum(n);
   std::vector<double> populate, warm1, warm2, pop_warm1, pop_warm2, first1, first2;
   for (int r = 0; r < o.runs; ++r) {
-    const std::string name = unique_name("cold");
-    const std::string path = "/dev/shm/" + name;
-    remove_on_signal(path);
-    remove_on_signal(path + ".zwq-meta");
     {
-      auto a = SharedArray<float>::create(name, n);
-      if (!a.ok()) throw std::runtime_error(a.error().to_string());
-      fill_pattern(a.value().data(), n);
+      BenchArray<float> a("cold", n);
+      const std::string& path = a.path();
+      fill_pattern(a.array().data(), n);
       {
         Stopwatch clock;
         MappedFile m = map_file(path, true);
@@ -187,8 +184,6 @@ json run_cold_baseline(const BenchOptions& o) {
         first2.push_back(timed_sum(floats(m), n, 2).seconds);
       }
     }  // the array and its sidecar are removed here
-    forget_on_signal(path);
-    forget_on_signal(path + ".zwq-meta");
   }
   json out{{"populate_s", to_json(summarize(populate))},
            {"warm1_s", to_json(summarize(warm1))},

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "bench_array.hpp"
 #include "process.hpp"
 #include "sections.hpp"
 #include "stats.hpp"
@@ -78,32 +79,6 @@ json compare(const BenchOptions& o, const char* what, Pair k, const void* data, 
               {"exact_value", first}};
 }
 
-// An array of `bytes` of normal values (seeded), removed at the end of the run.
-template <typename T>
-class NormalArray {
- public:
-  NormalArray(std::uint64_t bytes, unsigned seed) : name_(unique_name("fsum")) {
-    remove_on_signal("/dev/shm/" + name_);
-    remove_on_signal("/dev/shm/" + name_ + ".zwq-meta");
-    auto a = SharedArray<T>::create(name_, bytes / sizeof(T));
-    if (!a.ok()) throw std::runtime_error(a.error().to_string());
-    array_ = std::move(a).value();
-    fill_normal(array_.data(), array_.size(), seed);
-  }
-  ~NormalArray() {
-    array_ = SharedArray<T>();  // removes the array
-    forget_on_signal("/dev/shm/" + name_);
-    forget_on_signal("/dev/shm/" + name_ + ".zwq-meta");
-  }
-  NormalArray(const NormalArray&) = delete;
-  NormalArray& operator=(const NormalArray&) = delete;
-  const SharedArray<T>& array() const { return array_; }
-
- private:
-  std::string name_;
-  SharedArray<T> array_;
-};
-
 }  // namespace
 
 json run_fsum(const BenchOptions& o, const SharedArray<float>& x) {
@@ -112,15 +87,18 @@ json run_fsum(const BenchOptions& o, const SharedArray<float>& x) {
   rows.push_back(compare(o, "the bench's array (f32 pattern)", kSum, x.data(), nullptr, DType::kF32,
                          x.size(), pattern_sum(x.size())));
   {
-    const NormalArray<float> a(normal_bytes, 1);
+    BenchArray<float> a("fsum", normal_bytes / sizeof(float));
+    fill_normal(a.array().data(), a.array().size(), 1);
     rows.push_back(compare(o, "normal values, f32", kSum, a.array().data(), nullptr, DType::kF32,
                            a.array().size(), NAN));
-    const NormalArray<float> b(normal_bytes, 3);
+    BenchArray<float> b("fsum", normal_bytes / sizeof(float));
+    fill_normal(b.array().data(), b.array().size(), 3);
     rows.push_back(compare(o, "normal values, f32 · f32", kDot, a.array().data(), b.array().data(),
                            DType::kF32, a.array().size(), NAN));
   }
   {
-    const NormalArray<double> a(normal_bytes, 1);
+    BenchArray<double> a("fsum", normal_bytes / sizeof(double));
+    fill_normal(a.array().data(), a.array().size(), 1);
     rows.push_back(compare(o, "normal values, f64", kSum, a.array().data(), nullptr, DType::kF64,
                            a.array().size(), NAN));
   }

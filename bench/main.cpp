@@ -16,6 +16,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "bench_array.hpp"
 #include "process.hpp"
 #include "sections.hpp"
 #include "stats.hpp"
@@ -119,13 +120,9 @@ int run(BenchOptions& o) {
   if (r["limits"].is_null()) r["limits"] = json::object();
 
   // The array every sum reads: zwq's workers, the in-process baseline and the Python peers.
-  const std::string name = unique_name("array");
-  remove_on_signal("/dev/shm/" + name);
-  remove_on_signal("/dev/shm/" + name + ".zwq-meta");
   {
-    auto made = SharedArray<float>::create(name, o.array_elems());
-    if (!made.ok()) throw std::runtime_error(made.error().to_string());
-    SharedArray<float> x = std::move(made).value();
+    BenchArray<float> array("array", o.array_elems());
+    const SharedArray<float>& x = array.array();
     fill_pattern(x.data(), x.size());
     const double expected = pattern_sum(x.size());
     section(o, "bw", r["limits"]["bw"], [&] { return run_bandwidth(o, x); });
@@ -133,10 +130,8 @@ int run(BenchOptions& o) {
     section(o, "cold", r["limits"]["cold"], [&] { return run_cold_baseline(o); });
     section(o, "sum", r["zwq"]["sum"], [&] { return run_zwq_sum(o, x, expected); });
     section(o, "cold", r["zwq"]["cold"], [&] { return run_zwq_cold(o); });
-    section(o, "peers", r["peers"], [&] { return run_peers(o, "/dev/shm/" + name); });
+    section(o, "peers", r["peers"], [&] { return run_peers(o, array.path()); });
   }
-  forget_on_signal("/dev/shm/" + name);
-  forget_on_signal("/dev/shm/" + name + ".zwq-meta");
   section(o, "noop", r["zwq"]["noop"], [&] { return run_zwq_noop(o); });
   section(o, "latency", r["zwq"]["latency"], [&] { return run_zwq_latency(o); });
   section(o, "async", r["zwq"]["async"], [&] { return run_zwq_async(o); });

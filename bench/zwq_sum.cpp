@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_array.hpp"
 #include "process.hpp"
 #include "sections.hpp"
 #include "stats.hpp"
@@ -206,18 +207,9 @@ json run_zwq_cold(const BenchOptions& o) {
     }
     std::vector<double> secs;
     for (int r = 0; r < o.runs; ++r) {
-      const std::string name = unique_name("zwqcold");
-      remove_on_signal("/dev/shm/" + name);
-      remove_on_signal("/dev/shm/" + name + ".zwq-meta");
-      {
-        auto a = SharedArray<float>::create(name, n);
-        if (!a.ok()) throw std::runtime_error(a.error().to_string());
-        fill_pattern(a.value().data(), n);
-        secs.push_back(
-            timed_job(o, cluster.client(), a.value().ref(), kDefaultSliceElems, expected));
-      }
-      forget_on_signal("/dev/shm/" + name);
-      forget_on_signal("/dev/shm/" + name + ".zwq-meta");
+      BenchArray<float> a("zwqcold", n);
+      fill_pattern(a.array().data(), n);
+      secs.push_back(timed_job(o, cluster.client(), a.array().ref(), kDefaultSliceElems, expected));
     }
     out.push_back({{"workers", w},
                    {"slice_bytes", kDefaultSliceElems * 4},

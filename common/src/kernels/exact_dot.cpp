@@ -172,15 +172,11 @@ void dot_loop(const A* a, const B* b, std::uint64_t n, ExactSum& out, Levels lev
     if constexpr (kTerms == 1) {
       // One product an element: split as it is made, against the block before's guess, as
       // fsum splits float64 (0.52 x dot with the products written out first; fused: 0.60 x).
-      if (guess != kNoGuess) {
-        const Level l = level_of<true>(Products<A, B>{block_a, block_b}, len, guess, rest,
-                                       PairPrefetch<A, B>{prefetch_a, prefetch_b});
-        if (guess_held(l.scan, guess)) {
-          add_exact(out, l.sum);
-          levels(rest, len, l.rest_top, rest, out);
-          if (l.scan.top != 0) guess = guess_after(l.scan);
-          continue;
-        }
+      F64Top scan;
+      if (guess != kNoGuess &&
+          split_guessed(Products<A, B>{block_a, block_b}, len, guess, rest,
+                        PairPrefetch<A, B>{prefetch_a, prefetch_b}, levels, out, scan)) {
+        continue;
       }
     }
     V4d top_a = {}, top_b = {};

@@ -38,13 +38,6 @@ inline void set_magnitude(double v, double& a) {
   a = std::fabs(v);
 }
 
-inline double fold(double (&acc)[kLanes]) {
-  for (int width = kLanes / 2; width > 0; width /= 2) {
-    for (int j = 0; j < width; ++j) acc[j] += acc[j + width];
-  }
-  return acc[0];
-}
-
 inline void add_exact(ExactSum& acc, double x) {
   if (x == 0 || acc.has_special) return;
   double overflow = 0;
@@ -168,7 +161,7 @@ inline Level level_of(const Source& src, std::uint64_t len, int k, double* rest,
   }
   const V4d sums = (s0 + s1) + (s2 + s3);  // exact in any order: multiples of the quantum
   double acc[kLanes] = {sums[0], sums[1], sums[2], sums[3]};
-  out.sum = fold(acc) + tail;
+  out.sum = fold_lanes(acc) + tail;
   for (int j = 0; j < 4; ++j) out.rest_top = std::max({out.rest_top, m0[j], m1[j], m2[j], m3[j]});
   if constexpr (kScan) fold_notes(t0, t1, plain, out.scan);
   return out;
@@ -213,9 +206,22 @@ inline int guess_after(const F64Top& t) {
   return k + kF64Shift >= -1021 && std::ldexp(1.0, k) <= kSigmaLimit ? k : kNoGuess;
 }
 
-// Whether a block's scan confirms the guess it was split against.
-inline bool guess_held(const F64Top& t, int guess) {
-  return t.plain && t.top < std::ldexp(1.0, guess);
+// Splits a block streaming in from `src` against `guess`. When the same pass's scan confirms
+// the guess (every |x| below 2^guess, nothing special), the block is summed into `out`, its
+// further levels by `levels` (levels_f64 as the caller builds it), the guess moves on to this
+// block's, and the answer is true. Else false: `scan` says what the block holds, and the caller
+// does it again from cache.
+template <typename Source, typename Prefetch, typename Levels>
+inline bool split_guessed(const Source& src, std::uint64_t len, int& guess, double* rest,
+                          const Prefetch& prefetch, const Levels& levels, ExactSum& out,
+                          F64Top& scan) {
+  const Level l = level_of<true>(src, len, guess, rest, prefetch);
+  scan = l.scan;
+  if (!scan.plain || scan.top >= std::ldexp(1.0, guess)) return false;
+  add_exact(out, l.sum);
+  levels(rest, len, l.rest_top, rest, out);
+  if (scan.top != 0) guess = guess_after(scan);  // all zeros: the guess stands
+  return true;
 }
 
 }  // namespace zwq::kernels::exact

@@ -70,7 +70,7 @@ F32Scan scan_f32(const float* x, std::uint64_t len, const Prefetch& prefetch) {
     tail += static_cast<double>(x[i]);
   }
   s.low = lowest + 1;
-  s.total = fold(acc) + tail;  // still a sum of the block's elements: exact on the same terms
+  s.total = fold_lanes(acc) + tail;  // still a sum of the block's elements: exact on the same terms
   return s;
 }
 
@@ -122,7 +122,7 @@ void levels_f32(const float* x, std::uint64_t len, std::uint32_t top, ExactSum& 
       acc[j + 4] = s1[j];
       next = std::max({next, below0[j], below1[j]});
     }
-    add_exact(out, fold(acc) + tail);
+    add_exact(out, fold_lanes(acc) + tail);
     ceiling = floor - 1;
     top = static_cast<std::uint32_t>(next);
   }
@@ -190,14 +190,10 @@ void exact_loop(const double* x, std::uint64_t n, ExactSum& out) {
     const StreamPrefetch<double> prefetch{block};
     F64Top t;
     if (guess != kNoGuess) {
-      const Level l = level_f64<true>(block, len, guess, rest, prefetch);
-      t = l.scan;
-      if (guess_held(t, guess)) {
-        add_exact(out, l.sum);
-        levels_f64(rest, len, l.rest_top, rest, out);
-        if (t.top != 0) guess = guess_after(t);
-        continue;
-      }
+      auto levels = [](const double* in, std::uint64_t n, double top, double* r, ExactSum& o) {
+        levels_f64(in, n, top, r, o);
+      };
+      if (split_guessed(Doubles{block}, len, guess, rest, prefetch, levels, out, t)) continue;
     } else {
       t = top_f64(block, len, prefetch);
     }

@@ -110,6 +110,14 @@ struct NoPrefetch {
   void operator()(std::uint64_t) const {}
 };
 
+// The lanes' sum, pairwise: lane j + lane j + width, halving the width (a fixed order).
+inline double fold_lanes(double (&acc)[kLanes]) {
+  for (int width = kLanes / 2; width > 0; width /= 2) {
+    for (int j = 0; j < width; ++j) acc[j] += acc[j + width];
+  }
+  return acc[0];
+}
+
 // Adds term(0) + ... + term(count - 1) into the double-double (hi, lo). The summation order is
 // fixed, so the same terms always give the same bits.
 template <typename Term, typename Prefetch = NoPrefetch>
@@ -124,10 +132,7 @@ void dd_sum(std::uint64_t count, const Term& term, double& hi, double& lo,
       for (int j = 0; j < kLanes; ++j) acc[j] += term(start + i + j);
     }
     for (; i < len; ++i) acc[i % kLanes] += term(start + i);
-    for (int width = kLanes / 2; width > 0; width /= 2) {
-      for (int j = 0; j < width; ++j) acc[j] += acc[j + width];
-    }
-    dd_add(hi, lo, acc[0]);
+    dd_add(hi, lo, fold_lanes(acc));
   }
 }
 

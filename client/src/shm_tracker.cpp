@@ -71,7 +71,13 @@ bool g_tried = false;  // whether we tried to start it (once per program)
 void start_tracker() {
   g_tried = true;
   const auto path = find_in_dirs("zwq-tracker", zwq_program_dirs());
-  if (!path) return;
+  if (!path) {
+    // Once per program, as Python's resource tracker warns: what it leaves if killed stays.
+    std::fprintf(stderr,
+                 "zwq: zwq-tracker not found (beside this program, in $ZWQ_BIN_DIR or on $PATH): "
+                 "shared arrays this program leaves if it is killed will not be removed\n");
+    return;
+  }
   // Everything the child needs is made before fork: it may not allocate afterwards.
   std::string owner = std::to_string(::getpid());
   std::string path_s = *path;

@@ -4,7 +4,8 @@
 // An owning ShmSegment removes its /dev/shm file in its destructor, and LocalCluster removes its
 // directory in stop(); a program killed by Ctrl-C or kill -9 runs neither. So, as Python's
 // multiprocessing resource tracker does, the first track() starts a tracker process, the program
-// `zwq-tracker` (found as LocalCluster finds zwq-broker: detail::zwq_program_dirs), which holds
+// `zwq-tracker` (found beside this program, in $ZWQ_BIN_DIR or on $PATH:
+// detail::zwq_program_dirs, not a LocalCluster's bin_dir, which comes later), which holds
 // the far end of a socket. This process tells it what to remove (track) and what it has removed
 // or kept after all (untrack). When the socket closes and this process has ended, the tracker
 // removes whatever is still tracked, notes each shared array it removed on stderr, and exits.
@@ -15,12 +16,12 @@
 // - A process forked from this one without exec shares the socket: the tracker waits for it too,
 //   and what it tracks is reported as this process's.
 // - The socket closing while this process still runs (it exec'd another program, or closed the
-//   descriptor) removes nothing: the tracker waits up to kOwnerGrace for this process to end
-//   (for it to be reparented away from it), then exits.
+//   descriptor): the tracker waits up to kOwnerGrace for this process to end (for it to be
+//   reparented away from it), removes what is tracked if it did, and exits either way.
 // - When zwq-tracker cannot be found or started, nothing is tracked (as before it existed) and
-//   nothing fails.
+//   nothing fails; one line on stderr says it could not be found.
 //
-// Errors: none are reported; tracking is a safety net, never a reason for an operation to fail.
+// Errors: none are returned; tracking is a safety net, never a reason for an operation to fail.
 // Thread-safe.
 #pragma once
 

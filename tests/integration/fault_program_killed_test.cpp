@@ -117,7 +117,7 @@ TEST_CASE("fault: a program that exec'd another keeps its shared arrays: it has 
   CHECK(ShmSegment::remove(name + "-kept").ok());
 }
 
-TEST_CASE("fault: a program that cannot find zwq-tracker still runs, untracked",
+TEST_CASE("fault: a program that cannot find zwq-tracker still runs, untracked, and says so",
           "[integration][fault]") {
   TestDir dir("untracked");
   // A copy of the program where no zwq-tracker is beside it, under it, on ZWQ_BIN_DIR or PATH.
@@ -136,6 +136,7 @@ TEST_CASE("fault: a program that cannot find zwq-tracker still runs, untracked",
   INFO("its stderr: " << read_text(dir.path() + "/stderr"));
   REQUIRE(program.value().running());
   for (pid_t p : descendants(program.value().pid())) CHECK(comm_of(p) != "zwq-tracker");
+  CHECK_THAT(read_text(dir.path() + "/stderr"), Catch::Contains("zwq-tracker not found"));
   program.value().signal(SIGKILL);
   program.value().wait();
   // Nothing removes what it left (as before the tracker): the test does.

@@ -28,8 +28,9 @@ namespace zwq {
 // file and its sidecar, unless release() was called. Should the program end without running the
 // destructor (Ctrl-C, kill -9, exit() with the segment still alive), the zwq-tracker process that
 // the first create() starts removes them instead, and says so on stderr, as Python's
-// multiprocessing resource tracker does; a process that exec()s another program has not ended,
-// and keeps them. A segment made by open() never removes anything. Move-only. Not
+// multiprocessing resource tracker does. A process that exec()s another program is no longer
+// tracked from a few seconds on: if the new program ends within them, the tracker removes the
+// segments; after that, they stay. A segment made by open() never removes anything. Move-only. Not
 // thread-safe to move or destroy while used; the mapped bytes may be read and written from any
 // thread (synchronising those accesses is the caller's business).
 class ShmSegment {

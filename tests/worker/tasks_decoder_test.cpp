@@ -84,8 +84,54 @@ TEST_CASE("tasks decoder decodes again a job that differs from the last one", "[
     REQUIRE(t);
     CHECK(*t->job == j);
   }
-  CHECK(d.decoded() == 4);
+  // j2 differs from j1 only in its id: copied. The last j1 follows `longer`: decoded.
+  CHECK(d.decoded() == 3);
+  CHECK(d.copied() == 1);
   CHECK(d.reused() == 0);
+}
+
+TEST_CASE("tasks decoder copies the last job for one that differs only in its id", "[worker]") {
+  TasksDecoder d;
+  std::vector<std::shared_ptr<const JobSpec>> seen;
+  for (const char* id : {"j1", "j2", "a-much-longer-job-id.0123456789", "j2"}) {
+    const std::string f = tasks_frame(sample_sum_job(id), {{0, 1, 1}});
+    auto t = d.read(f.data(), f.size());
+    REQUIRE(t);
+    auto slow = decode<msg::Tasks>(f.data(), f.size());
+    REQUIRE(slow.ok());
+    CHECK(*t->job == slow.value().job);
+    CHECK(t->job->job_id == id);
+    seen.push_back(t->job);
+  }
+  CHECK(d.decoded() == 1);
+  CHECK(d.copied() == 3);
+  // Each is a JobSpec of its own: the jobs before keep their ids.
+  CHECK(seen[0]->job_id == "j1");
+  CHECK(seen[1]->job_id == "j2");
+  // And the copy is the job now repeated: its next message reuses it.
+  const std::string again = tasks_frame(sample_sum_job("j2"), {{1, 1, 1}});
+  auto t = d.read(again.data(), again.size());
+  REQUIRE(t);
+  CHECK(t->job == seen[3]);
+  CHECK(d.reused() == 1);
+}
+
+TEST_CASE("tasks decoder refuses a copied job with a bad id as decode does", "[worker]") {
+  TasksDecoder d;
+  const std::string good = tasks_frame(sample_sum_job("j1"), {{0, 1, 1}});
+  REQUIRE(d.read(good.data(), good.size()));
+  // Alike but for an id that the spec check refuses: the decoder leaves it, decode gives the
+  // error.
+  const std::string bad = tasks_frame(sample_sum_job("no spaces allowed"), {{0, 1, 1}});
+  CHECK_FALSE(d.read(bad.data(), bad.size()));
+  CHECK_FALSE(decode<msg::Tasks>(bad.data(), bad.size()).ok());
+  CHECK(d.copied() == 0);
+  // The job it knew is still the one it compares with.
+  const std::string next = tasks_frame(sample_sum_job("j3"), {{0, 1, 1}});
+  auto t = d.read(next.data(), next.size());
+  REQUIRE(t);
+  CHECK(t->job->job_id == "j3");
+  CHECK(d.copied() == 1);
 }
 
 TEST_CASE("tasks decoder leaves to decode what it cannot take", "[worker]") {

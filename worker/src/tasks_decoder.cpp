@@ -73,6 +73,28 @@ std::optional<TasksFrame> TasksDecoder::read(const void* data, std::size_t size)
         ++reused_;
         continue;
       }
+      // A job like the last one but for its id (one of many alike jobs): that one's JobSpec,
+      // copied, with this id.
+      if (job_ && !job_rest_.empty()) {
+        const char* start = r.here();
+        MsgpackReader after_id = r;
+        std::uint32_t fields = 0;
+        std::string_view id_key, id;
+        if (after_id.map(fields) && fields == job_fields_ && after_id.str(id_key) &&
+            id_key == "job_id" && after_id.str(id) && after_id.left() >= job_rest_.size() &&
+            std::memcmp(after_id.here(), job_rest_.data(), job_rest_.size()) == 0) {
+          JobSpec spec = *job_;
+          spec.job_id.assign(id);
+          if (!check_job_spec(spec).ok()) return std::nullopt;
+          after_id.skip(job_rest_.size());
+          job_bytes_.assign(start, static_cast<std::size_t>(after_id.here() - start));
+          job_ = std::make_shared<const JobSpec>(std::move(spec));
+          r = after_id;
+          f.job = job_;
+          ++copied_;
+          continue;
+        }
+      }
       // A job not seen last: decoded as decode_body would, with the same limits and check.
       try {
         std::size_t off = static_cast<std::size_t>(r.here() - base);
@@ -84,6 +106,7 @@ std::optional<TasksFrame> TasksDecoder::read(const void* data, std::size_t size)
         if (!check_job_spec(spec).ok()) return std::nullopt;
         job_bytes_.assign(base + start, off - start);
         job_ = std::make_shared<const JobSpec>(std::move(spec));
+        remember_rest();
         r.skip(off - start);
       } catch (const std::exception&) {
         return std::nullopt;
@@ -99,6 +122,16 @@ std::optional<TasksFrame> TasksDecoder::read(const void* data, std::size_t size)
   if (!job && !epoch && ref && f.ref != 0) return f;
   if (!epoch || !job) return std::nullopt;
   return f;
+}
+
+void TasksDecoder::remember_rest() {
+  job_rest_.clear();
+  MsgpackReader r(job_bytes_.data(), job_bytes_.size());
+  std::string_view key, id;
+  if (job_->param_sets.empty() && r.map(job_fields_) && r.str(key) && key == "job_id" &&
+      r.str(id) && id == job_->job_id) {
+    job_rest_.assign(r.here(), r.left());
+  }
 }
 
 }  // namespace zwq::worker

@@ -8,6 +8,11 @@
 // those bytes names that very job (msgpack is read front to back, so a complete value that is a
 // prefix of another is that value), and gets the JobSpec decoded then, shared.
 //
+// Many small jobs of one kind (Client::run_many, Pool.apply_async) differ only in their ids. The
+// broker packs a JobSpec's id first (SpecPacker), so a job whose bytes after its id are the last
+// job's gets a copy of the last JobSpec with its own id, checked as decoding checks it: on
+// one-slice jobs that took a worker from 2.5 to 1.6 µs of CPU per job.
+//
 // A Tasks that names its job by `ref` (no epoch, no job) is read too, and comes out without a
 // job: only the compute thread knows which job the ref names (see ComputeThread::accept).
 //
@@ -50,14 +55,22 @@ class TasksDecoder {
   // The Tasks message in `data`, or nothing (see the error model above).
   std::optional<TasksFrame> read(const void* data, std::size_t size);
 
-  // How many messages reused the last job's JobSpec, and how many decoded one (for tests).
+  // How many messages reused the last job's JobSpec, how many copied it with another id, and how
+  // many decoded one (for tests).
   std::uint64_t reused() const { return reused_; }
+  std::uint64_t copied() const { return copied_; }
   std::uint64_t decoded() const { return decoded_; }
 
  private:
+  // Keeps job_'s bytes after its id, when job_bytes_ starts with the id.
+  void remember_rest();
+
   std::string job_bytes_;  // the encoded JobSpec of job_
   std::shared_ptr<const JobSpec> job_;
+  std::uint32_t job_fields_ = 0;  // job_'s field count
+  std::string job_rest_;          // job_bytes_ after the id (empty: none to compare with)
   std::uint64_t reused_ = 0;
+  std::uint64_t copied_ = 0;
   std::uint64_t decoded_ = 0;
 };
 

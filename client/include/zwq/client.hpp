@@ -389,9 +389,9 @@ class Client {
   std::vector<Result<JobResult>> wait_all(
       std::span<Job> jobs, std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   // Runs many independent jobs (Pool.map of whole jobs, or apply_async then get on each):
-  // submit_many() and wait_all() in windows, the next window submitted before the previous one
-  // is waited for, so that the workers never wait for the client. One Result per request, in
-  // order; `timeout` bounds the wait for each window.
+  // submit_many() and wait_all() in windows, the next two windows submitted before one is
+  // waited for (one, for windows over 2730 jobs), so that the workers never wait for the client.
+  // One Result per request, in order; `timeout` bounds the wait for each window.
   std::vector<Result<JobResult>> run_many(
       const std::vector<JobRequest>& requests,
       std::optional<std::chrono::milliseconds> timeout = std::nullopt);

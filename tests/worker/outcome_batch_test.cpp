@@ -40,6 +40,20 @@ TEST_CASE("outcome batch is due 8 ms after the last flush", "[worker]") {
   CHECK(batch.flush_due(t0 + 8ms));
 }
 
+TEST_CASE("outcome batch is due when the next outcome would come 8 ms or more after the flush",
+          "[worker]") {
+  OutcomeBatch batch;
+  (void)batch.take(t0);
+  batch.add(outcome(1));
+  // 1 ms slices: company comes before the delay ends.
+  CHECK_FALSE(batch.flush_due(t0 + 1ms, 1ms));
+  CHECK_FALSE(batch.flush_due(t0 + 6ms, 1ms));
+  CHECK(batch.flush_due(t0 + 7ms, 1ms));
+  // 5 ms slices: the next outcome would come at 10 ms, so this one goes now.
+  CHECK(batch.flush_due(t0 + 5ms, 5ms));
+  CHECK_FALSE(batch.flush_due(t0 + 2ms, 5ms));
+}
+
 TEST_CASE("outcome batch is due when its gathered bytes grow large", "[worker]") {
   OutcomeBatch batch;
   (void)batch.take(t0);

@@ -694,35 +694,39 @@ TEST_CASE(
   CHECK_FALSE(broker.expect_results(100ms));  // and nothing more
 }
 
-// A Tasks message of 5 ms of work, longer than half the batch's delay (OutcomeBatch::kMaxDelay,
-// 8 ms), used to send its outcomes at its end even with the next one of its job queued: a
-// Results, and a wake-up of the I/O thread, per Tasks message. They now wait for that one while
-// the batch is not due.
+// A Tasks message's outcomes wait for the next queued message of their job only while that
+// one, expected to take as long, ends within the batch's delay (OutcomeBatch::kMaxDelay, 8 ms).
+// 1 ms messages share Results; 5 ms ones each send theirs at their end: held for the next one,
+// the broker would hear of them 5 ms late and hand the job's last slices to other workers.
 TEST_CASE(
-    "worker sends the outcomes of 5 ms Tasks messages with the next queued one of their job, "
-    "not one Results each",
+    "worker sends the outcomes of short Tasks messages with the next queued one of their job, "
+    "and those of 5 ms messages at their end",
     "[worker]") {
   FakeBroker broker;
   RunningWorker worker(broker, 64);
   register_worker(broker, worker);
   constexpr std::uint32_t kMessages = 12;
-  msg::Tasks one = sleep_tasks(broker.epoch, "steady", 5, kMessages);
-  for (std::uint32_t i = 0; i < kMessages; ++i) {
-    one.runs = {zwq::SliceRun{i, 1, 1}};
-    broker.send_tasks(worker.id(), one);
-  }
-  std::map<std::uint64_t, int> seen;
-  std::uint32_t messages = 0, outcomes = 0;
-  while (outcomes < kMessages) {
-    const auto r = broker.expect_results();
-    REQUIRE(r);
-    ++messages;
-    for (const auto& item : r->items) ++seen[item.slice], ++outcomes;
-  }
-  CHECK(seen.size() == kMessages);
-  for (const auto& [slice, times] : seen) CHECK(times == 1);
-  CHECK(messages < kMessages);  // one per Tasks message before; about one per 8 ms now
-  CHECK_FALSE(broker.expect_results(100ms));
+  auto results_for = [&](const std::string& job, std::int64_t ms) {
+    msg::Tasks one = sleep_tasks(broker.epoch, job, ms, kMessages);
+    for (std::uint32_t i = 0; i < kMessages; ++i) {
+      one.runs = {zwq::SliceRun{i, 1, 1}};
+      broker.send_tasks(worker.id(), one);
+    }
+    std::map<std::uint64_t, int> seen;
+    std::uint32_t messages = 0, outcomes = 0;
+    while (outcomes < kMessages) {
+      const auto r = broker.expect_results();
+      REQUIRE(r);
+      ++messages;
+      for (const auto& item : r->items) ++seen[item.slice], ++outcomes;
+    }
+    CHECK(seen.size() == kMessages);
+    for (const auto& [slice, times] : seen) CHECK(times == 1);
+    CHECK_FALSE(broker.expect_results(100ms));
+    return messages;
+  };
+  CHECK(results_for("short", 1) < kMessages);
+  CHECK(results_for("long", 5) == kMessages);
 }
 
 // The broker leases more only as outcomes come back: outcomes of long Tasks messages held until

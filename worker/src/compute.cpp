@@ -485,6 +485,7 @@ void ComputeThread::process(const Queued& q, TimePoint at) {
   // One clock read per slice: a slice starts when the one before it ended, unless sending or
   // reading commands came between (then the clock is read again).
   TimePoint start = started;
+  Clock::duration last_slice{};
 
   for (const SliceRun& run : t.runs) {
     for (std::uint32_t i = 0; i < run.count && interrupt_ == Interrupt::kNone; ++i) {
@@ -512,10 +513,11 @@ void ComputeThread::process(const Queued& q, TimePoint at) {
         }
       }
       batch_.add(std::move(o));
+      last_slice = now - start;  // the next one is expected to take as long
       start = now;
       // (Read first: the early report is for the first slice only, whatever flush_due says.)
       const bool first = std::exchange(report_first, false);
-      if (first || batch_.flush_due(now)) {
+      if (first || batch_.flush_due(now, last_slice)) {
         flush(owner_of(q), now);
         start = Clock::now();
       }
@@ -530,8 +532,9 @@ void ComputeThread::process(const Queued& q, TimePoint at) {
   // Finished, stopping or re-registering: what was computed goes out (after a re-registration
   // the broker counts it as discarded). Cancelled or abandoned: nobody wants it.
   // A Tasks message followed by another of its job sends its outcomes with that one's unless the
-  // batch is due: one Results per batch delay rather than one per Tasks message (each Results
-  // costs this thread a wake-up of the I/O thread, tens of µs with caches cold from the kernel).
+  // batch is due by the end of that one's first slice: one Results per batch delay rather than
+  // one per Tasks message (each Results costs this thread a wake-up of the I/O thread, tens of
+  // µs with caches cold from the kernel), but no outcome held a long slice for company.
   // (`start` is the last clock reading: the end of the last slice, or of what came after it.)
   // After a long message (kLongTasks) its outcomes wait only while two more are queued: the
   // broker leases more only as outcomes come back, and outcomes held until the last queued
@@ -548,7 +551,7 @@ void ComputeThread::process(const Queued& q, TimePoint at) {
     batch_.clear();
     slowest_us_ = 0;
     deferred_.reset();
-  } else if (may_defer(q, long_message ? 2 : 1, finished)) {
+  } else if (may_defer(q, long_message ? 2 : 1, finished, last_slice)) {
     deferred_ = owner_of(q);
   } else {
     flush(owner_of(q), finished);
@@ -586,11 +589,14 @@ bool ComputeThread::same(const Owner& owner, const Queued& q) {
 }
 
 // Only a Tasks message that finished uninterrupted, whose job's next Tasks message is already
-// queued (behind at least `queued` - 1 more), and whose batch is not due yet: its outcomes go
-// with that one's, the batch's delay still bounding them between slices.
-bool ComputeThread::may_defer(const Queued& q, std::size_t queued, TimePoint now) const {
+// queued (behind at least `queued` - 1 more), and whose batch is not due by the end of that
+// one's first slice (expected to take `took`, as the last one did): its outcomes go with that
+// one's, the batch's delay still bounding them between slices. Outcomes of long slices (5 ms,
+// one per message) thus go out at once: the broker balances a job's last slices by them.
+bool ComputeThread::may_defer(const Queued& q, std::size_t queued, TimePoint now,
+                              Clock::duration took) const {
   return interrupt_ == Interrupt::kNone && !stopping_ && queue_.size() >= queued &&
-         same(owner_of(q), queue_.front()) && !batch_.flush_due(now);
+         same(owner_of(q), queue_.front()) && !batch_.flush_due(now, took);
 }
 
 void ComputeThread::flush(const Owner& owner, TimePoint now) {

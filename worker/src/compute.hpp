@@ -146,8 +146,8 @@ class ComputeThread {
   void flush(const Owner& owner, TimePoint now);
   void flush_deferred(TimePoint now);
   // True when the batch may wait for the next queued Tasks message, with at least `queued`
-  // messages in the queue (see process()).
-  bool may_defer(const Queued& q, std::size_t queued, TimePoint now) const;
+  // messages in the queue, its slices expected to take `took` each (see process()).
+  bool may_defer(const Queued& q, std::size_t queued, TimePoint now, Clock::duration took) const;
   void emit(std::uint64_t session, const std::string& frame);
   void report_lost(std::uint64_t session);
   void forget_held_job();

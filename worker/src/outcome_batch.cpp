@@ -10,9 +10,10 @@ void OutcomeBatch::add(SliceOutcome outcome) {
   items_.push_back(std::move(outcome));
 }
 
-bool OutcomeBatch::flush_due(TimePoint now) const {
+bool OutcomeBatch::flush_due(TimePoint now, Clock::duration next) const {
   if (items_.empty()) return false;
-  return items_.size() >= max_items_ || bytes_ >= kMaxBytes || now - last_flush_ >= kMaxDelay;
+  return items_.size() >= max_items_ || bytes_ >= kMaxBytes ||
+         now + next - last_flush_ >= kMaxDelay;
 }
 
 std::vector<SliceOutcome> OutcomeBatch::take(TimePoint now) {

@@ -328,6 +328,12 @@ std::size_t Client::run_many_window(std::size_t workers) {
   return std::clamp(workers * kWindowPerWorker, kMinRunManyWindow, kMaxRunManyWindow);
 }
 
+std::size_t Client::run_many_ahead(std::size_t window) {
+  return std::clamp<std::size_t>(kMaxOpenJobs / std::max<std::size_t>(window, 1), 2,
+                                 kWindowsAhead + 1) -
+         1;
+}
+
 std::vector<Result<JobResult>> Client::run_many(const std::vector<JobRequest>& requests,
                                                 std::optional<milliseconds> timeout) {
   std::vector<Result<JobResult>> out;
@@ -366,8 +372,7 @@ std::vector<Result<JobResult>> Client::run_many(const std::vector<JobRequest>& r
   // window, so that the broker answers it as soon as the window is done and the answer waits for
   // the client, not the client for the answer. (With a timeout of 0 the answer would come at
   // once: asked when the window is collected.)
-  const std::size_t ahead =
-      std::clamp<std::size_t>(kMaxOpenJobs / window, 2, kWindowsAhead + 1) - 1;
+  const std::size_t ahead = run_many_ahead(window);
   struct Open {
     Window w;
     std::optional<WaitRound> posted;

@@ -919,6 +919,22 @@ TEST_CASE("Client run_many windows hold 512 jobs per worker, at least 128 and at
   CHECK(zwq::Client::run_many_window(1000) == 4096);
 }
 
+TEST_CASE(
+    "Client run_many keeps two windows ahead, one for windows so large that three would pass 8192 "
+    "open jobs",
+    "[client]") {
+  CHECK(zwq::Client::run_many_ahead(128) == 2);
+  CHECK(zwq::Client::run_many_ahead(1024) == 2);
+  CHECK(zwq::Client::run_many_ahead(2730) == 2);
+  CHECK(zwq::Client::run_many_ahead(2731) == 1);
+  CHECK(zwq::Client::run_many_ahead(4096) == 1);
+  // Every window run_many_window() gives: the windows open at once stay within 8192 jobs.
+  for (std::size_t workers = 0; workers <= 16; ++workers) {
+    const std::size_t window = zwq::Client::run_many_window(workers);
+    CHECK((zwq::Client::run_many_ahead(window) + 1) * window <= 8192);
+  }
+}
+
 TEST_CASE("Client run_many returns one result per request, refused ones included", "[client]") {
   FakeBroker broker(with_info([&](const Envelope& env, const FakeBroker::Reply& reply) {
     if (accept_submit_many(env, reply)) return;

@@ -399,6 +399,10 @@ class Client {
   // least 128 and at most 4096 (small windows keep the broker's turns short; it asks for the
   // worker count once per call).
   static std::size_t run_many_window(std::size_t workers);
+  // The windows run_many() submits ahead of the one it collects, for windows of `window` jobs:
+  // 2, or 1 where three windows would hold more than 8192 jobs (the broker remembers 10000
+  // finished jobs by default, and a window's jobs must still be known when it is collected).
+  static std::size_t run_many_ahead(std::size_t window);
 
   // Status of one job (kUnknownJob if there is none), or of all jobs the broker knows (empty id).
   Result<std::vector<JobStatus>> status(const std::string& job_id = "");
